@@ -1,0 +1,259 @@
+"""Read each dataset format into raw tables of strings, one row per source record.
+
+Raw tables keep values exactly as the file has them (all VARCHAR: casting and validation are
+dbt's job, so a bad value becomes a quarantined row, not a crash) plus lineage columns: the
+source file (relative name), its sha256, the 1-based line (CSV/JSON) or row (parquet) where the
+record starts, and a parse error for records that could not be split into fields.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from orchestration.defs.ingest.datasets import DatasetError, DatasetSpec
+from orchestration.lake import sha256_file
+
+RAW_COLUMNS: dict[str, list[str]] = {
+    "interactions": ["user_id", "item_id", "rating", "timestamp", "review_summary", "review_text"],
+    "items": ["item_id", "title", "year", "genres", "description"],
+    "users": ["user_id", "age", "gender", "occupation", "zip_code"],
+    "item_tags": ["user_id", "item_id", "tag", "timestamp"],
+}
+LINEAGE_COLUMNS = ["_source_file", "_source_sha256", "_source_row", "_parse_error"]
+REQUIRED_COLUMNS: dict[str, list[str]] = {
+    "interactions": ["user_id", "item_id", "timestamp"],
+    "items": ["item_id"],
+    "users": ["user_id"],
+    "item_tags": ["user_id", "item_id", "tag"],
+}
+csv.field_size_limit(64 * 1024 * 1024)  # a huge field is data, not a reason to crash
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    base: Path  # lineage records the path relative to this folder, so runs on copies agree
+    columns: dict[str, str]  # source column name -> raw column name
+    fmt: str  # "csv", "tsv-recbole", "jsonl", "parquet"
+
+
+def raw_schema(table: str) -> pa.Schema:
+    fields = [pa.field(c, pa.string()) for c in RAW_COLUMNS[table]]
+    fields += [
+        pa.field("_source_file", pa.string()),
+        pa.field("_source_sha256", pa.string()),
+        pa.field("_source_row", pa.int64()),
+        pa.field("_parse_error", pa.string()),
+    ]
+    return pa.schema(fields)
+
+
+def _scalar_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _open_text(path: Path):
+    opener = gzip.open if path.suffix == ".gz" else open
+    # utf-8-sig drops a BOM; undecodable bytes become U+FFFD so one bad byte cannot sink the file.
+    return opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+
+
+def _check_columns(source: SourceFile, header: list[str], table: str) -> dict[str, int]:
+    """Map raw column -> position in the file; fail naming the file if a required one is missing."""
+    position = {}
+    for index, name in enumerate(header):
+        clean = name.strip()
+        if source.fmt == "tsv-recbole":
+            clean = clean.split(":", 1)[0]  # RecBole headers are name:type
+        raw_name = source.columns.get(clean)
+        if raw_name is not None and raw_name not in position:
+            position[raw_name] = index
+    expected_sources = {raw: src for src, raw in source.columns.items()}
+    missing = [c for c in REQUIRED_COLUMNS[table] if c not in position]
+    if missing:
+        wanted = ", ".join(repr(expected_sources.get(c, c)) for c in missing)
+        raise DatasetError(
+            f"{source.path}: missing required column(s) {wanted}; header has {[h.strip() for h in header]}"
+        )
+    return position
+
+
+def _iter_delimited(source: SourceFile, table: str) -> Iterator[tuple[int, dict, str | None]]:
+    delimiter = "\t" if source.fmt == "tsv-recbole" else ","
+    quoting = csv.QUOTE_NONE if source.fmt == "tsv-recbole" else csv.QUOTE_MINIMAL
+    with _open_text(source.path) as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise DatasetError(f"{source.path}: file is empty (expected a header line)") from None
+        except csv.Error as err:
+            raise DatasetError(f"{source.path}: line 1: unreadable header ({err})") from None
+        position = _check_columns(source, header, table)
+        width = len(header)
+        line = reader.line_num
+        while True:
+            start = line + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as err:  # e.g. an unterminated quote; skip to the next line
+                line = reader.line_num
+                yield start, {}, f"unparseable record: {err}"
+                continue
+            line = reader.line_num
+            if not fields:
+                continue  # blank line: not a record
+            error = None if len(fields) == width else f"expected {width} fields, found {len(fields)}"
+            values = {col: (fields[i] if i < len(fields) else None) for col, i in position.items()}
+            yield start, values, error
+
+
+def _iter_jsonl(source: SourceFile, table: str) -> Iterator[tuple[int, dict, str | None]]:
+    seen_any = False
+    with _open_text(source.path) as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            seen_any = True
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                yield line_number, {}, f"invalid JSON: {err.msg}"
+                continue
+            if not isinstance(record, dict):
+                yield line_number, {}, "invalid JSON: not an object"
+                continue
+            yield line_number, {raw: _scalar_text(record.get(src)) for src, raw in source.columns.items()}, None
+    if not seen_any:
+        raise DatasetError(f"{source.path}: file is empty (expected JSON lines)")
+
+
+def _iter_parquet(source: SourceFile, table: str) -> Iterator[tuple[int, dict, str | None]]:
+    try:
+        parquet = pq.read_table(source.path)
+    except Exception as err:  # noqa: BLE001 - any reader failure is "unreadable file" to the user
+        raise DatasetError(f"{source.path}: unreadable parquet file ({err})") from None
+    position = _check_columns(source, parquet.column_names, table)
+    columns = {raw: parquet.column(i).to_pylist() for raw, i in position.items()}
+    for row in range(parquet.num_rows):
+        yield row + 1, {raw: _scalar_text(values[row]) for raw, values in columns.items()}, None
+
+
+READERS = {"csv": _iter_delimited, "tsv-recbole": _iter_delimited, "jsonl": _iter_jsonl, "parquet": _iter_parquet}
+
+
+def read_source(source: SourceFile, table: str) -> pa.Table:
+    """Read one file into the raw schema of ``table``."""
+    if not source.path.exists():
+        raise DatasetError(f"{source.path}: file not found")
+    columns: dict[str, list] = {name: [] for name in raw_schema(table).names}
+    for row_number, values, error in READERS[source.fmt](source, table):
+        for name in RAW_COLUMNS[table]:
+            columns[name].append(values.get(name))
+        columns["_source_row"].append(row_number)
+        columns["_parse_error"].append(error)
+    n_rows = len(columns["_source_row"])
+    columns["_source_file"] = [source.path.relative_to(source.base).as_posix()] * n_rows
+    columns["_source_sha256"] = [sha256_file(source.path)] * n_rows
+    return pa.table(columns, schema=raw_schema(table))
+
+
+def _first_existing(folder: Path, stems: list[str], exts: list[str]) -> Path | None:
+    for stem in stems:
+        for ext in exts:
+            if (folder / f"{stem}{ext}").exists():
+                return folder / f"{stem}{ext}"
+    return None
+
+
+def _generic_source(path: Path, base: Path, columns: dict[str, str]) -> SourceFile:
+    fmt = "parquet" if path.suffix == ".parquet" else "csv"
+    return SourceFile(path, base, columns, fmt)
+
+
+def sources_for(spec: DatasetSpec, folder: Path, table: str) -> list[SourceFile]:
+    """The files (possibly none) that feed raw table ``table`` for this dataset."""
+    identity = {c: c for c in RAW_COLUMNS[table]}
+    if spec.kind == "ml-100k":
+        files = {
+            "interactions": ("ml-100k.inter", identity),
+            "items": ("ml-100k.item", {"item_id": "item_id", "movie_title": "title", "release_year": "year", "class": "genres"}),
+            "users": ("ml-100k.user", identity),
+        }
+        if table not in files:
+            return []
+        name, columns = files[table]
+        if not (folder / name).exists():
+            raise DatasetError(f"{folder / name}: file not found (ML-100K in RecBole format expected)")
+        return [SourceFile(folder / name, folder, columns, "tsv-recbole")]
+    if spec.kind == "ml-latest-small":
+        files = {
+            "interactions": ("ratings.csv", {"userId": "user_id", "movieId": "item_id", "rating": "rating", "timestamp": "timestamp"}, True),
+            "items": ("movies.csv", {"movieId": "item_id", "title": "title", "genres": "genres"}, True),
+            "item_tags": ("tags.csv", {"userId": "user_id", "movieId": "item_id", "tag": "tag", "timestamp": "timestamp"}, False),
+        }
+        if table not in files:
+            return []
+        name, columns, required = files[table]
+        if not (folder / name).exists():
+            if required:
+                raise DatasetError(f"{folder / name}: file not found (GroupLens ml-latest-small layout expected)")
+            return []
+        return [SourceFile(folder / name, folder, columns, "csv")]
+    if spec.kind == "amazon-reviews":
+        if table != "interactions":
+            return []  # the 5-core review files carry no item metadata
+        if folder.is_file():
+            paths, base = [folder], folder.parent
+        else:
+            paths, base = sorted(folder.glob("*.json")) + sorted(folder.glob("*.json.gz")), folder
+        if not paths:
+            raise DatasetError(f"{folder}: no .json or .json.gz review file found")
+        columns = {"reviewerID": "user_id", "asin": "item_id", "overall": "rating", "unixReviewTime": "timestamp",
+                   "summary": "review_summary", "reviewText": "review_text"}
+        return [SourceFile(p, base, columns, "jsonl") for p in paths]
+    # Generic folder: interactions.csv|parquet (required), items.*, users.*, item_tags.* (optional).
+    extras = {"interactions": {"text": "review_text", "review": "review_text", "summary": "review_summary"},
+              "items": {"text": "description"}}
+    columns = {**identity, **extras.get(table, {})}
+    path = _first_existing(folder, [table], [".csv", ".parquet"])
+    if path is None:
+        if table == "interactions":
+            raise DatasetError(f"{folder}: no interactions.csv or interactions.parquet found")
+        return []
+    return [_generic_source(path, folder, columns)]
+
+
+def load_raw_table(spec: DatasetSpec, folder: Path, table: str) -> tuple[pa.Table, list[dict]]:
+    """All source files of one raw table, concatenated in file order, with a per-file summary."""
+    tables, files = [], []
+    for source in sources_for(spec, folder, table):
+        part = read_source(source, table)
+        if table == "interactions" and part.num_rows == 0:
+            raise DatasetError(f"{source.path}: no data rows (a header alone is not a dataset)")
+        tables.append(part)
+        files.append({
+            "file": source.path.relative_to(source.base).as_posix(),
+            "sha256": part.column("_source_sha256")[0].as_py() if part.num_rows else sha256_file(source.path),
+            "rows": part.num_rows,
+            "parse_errors": part.num_rows - part.column("_parse_error").null_count,
+        })
+    if not tables:
+        return raw_schema(table).empty_table(), files
+    return pa.concat_tables(tables), files

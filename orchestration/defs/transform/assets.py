@@ -1,0 +1,107 @@
+"""Group `transform`: the dbt project in transforms/, run by dagster-dbt.
+
+Two dbt selections, so the blocking checks on fct_interactions sit between them:
+  dbt_cleaning  raw -> stg_* -> int_interactions_checked -> fct_interactions + quarantine_interactions
+  dbt_marts     splits, dim_items, dim_users, feat_user_stats, feat_item_stats
+dbt tests run as Dagster asset checks; a failing error-severity test fails the step, so nothing
+downstream runs.
+"""
+
+import json
+import os
+
+import dagster as dg
+import duckdb
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.defs.transform.expectations import VALID_EVENT_TS
+from orchestration.resources import LakeResource
+from orchestration.settings import DBT_PROJECT_DIR
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+dbt_project.prepare_if_dev()  # `dagster dev` re-parses the project so the manifest is never stale
+
+CLEANING_SELECT = "stg_interactions stg_items stg_users stg_item_tags int_interactions_checked fct_interactions quarantine_interactions"
+MARTS_SELECT = "splits dim_items dim_users feat_user_stats feat_item_stats"
+translator = DagsterDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def dbt_vars(lake: LakeResource) -> dict:
+    """The dataset facts dbt needs, read from the manifest the ingest stage wrote."""
+    manifest_path = lake.raw_dir() / "dataset.json"
+    if not manifest_path.exists():
+        raise dg.Failure(f"{manifest_path} not found: materialize the `ingest` group (raw_interactions) first")
+    facts = json.loads(manifest_path.read_text())
+    variables = {
+        "dataset": facts["dataset"],
+        "has_ratings": bool(facts["has_ratings"]),
+        "min_event_ts": VALID_EVENT_TS[0],
+        "max_event_ts": VALID_EVENT_TS[1],
+    }
+    if facts["has_ratings"] and facts["rating_min"] is not None:
+        variables |= {"rating_min": facts["rating_min"], "rating_max": facts["rating_max"]}
+    return variables
+
+
+def table_fingerprint(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[int, str]:
+    """Row count and an order-independent content hash (md5 over sorted row md5s)."""
+    rows, digest = con.execute(
+        f'select count(*), md5(coalesce(string_agg(h, \'\' order by h), \'\')) '
+        f'from (select md5(cast(t as varchar)) as h from main."{relation}" as t)'
+    ).fetchone()
+    return rows, digest
+
+
+def _failed_nodes(invocation) -> list[str]:
+    try:
+        results = invocation.get_artifact("run_results.json")["results"]
+    except Exception:  # noqa: BLE001 - no artifact means dbt failed before running anything
+        return []
+    return [
+        f"{r['unique_id']}: {r['status']}" + (f" ({r.get('failures')} failing rows)" if r.get("failures") else "")
+        + (f" - {r['message']}" if r.get("message") and r["status"] == "error" else "")
+        for r in results
+        if r["status"] in ("error", "fail")
+    ]
+
+
+def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource):
+    """`dbt build` the selected models; attach row counts, content hashes and data versions."""
+    os.environ["RECLAKE_HOME"] = lake.home  # dbt (a subprocess) finds the warehouse and lake through it
+    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(lake))], context=context, raise_on_error=False)
+    events = list(invocation.stream())
+    # Fingerprint after dbt exits: DuckDB allows one writer, and dbt holds the file while it runs.
+    fingerprints = {}
+    if lake.warehouse_path.exists():
+        with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
+            for event in events:
+                if isinstance(event, dg.Output):
+                    name = context.asset_key_for_output(event.output_name).path[-1]
+                    fingerprints[event.output_name] = table_fingerprint(con, name)
+    for event in events:
+        if isinstance(event, dg.Output) and event.output_name in fingerprints:
+            rows, digest = fingerprints[event.output_name]
+            yield dg.Output(
+                value=event.value,
+                output_name=event.output_name,
+                metadata={**event.metadata, "dagster/row_count": rows, "content_md5": digest},
+                data_version=dg.DataVersion(digest),
+            )
+        else:
+            yield event
+    if not invocation.is_successful():
+        failed = _failed_nodes(invocation) or ["see the dbt log above"]
+        raise dg.Failure(description="dbt build failed; downstream assets will not run:\n" + "\n".join(failed))
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, select=CLEANING_SELECT, name="dbt_cleaning", dagster_dbt_translator=translator)
+def dbt_cleaning(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource):
+    yield from run_dbt_build(context, dbt, lake)
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, select=MARTS_SELECT, name="dbt_marts", dagster_dbt_translator=translator)
+def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource):
+    yield from run_dbt_build(context, dbt, lake)
+
+
+transform_assets = [dbt_cleaning, dbt_marts]

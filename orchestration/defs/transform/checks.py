@@ -1,0 +1,58 @@
+"""Blocking checks on fct_interactions: the Great Expectations suite and the row reconciliation.
+
+Both run after dbt_cleaning and before dbt_marts; an ERROR result stops everything downstream.
+"""
+
+import json
+
+import dagster as dg
+import duckdb
+
+from orchestration.defs.transform.expectations import VALID_EVENT_TS, reconcile_counts, validate_fct_interactions
+from orchestration.resources import LakeResource
+
+FCT = dg.AssetKey("fct_interactions")
+QUARANTINE = dg.AssetKey("quarantine_interactions")
+
+
+@dg.asset_check(asset=FCT, blocking=True, description="Great Expectations suite: non-null keys, rating in the dataset's scale, unique (user_id, item_id, event_ts), timestamps in range.")
+def fct_interactions_expectations(lake: LakeResource) -> dg.AssetCheckResult:
+    facts = json.loads((lake.raw_dir() / "dataset.json").read_text())
+    scale = (facts["rating_min"], facts["rating_max"]) if facts["has_ratings"] else None
+    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
+        frame = con.execute("select user_id, item_id, rating, event_ts from main.fct_interactions").df()
+    suite = validate_fct_interactions(frame, scale, *VALID_EVENT_TS)
+    failed = [r for r in suite.results if not r["success"]]
+    return dg.AssetCheckResult(
+        passed=suite.success,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=None if suite.success else f"{len(failed)} expectation(s) failed: " + "; ".join(
+            f"{r['expectation']}({r['column']}): {r['unexpected_count']} unexpected" for r in failed),
+        metadata={
+            "rows_validated": len(frame),
+            "expectations": len(suite.results),
+            "results": dg.MetadataValue.json(suite.results),
+        },
+    )
+
+
+@dg.asset_check(asset=FCT, blocking=True, additional_deps=[QUARANTINE, dg.AssetKey("raw_interactions")],
+                description="Raw rows = fct_interactions + quarantine_interactions, exactly.")
+def raw_rows_reconcile(lake: LakeResource) -> dg.AssetCheckResult:
+    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
+        counts = reconcile_counts(con, str(lake.raw_dir() / "interactions.parquet"))
+    return dg.AssetCheckResult(
+        passed=counts["balanced"],
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=None if counts["balanced"] else (
+            f"raw {counts['raw_rows']} != fct {counts['fct_rows']} + quarantine {counts['quarantined_rows']}"),
+        metadata={
+            "raw_rows": counts["raw_rows"],
+            "fct_rows": counts["fct_rows"],
+            "quarantined_rows": counts["quarantined_rows"],
+            "quarantine_by_reason": dg.MetadataValue.json(counts["quarantine_by_reason"]),
+        },
+    )
+
+
+transform_checks = [fct_interactions_expectations, raw_rows_reconcile]

@@ -1,0 +1,49 @@
+"""Dagster resources: where the lake is and which dataset it holds."""
+
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from orchestration.defs.ingest.datasets import DatasetSpec, fetch_ml100k, resolve_dataset
+from orchestration.settings import reclake_home
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The data home (RECLAKE_HOME) and the dataset chosen by RECLAKE_DATASET / RECLAKE_DATA_DIR."""
+
+    home: str
+    dataset: str = "ml-100k"
+    data_dir: str | None = None
+    rating_scale: str | None = None  # "min,max" for a generic folder; named datasets know theirs
+
+    @classmethod
+    def from_env(cls) -> "LakeResource":
+        return cls(
+            home=str(reclake_home()),
+            dataset=os.environ.get("RECLAKE_DATASET", "ml-100k"),
+            data_dir=os.environ.get("RECLAKE_DATA_DIR") or None,
+            rating_scale=os.environ.get("RECLAKE_RATING_SCALE") or None,
+        )
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home)
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home_path / "warehouse.duckdb"
+
+    def spec(self) -> DatasetSpec:
+        return resolve_dataset(self.dataset, self.data_dir, self.rating_scale)
+
+    def raw_dir(self) -> Path:
+        return self.home_path / "lake" / "raw" / self.spec().name
+
+    def source_folder(self, log=print) -> Path:
+        """The local folder (or file) holding the dataset, fetching ML-100K if it is not there."""
+        spec = self.spec()
+        if spec.path is not None:
+            return spec.path
+        return fetch_ml100k(self.home_path / "cache", log=log)

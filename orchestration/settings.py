@@ -1,0 +1,51 @@
+"""Where reclake keeps its state and which dataset it reads: resolved once from the environment.
+
+Everything a run writes lives under one data home (``RECLAKE_HOME``, default ``./.reclake``);
+deleting it is a full reset. Dagster's own instance lives in ``$RECLAKE_HOME/dagster``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "transforms"
+
+# Offline by design: no tool may phone home or reach a model hub at run time.
+OFFLINE_ENV = {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    "GX_ANALYTICS_ENABLED": "False",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "FEAST_USAGE": "False",
+    "DAGSTER_DISABLE_TELEMETRY": "true",
+}
+
+
+def reclake_home() -> Path:
+    return Path(os.environ.get("RECLAKE_HOME", ".reclake")).expanduser().resolve()
+
+
+def configure_process_env() -> Path:
+    """Make RECLAKE_HOME absolute and set the offline/telemetry switches for this process and the
+    tools it starts (dbt runs as a subprocess and reads RECLAKE_HOME from its environment)."""
+    home = reclake_home()
+    os.environ["RECLAKE_HOME"] = str(home)
+    os.environ.setdefault("DAGSTER_HOME", str(home / "dagster"))
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    return home
+
+
+def ensure_dagster_home() -> Path:
+    """DAGSTER_HOME must exist before Dagster starts; seed it with the repo's dagster.yaml."""
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    target = dagster_home / "dagster.yaml"
+    source = REPO_ROOT / "dagster.yaml"
+    if source.exists() and (not target.exists() or target.read_text() != source.read_text()):
+        target.write_text(source.read_text())
+    return dagster_home

@@ -1,0 +1,3 @@
+{% macro is_blank(column) -%}
+    ({{ column }} is null or trim({{ column }}) = '')
+{%- endmacro %}

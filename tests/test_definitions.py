@@ -1,0 +1,38 @@
+"""The code location loads, and its shape is what users and later stages rely on."""
+
+import dagster as dg
+
+from orchestration.definitions import PIPELINE_JOB, defs
+
+
+def test_definitions_load_and_resolve():
+    repository = defs.get_repository_def()
+    assert repository.get_job(PIPELINE_JOB) is not None
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_asset_groups_and_contract_tables():
+    graph = defs.resolve_asset_graph()
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    for name in ["raw_interactions", "raw_items", "raw_users", "raw_item_tags"]:
+        assert groups[name] == "ingest"
+    for name in ["stg_interactions", "fct_interactions", "quarantine_interactions", "splits",
+                 "dim_items", "dim_users", "feat_user_stats", "feat_item_stats"]:
+        assert groups[name] == "transform"
+
+
+def test_fct_checks_are_blocking_and_gate_the_marts():
+    graph = defs.resolve_asset_graph()
+    fct = dg.AssetKey("fct_interactions")
+    specs = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys if key.asset_key == fct}
+    assert specs["fct_interactions_expectations"].blocking
+    assert specs["raw_rows_reconcile"].blocking
+    # the dbt tests on fct_interactions are checks too
+    assert any(name.startswith("unique_combination_fct_interactions") for name in specs)
+    assert fct in graph.get(dg.AssetKey("splits")).parent_keys
+
+
+def test_every_python_asset_has_a_code_version():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        assert graph.get(key).code_version, f"{key.to_user_string()} has no code version"

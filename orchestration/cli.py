@@ -45,7 +45,10 @@ def _check_lines(result) -> list[str]:
 def run_pipeline() -> int:
     home = configure_process_env()
     ensure_dagster_home()
-    print(f"reclake: data home {home}")
+    from orchestration.resources import LakeResource
+
+    spec = LakeResource.from_env().spec()  # an unknown dataset fails here, before anything runs
+    print(f"reclake: dataset {spec.name}, data home {home}")
     print("reclake: parsing the dbt project ...", flush=True)
     parse_dbt_project()
 

@@ -30,9 +30,11 @@ def validate_fct_interactions(
     """Run the GE suite: non-null keys, rating within the dataset's scale, unique (user, item, ts),
     timestamps inside the valid range."""
     import great_expectations as gx  # heavy import (~5 s): only when a check runs
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     gxe = gx.expectations
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # Dagster logs show progress
     batch_definition = (
         context.data_sources.add_pandas("warehouse")
         .add_dataframe_asset("fct_interactions")

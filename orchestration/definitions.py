@@ -3,9 +3,6 @@
 `dagster dev` (from the repo root) and `reclake demo` both load `defs` from here.
 """
 
-import sys
-from pathlib import Path
-
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
@@ -13,7 +10,7 @@ from orchestration.defs.ingest.assets import ingest_assets
 from orchestration.defs.transform.assets import dbt_project, transform_assets
 from orchestration.defs.transform.checks import transform_checks
 from orchestration.resources import LakeResource
-from orchestration.settings import configure_process_env
+from orchestration.settings import DBT_EXECUTABLE, configure_process_env
 
 configure_process_env()
 
@@ -28,8 +25,7 @@ def build_defs(lake: LakeResource | None = None) -> dg.Definitions:
         jobs=[dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(), description="Every asset and check, raw files to marts.")],
         resources={
             "lake": lake or LakeResource.from_env(),
-            # The dbt next to this interpreter: the venv's bin/ need not be on PATH.
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt")),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
         },
         # DuckDB allows one writer per file and this machine class has 2 cores: run steps in one
         # process, one after another. Spark is the engine for data that outgrows this.

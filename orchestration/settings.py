@@ -7,10 +7,14 @@ deleting it is a full reset. Dagster's own instance lives in ``$RECLAKE_HOME/dag
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "transforms"
+# The dbt next to this interpreter: the venv's bin/ need not be on PATH.
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 
 # Offline by design: no tool may phone home or reach a model hub at run time.
 OFFLINE_ENV = {
@@ -56,11 +60,7 @@ def parse_dbt_project() -> Path:
 
     Runs before the definitions are imported: @dbt_assets reads target/manifest.json at import.
     """
-    import subprocess
-    import sys
-
-    dbt = Path(sys.executable).parent / "dbt"
-    cmd = [str(dbt), "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    cmd = [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=DBT_PROJECT_DIR)
     if result.returncode != 0:
         raise RuntimeError(f"dbt parse failed in {DBT_PROJECT_DIR}:\n{result.stdout}{result.stderr}")

@@ -16,10 +16,11 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from orchestration.defs.transform.expectations import VALID_EVENT_TS
 from orchestration.resources import LakeResource
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.settings import DBT_PROJECT_DIR, parse_dbt_project
 
+if os.getenv("DAGSTER_IS_DEV_CLI"):
+    parse_dbt_project()  # under `dagster dev`, re-parse on each (re)load so the manifest matches the SQL
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-dbt_project.prepare_if_dev()  # `dagster dev` re-parses the project so the manifest is never stale
 
 CLEANING_SELECT = "stg_interactions stg_items stg_users stg_item_tags int_interactions_checked fct_interactions quarantine_interactions"
 MARTS_SELECT = "splits dim_items dim_users feat_user_stats feat_item_stats"

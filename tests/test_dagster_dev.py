@@ -1,0 +1,68 @@
+"""`dagster dev` from the repo root loads the code location ([tool.dagster]) and serves its assets."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from orchestration.settings import REPO_ROOT
+
+ASSETS_QUERY = "{ assetNodes { assetKey { path } groupName } }"
+LOCATION_QUERY = ("{ workspaceOrError { ... on Workspace { locationEntries { name "
+                  "locationOrLoadError { __typename ... on PythonError { message } } } } } }")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.mark.integration
+def test_dagster_dev_serves_the_code_location(tmp_path):
+    port = free_port()
+    env = {**os.environ, "RECLAKE_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    Path(env["DAGSTER_HOME"]).mkdir()
+    (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    dagster = Path(sys.executable).parent / "dagster"
+    server = subprocess.Popen([str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port)], cwd=REPO_ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline, location = time.monotonic() + 180, None
+        while time.monotonic() < deadline and location is None:
+            if server.poll() is not None:
+                pytest.fail(f"dagster dev exited: {server.stderr.read().decode()[-2000:]}")
+            try:
+                entries = graphql(port, LOCATION_QUERY)["data"]["workspaceOrError"]["locationEntries"]
+                location = next(e["locationOrLoadError"] for e in entries if e["name"] == "reclake")
+            except (OSError, KeyError, TypeError, StopIteration):
+                location = None
+            if location is None:
+                time.sleep(2)
+        assert location is not None, "dagster dev did not load the code location within 180 s"
+        assert location["__typename"] == "RepositoryLocation", location.get("message")
+        nodes = graphql(port, ASSETS_QUERY)["data"]["assetNodes"]
+        groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in nodes}
+        assert groups["raw_interactions"] == "ingest"
+        assert groups["fct_interactions"] == "transform" and groups["splits"] == "transform"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)

@@ -30,6 +30,11 @@ ML100K_SHA256 = {
     "ml-100k.user": "4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972",
 }
 NAMED_DATASETS = ("ml-100k", "ml-latest-small", "amazon-reviews")
+# Named datasets with no download of their own: rating scale, and what RECLAKE_DATA_DIR must hold.
+NEEDS_DATA_DIR = {
+    "ml-latest-small": ((0.5, 5.0), "the folder with the GroupLens files ratings.csv, movies.csv (and optional tags.csv)"),
+    "amazon-reviews": ((1.0, 5.0), "a reviews file (.json or .json.gz, JSON lines) or a folder holding one"),
+}
 
 
 @dataclass(frozen=True)
@@ -60,20 +65,10 @@ def resolve_dataset(name: str, data_dir: str | None = None, rating_scale: str | 
         raise DatasetError(f"RECLAKE_DATA_DIR={data_dir}: no such file or folder")
     if name == "ml-100k":
         return DatasetSpec("ml-100k", "ml-100k", local, (1.0, 5.0))
-    if name == "ml-latest-small":
+    if name in NEEDS_DATA_DIR:
         if local is None:
-            raise DatasetError(
-                "RECLAKE_DATASET=ml-latest-small needs RECLAKE_DATA_DIR: the folder with the GroupLens "
-                "files ratings.csv, movies.csv (and optional tags.csv)"
-            )
-        return DatasetSpec("ml-latest-small", "ml-latest-small", local, (0.5, 5.0))
-    if name == "amazon-reviews":
-        if local is None:
-            raise DatasetError(
-                "RECLAKE_DATASET=amazon-reviews needs RECLAKE_DATA_DIR: a reviews file (.json or "
-                ".json.gz, JSON lines) or a folder holding one"
-            )
-        return DatasetSpec("amazon-reviews", "amazon-reviews", local, (1.0, 5.0))
+            raise DatasetError(f"RECLAKE_DATASET={name} needs RECLAKE_DATA_DIR: {NEEDS_DATA_DIR[name][1]}")
+        return DatasetSpec(name, name, local, NEEDS_DATA_DIR[name][0])
     folder = Path(name).expanduser()
     if folder.is_dir():
         folder = folder.resolve()

@@ -222,7 +222,7 @@ def sources_for(spec: DatasetSpec, folder: Path, table: str) -> list[SourceFile]
         if folder.is_file():
             paths, base = [folder], folder.parent
         else:
-            paths, base = sorted(folder.glob("*.json")) + sorted(folder.glob("*.json.gz")), folder
+            paths, base = sorted([*folder.glob("*.json"), *folder.glob("*.json.gz")]), folder
         if not paths:
             raise DatasetError(f"{folder}: no .json or .json.gz review file found")
         columns = {"reviewerID": "user_id", "asin": "item_id", "overall": "rating", "unixReviewTime": "timestamp",

@@ -6,6 +6,7 @@
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from orchestration.defs.features.assets import features_assets
 from orchestration.defs.ingest.assets import ingest_assets
 from orchestration.defs.transform.assets import dbt_project, transform_assets
 from orchestration.defs.transform.checks import transform_checks
@@ -20,7 +21,7 @@ PIPELINE_JOB = "reclake_pipeline"
 def build_defs(lake: LakeResource | None = None) -> dg.Definitions:
     """Definitions bound to one data home; tests pass a LakeResource on a temporary home."""
     return dg.Definitions(
-        assets=[*ingest_assets, *transform_assets],
+        assets=[*ingest_assets, *transform_assets, *features_assets],
         asset_checks=[*transform_checks],
         jobs=[dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(), description="Every asset and check, raw files to marts.")],
         resources={

@@ -13,8 +13,10 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "transforms"
-# The dbt next to this interpreter: the venv's bin/ need not be on PATH.
+FEATURE_REPO_DIR = REPO_ROOT / "feature_repo"
+# The dbt and feast next to this interpreter: the venv's bin/ need not be on PATH.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+FEAST_EXECUTABLE = str(Path(sys.executable).parent / "feast")
 
 # Offline by design: no tool may phone home or reach a model hub at run time.
 OFFLINE_ENV = {

@@ -1,0 +1,23 @@
+"""Parquet files the `features` assets export from the dbt marts (lake/features/ under RECLAKE_HOME)."""
+
+import os
+from pathlib import Path
+
+from feast import FileSource
+
+# Same default as reclake itself: ./.reclake at the repo root.
+RECLAKE_HOME = Path(os.environ.get("RECLAKE_HOME") or Path(__file__).resolve().parent.parent / ".reclake")
+FEATURES_DIR = RECLAKE_HOME.resolve() / "lake" / "features"
+
+user_stats_source = FileSource(
+    name="user_stats_source",
+    path=str(FEATURES_DIR / "user_stats.parquet"),
+    timestamp_field="event_timestamp",
+    description="dbt mart feat_user_stats: point-in-time user stats from train interactions",
+)
+item_stats_source = FileSource(
+    name="item_stats_source",
+    path=str(FEATURES_DIR / "item_stats.parquet"),
+    timestamp_field="event_timestamp",
+    description="dbt mart feat_item_stats: point-in-time item stats from train interactions",
+)

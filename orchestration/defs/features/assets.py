@@ -1,0 +1,117 @@
+"""Group `features`: the dbt feature marts served through Feast (feature_repo/).
+
+feast_feature_sources  feat_user_stats / feat_item_stats -> lake/features/{user,item}_stats.parquet
+feast_registry         `feast apply` of feature_repo/ (entities, views, services)
+feast_online_store     materialization into the SQLite online store, incremental
+training_set           get_historical_features(ranking_v1) for every train interaction
+"""
+
+import dagster as dg
+
+from orchestration.defs.features import store as feast_store
+from orchestration.resources import LakeResource
+
+FEATURES_CODE_VERSION = "1"
+
+
+@dg.asset(
+    group_name="features",
+    code_version=FEATURES_CODE_VERSION,
+    deps=["feat_user_stats", "feat_item_stats"],
+    kinds={"parquet", "feast"},
+    description="The feature marts as the parquet files Feast's FileSources read (timestamps in UTC).",
+)
+def feast_feature_sources(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    facts = feast_store.export_feature_sources(lake.warehouse_path, lake.home_path)
+    for view, f in facts.items():
+        context.log.info(f"{view}: {f['rows']} rows, {f['entities']} entities, {f['features']} features -> {f['path']}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": sum(f["rows"] for f in facts.values()),
+            "views": dg.MetadataValue.json({
+                v: {k: f[k] for k in ("rows", "entities", "features", "null_rates", "sha256")} for v, f in facts.items()}),
+            "feature_count": sum(f["features"] for f in facts.values()),
+            "content_sha256": ",".join(f["sha256"] for f in facts.values()),
+        },
+        data_version=dg.DataVersion("-".join(f["sha256"][:16] for f in facts.values())),
+    )
+
+
+@dg.asset(
+    group_name="features",
+    code_version=FEATURES_CODE_VERSION,
+    deps=[feast_feature_sources],
+    kinds={"feast"},
+    description="`feast apply` of feature_repo/: entities user/item, views user_stats/item_stats, services ranking_v1/serving_v1.",
+)
+def feast_registry(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    output = feast_store.feast_apply(lake.home_path)
+    context.log.info(output)
+    store = feast_store.feature_store(lake.home_path)
+    views = sorted(v.name for v in store.list_feature_views())
+    services = sorted(s.name for s in store.list_feature_services())
+    return dg.MaterializeResult(metadata={
+        "feature_views": ", ".join(views),
+        "feature_services": ", ".join(services),
+        "entities": ", ".join(sorted(e.name for e in store.list_entities())),
+        "registry": dg.MetadataValue.path(str(lake.home_path / "feast" / "registry.db")),
+    })
+
+
+class OnlineStoreConfig(dg.Config):
+    full_refresh: bool = False  # reload every view's whole window, not just what is new
+
+
+@dg.asset(
+    group_name="features",
+    code_version=FEATURES_CODE_VERSION,
+    deps=[feast_registry],
+    kinds={"feast", "sqlite"},
+    description="Latest feature values per user/item in Feast's online store, materialized incrementally.",
+)
+def feast_online_store(context: dg.AssetExecutionContext, config: OnlineStoreConfig, lake: LakeResource) -> dg.MaterializeResult:
+    sources = feast_store.source_facts(lake.home_path)
+    hashes = {view: facts["sha256"] for view, facts in sources.items()}
+    previous = context.instance.get_latest_materialization_event(context.asset_key)
+    previous_hashes = previous.asset_materialization.metadata.get("source_sha256") if previous else None
+    # A source that changed under an old timestamp is only caught by reloading its whole window.
+    changed = previous_hashes is None or previous_hashes.value != hashes
+    store = feast_store.feature_store(lake.home_path)
+    windows = feast_store.materialize_online(store, sources, full_refresh=config.full_refresh or changed,
+                                             log=context.log.info)
+    return dg.MaterializeResult(metadata={
+        "windows": dg.MetadataValue.json(windows),
+        "entities_online": dg.MetadataValue.json({v: f["entities"] for v, f in sources.items()}),
+        "full_refresh": config.full_refresh or changed,
+        "source_sha256": dg.MetadataValue.json(hashes),
+        "online_store": dg.MetadataValue.path(str(lake.home_path / "feast" / "online_store.db")),
+    })
+
+
+@dg.asset(
+    group_name="features",
+    code_version=FEATURES_CODE_VERSION,
+    deps=[feast_registry, "splits"],
+    kinds={"feast", "parquet"},
+    description="Point-in-time training set: every train interaction with the ranking_v1 features as of just before it.",
+)
+def training_set(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    entities = feast_store.training_entities(lake.warehouse_path)
+    context.log.info(f"joining {feast_store.TRAINING_SERVICE} features onto {len(entities)} train interactions")
+    store = feast_store.feature_store(lake.home_path)
+    frame = feast_store.build_training_set(store, entities)
+    path, digest = feast_store.write_training_set(frame, lake.home_path)
+    feature_columns = [c for c in frame.columns if "__" in c]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(frame),
+            "feature_count": len(feature_columns),
+            "null_rates": dg.MetadataValue.json(feast_store.null_rates(frame, feature_columns)),
+            "path": dg.MetadataValue.path(str(path)),
+            "content_sha256": digest,
+        },
+        data_version=dg.DataVersion(digest),
+    )
+
+
+features_assets = [feast_feature_sources, feast_registry, feast_online_store, training_set]

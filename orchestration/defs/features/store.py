@@ -1,0 +1,150 @@
+"""Feast over the lake: export the feature marts, apply the repo, materialize, build training sets.
+
+Plain functions (no Dagster), called by the `features` assets and by tests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from orchestration.lake import write_parquet_atomic
+from orchestration.settings import FEAST_EXECUTABLE, FEATURE_REPO_DIR
+
+# Feast view name -> dbt mart that feeds it; the parquet lands in lake/features/<view>.parquet.
+FEATURE_SOURCES = {"user_stats": "feat_user_stats", "item_stats": "feat_item_stats"}
+TRAINING_SERVICE = "ranking_v1"
+# Predict an event at t with features from strictly before t: a stats row stamped t includes t.
+BEFORE_EVENT = timedelta(microseconds=1)
+
+
+def features_dir(home: Path) -> Path:
+    return home / "lake" / "features"
+
+
+def null_rates(frame: pd.DataFrame, columns: list[str]) -> dict[str, float]:
+    return {c: round(float(frame[c].isna().mean()), 6) for c in columns} if len(frame) else {c: 0.0 for c in columns}
+
+
+def export_feature_sources(warehouse: Path, home: Path) -> dict[str, dict]:
+    """Write each feature mart to the parquet its Feast FileSource reads; return per-view facts."""
+    facts = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for view, mart in FEATURE_SOURCES.items():
+            table = con.execute(f'select * from main."{mart}" order by 1, event_timestamp').to_arrow_table()
+            # Feast reads timestamps as UTC: store them tz-aware so no reader has to guess.
+            index = table.schema.get_field_index("event_timestamp")
+            table = table.set_column(index, "event_timestamp", table.column(index).cast(pa.timestamp("us", tz="UTC")))
+            path = features_dir(home) / f"{view}.parquet"
+            digest = write_parquet_atomic(table, path)
+            frame = table.to_pandas()
+            feature_columns = [c for c in table.column_names if c not in ("event_timestamp", table.column_names[0])]
+            facts[view] = {
+                "path": str(path),
+                "rows": table.num_rows,
+                "entities": int(frame.iloc[:, 0].nunique()),
+                "features": len(feature_columns),
+                "null_rates": null_rates(frame, feature_columns),
+                "sha256": digest,
+                "min_ts": frame["event_timestamp"].min(),
+                "max_ts": frame["event_timestamp"].max(),
+            }
+    return facts
+
+
+def feast_env(home: Path) -> dict[str, str]:
+    return {**os.environ, "RECLAKE_HOME": str(home)}
+
+
+def feast_apply(home: Path) -> str:
+    """`feast apply` through Feast's own CLI, exactly as a user runs it; returns its output."""
+    (home / "feast").mkdir(parents=True, exist_ok=True)
+    result = subprocess.run([FEAST_EXECUTABLE, "-c", str(FEATURE_REPO_DIR), "apply"], capture_output=True,
+                            text=True, env=feast_env(home))
+    if result.returncode != 0:
+        raise RuntimeError(f"feast apply failed in {FEATURE_REPO_DIR}:\n{result.stdout[-2000:]}{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def feature_store(home: Path):
+    """A FeatureStore on this data home (feature_store.yaml expands ${RECLAKE_HOME})."""
+    from feast import FeatureStore
+
+    os.environ["RECLAKE_HOME"] = str(home)
+    return FeatureStore(repo_path=str(FEATURE_REPO_DIR))
+
+
+def materialize_online(store, sources: dict[str, dict], full_refresh: bool, log=print) -> dict[str, dict]:
+    """Load each view's latest values into the online store, incrementally.
+
+    The window starts where the last materialization ended (Feast records it per view) and ends
+    just after the newest source row; ``full_refresh`` (e.g. when a source file changed) starts
+    at the oldest row instead. Online rows are keyed by entity, so a repeated window overwrites
+    the same keys with the same values: nothing is written twice.
+    """
+    report = {}
+    for view_name, facts in sources.items():
+        view = store.get_feature_view(view_name)
+        end = facts["max_ts"].to_pydatetime() + timedelta(seconds=1)
+        start = facts["min_ts"].to_pydatetime()
+        if not full_refresh and view.most_recent_end_time is not None:
+            start = max(start, view.most_recent_end_time.astimezone(timezone.utc))
+        if start >= end:
+            log(f"{view_name}: online store already holds everything up to {end.isoformat()}")
+            report[view_name] = {"start": start.isoformat(), "end": end.isoformat(), "skipped": True}
+            continue
+        log(f"{view_name}: materializing {start.isoformat()} .. {end.isoformat()}")
+        store.materialize(start_date=start, end_date=end, feature_views=[view_name])
+        report[view_name] = {"start": start.isoformat(), "end": end.isoformat(), "skipped": False}
+    return report
+
+
+def training_entities(warehouse: Path) -> pd.DataFrame:
+    """Train interactions as Feast's entity dataframe: features are joined as of just before each event."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        frame = con.execute(
+            "select user_id, item_id, event_ts, rating, source_file, source_row from main.splits "
+            "where split = 'train' order by user_id, event_ts, source_file, source_row"
+        ).df()
+    frame["event_timestamp"] = frame["event_ts"].dt.tz_localize("UTC") - BEFORE_EVENT
+    return frame
+
+
+def build_training_set(store, entities: pd.DataFrame) -> pd.DataFrame:
+    """Point-in-time join of the training service's features onto the entity rows (Feast offline store)."""
+    service = store.get_feature_service(TRAINING_SERVICE)
+    joined = store.get_historical_features(entity_df=entities, features=service, full_feature_names=True).to_df()
+    # Feast returns rows in its own order: restore the entities' order for stable, comparable output.
+    joined = joined.sort_values(["user_id", "event_ts", "source_file", "source_row"], kind="stable")
+    return joined.reset_index(drop=True)
+
+
+def write_training_set(frame: pd.DataFrame, home: Path) -> tuple[Path, str]:
+    path = features_dir(home) / "training_set.parquet"
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return path, write_parquet_atomic(table, path)
+
+
+def source_facts(home: Path) -> dict[str, dict]:
+    """Time range, entity count and hash of each exported source, read back from its parquet."""
+    from orchestration.lake import sha256_file
+
+    facts = {}
+    with duckdb.connect() as con:
+        for view in FEATURE_SOURCES:
+            path = features_dir(home) / f"{view}.parquet"
+            if not path.exists():
+                raise FileNotFoundError(f"{path} not found: materialize feast_feature_sources first")
+            entity = con.execute(f"select column_name from (describe select * from read_parquet('{path}')) limit 1").fetchone()[0]
+            min_ts, max_ts, entities = con.execute(
+                f"select min(event_timestamp), max(event_timestamp), count(distinct {entity}) from read_parquet(?)",
+                [str(path)]).fetchone()
+            facts[view] = {"min_ts": pd.Timestamp(min_ts).tz_convert("UTC"), "max_ts": pd.Timestamp(max_ts).tz_convert("UTC"),
+                           "entities": entities, "sha256": sha256_file(path)}
+    return facts

@@ -60,3 +60,59 @@ def query(warehouse: Path, sql: str, params=None):
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
+
+
+CONTRACT_TABLES = ["fct_interactions", "quarantine_interactions", "splits", "dim_items", "dim_users",
+                   "feat_user_stats", "feat_item_stats"]
+
+
+@pytest.fixture(scope="session")
+def ml100k_runs(tmp_path_factory):
+    """The real job on real ML-100K, run twice on the same home (the second run must change nothing).
+    Yields both runs and each run's table fingerprints; shared by the ML-100K and Feast tests."""
+    import duckdb
+
+    from orchestration.defs.features.store import features_dir
+    from orchestration.defs.transform.assets import table_fingerprint
+    from orchestration.lake import sha256_file
+
+    mp = pytest.MonkeyPatch()
+    home = tmp_path_factory.mktemp("ml100k") / "home"
+    try:
+        runs, tables = [], []
+        for _ in range(2):
+            run = run_pipeline(home, "ml-100k", ML100K_DIR, monkeypatch=mp)
+            assert run.result.success
+            runs.append(run)
+            with duckdb.connect(str(run.warehouse), read_only=True) as con:
+                fingerprint = {name: table_fingerprint(con, name) for name in CONTRACT_TABLES}
+            fingerprint["training_set.parquet"] = sha256_file(features_dir(home) / "training_set.parquet")
+            tables.append(fingerprint)
+        print(f"\nML-100K pipeline run times: first {runs[0].seconds:.1f}s, second {runs[1].seconds:.1f}s")
+        mp.setenv("RECLAKE_HOME", str(home))  # for the tests that query Feast on this home
+        yield runs, tables
+    finally:
+        mp.undo()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_server(process) -> None:
+    """Stop a server started with start_new_session=True, its children included."""
+    import os
+    import signal
+    import subprocess
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -2,8 +2,6 @@
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,17 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import free_port, stop_server
 from orchestration.settings import REPO_ROOT
 
 ASSETS_QUERY = "{ assetNodes { assetKey { path } groupName } }"
 LOCATION_QUERY = ("{ workspaceOrError { ... on Workspace { locationEntries { name "
                   "locationOrLoadError { __typename ... on PythonError { message } } } } } }")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def graphql(port: int, query: str) -> dict:
@@ -61,8 +54,4 @@ def test_dagster_dev_serves_the_code_location(tmp_path):
         assert groups["raw_interactions"] == "ingest"
         assert groups["fct_interactions"] == "transform" and groups["splits"] == "transform"
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop_server(server)

@@ -5,33 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import ML100K_DIR, query, run_pipeline
-from orchestration.defs.transform.assets import table_fingerprint
+from conftest import ML100K_DIR, query
 
 pytestmark = pytest.mark.integration
-CONTRACT_TABLES = ["fct_interactions", "quarantine_interactions", "splits", "dim_items", "dim_users",
-                   "feat_user_stats", "feat_item_stats"]
-
-
-@pytest.fixture(scope="module")
-def ml100k_runs(tmp_path_factory):
-    """Two runs of the job on the same input and home; the tables after each."""
-    mp = pytest.MonkeyPatch()
-    home = tmp_path_factory.mktemp("ml100k") / "home"
-    try:
-        runs, tables = [], []
-        for _ in range(2):
-            run = run_pipeline(home, "ml-100k", ML100K_DIR, monkeypatch=mp)
-            assert run.result.success
-            runs.append(run)
-            import duckdb
-
-            with duckdb.connect(str(run.warehouse), read_only=True) as con:
-                tables.append({name: table_fingerprint(con, name) for name in CONTRACT_TABLES})
-        print(f"\nML-100K pipeline run times: first {runs[0].seconds:.1f}s, second {runs[1].seconds:.1f}s")
-        yield runs, tables
-    finally:
-        mp.undo()
 
 
 def test_fct_interactions_holds_all_of_ml100k(ml100k_runs):

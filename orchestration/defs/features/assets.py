@@ -71,19 +71,13 @@ class OnlineStoreConfig(dg.Config):
 )
 def feast_online_store(context: dg.AssetExecutionContext, config: OnlineStoreConfig, lake: LakeResource) -> dg.MaterializeResult:
     sources = feast_store.source_facts(lake.home_path)
-    hashes = {view: facts["sha256"] for view, facts in sources.items()}
-    previous = context.instance.get_latest_materialization_event(context.asset_key)
-    previous_hashes = previous.asset_materialization.metadata.get("source_sha256") if previous else None
-    # A source that changed under an old timestamp is only caught by reloading its whole window.
-    changed = previous_hashes is None or previous_hashes.value != hashes
     store = feast_store.feature_store(lake.home_path)
-    windows = feast_store.materialize_online(store, sources, full_refresh=config.full_refresh or changed,
-                                             log=context.log.info)
+    windows = feast_store.materialize_online(store, sources, lake.home_path, config.full_refresh, log=context.log.info)
     return dg.MaterializeResult(metadata={
         "windows": dg.MetadataValue.json(windows),
+        "views_loaded": sum(not w["skipped"] for w in windows.values()),
         "entities_online": dg.MetadataValue.json({v: f["entities"] for v, f in sources.items()}),
-        "full_refresh": config.full_refresh or changed,
-        "source_sha256": dg.MetadataValue.json(hashes),
+        "source_sha256": dg.MetadataValue.json({v: f["sha256"] for v, f in sources.items()}),
         "online_store": dg.MetadataValue.path(str(lake.home_path / "feast" / "online_store.db")),
     })
 

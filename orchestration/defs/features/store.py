@@ -5,6 +5,7 @@ Plain functions (no Dagster), called by the `features` assets and by tests.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from datetime import timedelta, timezone
@@ -14,7 +15,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from orchestration.lake import write_parquet_atomic
+from orchestration.lake import sha256_file, write_json_atomic, write_parquet_atomic
 from orchestration.settings import FEAST_EXECUTABLE, FEATURE_REPO_DIR
 
 # Feast view name -> dbt mart that feeds it; the parquet lands in lake/features/<view>.parquet.
@@ -80,29 +81,35 @@ def feature_store(home: Path):
     return FeatureStore(repo_path=str(FEATURE_REPO_DIR))
 
 
-def materialize_online(store, sources: dict[str, dict], full_refresh: bool, log=print) -> dict[str, dict]:
+def materialize_online(store, sources: dict[str, dict], home: Path, full_refresh: bool = False, log=print) -> dict:
     """Load each view's latest values into the online store, incrementally.
 
     The window starts where the last materialization ended (Feast records it per view) and ends
-    just after the newest source row; ``full_refresh`` (e.g. when a source file changed) starts
-    at the oldest row instead. Online rows are keyed by entity, so a repeated window overwrites
-    the same keys with the same values: nothing is written twice.
+    just after the newest source row. A source whose content changed since the last load (its hash,
+    kept in feast/materialized_sources.json) or ``full_refresh`` starts at its oldest row instead:
+    a change under an old timestamp is only caught that way. Online rows are keyed by entity, so a
+    repeated window overwrites the same keys with the same values: nothing is written twice.
     """
-    report = {}
+    state_path = home / "feast" / "materialized_sources.json"
+    loaded = json.loads(state_path.read_text()) if state_path.exists() else {}
+    windows = {}
     for view_name, facts in sources.items():
         view = store.get_feature_view(view_name)
         end = facts["max_ts"].to_pydatetime() + timedelta(seconds=1)
         start = facts["min_ts"].to_pydatetime()
-        if not full_refresh and view.most_recent_end_time is not None:
+        reload_all = full_refresh or loaded.get(view_name) != facts["sha256"]
+        if not reload_all and view.most_recent_end_time is not None:
             start = max(start, view.most_recent_end_time.astimezone(timezone.utc))
-        if start >= end:
+        window = {"start": start.isoformat(), "end": end.isoformat(), "full_refresh": reload_all, "skipped": start >= end}
+        windows[view_name] = window
+        if window["skipped"]:
             log(f"{view_name}: online store already holds everything up to {end.isoformat()}")
-            report[view_name] = {"start": start.isoformat(), "end": end.isoformat(), "skipped": True}
             continue
         log(f"{view_name}: materializing {start.isoformat()} .. {end.isoformat()}")
         store.materialize(start_date=start, end_date=end, feature_views=[view_name])
-        report[view_name] = {"start": start.isoformat(), "end": end.isoformat(), "skipped": False}
-    return report
+        loaded[view_name] = facts["sha256"]
+        write_json_atomic(loaded, state_path)
+    return windows
 
 
 def training_entities(warehouse: Path) -> pd.DataFrame:
@@ -133,8 +140,6 @@ def write_training_set(frame: pd.DataFrame, home: Path) -> tuple[Path, str]:
 
 def source_facts(home: Path) -> dict[str, dict]:
     """Time range, entity count and hash of each exported source, read back from its parquet."""
-    from orchestration.lake import sha256_file
-
     facts = {}
     with duckdb.connect() as con:
         for view in FEATURE_SOURCES:

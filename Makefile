@@ -10,7 +10,7 @@ export RECLAKE_HOME
 export DAGSTER_HOME ?= $(RECLAKE_HOME)/dagster
 PYTEST_ARGS ?=
 
-.PHONY: demo test ui venv bench clean-state
+.PHONY: demo test ui venv bench bench-online clean-state
 
 venv: $(STAMP)
 
@@ -33,6 +33,9 @@ ui: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest_transform.py
+
+bench-online: $(STAMP)
+	$(BIN)/python bench/online_lookup.py
 
 clean-state:
 	rm -rf $(RECLAKE_HOME)

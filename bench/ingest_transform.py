@@ -40,12 +40,12 @@ def time_pipeline(home: Path, dataset: str, data_dir: str | None) -> tuple[float
     import dagster as dg
     import duckdb
 
-    from orchestration.definitions import PIPELINE_JOB, build_defs
+    from orchestration.definitions import WAREHOUSE_JOB, build_defs
     from orchestration.resources import LakeResource
 
     os.environ["RECLAKE_HOME"] = str(home)
     lake = LakeResource(home=str(home), dataset=dataset, data_dir=data_dir)
-    job = build_defs(lake).resolve_job_def(PIPELINE_JOB)
+    job = build_defs(lake).resolve_job_def(WAREHOUSE_JOB)
     started = time.perf_counter()
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)

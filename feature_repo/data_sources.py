@@ -21,3 +21,18 @@ item_stats_source = FileSource(
     timestamp_field="event_timestamp",
     description="dbt mart feat_item_stats: point-in-time item stats from train interactions",
 )
+
+EMBEDDINGS_DIR = RECLAKE_HOME.resolve() / "lake" / "embeddings"
+
+item_text_embedding_source = FileSource(
+    name="item_text_embedding_source",
+    path=str(EMBEDDINGS_DIR / "items.parquet"),
+    timestamp_field="event_timestamp",
+    description="all-MiniLM-L6-v2 vectors of each item's LLM profile and title (llm group)",
+)
+user_profile_embedding_source = FileSource(
+    name="user_profile_embedding_source",
+    path=str(EMBEDDINGS_DIR / "users.parquet"),
+    timestamp_field="event_timestamp",
+    description="all-MiniLM-L6-v2 vectors of each user's LLM profile, stamped at their last train interaction",
+)

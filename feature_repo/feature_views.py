@@ -1,9 +1,14 @@
 from datetime import timedelta
 
 from feast import FeatureView, Field
-from feast.types import Float64, Int64
+from feast.types import Array, Float32, Float64, Int64
 
-from data_sources import item_stats_source, user_stats_source
+from data_sources import (
+    item_stats_source,
+    item_text_embedding_source,
+    user_profile_embedding_source,
+    user_stats_source,
+)
 from entities import item, user
 
 STATS_SCHEMA = [
@@ -33,4 +38,25 @@ item_stats = FeatureView(
     source=item_stats_source,
     online=True,
     tags={"owner": "reclake", "mart": "feat_item_stats"},
+)
+
+# Text embeddings (384-d, all-MiniLM-L6-v2) of the LLM profiles. A profile summarises the whole
+# train period, so it is stamped at its end and a point-in-time join only sees it after that.
+item_text_embedding = FeatureView(
+    name="item_text_embedding",
+    entities=[item],
+    ttl=timedelta(days=3650),
+    schema=[Field(name="profile_embedding", dtype=Array(Float32)), Field(name="title_embedding", dtype=Array(Float32))],
+    source=item_text_embedding_source,
+    online=True,
+    tags={"owner": "reclake", "asset": "item_text_embeddings"},
+)
+user_profile_embedding = FeatureView(
+    name="user_profile_embedding",
+    entities=[user],
+    ttl=timedelta(days=3650),
+    schema=[Field(name="profile_embedding", dtype=Array(Float32))],
+    source=user_profile_embedding_source,
+    online=True,
+    tags={"owner": "reclake", "asset": "user_profile_embeddings"},
 )

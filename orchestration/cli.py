@@ -3,6 +3,7 @@
     reclake demo          materialize every asset and check into RECLAKE_HOME (default ./.reclake)
     reclake fetch-data    download ML-100K (recbole wheel via pip) into the cache, verify sha256
     reclake paths         where state lives
+    reclake llm serve     an OpenAI-compatible server (127.0.0.1) over the embedded or hf backend
 """
 
 from __future__ import annotations
@@ -81,12 +82,33 @@ def run_pipeline() -> int:
     return 0
 
 
+def serve_llm(args) -> int:
+    from models.llm.server import serve
+    from orchestration.defs.llm.resources import LLMResource
+
+    settings = LLMResource.from_env()
+    if args.backend:
+        settings = settings.model_copy(update={"backend": args.backend})
+    if settings.backend == "openai":
+        print("reclake: `llm serve` serves a local model (embedded or hf), not another server", file=sys.stderr)
+        return 2
+    backend = settings.load(configure_process_env(), log=print)
+    print(f"reclake llm: serving {backend.backend}:{backend.model} on http://{args.host}:{args.port}/v1", flush=True)
+    serve(backend, args.host, args.port)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reclake", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="materialize every asset and check into RECLAKE_HOME")
     commands.add_parser("fetch-data", help="download and verify the configured dataset (ML-100K)")
     commands.add_parser("paths", help="print where reclake keeps its state")
+    llm = commands.add_parser("llm", help="LLM tools").add_subparsers(dest="llm_command", required=True)
+    serve = llm.add_parser("serve", help="OpenAI-compatible HTTP server over a local model")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8011)
+    serve.add_argument("--backend", default=None, help="embedded (default) or hf (RECLAKE_LLM_MODEL_PATH)")
     args = parser.parse_args(argv)
 
     from orchestration.defs.ingest.datasets import DatasetError
@@ -98,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         from orchestration.resources import LakeResource
 
         lake = LakeResource.from_env()
+        if args.command == "llm":
+            return serve_llm(args)
         if args.command == "fetch-data":
             print(lake.source_folder())
         elif args.command == "paths":

@@ -8,6 +8,8 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.defs.features.assets import features_assets
 from orchestration.defs.ingest.assets import ingest_assets
+from orchestration.defs.llm.assets import llm_assets
+from orchestration.defs.llm.resources import LLMResource
 from orchestration.defs.transform.assets import dbt_project, transform_assets
 from orchestration.defs.transform.checks import transform_checks
 from orchestration.resources import LakeResource
@@ -16,16 +18,23 @@ from orchestration.settings import DBT_EXECUTABLE, configure_process_env
 configure_process_env()
 
 PIPELINE_JOB = "reclake_pipeline"
+WAREHOUSE_JOB = "ingest_transform"
 
 
-def build_defs(lake: LakeResource | None = None) -> dg.Definitions:
-    """Definitions bound to one data home; tests pass a LakeResource on a temporary home."""
+def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None) -> dg.Definitions:
+    """Definitions bound to one data home; tests pass resources on a temporary home and a small LLM budget."""
     return dg.Definitions(
-        assets=[*ingest_assets, *transform_assets, *features_assets],
+        assets=[*ingest_assets, *transform_assets, *features_assets, *llm_assets],
         asset_checks=[*transform_checks],
-        jobs=[dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(), description="Every asset and check, raw files to marts.")],
+        jobs=[
+            dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),
+                                description="Every asset and check: raw files to marts, features, profiles."),
+            dg.define_asset_job(WAREHOUSE_JOB, selection=dg.AssetSelection.groups("ingest", "transform"),
+                                description="Raw files to the warehouse's checked tables and marts only."),
+        ],
         resources={
             "lake": lake or LakeResource.from_env(),
+            "llm": llm or LLMResource.from_env(),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
         },
         # DuckDB allows one writer per file and this machine class has 2 cores: run steps in one

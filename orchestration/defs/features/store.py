@@ -20,6 +20,13 @@ from orchestration.settings import FEAST_EXECUTABLE, FEATURE_REPO_DIR
 
 # Feast view name -> dbt mart that feeds it; the parquet lands in lake/features/<view>.parquet.
 FEATURE_SOURCES = {"user_stats": "feat_user_stats", "item_stats": "feat_item_stats"}
+# Every online view -> its source parquet under RECLAKE_HOME (the embeddings come from the llm group).
+ONLINE_SOURCES = {
+    "user_stats": "lake/features/user_stats.parquet",
+    "item_stats": "lake/features/item_stats.parquet",
+    "item_text_embedding": "lake/embeddings/items.parquet",
+    "user_profile_embedding": "lake/embeddings/users.parquet",
+}
 TRAINING_SERVICE = "ranking_v1"
 # Predict an event at t with features from strictly before t: a stats row stamped t includes t.
 BEFORE_EVENT = timedelta(microseconds=1)
@@ -142,10 +149,10 @@ def source_facts(home: Path) -> dict[str, dict]:
     """Time range, entity count and hash of each exported source, read back from its parquet."""
     facts = {}
     with duckdb.connect() as con:
-        for view in FEATURE_SOURCES:
-            path = features_dir(home) / f"{view}.parquet"
+        for view, relative in ONLINE_SOURCES.items():
+            path = home / relative
             if not path.exists():
-                raise FileNotFoundError(f"{path} not found: materialize feast_feature_sources first")
+                raise FileNotFoundError(f"{path} not found: materialize the assets upstream of feast_online_store first")
             entity = con.execute(f"select column_name from (describe select * from read_parquet('{path}')) limit 1").fetchone()[0]
             min_ts, max_ts, entities = con.execute(
                 f"select min(event_timestamp), max(event_timestamp), count(distinct {entity}) from read_parquet(?)",

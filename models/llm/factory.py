@@ -1,0 +1,28 @@
+"""Pick a backend by name: `embedded` (default), `hf` (a local checkpoint dir), `openai` (a server URL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BACKENDS = ("embedded", "hf", "openai")
+
+
+def load_backend(kind: str, cache_dir: Path, *, model_path: str | None = None, base_url: str | None = None,
+                 model: str | None = None, device: str | None = None, batch_size: int = 16, log=print):
+    if kind == "embedded":
+        from models.llm.embedded import load_embedded
+
+        return load_embedded(cache_dir, device=device, batch_size=batch_size, log=log)
+    if kind == "hf":
+        if not model_path:
+            raise ValueError("the hf backend needs RECLAKE_LLM_MODEL_PATH: a local transformers checkpoint directory")
+        from models.llm.transformers_backend import TransformersBackend
+
+        return TransformersBackend(model_path, device=device, batch_size=batch_size, backend="hf")
+    if kind == "openai":
+        if not base_url or not model:
+            raise ValueError("the openai backend needs RECLAKE_LLM_BASE_URL and RECLAKE_LLM_MODEL")
+        from models.llm.openai_backend import OpenAIBackend
+
+        return OpenAIBackend(base_url, model, concurrency=max(1, batch_size // 4))
+    raise ValueError(f"RECLAKE_LLM_BACKEND={kind!r}: expected one of {', '.join(BACKENDS)}")

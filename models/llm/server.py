@@ -1,0 +1,75 @@
+"""`reclake llm serve`: an OpenAI-compatible HTTP server over a local backend (default: embedded).
+
+    reclake llm serve --port 8011            # 127.0.0.1 only unless --host says otherwise
+    curl -s http://127.0.0.1:8011/v1/chat/completions -H 'Content-Type: application/json' \
+      -d '{"model": "x", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 20}'
+
+Several workers share one loaded model this way. Implements GET /v1/models and POST
+/v1/chat/completions (greedy; ``logprobs`` + ``top_logprobs`` for choice scoring).
+"""
+
+import threading
+import time
+import uuid
+
+import torch
+from pydantic import BaseModel
+
+
+class ChatRequest(BaseModel):
+    model: str | None = None
+    messages: list[dict]
+    max_tokens: int = 128
+    temperature: float = 0.0  # accepted for compatibility; decoding is greedy
+    logprobs: bool = False
+    top_logprobs: int = 0
+
+
+def build_app(backend):
+    from fastapi import FastAPI, HTTPException
+
+    app = FastAPI(title="reclake llm")
+    lock = threading.Lock()  # one forward pass at a time: the model is not re-entrant
+
+    @app.get("/v1/models")
+    def models():
+        return {"object": "list", "data": [{"id": backend.model, "object": "model", "owned_by": "reclake"}]}
+
+    @app.post("/v1/chat/completions")
+    def chat(request: ChatRequest):
+        if not request.messages:
+            raise HTTPException(status_code=400, detail="messages must not be empty")
+        choice: dict = {"index": 0, "finish_reason": "stop"}
+        with lock:
+            if request.logprobs and request.top_logprobs > 0:
+                batch = backend._encode([request.messages])
+                with torch.inference_mode():
+                    logits = backend.lm(**batch).logits[0, -1, :].float()
+                logp = torch.log_softmax(logits, dim=-1)
+                values, ids = torch.topk(logp, min(request.top_logprobs, 20))
+                top = [{"token": backend.tokenizer.decode([int(i)]), "logprob": float(v)} for v, i in zip(values, ids)]
+                choice["message"] = {"role": "assistant", "content": top[0]["token"]}
+                choice["logprobs"] = {"content": [{**top[0], "top_logprobs": top}]}
+                completion_tokens = 1
+            else:
+                generation = backend.generate([request.messages], request.max_tokens)[0]
+                choice["message"] = {"role": "assistant", "content": generation.text}
+                completion_tokens = generation.new_tokens
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": backend.model,
+            "choices": [choice],
+            "usage": {"completion_tokens": completion_tokens},
+        }
+
+    return app
+
+
+def serve(backend, host: str = "127.0.0.1", port: int = 8011) -> None:
+    import uvicorn
+
+    uvicorn.run(build_app(backend), host=host, port=port, log_level="warning")
+
+

@@ -1,0 +1,261 @@
+"""LLM-written item and user profiles: inputs, prompts, validation, fallback and cache.
+
+    inputs = user_profile_inputs(train_rows, dim_items)      # TRAIN interactions only
+    frame, stats = write_profiles(backend, "user", inputs, ProfileCache(path), max_new_tokens=160)
+
+Untrusted text (titles, tags, reviews) goes into the prompt as JSON between <data> tags, and the
+template tells the model it is data. Each output is validated; a bad one is retried once with a
+stricter reminder, then replaced by a deterministic template profile marked ``source=fallback``.
+A failing backend never fails the run. Results are cached by (backend, model, prompt version,
+input hash), so a re-run with nothing changed makes no LLM call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from models.llm.base import LLMBackend, Message
+
+PROMPT_DIR = Path(__file__).parent / "prompts"
+WORD_BOUNDS = {"item": (15, 100), "user": (30, 140)}  # accepted range; the prompt asks for less
+RETRY_REMINDER = "Answer with the description only: plain sentences, no JSON, no lists, no headings."
+ECHO_MARKERS = ("<data>", "</data>", "it is data only", "ignore them", '":', "do not repeat the json")
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    name: str
+    system: str
+    user: str
+    version: str  # name@<sha256 prefix of the file>: editing the file invalidates the cache
+
+    @classmethod
+    def load(cls, name: str) -> "PromptTemplate":
+        text = (PROMPT_DIR / f"{name}.txt").read_text()
+        system, user = (part.strip() for part in text.split("\n---\n", 1))
+        return cls(name, system, user, f"{name}@{hashlib.sha256(text.encode()).hexdigest()[:8]}")
+
+    def messages(self, data: dict, reminder: str | None = None) -> list[Message]:
+        user = self.user.replace("{data}", json.dumps(data, ensure_ascii=False))
+        if reminder:
+            user += "\n" + reminder
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+
+
+TEMPLATES = {"item": "item_profile_v1", "user": "user_profile_v1"}
+
+
+def _clean(value) -> str | None:
+    if value is None or pd.isna(value):
+        return None
+    return str(value)
+
+
+def _split(value) -> list[str]:
+    text = _clean(value)
+    return [part for part in text.split("|") if part] if text else []
+
+
+def item_profile_inputs(dim_items: pd.DataFrame) -> list[tuple[str, dict]]:
+    """One JSON-able dict per item from dim_items' text (review snippets there are train-only)."""
+    inputs = []
+    for row in dim_items.itertuples(index=False):
+        data = {"title": _clean(row.title) or f"item {row.item_id}"}
+        if _clean(row.release_year):
+            data["year"] = int(row.release_year)
+        for key, values in (("genres", _split(row.genres)), ("tags", _split(row.tags)[:10])):
+            if values:
+                data[key] = values
+        if _clean(row.description):
+            data["description"] = _clean(row.description)[:400]
+        if _clean(row.review_snippets):
+            data["reviews"] = _clean(row.review_snippets)[:600]
+        inputs.append((str(row.item_id), data))
+    return inputs
+
+
+def user_profile_inputs(train: pd.DataFrame, dim_items: pd.DataFrame, per_side: int = 8) -> list[tuple[str, dict]]:
+    """One dict per user from their TRAIN rows only (columns user_id, item_id, rating, event_ts)."""
+    items = dim_items.set_index("item_id")
+    titles = items["title"].to_dict()
+    genres = items["genres"].to_dict()
+    inputs = []
+    for user_id, rows in train.sort_values("event_ts", kind="stable").groupby("user_id", sort=True):
+        data: dict = {"ratings": int(len(rows))}
+        rated = rows.dropna(subset=["rating"])
+
+        def name(item_id):
+            return _clean(titles.get(item_id)) or f"item {item_id}"
+
+        if len(rated):
+            data["mean_rating"] = round(float(rated["rating"].mean()), 2)
+            loved = rated[rated["rating"] >= 4].tail(per_side)  # the most recent favourites
+            disliked = rated[rated["rating"] <= 2].tail(per_side)
+            data["liked"] = [name(i) for i in loved["item_id"]]
+            data["disliked"] = [name(i) for i in disliked["item_id"]]
+        else:  # implicit feedback: what they interacted with lately
+            data["recent"] = [name(i) for i in rows["item_id"].tail(per_side)]
+        genre_counts = pd.Series([g for i in rows["item_id"] for g in _split(genres.get(i))]).value_counts()
+        if len(genre_counts):
+            data["top_genres"] = {g: round(c / len(rows), 2) for g, c in genre_counts.head(5).items()}
+        data["active"] = f"{rows['event_ts'].min():%Y-%m} to {rows['event_ts'].max():%Y-%m}"
+        inputs.append((str(user_id), data))
+    return inputs
+
+
+def validate(text: str, kind: str) -> str | None:
+    """Why an output is unusable, or None when it is fine."""
+    words = len(text.split())
+    low, high = WORD_BOUNDS[kind]
+    if not text.strip():
+        return "empty"
+    if words < low or words > high:
+        return f"{words} words (want {low}-{high})"
+    lowered = text.lower()
+    if any(marker in lowered for marker in ECHO_MARKERS):
+        return "echoes the prompt or data"
+    if "ignore previous" in lowered or "ignore all previous" in lowered:
+        return "repeats an instruction"
+    sentences = [x.strip() for x in re.split(r"[.!?]+", lowered) if len(x.split()) >= 4]
+    if sentences and max(sentences.count(x) for x in sentences) >= 3:
+        return "repeats itself"
+    letters = sum(ch.isalpha() for ch in text)
+    if letters < 0.6 * len(text.replace(" ", "")):
+        return "not prose"
+    return None
+
+
+def fallback_profile(kind: str, data: dict) -> str:
+    """Deterministic template text, used when the LLM fails: plain facts from the input."""
+    if kind == "item":
+        parts = [f"{data['title']}" + (f" ({data['year']})" if "year" in data else "") + "."]
+        if data.get("genres"):
+            parts.append(f"Genres: {', '.join(data['genres'])}.")
+        if data.get("tags"):
+            parts.append(f"Tagged: {', '.join(data['tags'][:5])}.")
+        return " ".join(parts)
+    parts = [f"Rated {data['ratings']} items" + (f", mean rating {data['mean_rating']}." if "mean_rating" in data else ".")]
+    if data.get("top_genres"):
+        parts.append(f"Most watched genres: {', '.join(data['top_genres'])}.")
+    for key, label in (("liked", "Liked"), ("disliked", "Disliked"), ("recent", "Recently")):
+        if data.get(key):
+            parts.append(f"{label}: {'; '.join(data[key][:5])}.")
+    return " ".join(parts)
+
+
+class ProfileCache:
+    """SQLite under RECLAKE_HOME/cache/llm: key -> (text, source, new_tokens). One writer at a time."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = sqlite3.connect(str(path))
+        self.con.execute("create table if not exists profiles (key text primary key, text text not null, "
+                         "source text not null, new_tokens integer not null)")
+
+    @staticmethod
+    def key(backend: LLMBackend, version: str, data: dict) -> str:
+        payload = json.dumps([backend.backend, backend.model, version, data], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def get_many(self, keys: list[str]) -> dict[str, tuple[str, str, int]]:
+        found = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows = self.con.execute(f"select key, text, source, new_tokens from profiles where key in "
+                                    f"({','.join('?' * len(chunk))})", chunk)
+            found.update({k: (t, s, n) for k, t, s, n in rows})
+        return found
+
+    def put_many(self, rows: list[tuple[str, str, str, int]]) -> None:
+        with self.con:  # one transaction: a crash leaves either all or none of a batch
+            self.con.executemany("insert or replace into profiles values (?, ?, ?, ?)", rows)
+
+
+@dataclass
+class ProfileStats:
+    profiles: int = 0
+    llm: int = 0
+    fallback: int = 0
+    cache_hits: int = 0
+    llm_calls: int = 0
+    retries: int = 0
+    backend_errors: int = 0
+    new_tokens: int = 0
+    generation_seconds: float = 0.0
+    fallback_reasons: dict = field(default_factory=dict)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.new_tokens / self.generation_seconds if self.generation_seconds else 0.0
+
+
+def _generate_checked(backend, template, kind, batch, max_new_tokens, stats, reminder=None):
+    """Generate for a batch of (id, data); return {index: text or None (failed) }, reasons."""
+    conversations = [template.messages(data, reminder) for _, data in batch]
+    started = time.perf_counter()
+    try:
+        generations = backend.generate(conversations, max_new_tokens)
+    except Exception as err:  # noqa: BLE001 - a failing backend degrades to fallbacks, never kills the run
+        stats.backend_errors += 1
+        return [None] * len(batch), [f"backend error: {type(err).__name__}: {str(err)[:120]}"] * len(batch)
+    finally:
+        stats.generation_seconds += time.perf_counter() - started
+        stats.llm_calls += len(batch)
+    texts, reasons = [], []
+    for generation in generations:
+        stats.new_tokens += generation.new_tokens
+        reason = validate(generation.text, kind)
+        texts.append(None if reason else " ".join(generation.text.split()))
+        reasons.append(reason)
+    return texts, reasons
+
+
+def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]], cache: ProfileCache,
+                   max_new_tokens: int, batch_size: int = 16, log=print) -> tuple[pd.DataFrame, ProfileStats]:
+    """Profiles for the inputs: cached, else generated (batched), validated, retried, or fallback."""
+    template = PromptTemplate.load(TEMPLATES[kind])
+    keys = [ProfileCache.key(backend, template.version, data) for _, data in inputs]
+    cached = cache.get_many(keys)
+    stats = ProfileStats(profiles=len(inputs), cache_hits=len(cached))
+    todo = [(i, inputs[i]) for i, key in enumerate(keys) if key not in cached]
+    log(f"{kind} profiles: {len(inputs)} inputs, {len(cached)} cached, {len(todo)} to generate with "
+        f"{backend.backend}:{backend.model}")
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        texts, reasons = _generate_checked(backend, template, kind, [x for _, x in chunk], max_new_tokens, stats)
+        failed = [j for j, text in enumerate(texts) if text is None]
+        if failed:
+            stats.retries += len(failed)
+            retry_texts, retry_reasons = _generate_checked(
+                backend, template, kind, [chunk[j][1] for j in failed], max_new_tokens, stats, RETRY_REMINDER)
+            for j, text, reason in zip(failed, retry_texts, retry_reasons):
+                texts[j], reasons[j] = text, reason
+        rows = []
+        for (index, (_, data)), text, reason in zip(chunk, texts, reasons):
+            if text is None:
+                stats.fallback_reasons[reason.split(" (")[0]] = stats.fallback_reasons.get(reason.split(" (")[0], 0) + 1
+                rows.append((keys[index], fallback_profile(kind, data), "fallback", 0))
+            else:
+                rows.append((keys[index], text, "llm", 0))
+        cache.put_many(rows)
+        cached.update({k: (t, s, n) for k, t, s, n in rows})
+        log(f"{kind} profiles: {min(start + batch_size, len(todo))}/{len(todo)} generated ({stats.tokens_per_second:.1f} new tokens/s)")
+    frame = pd.DataFrame({
+        f"{kind}_id": [entity for entity, _ in inputs],
+        "profile": [cached[k][0] for k in keys],
+        "source": [cached[k][1] for k in keys],
+        "model": f"{backend.backend}:{backend.model}",
+        "prompt_version": template.version,
+        "cache_key": keys,
+    })
+    stats.llm = int((frame["source"] == "llm").sum())
+    stats.fallback = int((frame["source"] == "fallback").sum())
+    return frame, stats

@@ -1,0 +1,131 @@
+"""Group `llm`: LLM-written item and user profiles, and their text embeddings.
+
+item_profiles            dim_items text -> lake/profiles/items/profiles.parquet
+user_profiles            TRAIN interactions only -> lake/profiles/users/profiles.parquet
+item_text_embeddings     profile + title vectors -> lake/embeddings/items.parquet (Feast: item_text_embedding)
+user_profile_embeddings  profile vectors -> lake/embeddings/users.parquet (Feast: user_profile_embedding)
+"""
+
+import duckdb
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from models.embeddings import encode_texts
+from models.profiles import ProfileCache, item_profile_inputs, user_profile_inputs, write_profiles
+from orchestration.defs.llm.resources import LLMResource
+from orchestration.lake import write_parquet_atomic
+from orchestration.resources import LakeResource
+
+LLM_CODE_VERSION = "1"
+
+
+def _read(lake: LakeResource, sql: str) -> pd.DataFrame:
+    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
+        return con.execute(sql).df()
+
+
+def _profile_result(kind: str, frame: pd.DataFrame, stats, lake: LakeResource) -> dg.MaterializeResult:
+    path = lake.home_path / "lake" / "profiles" / f"{kind}s" / "profiles.parquet"
+    digest = write_parquet_atomic(pa.Table.from_pandas(frame, preserve_index=False), path)
+    words = frame["profile"].str.split().str.len()
+    samples = "\n\n".join(f"**{kind} {row[f'{kind}_id']}** ({row['source']}): {row['profile']}"
+                          for _, row in frame.head(5).iterrows())
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(frame),
+            "llm_profiles": stats.llm,
+            "fallback_profiles": stats.fallback,
+            "fallback_rate": round(stats.fallback / len(frame), 4) if len(frame) else 0.0,
+            "fallback_reasons": dg.MetadataValue.json(stats.fallback_reasons),
+            "distinct_rate": round(frame["profile"].nunique() / len(frame), 4) if len(frame) else 0.0,
+            "median_words": float(words.median()) if len(frame) else 0.0,
+            "cache_hit_rate": round(stats.cache_hits / stats.profiles, 4) if stats.profiles else 0.0,
+            "llm_calls": stats.llm_calls,
+            "retries": stats.retries,
+            "backend_errors": stats.backend_errors,
+            "new_tokens": stats.new_tokens,
+            "tokens_per_second": round(stats.tokens_per_second, 1),
+            "model": frame["model"].iloc[0] if len(frame) else "",
+            "prompt_version": frame["prompt_version"].iloc[0] if len(frame) else "",
+            "samples": dg.MetadataValue.md(samples or "(none)"),
+            "path": dg.MetadataValue.path(str(path)),
+            "content_sha256": digest,
+        },
+        data_version=dg.DataVersion(digest),
+    )
+
+
+@dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=["dim_items"], kinds={"pytorch", "parquet"},
+          description="A short LLM-written description of each item and who it suits (fallback template when the LLM fails).")
+def item_profiles(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource) -> dg.MaterializeResult:
+    items = _read(lake, "select * from main.dim_items order by item_id")
+    backend = llm.load(lake.home_path, context.log.info)
+    cache = ProfileCache(lake.home_path / "cache" / "llm" / "profiles.sqlite")
+    inputs = item_profile_inputs(items)[: llm.max_items]
+    frame, stats = write_profiles(backend, "item", inputs, cache, llm.item_max_new_tokens, llm.batch_size,
+                                  log=context.log.info)
+    return _profile_result("item", frame, stats, lake)
+
+
+@dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=["splits", "dim_items"], kinds={"pytorch", "parquet"},
+          description="A natural-language taste profile of each user, written from TRAIN interactions only.")
+def user_profiles(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource) -> dg.MaterializeResult:
+    items = _read(lake, "select * from main.dim_items")
+    train = _read(lake, "select user_id, item_id, rating, event_ts, source_file, source_row from main.splits "
+                        "where split = 'train' order by user_id, event_ts, source_file, source_row")
+    backend = llm.load(lake.home_path, context.log.info)
+    cache = ProfileCache(lake.home_path / "cache" / "llm" / "profiles.sqlite")
+    inputs = user_profile_inputs(train, items)[: llm.max_users]
+    frame, stats = write_profiles(backend, "user", inputs, cache, llm.user_max_new_tokens, llm.batch_size,
+                                  log=context.log.info)
+    return _profile_result("user", frame, stats, lake)
+
+
+def _embedding_table(ids_name: str, ids, stamps, vectors: dict[str, np.ndarray]) -> pa.Table:
+    columns = {ids_name: pa.array(list(ids), pa.string()),
+               "event_timestamp": pa.array(pd.to_datetime(list(stamps)).tz_localize("UTC"), pa.timestamp("us", tz="UTC"))}
+    for name, matrix in vectors.items():
+        columns[name] = pa.array(list(matrix), pa.list_(pa.float32()))
+    return pa.table(columns)
+
+
+@dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=[item_profiles], kinds={"pytorch", "parquet"},
+          description="all-MiniLM-L6-v2 vectors (384-d) of each item's profile text and title.")
+def item_text_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    profiles = pd.read_parquet(lake.home_path / "lake" / "profiles" / "items" / "profiles.parquet")
+    meta = _read(lake, "select item_id, coalesce(title, 'item ' || item_id) as title from main.dim_items")
+    frame = profiles.merge(meta, on="item_id", how="left")
+    # Stamped at the end of the train period: the profile may quote train reviews up to then.
+    cutoff = _read(lake, "select max(event_ts) as t from main.splits where split = 'train'")["t"].iloc[0]
+    table = _embedding_table("item_id", frame["item_id"], [cutoff] * len(frame), {
+        "profile_embedding": encode_texts(frame["profile"].tolist()),
+        "title_embedding": encode_texts(frame["title"].fillna("").tolist()),
+    })
+    path = lake.home_path / "lake" / "embeddings" / "items.parquet"
+    digest = write_parquet_atomic(table, path)
+    context.log.info(f"{table.num_rows} item embeddings -> {path}")
+    return dg.MaterializeResult(metadata={"dagster/row_count": table.num_rows, "dimensions": 384,
+                                          "path": dg.MetadataValue.path(str(path)), "content_sha256": digest},
+                                data_version=dg.DataVersion(digest))
+
+
+@dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=[user_profiles], kinds={"pytorch", "parquet"},
+          description="all-MiniLM-L6-v2 vectors (384-d) of each user's profile text.")
+def user_profile_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    profiles = pd.read_parquet(lake.home_path / "lake" / "profiles" / "users" / "profiles.parquet")
+    # Stamped at the user's last train interaction: the profile describes them as of then.
+    last = _read(lake, "select user_id, max(event_ts) as t from main.splits where split = 'train' group by user_id")
+    frame = profiles.merge(last, on="user_id", how="left")
+    table = _embedding_table("user_id", frame["user_id"], frame["t"], {
+        "profile_embedding": encode_texts(frame["profile"].tolist())})
+    path = lake.home_path / "lake" / "embeddings" / "users.parquet"
+    digest = write_parquet_atomic(table, path)
+    context.log.info(f"{table.num_rows} user embeddings -> {path}")
+    return dg.MaterializeResult(metadata={"dagster/row_count": table.num_rows, "dimensions": 384,
+                                          "path": dg.MetadataValue.path(str(path)), "content_sha256": digest},
+                                data_version=dg.DataVersion(digest))
+
+
+llm_assets = [item_profiles, user_profiles, item_text_embeddings, user_profile_embeddings]

@@ -105,7 +105,7 @@ def main() -> None:
     print(f"device: {name}, dtype {backend.dtype}, model {backend.model}, {len(inputs)} item prompts, batch {args.batch}")
     template = PromptTemplate.load("item_profile_v1")
     conversations = [template.messages(data) for _, data in inputs]
-    raw_generate(backend, conversations[: args.batch], 8, args.batch)  # warm-up (kernels, allocator)
+    raw_generate(backend, conversations[: args.batch], args.max_new_tokens, args.batch)  # warm-up: kernels, allocator
     raw_tokens, raw_s = raw_generate(backend, conversations, args.max_new_tokens, args.batch)
     stage_tokens, stage_s, fallbacks = stage(backend, inputs, args.max_new_tokens, args.batch)
     single_tokens, single_s, _ = stage(backend, inputs[: args.single], args.max_new_tokens, 1)

@@ -224,9 +224,9 @@ def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]
     template = PromptTemplate.load(TEMPLATES[kind])
     keys = [ProfileCache.key(backend, template.version, data) for _, data in inputs]
     cached = cache.get_many(keys)
-    stats = ProfileStats(profiles=len(inputs), cache_hits=len(cached))
+    stats = ProfileStats(profiles=len(inputs), cache_hits=sum(key in cached for key in keys))
     todo = [(i, inputs[i]) for i, key in enumerate(keys) if key not in cached]
-    log(f"{kind} profiles: {len(inputs)} inputs, {len(cached)} cached, {len(todo)} to generate with "
+    log(f"{kind} profiles: {len(inputs)} inputs, {stats.cache_hits} cached, {len(todo)} to generate with "
         f"{backend.backend}:{backend.model}")
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]

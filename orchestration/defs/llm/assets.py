@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from models.embeddings import encode_texts
+from models.embeddings import DIMENSIONS, encode_texts
 from models.profiles import ProfileCache, item_profile_inputs, user_profile_inputs, write_profiles
 from orchestration.defs.llm.resources import LLMResource
 from orchestration.lake import write_parquet_atomic
@@ -91,6 +91,15 @@ def _embedding_table(ids_name: str, ids, stamps, vectors: dict[str, np.ndarray])
     return pa.table(columns)
 
 
+def _write_embeddings(context, lake: LakeResource, table: pa.Table, name: str) -> dg.MaterializeResult:
+    path = lake.home_path / "lake" / "embeddings" / f"{name}.parquet"
+    digest = write_parquet_atomic(table, path)
+    context.log.info(f"{table.num_rows} {name} embeddings -> {path}")
+    return dg.MaterializeResult(metadata={"dagster/row_count": table.num_rows, "dimensions": DIMENSIONS,
+                                          "path": dg.MetadataValue.path(str(path)), "content_sha256": digest},
+                                data_version=dg.DataVersion(digest))
+
+
 @dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=[item_profiles], kinds={"pytorch", "parquet"},
           description="all-MiniLM-L6-v2 vectors (384-d) of each item's profile text and title.")
 def item_text_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
@@ -103,12 +112,7 @@ def item_text_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) 
         "profile_embedding": encode_texts(frame["profile"].tolist()),
         "title_embedding": encode_texts(frame["title"].fillna("").tolist()),
     })
-    path = lake.home_path / "lake" / "embeddings" / "items.parquet"
-    digest = write_parquet_atomic(table, path)
-    context.log.info(f"{table.num_rows} item embeddings -> {path}")
-    return dg.MaterializeResult(metadata={"dagster/row_count": table.num_rows, "dimensions": 384,
-                                          "path": dg.MetadataValue.path(str(path)), "content_sha256": digest},
-                                data_version=dg.DataVersion(digest))
+    return _write_embeddings(context, lake, table, "items")
 
 
 @dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=[user_profiles], kinds={"pytorch", "parquet"},
@@ -120,12 +124,7 @@ def user_profile_embeddings(context: dg.AssetExecutionContext, lake: LakeResourc
     frame = profiles.merge(last, on="user_id", how="left")
     table = _embedding_table("user_id", frame["user_id"], frame["t"], {
         "profile_embedding": encode_texts(frame["profile"].tolist())})
-    path = lake.home_path / "lake" / "embeddings" / "users.parquet"
-    digest = write_parquet_atomic(table, path)
-    context.log.info(f"{table.num_rows} user embeddings -> {path}")
-    return dg.MaterializeResult(metadata={"dagster/row_count": table.num_rows, "dimensions": 384,
-                                          "path": dg.MetadataValue.path(str(path)), "content_sha256": digest},
-                                data_version=dg.DataVersion(digest))
+    return _write_embeddings(context, lake, table, "users")
 
 
 llm_assets = [item_profiles, user_profiles, item_text_embeddings, user_profile_embeddings]

@@ -183,3 +183,14 @@ def test_redis_online_store_serves_the_same_values(store, home, tmp_path):
         os.environ.pop("REDIS_CONNECTION_STRING", None)
         os.environ["RECLAKE_HOME"] = str(home)
         stop_server(server)
+
+
+def test_text_embedding_views_serve_the_profile_vectors(store, home):
+    values = store.get_online_features(features=store.get_feature_service("embeddings_v1"),
+                                       entity_rows=[{"user_id": "1", "item_id": "1"}], full_feature_names=True).to_dict()
+    user_vector = values["user_profile_embedding__profile_embedding"][0]
+    item_vector = values["item_text_embedding__profile_embedding"][0]
+    assert len(user_vector) == 384 and len(item_vector) == 384
+    stored = pd.read_parquet(home / "lake" / "embeddings" / "users.parquet").set_index("user_id")
+    assert np.allclose(user_vector, stored.loc["1", "profile_embedding"], atol=1e-6)
+    assert np.linalg.norm(item_vector) == pytest.approx(1.0, abs=1e-3)  # unit vectors: cosine = dot

@@ -7,7 +7,8 @@ Untrusted text (titles, tags, reviews) goes into the prompt as JSON between <dat
 template tells the model it is data. Each output is validated; a bad one is retried once with a
 stricter reminder, then replaced by a deterministic template profile marked ``source=fallback``.
 A failing backend never fails the run. Results are cached by (backend, model, prompt version,
-input hash), so a re-run with nothing changed makes no LLM call.
+input hash), so a re-run with nothing changed makes no LLM call — except for fallbacks caused by a
+failing backend, which are not cached and are asked for again on the next run.
 """
 
 from __future__ import annotations
@@ -238,14 +239,19 @@ def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]
                 backend, template, kind, [chunk[j][1] for j in failed], max_new_tokens, stats, RETRY_REMINDER)
             for j, text, reason in zip(failed, retry_texts, retry_reasons):
                 texts[j], reasons[j] = text, reason
-        rows = []
+        rows, transient = [], set()
         for (index, (_, data)), text, reason in zip(chunk, texts, reasons):
             if text is None:
-                stats.fallback_reasons[reason.split(" (")[0]] = stats.fallback_reasons.get(reason.split(" (")[0], 0) + 1
+                label = reason.split(" (")[0].split(":")[0]
+                stats.fallback_reasons[label] = stats.fallback_reasons.get(label, 0) + 1
                 rows.append((keys[index], fallback_profile(kind, data), "fallback", 0))
+                if reason.startswith("backend error"):
+                    transient.add(keys[index])
             else:
                 rows.append((keys[index], text, "llm", 0))
-        cache.put_many(rows)
+        # A fallback the model earned (bad output under greedy decoding) is final for this input; one
+        # caused by a failing backend is not cached, so the next run asks again.
+        cache.put_many([row for row in rows if row[0] not in transient])
         cached.update({k: (t, s, n) for k, t, s, n in rows})
         log(f"{kind} profiles: {min(start + batch_size, len(todo))}/{len(todo)} generated ({stats.tokens_per_second:.1f} new tokens/s)")
     frame = pd.DataFrame({

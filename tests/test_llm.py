@@ -113,13 +113,15 @@ def test_profiles_complete_with_fallbacks_when_the_server_fails_fault_injected(m
         backend = OpenAIBackend(f"http://127.0.0.1:{server.server_port}/v1", "m", timeout_s=0.5, concurrency=1,
                                 max_retries=1)
         inputs = [("i1", {"title": "Toy Story", "genres": ["Animation"]}), ("i2", {"title": "Heat"})]
-        frame, stats = write_profiles(backend, "item", inputs, ProfileCache(tmp_path / "c.sqlite"), 32, batch_size=2,
-                                      log=lambda _: None)
+        cache = ProfileCache(tmp_path / "c.sqlite")
+        frame, stats = write_profiles(backend, "item", inputs, cache, 32, batch_size=2, log=lambda _: None)
     finally:
         server.shutdown()
     assert list(frame["source"]) == ["fallback", "fallback"]
     assert frame["profile"].tolist()[0] == "Toy Story. Genres: Animation."
     assert stats.backend_errors == 2  # the batch, then its retry
+    assert list(stats.fallback_reasons) == ["backend error"]
+    assert cache.get_many(list(frame["cache_key"])) == {}  # not cached: the next run asks again
     # bounded: 2 calls x 2 passes x (1 try + 1 retry) for retryable faults; no retry for an empty answer
     assert FaultyHandler.requests == (4 if mode == "empty" else 8)
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 from orchestration.lake import sha256_file, write_json_atomic, write_parquet_atomic
 from orchestration.settings import FEAST_EXECUTABLE, FEATURE_REPO_DIR
 
-# Feast view name -> dbt mart that feeds it; the parquet lands in lake/features/<view>.parquet.
+# Feast view name -> dbt mart that feeds it (exported to its ONLINE_SOURCES path).
 FEATURE_SOURCES = {"user_stats": "feat_user_stats", "item_stats": "feat_item_stats"}
 # Every online view -> its source parquet under RECLAKE_HOME (the embeddings come from the llm group).
 ONLINE_SOURCES = {
@@ -49,7 +49,7 @@ def export_feature_sources(warehouse: Path, home: Path) -> dict[str, dict]:
             # Feast reads timestamps as UTC: store them tz-aware so no reader has to guess.
             index = table.schema.get_field_index("event_timestamp")
             table = table.set_column(index, "event_timestamp", table.column(index).cast(pa.timestamp("us", tz="UTC")))
-            path = features_dir(home) / f"{view}.parquet"
+            path = home / ONLINE_SOURCES[view]
             digest = write_parquet_atomic(table, path)
             frame = table.to_pandas()
             feature_columns = [c for c in table.column_names if c not in ("event_timestamp", table.column_names[0])]
@@ -60,8 +60,6 @@ def export_feature_sources(warehouse: Path, home: Path) -> dict[str, dict]:
                 "features": len(feature_columns),
                 "null_rates": null_rates(frame, feature_columns),
                 "sha256": digest,
-                "min_ts": frame["event_timestamp"].min(),
-                "max_ts": frame["event_timestamp"].max(),
             }
     return facts
 

@@ -6,7 +6,6 @@ half-written file and the previous good output stays readable until the new one 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -15,13 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-
-def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from models.files import sha256_file
 
 
 def _atomic_target(path: Path) -> tuple[int, str]:

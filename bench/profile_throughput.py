@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from models.llm.transformers_backend import TransformersBackend, pick_device  # noqa: E402
+from models.device import pick_device  # noqa: E402
+from models.llm.transformers_backend import TransformersBackend  # noqa: E402
 from models.profiles import ProfileCache, PromptTemplate, write_profiles  # noqa: E402
 
 

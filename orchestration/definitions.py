@@ -10,6 +10,8 @@ from orchestration.defs.features.assets import features_assets
 from orchestration.defs.ingest.assets import ingest_assets
 from orchestration.defs.llm.assets import llm_assets
 from orchestration.defs.llm.resources import LLMResource
+from orchestration.defs.training.assets import training_assets
+from orchestration.defs.training.resources import TrainingResource
 from orchestration.defs.transform.assets import dbt_project, transform_assets
 from orchestration.defs.transform.checks import transform_checks
 from orchestration.resources import LakeResource
@@ -21,20 +23,22 @@ PIPELINE_JOB = "reclake_pipeline"
 WAREHOUSE_JOB = "ingest_transform"
 
 
-def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None) -> dg.Definitions:
-    """Definitions bound to one data home; tests pass resources on a temporary home and a small LLM budget."""
+def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None,
+               training: TrainingResource | None = None) -> dg.Definitions:
+    """Definitions bound to one data home; tests pass resources on a temporary home and small budgets."""
     return dg.Definitions(
-        assets=[*ingest_assets, *transform_assets, *features_assets, *llm_assets],
+        assets=[*ingest_assets, *transform_assets, *features_assets, *llm_assets, *training_assets],
         asset_checks=[*transform_checks],
         jobs=[
             dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),
-                                description="Every asset and check: raw files to marts, features, profiles."),
+                                description="Every asset and check: raw files to marts, features, profiles, trained models."),
             dg.define_asset_job(WAREHOUSE_JOB, selection=dg.AssetSelection.groups("ingest", "transform"),
                                 description="Raw files to the warehouse's checked tables and marts only."),
         ],
         resources={
             "lake": lake or LakeResource.from_env(),
             "llm": llm or LLMResource.from_env(),
+            "training": training or TrainingResource.from_env(),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
         },
         # DuckDB allows one writer per file and this machine class has 2 cores: run steps in one

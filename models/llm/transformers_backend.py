@@ -12,11 +12,8 @@ from pathlib import Path
 
 import torch
 
+from models.device import pick_device
 from models.llm.base import Generation, Message, normalize
-
-
-def pick_device(requested: str | None = None) -> str:
-    return requested or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def pick_dtype(device: str) -> torch.dtype:

@@ -1,0 +1,66 @@
+"""The evaluation protocol of DESIGN.md, the same for every model.
+
+Leave-one-out by time, full ranking over all items the user has not interacted with before the
+held-out one (train for valid; train + valid for test). Each user's items are ranked by score,
+ties broken by item index (a stable sort), and the top 20 are kept: the metrics below are computed
+from that list alone, so anyone holding the top-20 (lake/eval_topk) and `splits` can recompute them.
+
+    NDCG@k   = 1 / log2(rank + 1) when the held-out item is at rank <= k, else 0
+    Recall@k = 1 when rank <= k (one relevant item: Recall@k = HR@k)
+    MRR@10   = 1 / rank when rank <= 10
+Means over users with a held-out item.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models.recsys.data import SplitData, seen_mask
+
+TOP_K = 20
+METRICS = ("ndcg@10", "ndcg@20", "recall@10", "recall@20", "mrr@10")
+
+
+@dataclass
+class Evaluation:
+    stage: str
+    metrics: dict[str, float]
+    users: np.ndarray  # user indices evaluated
+    topk: np.ndarray  # [len(users), TOP_K] item indices, best first
+
+
+def metrics_from_topk(topk: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """The five metrics from ranked lists and one held-out item per row."""
+    if len(targets) == 0:
+        raise ValueError("no users with a held-out item to evaluate")
+    hits = topk == targets[:, None]
+    found = hits.any(axis=1)
+    rank = np.where(found, hits.argmax(axis=1) + 1, np.inf)  # 1-based; inf = not in the top 20
+    out = {}
+    for k in (10, 20):
+        inside = rank <= k
+        out[f"ndcg@{k}"] = float(np.where(inside, 1.0 / np.log2(rank + 1), 0.0).mean())
+        out[f"recall@{k}"] = float(inside.mean())
+    out["mrr@10"] = float(np.where(rank <= 10, 1.0 / rank, 0.0).mean())
+    return {name: out[name] for name in METRICS}
+
+
+def rank_top_k(scores: torch.Tensor, seen: torch.Tensor, k: int = TOP_K) -> torch.Tensor:
+    """Top-k unseen items per row, ties broken by the lower item index."""
+    masked = scores.float().masked_fill(seen, float("-inf"))
+    return torch.sort(masked, dim=1, descending=True, stable=True).indices[:, :k]
+
+
+@torch.no_grad()
+def evaluate(model, data: SplitData, stage: str, batch_size: int = 256) -> Evaluation:
+    """Score every item for each evaluable user with `model.score_all(users, histories)`."""
+    users = data.eval_users(stage)
+    topk = []
+    for start in range(0, len(users), batch_size):
+        batch = users[start:start + batch_size]
+        histories = data.histories(batch, stage)
+        scores = model.score_all(batch, histories)
+        topk.append(rank_top_k(scores, seen_mask(histories, data.n_items, scores.device)).cpu().numpy())
+    ranked = np.concatenate(topk) if topk else np.zeros((0, TOP_K), np.int64)
+    return Evaluation(stage, metrics_from_topk(ranked, data.target(stage)[users]), users, ranked)

@@ -1,0 +1,102 @@
+"""The leave-one-out split as index arrays every recommender trains and is evaluated on.
+
+`SplitData.from_splits(frame)` takes the warehouse's `splits` table (user_id, item_id, event_ts,
+split, source_file, source_row) and keeps each user's TRAIN items in time order (ties broken by the
+source file and row, as the split itself was made), plus the valid and test item. Ids stay the
+source's strings; models only see the 0-based indices into `users` / `items`.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+NO_ITEM = -1  # a user with fewer than 3 interactions has no valid/test item
+
+
+@dataclass
+class SplitData:
+    users: np.ndarray  # user_id strings, index = user index
+    items: np.ndarray  # item_id strings, index = item index (every item in any split)
+    train: list[np.ndarray]  # per user: train item indices in time order
+    valid: np.ndarray  # per user: valid item index or NO_ITEM
+    test: np.ndarray  # per user: test item index or NO_ITEM
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @classmethod
+    def from_splits(cls, frame: pd.DataFrame) -> "SplitData":
+        missing = {"user_id", "item_id", "event_ts", "split"} - set(frame.columns)
+        if missing:
+            raise ValueError(f"splits frame lacks column(s) {sorted(missing)}")
+        order = [c for c in ("user_id", "event_ts", "source_file", "source_row") if c in frame.columns]
+        frame = frame.sort_values(order, kind="stable")
+        users = np.array(sorted(frame["user_id"].unique()), dtype=object)
+        items = np.array(sorted(frame["item_id"].unique()), dtype=object)
+        user_index = pd.Series(np.arange(len(users)), index=users)
+        item_index = pd.Series(np.arange(len(items)), index=items)
+        u = user_index[frame["user_id"]].to_numpy()
+        i = item_index[frame["item_id"]].to_numpy()
+        split = frame["split"].to_numpy()
+
+        is_train = split == "train"
+        bounds = np.searchsorted(u[is_train], np.arange(len(users) + 1))  # u is sorted
+        train_items = i[is_train]
+        train = [train_items[bounds[k]:bounds[k + 1]] for k in range(len(users))]
+        held_out = {}
+        for name in ("valid", "test"):
+            target = np.full(len(users), NO_ITEM, dtype=np.int64)
+            rows = split == name
+            target[u[rows]] = i[rows]
+            held_out[name] = target
+        return cls(users, items, train, held_out["valid"], held_out["test"])
+
+    def eval_users(self, stage: str) -> np.ndarray:
+        """Users that have a held-out item at `stage` ('valid' or 'test')."""
+        return np.flatnonzero(self.target(stage) != NO_ITEM)
+
+    def target(self, stage: str) -> np.ndarray:
+        if stage not in ("valid", "test"):
+            raise ValueError(f"stage must be 'valid' or 'test', not {stage!r}")
+        return self.valid if stage == "valid" else self.test
+
+    def histories(self, users: np.ndarray, stage: str) -> list[np.ndarray]:
+        """What a model may see when predicting `stage`: train items, plus the valid item for test."""
+        if stage == "valid":
+            return [self.train[u] for u in users]
+        return [np.append(self.train[u], self.valid[u]) if self.valid[u] != NO_ITEM else self.train[u]
+                for u in users]
+
+    def full_histories(self) -> list[np.ndarray]:
+        """Everything known of each user (train, valid, test): what a served model scores from."""
+        return [h if self.test[u] == NO_ITEM else np.append(h, self.test[u])
+                for u, h in enumerate(self.histories(np.arange(self.n_users), "test"))]
+
+    def train_counts(self) -> np.ndarray:
+        return np.bincount(np.concatenate(self.train) if self.train else np.zeros(0, np.int64),
+                           minlength=self.n_items)
+
+
+def seen_mask(histories: list[np.ndarray], n_items: int, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Boolean [len(histories), n_items]: True where the user has interacted with the item."""
+    rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
+    cols = np.concatenate(histories) if histories else np.zeros(0, np.int64)
+    mask = torch.zeros(len(histories), n_items, dtype=torch.bool, device=device)
+    mask[torch.as_tensor(rows, device=device), torch.as_tensor(cols, dtype=torch.long, device=device)] = True
+    return mask
+
+
+def require_min_size(data: SplitData, model: str, min_users: int, min_items: int) -> None:
+    """Fail early, naming the model and the sizes, instead of training on too little."""
+    evaluable = len(data.eval_users("valid"))
+    if data.n_items < min_items or evaluable < min_users:
+        raise ValueError(
+            f"{model} needs at least {min_items} items and {min_users} users with a valid item; "
+            f"this split has {data.n_items} items and {evaluable} such users")

@@ -1,0 +1,213 @@
+"""Group `training`: recommenders trained on `splits`, tracked and registered in MLflow, and gated.
+
+popularity_model, ease_model,   each: fit on TRAIN (early stopping / grid on VALID), evaluate on
+sasrec_model, llm_sasrec_model  TEST, one MLflow run + a version of `reclake-recommender`, top-20
+                                to lake/eval_topk/model_name=…/model_version=…/
+model_comparison                every model's latest version on this data version, side by side (PNG)
+champion_model                  the gate: `champion` alias to the best VALID NDCG@10, if it improves
+"""
+
+import base64
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import torch
+
+from models import registry
+from models.evaluation import METRICS, evaluate
+from models.files import sha256_file
+from models.recsys.catalog import EASE, LLMSASRec, Popularity, SASRec
+from models.recsys.data import SplitData
+from models.recsys.llm_sasrec import item_text_columns, text_vectors
+from orchestration.defs.training import plots
+from orchestration.defs.training.resources import TrainingResource
+from orchestration.defs.transform.assets import table_fingerprint
+from orchestration.lake import write_json_atomic, write_parquet_atomic
+from orchestration.lineage import run_tags
+from orchestration.resources import LakeResource
+
+TRAINING_CODE_VERSION = "1"
+SPLIT_COLUMNS = "user_id, item_id, event_ts, split, source_file, source_row"
+
+
+def load_splits(lake: LakeResource) -> tuple[SplitData, str]:
+    """The split as index arrays, and its data version (the content hash of `splits`)."""
+    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
+        frame = con.execute(f"select {SPLIT_COLUMNS} from main.splits").df()
+        _, digest = table_fingerprint(con, "splits")
+    return SplitData.from_splits(frame), digest
+
+
+def png_markdown(path: Path) -> dg.MetadataValue:
+    """A PNG shown inline in the Dagster UI's metadata panel."""
+    return dg.MetadataValue.md(f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")
+
+
+def write_eval_topk(lake: LakeResource, model_name: str, version: str, data: SplitData, test) -> Path:
+    """The test-time top-20 per user (contract: lake/eval_topk/model_name=…/model_version=…/)."""
+    users = data.users[test.users].repeat(test.topk.shape[1])
+    table = pa.table({"user_id": pa.array(users.tolist(), pa.string()),
+                      "item_id": pa.array(data.items[test.topk.ravel()].tolist(), pa.string()),
+                      "rank": pa.array(list(range(1, test.topk.shape[1] + 1)) * len(test.users), pa.int32())})
+    path = (lake.home_path / "lake" / "eval_topk" / f"model_name={model_name}" / f"model_version={version}"
+            / "topk.parquet")
+    write_parquet_atomic(table, path)
+    return path
+
+
+def train_and_register(context: dg.AssetExecutionContext, lake: LakeResource, training: TrainingResource,
+                       model, data: SplitData, data_version: str, **input_versions: str) -> dg.MaterializeResult:
+    torch.set_num_threads(training.torch_threads)
+    client = registry.connect(lake.home_path)
+    context.log.info(f"{model.name}: {data.n_users} users, {data.n_items} items, device {model.device}")
+    fit = model.fit(data, log=context.log.info)
+    valid, test = evaluate(model, data, "valid"), evaluate(model, data, "test")
+    context.log.info(f"{model.name}: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.metrics.items()))
+    with tempfile.TemporaryDirectory(dir=lake.home_path) as workdir:
+        curve = plots.learning_curve(model.name, fit, Path(workdir) / f"{model.name}_learning_curve.png")
+        candidate = registry.log_and_register(
+            model, data, fit, valid, test, workdir=Path(workdir), plots=[curve],
+            run_tags=run_tags(context, dataset=lake.dataset, data_version=data_version, **input_versions),
+            version_tags={"dataset": lake.dataset, "data_version": data_version, "seed": str(model.config.seed),
+                          **input_versions})
+        try:  # the version is only kept once its evaluation output is in place
+            topk_path = write_eval_topk(lake, model.name, candidate.version, data, test)
+            curve_md = png_markdown(curve)
+        except BaseException:
+            registry.discard_version(client, candidate.version)
+            raise
+    return dg.MaterializeResult(
+        metadata={
+            **{f"test_{k}": v for k, v in test.metrics.items()},
+            "valid_ndcg@10": fit.best_valid_ndcg10,
+            "epochs": len(fit.epochs), "best_epoch": fit.best_epoch,
+            "training_seconds": round(fit.seconds, 1), "seconds_per_epoch": round(fit.seconds_per_epoch, 2),
+            "grid": dg.MetadataValue.json(fit.trials) if fit.trials else dg.MetadataValue.text("-"),
+            "device": model.device, "seed": model.config.seed,
+            "model_version": candidate.version, "mlflow_run_id": candidate.run_id,
+            "data_version": data_version,
+            "eval_topk": dg.MetadataValue.path(str(topk_path)),
+            "learning_curve": curve_md,
+        },
+        data_version=dg.DataVersion(f"{model.name}-v{candidate.version}"),
+    )
+
+
+def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...] = ()):
+    @dg.asset(name=f"{name}_model", group_name="training", code_version=TRAINING_CODE_VERSION,
+              deps=["splits", *deps], kinds={"pytorch", "mlflow"}, description=description)
+    def _asset(context: dg.AssetExecutionContext, lake: LakeResource, training: TrainingResource) -> dg.MaterializeResult:
+        data, data_version = load_splits(lake)
+        model, input_versions = build(training, lake, data)
+        return train_and_register(context, lake, training, model, data, data_version, **input_versions)
+
+    return _asset
+
+
+def _popularity(training, lake, data):
+    return Popularity(Popularity.Config(seed=training.seed, device=training.device)), {}
+
+
+def _ease(training, lake, data):
+    return EASE(EASE.Config(seed=training.seed, device=training.device)), {}
+
+
+def _sasrec(training, lake, data):
+    return SASRec(SASRec.Config(**training.overrides())), {}
+
+
+def _llm_sasrec(training, lake, data):
+    config = LLMSASRec.Config(**training.overrides(), item_text=training.llm_item_text,
+                              use_user_profile=training.llm_use_user_profile)
+    items_path = lake.home_path / "lake" / "embeddings" / "items.parquet"
+    item_text, missing = text_vectors(data.items, pd.read_parquet(items_path), "item_id", item_text_columns(config))
+    versions = {"item_text_embeddings_sha256": sha256_file(items_path), "items_without_text": str(missing)}
+    user_text = None
+    if config.use_user_profile:
+        users_path = lake.home_path / "lake" / "embeddings" / "users.parquet"
+        user_text, _ = text_vectors(data.users, pd.read_parquet(users_path), "user_id", ["profile_embedding"])
+        versions["user_profile_embeddings_sha256"] = sha256_file(users_path)
+    return LLMSASRec(config, item_text, user_text), versions
+
+
+popularity_model = _recommender_asset(
+    "popularity", "Most-popular items by train count: the floor every model must beat.", _popularity)
+ease_model = _recommender_asset(
+    "ease", "EASE item-item model, lambda chosen on valid NDCG@10 from a recorded grid.", _ease)
+sasrec_model = _recommender_asset(
+    "sasrec", "SASRec (self-attention over each user's sequence), cross-entropy over all items.", _sasrec)
+llm_sasrec_model = _recommender_asset(
+    "llm_sasrec", "SASRec whose item embeddings add a learned map of the items' LLM-profile/title vectors.",
+    _llm_sasrec, deps=("item_text_embeddings", "user_profile_embeddings"))
+RECOMMENDER_ASSETS = [popularity_model, ease_model, sasrec_model, llm_sasrec_model]
+
+
+def latest_versions(client, data_version: str) -> list[dict]:
+    """Each model's newest registered version on this data version, with its run's metrics."""
+    newest = {}
+    for v in client.search_model_versions(f"name='{registry.REGISTERED_MODEL}'"):
+        if v.tags.get("data_version") == data_version:
+            name = v.tags.get("model_name", "?")
+            if name not in newest or int(v.version) > int(newest[name].version):
+                newest[name] = v
+    rows = []
+    for name, v in sorted(newest.items()):
+        metrics = client.get_run(v.run_id).data.metrics
+        rows.append({"model_name": name, "version": v.version, "run_id": v.run_id,
+                     **{registry.metric_name(s, m): metrics.get(registry.metric_name(s, m), float("nan"))
+                        for s in ("valid", "test") for m in METRICS},
+                     "seconds_per_epoch": metrics.get("seconds_per_epoch", float("nan"))})
+    return rows
+
+
+@dg.asset(group_name="training", code_version=TRAINING_CODE_VERSION, deps=RECOMMENDER_ASSETS,
+          kinds={"mlflow"}, description="Every model's latest version on this data version, side by side (table + bar chart).")
+def model_comparison(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    client = registry.connect(lake.home_path)
+    _, data_version = load_splits(lake)
+    rows = latest_versions(client, data_version)
+    if not rows:
+        raise dg.Failure(f"no registered model versions on data version {data_version}: materialize the models first")
+    table = pd.DataFrame(rows)
+    report_dir = lake.home_path / "lake" / "reports"
+    chart = plots.model_comparison(rows, report_dir / "model_comparison.png")
+    write_json_atomic({"data_version": data_version, "models": rows}, report_dir / "model_comparison.json")
+    with registry.mlflow.start_run(run_name="model_comparison", tags=run_tags(context, data_version=data_version)):
+        registry.mlflow.log_artifact(str(chart), "plots")
+        registry.mlflow.log_table(table, "model_comparison.json")
+    shown = ["model_name", "version", "valid_ndcg_at_10", "test_ndcg_at_10", "test_recall_at_10", "test_mrr_at_10",
+             "seconds_per_epoch"]
+    return dg.MaterializeResult(metadata={
+        "models": dg.MetadataValue.md(table[shown].round(4).to_markdown(index=False)),
+        "chart": png_markdown(chart),
+        "data_version": data_version,
+        "dagster/row_count": len(rows),
+    })
+
+
+@dg.asset(group_name="training", code_version=TRAINING_CODE_VERSION, deps=[model_comparison],
+          kinds={"mlflow"}, description="The gate: `champion` alias to the best valid NDCG@10 only if it beats the current champion.")
+def champion_model(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    client = registry.connect(lake.home_path)
+    _, data_version = load_splits(lake)
+    decision = registry.gate(client, data_version)
+    context.log.info(f"gate: {decision['decision']} ({decision['reason']}); champion is v{decision['champion']}")
+    return dg.MaterializeResult(
+        metadata={
+            "decision": decision["decision"], "reason": decision["reason"],
+            "champion_version": str(decision["champion"]),
+            "candidate": f"{decision.get('candidate_model')} v{decision.get('candidate')}",
+            "candidate_valid_ndcg@10": decision.get("candidate_valid_ndcg10"),
+            "previous_champion": str(decision["champion_before"]),
+            "previous_champion_valid_ndcg@10": decision["champion_before_valid_ndcg@10"],
+            "candidates": dg.MetadataValue.json(decision["candidates"]),
+        },
+        data_version=dg.DataVersion(f"champion-v{decision['champion']}"),
+    )
+
+
+training_assets = [*RECOMMENDER_ASSETS, model_comparison, champion_model]

@@ -1,0 +1,61 @@
+"""PNG plots for MLflow and Dagster: learning curves, the classic models' grid, the model comparison."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+from models.recsys.base import FitResult  # noqa: E402
+
+
+def learning_curve(model_name: str, fit: FitResult, path: Path) -> Path:
+    """Train loss and valid NDCG@10 per epoch (or valid NDCG@10 per grid value for classic models)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if fit.trials:
+        key = next(k for k in fit.trials[0] if k != "valid_ndcg@10")
+        xs = [t[key] for t in fit.trials]
+        ax.plot(range(len(xs)), [t["valid_ndcg@10"] for t in fit.trials], "o-", color="tab:blue")
+        ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs])
+        ax.set_xlabel(key)
+        ax.set_ylabel("valid NDCG@10")
+    else:
+        epochs = [e["epoch"] for e in fit.epochs]
+        ax.plot(epochs, [e["valid_ndcg@10"] for e in fit.epochs], "o-", ms=3, color="tab:blue", label="valid NDCG@10")
+        ax.axvline(fit.best_epoch, color="gray", ls=":", label=f"best epoch {fit.best_epoch}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("valid NDCG@10")
+        losses = [e["train_loss"] for e in fit.epochs]
+        if any(loss == loss for loss in losses):  # not all NaN
+            twin = ax.twinx()
+            twin.plot(epochs, losses, "-", color="tab:orange", label="train loss")
+            twin.set_ylabel("train loss (cross-entropy)")
+            twin.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(f"{model_name}: best valid NDCG@10 {fit.best_valid_ndcg10:.4f}")
+    return _save(fig, path)
+
+
+def model_comparison(rows: list[dict], path: Path) -> Path:
+    """Grouped bars: NDCG@10, Recall@10, MRR@10 on test, and valid NDCG@10, per model."""
+    metrics = ["valid_ndcg_at_10", "test_ndcg_at_10", "test_recall_at_10", "test_mrr_at_10"]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    width = 0.8 / max(len(rows), 1)
+    for i, row in enumerate(rows):
+        xs = [m + i * width for m in range(len(metrics))]
+        bars = ax.bar(xs, [row[m] for m in metrics], width, label=f"{row['model_name']} v{row['version']}")
+        ax.bar_label(bars, fmt="%.3f", fontsize=6)
+    ax.set_xticks([m + width * (len(rows) - 1) / 2 for m in range(len(metrics))],
+                  ["valid NDCG@10", "test NDCG@10", "test Recall@10", "test MRR@10"])
+    ax.legend(fontsize=8)
+    ax.set_title("reclake recommenders (leave-one-out, full ranking)")
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

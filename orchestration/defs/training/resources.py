@@ -1,0 +1,42 @@
+"""The training resource: device, seed and budget shared by every recommender asset."""
+
+import os
+
+import dagster as dg
+
+
+class TrainingResource(dg.ConfigurableResource):
+    """Configured from RECLAKE_TRAIN_* env vars (see README)."""
+
+    device: str = "auto"  # auto: cuda when present, else cpu
+    seed: int = 0
+    torch_threads: int = 2
+    max_epochs: int | None = None  # None: each model's own default (early stopping ends most runs sooner)
+    patience: int | None = None
+    llm_item_text: str = "title+profile"  # which item vectors llm_sasrec maps: title | profile | title+profile
+    llm_use_user_profile: bool = False
+
+    @classmethod
+    def from_env(cls) -> "TrainingResource":
+        def optional_int(name):
+            value = os.environ.get(name)
+            return int(value) if value else None
+
+        return cls(
+            device=os.environ.get("RECLAKE_TRAIN_DEVICE", "auto"),
+            seed=int(os.environ.get("RECLAKE_TRAIN_SEED", "0")),
+            torch_threads=int(os.environ.get("RECLAKE_TRAIN_THREADS", "2")),
+            max_epochs=optional_int("RECLAKE_TRAIN_MAX_EPOCHS"),
+            patience=optional_int("RECLAKE_TRAIN_PATIENCE"),
+            llm_item_text=os.environ.get("RECLAKE_TRAIN_LLM_ITEM_TEXT", "title+profile"),
+            llm_use_user_profile=os.environ.get("RECLAKE_TRAIN_LLM_USER_PROFILE", "") in ("1", "true", "True"),
+        )
+
+    def overrides(self) -> dict:
+        """Config fields every model shares, with the budget knobs when set."""
+        out = {"seed": self.seed, "device": self.device}
+        if self.max_epochs is not None:
+            out["max_epochs"] = self.max_epochs
+        if self.patience is not None:
+            out["patience"] = self.patience
+        return out

@@ -1,0 +1,37 @@
+"""Lineage facts stamped on MLflow runs and output partitions: code and inputs of a materialization."""
+
+import subprocess
+from functools import lru_cache
+
+from models.files import sha256_file
+from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str:
+    """HEAD of the repo the code runs from, '+dirty' when it has uncommitted changes; 'unknown'
+    outside a git checkout (an installed wheel)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def dbt_manifest_sha256() -> str:
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    return sha256_file(manifest) if manifest.exists() else "missing"
+
+
+def run_tags(context, **inputs: str) -> dict[str, str]:
+    """Tags tying an MLflow run (or any output) to the Dagster run, asset, inputs and code."""
+    return {
+        "dagster_run_id": context.run_id,
+        "dagster_asset_key": context.asset_key.to_user_string(),
+        "dbt_manifest_sha256": dbt_manifest_sha256(),
+        "git_commit": git_commit(),
+        **{k: str(v) for k, v in inputs.items()},
+    }

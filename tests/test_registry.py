@@ -1,0 +1,97 @@
+"""MLflow tracking, registration and the champion gate, on a real sqlite-backed MLflow in a temp home."""
+
+import shutil
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from models import registry
+from models.evaluation import evaluate
+from models.recsys.catalog import EASE, Popularity
+
+
+def _register(model, data, home: Path, data_version="dv1"):
+    fit = model.fit(data, log=lambda _: None)
+    return registry.log_and_register(
+        model, data, fit, evaluate(model, data, "valid"), evaluate(model, data, "test"),
+        workdir=home / "work", run_tags={"dagster_run_id": "test"}, plots=[],
+        version_tags={"dataset": "ml-100k-slice", "data_version": data_version})
+
+
+@pytest.fixture
+def client(tmp_path):
+    client = registry.connect(tmp_path)
+    yield client
+    mlflow.set_tracking_uri(None)
+
+
+def test_run_is_logged_and_version_serves_through_pyfunc(client, slice_data, tmp_path):
+    candidate = _register(EASE(EASE.Config(lambdas=(50.0, 200.0))), slice_data, tmp_path)
+    run = client.get_run(candidate.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model_name"] == "ease" and "test_ndcg_at_10" in run.data.metrics
+    assert [m.step for m in client.get_metric_history(candidate.run_id, "grid_valid_ndcg_at_10")] == [0, 1]
+    version = client.get_model_version(registry.REGISTERED_MODEL, candidate.version)
+    assert version.tags["model_name"] == "ease" and version.tags["data_version"] == "dv1"
+    assert registry.artifacts_present(client, candidate.version)
+
+    served = mlflow.pyfunc.load_model(f"models:/{registry.REGISTERED_MODEL}/{candidate.version}")
+    user = str(slice_data.users[0])
+    recs = served.predict(pd.DataFrame({"user_id": [user]}), params={"k": 7})
+    assert list(recs.columns) == ["user_id", "item_id", "rank", "score"]
+    assert len(recs) == 7 and set(recs["user_id"]) == {user}
+
+
+def test_gate_promotes_the_best_and_keeps_the_champion_when_the_new_one_is_worse(client, slice_data, tmp_path):
+    good = _register(EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path)
+    weak = _register(Popularity(Popularity.Config()), slice_data, tmp_path)
+    assert good.valid_ndcg10 > weak.valid_ndcg10
+    first = registry.gate(client, "dv1")
+    assert first["decision"] == "promote" and first["champion"] == good.version
+    assert str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion").version) == good.version
+
+    # a newer EASE version that is worse on valid (absurd regularization) must not take over
+    worse = _register(EASE(EASE.Config(lambdas=(1e7,))), slice_data, tmp_path)
+    assert worse.valid_ndcg10 < good.valid_ndcg10
+    second = registry.gate(client, "dv1")
+    assert second["decision"] == "keep" and second["champion"] == good.version
+    assert second["champion_before_valid_ndcg@10"] == pytest.approx(good.valid_ndcg10)
+    assert str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion").version) == good.version
+    assert "keep" in client.get_model_version(registry.REGISTERED_MODEL, worse.version).tags["gate_decision"]
+
+
+def test_gate_never_points_champion_at_missing_artifacts(client, slice_data, tmp_path):
+    good = _register(EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path)
+    registry.gate(client, "dv1")
+    weak = _register(Popularity(Popularity.Config()), slice_data, tmp_path)
+    # the champion's files vanish (a wiped artifact store): the next gate must move the alias
+    shutil.rmtree(registry.local_artifact_dir(client, good.version))
+    decision = registry.gate(client, "dv1")
+    assert decision["decision"] == "promote" and decision["champion"] == weak.version
+    assert "missing" in decision["reason"]
+
+
+def test_gate_compares_only_on_the_same_data_version(client, slice_data, tmp_path):
+    old = _register(EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path, data_version="dv-old")
+    registry.gate(client, "dv-old")
+    new = _register(Popularity(Popularity.Config()), slice_data, tmp_path, data_version="dv-new")
+    decision = registry.gate(client, "dv-new")
+    assert decision["candidates"].keys() == {"popularity"}  # the old data version's EASE is no candidate
+    assert decision["champion"] == new.version and "another data version" in decision["reason"]
+    assert old.version != new.version
+
+
+def test_crash_while_logging_leaves_no_model_version_fault_injected(client, slice_data, tmp_path, monkeypatch):
+    model = Popularity(Popularity.Config())
+
+    def broken_state():  # fault injection: the checkpoint cannot be written
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model, "state", broken_state)
+    with pytest.raises(OSError, match="disk full"):
+        _register(model, slice_data, tmp_path)
+    assert client.search_model_versions(f"name='{registry.REGISTERED_MODEL}'") == []
+    runs = client.search_runs([client.get_experiment_by_name(registry.EXPERIMENT).experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]

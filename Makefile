@@ -10,7 +10,7 @@ export RECLAKE_HOME
 export DAGSTER_HOME ?= $(RECLAKE_HOME)/dagster
 PYTEST_ARGS ?=
 
-.PHONY: demo test ui venv bench bench-online clean-state
+.PHONY: demo test ui mlflow-ui venv bench bench-online bench-train bench-models clean-state
 
 venv: $(STAMP)
 
@@ -31,11 +31,22 @@ ui: $(STAMP)
 	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
+# MLflow's UI over the runs and registry of the data home (127.0.0.1 only)
+mlflow-ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(RECLAKE_HOME)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+
 bench: $(STAMP)
 	$(BIN)/python bench/ingest_transform.py
 
 bench-online: $(STAMP)
 	$(BIN)/python bench/online_lookup.py
+
+# after `make demo`: training throughput (CPU 1/2 threads, CUDA when present) and quality over 3 seeds
+bench-train: $(STAMP)
+	$(BIN)/python bench/train_throughput.py --home $(RECLAKE_HOME)
+
+bench-models: $(STAMP)
+	$(BIN)/python bench/model_quality.py --home $(RECLAKE_HOME) --seeds 0 1 2
 
 clean-state:
 	rm -rf $(RECLAKE_HOME)

@@ -9,8 +9,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from pathlib import Path
 
 from orchestration.settings import configure_process_env, ensure_dagster_home, parse_dbt_project
 
@@ -40,6 +42,27 @@ def _check_lines(result) -> list[str]:
                 continue  # dbt's generic tests: counted, not listed
             status = "passed" if evaluation.passed else "FAILED"
             lines.append(f"  check {evaluation.asset_key.to_user_string()}.{evaluation.check_name}: {status}")
+    return lines
+
+
+def _model_lines(home: Path, result) -> list[str]:
+    """The model comparison table and the gate's decision, as the demo's closing summary."""
+    report = home / "lake" / "reports" / "model_comparison.json"
+    if not report.exists():
+        return []
+    lines = ["", "Recommenders (test, leave-one-out, full ranking):",
+             f"  {'model':<12}{'version':>8}{'valid NDCG@10':>15}{'NDCG@10':>9}{'Recall@10':>11}{'MRR@10':>8}"]
+    for row in json.loads(report.read_text())["models"]:
+        lines.append(f"  {row['model_name']:<12}{row['version']:>8}{row['valid_ndcg_at_10']:>15.4f}"
+                     f"{row['test_ndcg_at_10']:>9.4f}{row['test_recall_at_10']:>11.4f}{row['test_mrr_at_10']:>8.4f}")
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            m = event.event_specific_data.materialization
+            if m.asset_key.to_user_string() == "champion_model":
+                lines.append(f"  gate: {m.metadata['decision'].value} ({m.metadata['reason'].value}); "
+                             f"champion = v{m.metadata['champion_version'].value}")
+    lines.append(f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///{home / 'mlflow' / 'mlflow.db'} "
+                 "--host 127.0.0.1 --port 5000")
     return lines
 
 
@@ -76,7 +99,7 @@ def run_pipeline() -> int:
             print(f"  {materialization.asset_key.to_user_string():<28}{count}")
     checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     print(f"  {len(checks)} checks ran, {sum(not e.event_specific_data.passed for e in checks)} failed")
-    print("\n".join(_check_lines(result)))
+    print("\n".join(_check_lines(result) + _model_lines(home, result)))
     print(f"\nWarehouse: {home / 'warehouse.duckdb'}   Lake: {home / 'lake'}")
     print("Open the Dagster UI with `make ui`, then http://127.0.0.1:3000")
     return 0
@@ -126,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             print(lake.source_folder())
         elif args.command == "paths":
             for label, path in [("home", home), ("warehouse", lake.warehouse_path), ("raw", lake.raw_dir()),
-                                ("dagster", home / "dagster")]:
+                                ("dagster", home / "dagster"), ("mlflow", home / "mlflow" / "mlflow.db")]:
                 print(f"{label:<10} {path}")
         return 0
     except DatasetError as err:

@@ -49,8 +49,15 @@ def tiny_llm(**overrides):
     return LLMResource(**{**settings, **overrides})
 
 
+def tiny_training(**overrides):
+    """Real training on a short budget: a few epochs, so SASRec already beats popularity."""
+    from orchestration.defs.training.resources import TrainingResource
+
+    return TrainingResource(**{**dict(max_epochs=4, patience=2), **overrides})
+
+
 def run_pipeline(home: Path, dataset: str = "ml-100k", data_dir: Path | None = None,
-                 rating_scale: str | None = None, monkeypatch=None, llm=None) -> PipelineRun:
+                 rating_scale: str | None = None, monkeypatch=None, llm=None, training=None) -> PipelineRun:
     """Materialize the real `reclake_pipeline` job into ``home`` and time it."""
     import dagster as dg
 
@@ -61,7 +68,7 @@ def run_pipeline(home: Path, dataset: str = "ml-100k", data_dir: Path | None = N
         monkeypatch.setenv("RECLAKE_HOME", str(home))  # restored after the test (dbt reads it)
     lake = LakeResource(home=str(home), dataset=dataset, data_dir=str(data_dir) if data_dir else None,
                         rating_scale=rating_scale)
-    job = build_defs(lake, llm or tiny_llm()).resolve_job_def(PIPELINE_JOB)
+    job = build_defs(lake, llm or tiny_llm(), training or tiny_training()).resolve_job_def(PIPELINE_JOB)
     started = time.monotonic()
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)

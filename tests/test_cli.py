@@ -22,11 +22,13 @@ def run_cli(args, home, **env):
 def test_demo_runs_the_whole_pipeline_and_records_the_run(tmp_path):
     home = tmp_path / "home"
     done = run_cli(["demo"], home, RECLAKE_DATA_DIR=str(ML100K_DIR), RECLAKE_LLM_MODEL_CACHE=str(TEST_MODEL_CACHE),
-                   RECLAKE_LLM_MAX_ITEMS="2", RECLAKE_LLM_MAX_USERS="2", RECLAKE_LLM_BATCH_SIZE="2")
+                   RECLAKE_LLM_MAX_ITEMS="2", RECLAKE_LLM_MAX_USERS="2", RECLAKE_LLM_BATCH_SIZE="2",
+                   RECLAKE_TRAIN_MAX_EPOCHS="1")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "fct_interactions              100,000 rows" in done.stdout
     assert "check fct_interactions.raw_rows_reconcile: passed" in done.stdout
     assert "make ui" in done.stdout
+    assert "gate: promote (no champion yet)" in done.stdout and "mlflow ui --backend-store-uri" in done.stdout
     assert query(home / "warehouse.duckdb", "select count(*) from splits where split = 'test'") == [(943,)]
     # the run is in the Dagster instance under RECLAKE_HOME, where the UI reads it
     assert (home / "dagster" / "dagster.yaml").exists()

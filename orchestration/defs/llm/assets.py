@@ -2,7 +2,7 @@
 
 item_profiles            dim_items text -> lake/profiles/items/profiles.parquet
 user_profiles            TRAIN interactions only -> lake/profiles/users/profiles.parquet
-item_text_embeddings     profile + title vectors -> lake/embeddings/items.parquet (Feast: item_text_embedding)
+item_text_embeddings     profile + title vectors of every item -> lake/embeddings/items.parquet (Feast: item_text_embedding)
 user_profile_embeddings  profile vectors -> lake/embeddings/users.parquet (Feast: user_profile_embedding)
 """
 
@@ -104,14 +104,17 @@ def _write_embeddings(context, lake: LakeResource, table: pa.Table, name: str) -
           description="all-MiniLM-L6-v2 vectors (384-d) of each item's profile text and title.")
 def item_text_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     profiles = pd.read_parquet(lake.home_path / "lake" / "profiles" / "items" / "profiles.parquet")
-    meta = _read(lake, "select item_id, coalesce(title, 'item ' || item_id) as title from main.dim_items")
-    frame = profiles.merge(meta, on="item_id", how="left")
+    meta = _read(lake, "select item_id, coalesce(title, 'item ' || item_id) as title from main.dim_items order by item_id")
+    # Every item gets vectors (models need one per item); one not profiled (an LLM budget) uses its title.
+    frame = meta.merge(profiles[["item_id", "profile"]], on="item_id", how="left")
+    has_profile = frame["profile"].notna()
     # Stamped at the end of the train period: the profile may quote train reviews up to then.
     cutoff = _read(lake, "select max(event_ts) as t from main.splits where split = 'train'")["t"].iloc[0]
     table = _embedding_table("item_id", frame["item_id"], [cutoff] * len(frame), {
-        "profile_embedding": encode_texts(frame["profile"].tolist()),
-        "title_embedding": encode_texts(frame["title"].fillna("").tolist()),
-    })
+        "profile_embedding": encode_texts(frame["profile"].where(has_profile, frame["title"]).tolist()),
+        "title_embedding": encode_texts(frame["title"].tolist()),
+    }).append_column("has_profile", pa.array(has_profile.tolist(), pa.bool_()))
+    context.log.info(f"{int(has_profile.sum())} of {len(frame)} items have an LLM profile; the rest use their title")
     return _write_embeddings(context, lake, table, "items")
 
 

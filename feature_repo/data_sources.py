@@ -36,3 +36,12 @@ user_profile_embedding_source = FileSource(
     timestamp_field="event_timestamp",
     description="all-MiniLM-L6-v2 vectors of each user's LLM profile, stamped at their last train interaction",
 )
+
+RECOMMENDATIONS_DIR = RECLAKE_HOME.resolve() / "lake" / "recommendations"
+
+user_recommendations_source = FileSource(
+    name="user_recommendations_source",
+    path=str(RECOMMENDATIONS_DIR / "latest" / "user_recommendations.parquet"),
+    timestamp_field="event_timestamp",
+    description="the newest nightly batch_recommendations partition, one row per user (serving group)",
+)

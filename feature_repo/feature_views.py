@@ -1,12 +1,13 @@
 from datetime import timedelta
 
 from feast import FeatureView, Field
-from feast.types import Array, Float32, Float64, Int64
+from feast.types import Array, Float32, Float64, Int64, String
 
 from data_sources import (
     item_stats_source,
     item_text_embedding_source,
     user_profile_embedding_source,
+    user_recommendations_source,
     user_stats_source,
 )
 from entities import item, user
@@ -59,4 +60,19 @@ user_profile_embedding = FeatureView(
     source=user_profile_embedding_source,
     online=True,
     tags={"owner": "reclake", "asset": "user_profile_embeddings"},
+)
+user_recommendations = FeatureView(
+    name="user_recommendations",
+    entities=[user],
+    ttl=timedelta(days=30),
+    schema=[
+        Field(name="item_ids", dtype=Array(String), description="recommended items, best first"),
+        Field(name="scores", dtype=Array(Float32), description="the model's score of each, same order"),
+        Field(name="model_name", dtype=String),
+        Field(name="model_version", dtype=String, description="reclake-recommender version (the champion)"),
+        Field(name="partition_date", dtype=String, description="the batch_recommendations partition"),
+    ],
+    source=user_recommendations_source,
+    online=True,
+    tags={"owner": "reclake", "asset": "online_recommendations"},
 )

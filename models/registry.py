@@ -162,3 +162,29 @@ def gate(client: mlflow.MlflowClient, data_version: str) -> dict:
     client.set_model_version_tag(REGISTERED_MODEL, best_version, "gate_decision", f"{decision['decision']}: {reason}")
     client.set_registered_model_tag(REGISTERED_MODEL, "last_gate", f"{decision['decision']} v{best_version}: {reason}")
     return decision
+
+
+class NoChampionError(RuntimeError):
+    pass
+
+
+@dataclass
+class Champion:
+    version: str
+    run_id: str
+    model_name: str
+    recommender: object  # models.recsys.serving.SavedRecommender
+
+
+def load_champion(client: mlflow.MlflowClient) -> Champion:
+    """The model behind `reclake-recommender@champion`, loaded through MLflow's pyfunc flavour
+    (on CUDA when present, else CPU)."""
+    version = _champion(client)
+    if version is None:
+        raise NoChampionError(f"no '{CHAMPION_ALIAS}' alias on registered model '{REGISTERED_MODEL}' yet: "
+                              "materialize the `training` group (its `champion_model` asset sets it) first")
+    if not artifacts_present(client, str(version.version)):
+        raise NoChampionError(f"champion v{version.version}'s artifacts are missing: re-run the `training` group")
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}")
+    recommender = pyfunc.unwrap_python_model().recommender
+    return Champion(str(version.version), version.run_id, version.tags.get("model_name", "?"), recommender)

@@ -80,9 +80,13 @@ def run_pipeline() -> int:
 
     from orchestration.definitions import PIPELINE_JOB, defs
 
+    from orchestration.defs.serving.partitions import daily_partitions
+
+    today = daily_partitions.get_last_partition_key()  # the serving group scores today's partition
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False)
+        result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False,
+                                                                        partition_key=today)
     elapsed = time.monotonic() - started
     if not result.success:
         print(f"\nreclake: the pipeline FAILED after {elapsed:.1f}s:", file=sys.stderr)

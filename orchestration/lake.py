@@ -49,3 +49,23 @@ def write_json_atomic(payload: dict, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_parquet_chunks_atomic(chunks, schema: pa.Schema, path: Path) -> tuple[str, int]:
+    """Stream tables from ``chunks`` into one parquet file via a temp file + rename: memory holds
+    one chunk at a time, and a crash midway leaves the previous file at ``path`` untouched.
+    Returns the sha256 and the row count."""
+    fd, tmp = _atomic_target(path)
+    os.close(fd)
+    rows = 0
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for chunk in chunks:
+                writer.write_table(chunk.cast(schema))
+                rows += chunk.num_rows
+        digest = sha256_file(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return digest, rows

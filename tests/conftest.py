@@ -68,10 +68,13 @@ def run_pipeline(home: Path, dataset: str = "ml-100k", data_dir: Path | None = N
         monkeypatch.setenv("RECLAKE_HOME", str(home))  # restored after the test (dbt reads it)
     lake = LakeResource(home=str(home), dataset=dataset, data_dir=str(data_dir) if data_dir else None,
                         rating_scale=rating_scale)
+    from orchestration.defs.serving.partitions import daily_partitions
+
     job = build_defs(lake, llm or tiny_llm(), training or tiny_training()).resolve_job_def(PIPELINE_JOB)
     started = time.monotonic()
     with dg.DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                        partition_key=daily_partitions.get_last_partition_key())
     return PipelineRun(result, time.monotonic() - started, home)
 
 

@@ -58,7 +58,8 @@ class LLMSASRecNet(SASRecNet):
     def encode(self, seqs, users=None, table=None):
         hidden = super().encode(seqs, users, table)
         if self.user_map is not None and users is not None:
-            hidden = hidden + self.user_map(self.user_text[users]).unsqueeze(1)
+            known = (users >= 0).unsqueeze(-1)  # -1: a user the model was not trained on, no profile term
+            hidden = hidden + (self.user_map(self.user_text[users.clamp(min=0)]) * known).unsqueeze(1)
         return hidden
 
 

@@ -6,7 +6,8 @@
     model = mlflow.pyfunc.load_model("models:/reclake-recommender@champion")
     model.predict(pd.DataFrame({"user_id": ["1"]}), params={"k": 10})
 
-Users unknown to the model get no rows (a cold-start policy is the caller's choice).
+`recommend` serves the users and histories the model was saved with (users it does not know get
+no rows); `recommend_histories` scores any histories, e.g. everything up to a batch date.
 """
 
 from dataclasses import dataclass
@@ -41,28 +42,46 @@ class SavedRecommender:
     def name(self) -> str:
         return self.model.name
 
-    @torch.no_grad()
     def recommend(self, user_ids, k: int = 10, batch_size: int = 256) -> pd.DataFrame:
+        """Top-k for users the model was trained on, from the histories it was saved with."""
         index = pd.Series(np.arange(len(self.users)), index=self.users)
         known = index.reindex(pd.Index([str(u) for u in user_ids])).dropna().astype(np.int64).to_numpy()
-        frames = []
-        for start in range(0, len(known), batch_size):
-            users = known[start:start + batch_size]
-            histories = [self.histories[u] for u in users]
-            scores = self.model.score_all(users, histories).float()
-            seen = seen_mask(histories, len(self.items), scores.device)
-            top = rank_top_k(scores, seen, min(k, len(self.items)))
-            top_scores = torch.gather(scores.masked_fill(seen, float("-inf")), 1, top)
-            top, top_scores = top.cpu().numpy(), top_scores.cpu().numpy()
-            keep = np.isfinite(top_scores)  # fewer unseen items than k
-            frames.append(pd.DataFrame({
-                "user_id": np.repeat(self.users[users], top.shape[1])[keep.ravel()],
-                "item_id": self.items[top][keep],
-                "rank": np.tile(np.arange(1, top.shape[1] + 1), len(users))[keep.ravel()],
-                "score": top_scores[keep].astype(np.float64),
-            }))
+        return self.recommend_histories(self.users[known], [self.histories[u] for u in known], k, batch_size)
+
+    def item_indices(self, item_ids) -> np.ndarray:
+        """Item ids -> the model's indices; items it never saw are dropped (it cannot score them)."""
+        index = pd.Series(np.arange(len(self.items)), index=self.items)
+        return index.reindex(pd.Index(item_ids)).dropna().astype(np.int64).to_numpy()
+
+    def recommend_histories(self, user_ids: np.ndarray, histories: list[np.ndarray], k: int = 10,
+                            batch_size: int = 256) -> pd.DataFrame:
+        frames = list(self.iter_recommendations(user_ids, histories, k, batch_size))
         out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
         return out.astype({"user_id": str, "item_id": str, "rank": np.int64, "score": np.float64})
+
+    @torch.no_grad()
+    def iter_recommendations(self, user_ids: np.ndarray, histories: list[np.ndarray], k: int = 10,
+                             batch_size: int = 256):
+        """Top-k unseen items for each user given their history (item indices, time order), one
+        DataFrame per chunk of `batch_size` users: memory is bounded by the chunk, not the user
+        count. Users the model was not trained on are scored from their history alone."""
+        user_index = pd.Series(np.arange(len(self.users)), index=self.users)
+        model_users = user_index.reindex(pd.Index(user_ids)).fillna(-1).astype(np.int64).to_numpy()
+        k = min(k, len(self.items))
+        for start in range(0, len(user_ids), batch_size):
+            users, chunk = model_users[start:start + batch_size], histories[start:start + batch_size]
+            scores = self.model.score_all(users, chunk).float()
+            seen = seen_mask(chunk, len(self.items), scores.device)
+            top = rank_top_k(scores, seen, k)
+            top_scores = torch.gather(scores.masked_fill(seen, float("-inf")), 1, top)
+            top, top_scores = top.cpu().numpy(), top_scores.cpu().numpy()
+            keep = np.isfinite(top_scores).ravel()  # fewer unseen items than k
+            yield pd.DataFrame({
+                "user_id": np.repeat(np.asarray(user_ids[start:start + batch_size], dtype=object), k)[keep],
+                "item_id": self.items[top].ravel()[keep],
+                "rank": np.tile(np.arange(1, k + 1), len(chunk))[keep],
+                "score": top_scores.ravel()[keep].astype(np.float64),
+            })
 
 
 class RecommenderPyfunc(mlflow.pyfunc.PythonModel):

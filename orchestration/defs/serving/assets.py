@@ -1,0 +1,138 @@
+"""Group `serving`: the champion's nightly top-K for every user, in the lake and in Feast.
+
+batch_recommendations[D]   models:/reclake-recommender@champion scores each user's history up to the
+                           end of day D -> lake/recommendations/date=D/recommendations.parquet
+online_recommendations[D]  that partition as one row per user -> Feast view `user_recommendations`
+                           (online store; lake/recommendations/latest/ is its offline source)
+"""
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from models import registry
+from orchestration.defs.serving.partitions import daily_partitions
+from orchestration.defs.serving.resources import ServingResource
+from orchestration.lake import write_json_atomic, write_parquet_atomic, write_parquet_chunks_atomic
+from orchestration.resources import LakeResource
+
+SERVING_CODE_VERSION = "1"
+RECOMMENDATION_SCHEMA = pa.schema([("user_id", pa.string()), ("item_id", pa.string()), ("rank", pa.int32()),
+                                   ("score", pa.float32()), ("model_name", pa.string()), ("model_version", pa.string())])
+
+
+def partition_path(lake: LakeResource, date: str):
+    return lake.home_path / "lake" / "recommendations" / f"date={date}" / "recommendations.parquet"
+
+
+def histories_until(lake: LakeResource, end: datetime, item_index) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Every user's interactions before `end`, in time order (ties by source file and row), as the
+    model's item indices; items the model never saw are dropped."""
+    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
+        frame = con.execute(
+            "select user_id, item_id from main.fct_interactions where event_ts < ? "
+            "order by user_id, event_ts, source_file, source_row", [end.replace(tzinfo=None)]).df()
+    users, starts = np.unique(frame["user_id"].to_numpy(dtype=object), return_index=True)
+    items = item_index.reindex(frame["item_id"]).to_numpy()
+    bounds = [*starts[1:], len(frame)]
+    histories = []
+    for begin, stop in zip(starts, bounds):
+        chunk = items[begin:stop]
+        histories.append(chunk[~np.isnan(chunk)].astype(np.int64))
+    return users, histories
+
+
+def score_partition(context, lake: LakeResource, serving: ServingResource, champion, date: str) -> dict:
+    """Write one date's recommendations (streamed chunk by chunk, renamed into place at the end)."""
+    end = datetime.fromisoformat(date).replace(tzinfo=timezone.utc) + timedelta(days=1)
+    recommender = champion.recommender
+    item_index = pd.Series(np.arange(len(recommender.items)), index=recommender.items)
+    users, histories = histories_until(lake, end, item_index)
+    context.log.info(f"{date}: scoring {len(users)} users with {champion.model_name} v{champion.version} "
+                     f"(run {champion.run_id}), K={serving.top_k}, chunks of {serving.chunk_users} users")
+    started = time.perf_counter()
+    counts = np.zeros(len(recommender.items), np.int64)
+
+    def chunks():
+        for number, frame in enumerate(recommender.iter_recommendations(users, histories, serving.top_k,
+                                                                         serving.chunk_users), start=1):
+            counts[item_index.reindex(frame["item_id"]).to_numpy(np.int64)] += 1
+            context.log.info(f"{date} chunk {number}: {frame['user_id'].nunique()} users scored")
+            yield pa.Table.from_pandas(frame.assign(model_name=champion.model_name, model_version=champion.version),
+                                       preserve_index=False)
+
+    path = partition_path(lake, date)
+    digest, rows = write_parquet_chunks_atomic(chunks(), RECOMMENDATION_SCHEMA, path)
+    seconds = time.perf_counter() - started
+    popularity = np.bincount(np.concatenate(histories), minlength=len(counts)) if histories else counts
+    percentile = pd.Series(popularity).rank(pct=True).to_numpy()  # 1.0 = the most interacted-with item
+    return {"date": date, "rows": rows, "users_scored": len(users), "seconds": round(seconds, 2),
+            "users_per_second": round(len(users) / seconds, 1) if seconds else 0.0,
+            "coverage": round(float((counts > 0).mean()), 4),
+            "popularity_bias": round(float(np.average(percentile, weights=counts)) if counts.any() else 0.0, 4),
+            "history_cutoff": end.isoformat(), "path": str(path), "sha256": digest}
+
+
+@dg.asset(group_name="serving", code_version=SERVING_CODE_VERSION, partitions_def=daily_partitions,
+          backfill_policy=dg.BackfillPolicy.single_run(),  # a date range runs as one run (CLI --partition-range)
+          deps=["champion_model", "fct_interactions"], kinds={"pytorch", "parquet", "mlflow"},
+          description="The champion's top-K unseen items for every user, from their history up to the end of day D.")
+def batch_recommendations(context: dg.AssetExecutionContext, lake: LakeResource,
+                          serving: ServingResource) -> dg.MaterializeResult:
+    client = registry.connect(lake.home_path)
+    try:
+        champion = registry.load_champion(client)
+    except registry.NoChampionError as err:
+        raise dg.Failure(str(err)) from None
+    facts = [score_partition(context, lake, serving, champion, date) for date in context.partition_keys]
+    last = facts[-1]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": sum(f["rows"] for f in facts), "users_scored": last["users_scored"],
+            "k": serving.top_k, "model_name": champion.model_name, "model_version": champion.version,
+            "mlflow_run_id": champion.run_id, "seconds": last["seconds"], "users_per_second": last["users_per_second"],
+            "coverage": last["coverage"], "popularity_bias": last["popularity_bias"],
+            "history_cutoff": last["history_cutoff"], "path": dg.MetadataValue.path(last["path"]),
+            "content_sha256": last["sha256"],
+            "partitions": dg.MetadataValue.json({f["date"]: {k: f[k] for k in ("rows", "coverage", "sha256")} for f in facts}),
+        },
+        data_version=dg.DataVersion("-".join(f["sha256"][:16] for f in facts)),
+    )
+
+
+@dg.asset(group_name="serving", code_version=SERVING_CODE_VERSION, partitions_def=daily_partitions,
+          backfill_policy=dg.BackfillPolicy.single_run(),
+          deps=[batch_recommendations, "feast_registry"], kinds={"feast", "sqlite"},
+          description="The partition's lists pushed to Feast's online store (view user_recommendations).")
+def online_recommendations(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    from orchestration.defs.features.store import feature_store
+
+    date = max(context.partition_keys)  # in a backfilled range, only the newest date goes online
+    recs = pd.read_parquet(partition_path(lake, date)).sort_values(["user_id", "rank"])
+    per_user = recs.groupby("user_id", sort=True).agg(
+        item_ids=("item_id", list), scores=("score", list), model_name=("model_name", "first"),
+        model_version=("model_version", "first")).reset_index()
+    per_user["partition_date"] = date
+    per_user["event_timestamp"] = pd.Timestamp(date, tz="UTC")
+    state_path = lake.home_path / "feast" / "recommendations_pushed.json"
+    newest = json.loads(state_path.read_text()).get("date") if state_path.exists() else None
+    if newest is not None and newest > date:  # a backfill must not replace newer lists online
+        context.log.info(f"online store holds {newest}, newer than {date}: not pushed")
+        return dg.MaterializeResult(metadata={"pushed": False, "online_partition": str(newest)})
+    table = pa.Table.from_pandas(per_user, preserve_index=False)
+    write_parquet_atomic(table, lake.home_path / "lake" / "recommendations" / "latest" / "user_recommendations.parquet")
+    store = feature_store(lake.home_path)
+    store.write_to_online_store("user_recommendations", per_user)
+    write_json_atomic({"date": date}, state_path)
+    context.log.info(f"pushed {len(per_user)} users' lists for {date} to the online store")
+    return dg.MaterializeResult(metadata={"pushed": True, "users": len(per_user), "online_partition": date,
+                                          "model_version": str(per_user["model_version"].iloc[0]) if len(per_user) else ""})
+
+
+serving_assets = [batch_recommendations, online_recommendations]

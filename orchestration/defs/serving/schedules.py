@@ -1,0 +1,41 @@
+"""When the serving group runs: nightly, and whenever the champion alias moves."""
+
+import os
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from orchestration.defs.serving.assets import serving_assets
+from orchestration.resources import LakeResource
+
+batch_scoring_job = dg.define_asset_job(
+    "batch_scoring", selection=dg.AssetSelection.assets(*serving_assets),
+    description="Score every user with the champion for one date and push the lists to Feast.")
+
+# "HH:MM" in UTC; RECLAKE_NIGHTLY_AT moves it.
+_hour, _minute = (int(part) for part in os.environ.get("RECLAKE_NIGHTLY_AT", "02:00").split(":"))
+
+nightly_batch_scoring = dg.build_schedule_from_partitioned_job(
+    batch_scoring_job, name="nightly_batch_scoring", hour_of_day=_hour, minute_of_hour=_minute,
+    default_status=dg.DefaultScheduleStatus.RUNNING)
+
+
+@dg.sensor(job=batch_scoring_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Re-score today's partition when reclake-recommender@champion points at another version.")
+def champion_changed(context: dg.SensorEvaluationContext, lake: LakeResource):
+    from models import registry
+
+    client = registry.connect(lake.home_path)
+    try:
+        version = str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS).version)
+    except registry.MlflowException:
+        return dg.SkipReason("no champion yet")
+    if context.cursor == version:
+        return dg.SkipReason(f"champion is still v{version}")
+    previous = context.cursor
+    context.update_cursor(version)
+    if previous is None:
+        return dg.SkipReason(f"first look: champion is v{version} (the nightly schedule scores it)")
+    today = datetime.now(timezone.utc).date().isoformat()
+    return dg.RunRequest(run_key=f"champion-v{version}-{today}", partition_key=today,
+                         tags={"reason": f"champion moved v{previous} -> v{version}"})

@@ -1,0 +1,169 @@
+"""The serving group: nightly batch recommendations from the champion, in the lake and in Feast."""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import mlflow
+import pandas as pd
+import pytest
+
+from conftest import query
+from models import registry
+from models.files import sha256_file
+from orchestration.defs.serving.assets import batch_recommendations, partition_path
+from orchestration.defs.serving.partitions import daily_partitions
+from orchestration.defs.serving.resources import ServingResource
+from orchestration.defs.serving.schedules import champion_changed, nightly_batch_scoring
+from orchestration.resources import LakeResource
+
+TODAY = daily_partitions.get_last_partition_key()
+
+
+def _materializations(run) -> dict:
+    return {e.materialization.asset_key.to_user_string(): e.materialization.metadata
+            for e in run.result.get_asset_materialization_events()}
+
+
+def _score(home, partition, **serving):
+    with dg.DagsterInstance.ephemeral() as instance:
+        return dg.materialize([batch_recommendations], partition_key=partition, instance=instance, raise_on_error=False,
+                              resources={"lake": LakeResource(home=str(home)), "serving": ServingResource(**serving)})
+
+
+@pytest.fixture(scope="module")
+def client(ml100k_runs):
+    runs, _ = ml100k_runs
+    client = registry.connect(runs[-1].home)
+    yield client
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.integration
+def test_todays_partition_has_k_unseen_items_per_user_from_the_champion(ml100k_runs, client):
+    runs, _ = ml100k_runs
+    home = runs[-1].home
+    recs = pd.read_parquet(partition_path(LakeResource(home=str(home)), TODAY))
+    assert list(recs.columns) == ["user_id", "item_id", "rank", "score", "model_name", "model_version"]
+    assert len(recs) == 943 * 20 and recs["user_id"].nunique() == 943
+    assert (recs.groupby("user_id")["rank"].apply(list) == [list(range(1, 21))] * 943).all()
+    champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion")
+    assert set(recs["model_version"]) == {str(champion.version)}
+    assert set(recs["model_name"]) == {champion.tags["model_name"]}
+    seen = set(query(runs[-1].warehouse, "select user_id, item_id from fct_interactions"))
+    assert not seen & set(zip(recs["user_id"], recs["item_id"]))
+    meta = _materializations(runs[-1])["batch_recommendations"]
+    assert meta["users_scored"].value == 943 and 0 < meta["coverage"].value <= 1
+    assert 0.5 < meta["popularity_bias"].value <= 1  # recommenders lean to popular items; this measures how much
+
+
+@pytest.mark.integration
+def test_rerun_with_the_same_champion_gives_identical_rows(ml100k_runs):
+    runs, _ = ml100k_runs
+    first, second = (_materializations(r)["batch_recommendations"]["content_sha256"].value for r in runs)
+    assert first == second
+
+
+@pytest.mark.integration
+def test_feast_online_query_returns_the_partitions_list(ml100k_runs):
+    from orchestration.defs.features.store import feature_store
+
+    runs, _ = ml100k_runs
+    home = runs[-1].home
+    store = feature_store(home)
+    online = store.get_online_features(features=store.get_feature_service("recommendations_v1"),
+                                       entity_rows=[{"user_id": "1"}], full_feature_names=True).to_dict()
+    recs = pd.read_parquet(partition_path(LakeResource(home=str(home)), TODAY))
+    mine = recs[recs["user_id"] == "1"].sort_values("rank")
+    assert online["user_recommendations__item_ids"][0] == mine["item_id"].tolist()
+    assert online["user_recommendations__model_version"][0] == mine["model_version"].iloc[0]
+    assert online["user_recommendations__partition_date"][0] == TODAY
+
+
+@pytest.mark.integration
+def test_crash_midway_keeps_the_previous_partition_fault_injected(ml100k_runs, monkeypatch):
+    from models.recsys.serving import SavedRecommender
+
+    runs, _ = ml100k_runs
+    home = runs[-1].home
+    path = partition_path(LakeResource(home=str(home)), TODAY)
+    before = sha256_file(path)
+    original = SavedRecommender.iter_recommendations
+
+    def crash_after_first_chunk(self, *args, **kwargs):  # fault injection: the process dies mid-partition
+        chunks = original(self, *args, **kwargs)
+        yield next(chunks)
+        raise RuntimeError("injected crash after the first chunk")
+
+    monkeypatch.setattr(SavedRecommender, "iter_recommendations", crash_after_first_chunk)
+    result = _score(home, TODAY, chunk_users=100)
+    assert not result.success
+    assert sha256_file(path) == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["recommendations.parquet"]  # no temp file left
+
+
+@pytest.mark.integration
+def test_alias_change_triggers_the_sensor_and_the_next_run_uses_the_new_version(ml100k_runs, client):
+    runs, _ = ml100k_runs
+    home = runs[-1].home
+    lake = LakeResource(home=str(home))
+    champion = str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion").version)
+    other = next(str(v.version) for v in client.search_model_versions(f"name='{registry.REGISTERED_MODEL}'")
+                 if str(v.version) != champion)
+    with dg.build_sensor_context(cursor=None, resources={"lake": lake}) as context:
+        assert isinstance(champion_changed(context), dg.SkipReason)  # first look only records the version
+        assert context.cursor == champion
+    client.set_registered_model_alias(registry.REGISTERED_MODEL, "champion", other)
+    try:
+        with dg.build_sensor_context(cursor=champion, resources={"lake": lake}) as context:
+            request = champion_changed(context)
+        assert isinstance(request, dg.RunRequest) and request.partition_key == TODAY
+        assert context.cursor == other
+        result = _score(home, "2026-01-02")  # an old date, so today's partition stays as the other tests expect
+        assert result.success
+        recs = pd.read_parquet(partition_path(lake, "2026-01-02"))
+        assert set(recs["model_version"]) == {other}
+    finally:
+        client.set_registered_model_alias(registry.REGISTERED_MODEL, "champion", champion)
+
+
+def test_no_champion_fails_naming_the_asset_to_materialize(tmp_path):
+    result = _score(tmp_path / "home", TODAY)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "materialize the `training` group (its `champion_model` asset sets it) first" in str(
+        failure.event_specific_data.error.message)
+    mlflow.set_tracking_uri(None)
+
+
+def test_nightly_schedule_scores_the_day_at_two_utc():
+    from orchestration.definitions import defs
+
+    schedule = defs.get_schedule_def(nightly_batch_scoring.name)
+    assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "UTC"
+    tick = datetime(2026, 11, 26, 2, 0, tzinfo=timezone.utc)
+    with dg.build_schedule_context(scheduled_execution_time=tick) as context:
+        requests = schedule.evaluate_tick(context).run_requests
+    assert [r.partition_key for r in requests] == ["2026-11-26"]
+
+
+@pytest.mark.integration
+def test_cli_backfills_a_date_range_in_one_run(ml100k_runs, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from orchestration.settings import REPO_ROOT
+
+    runs, _ = ml100k_runs
+    home = runs[-1].home
+    env = {**os.environ, "RECLAKE_HOME": str(home), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    (tmp_path / "dagster").mkdir()
+    done = subprocess.run([str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m",
+                           "orchestration.definitions", "--select", "batch_recommendations",
+                           "--partition-range", "2026-02-01...2026-02-03"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lake = LakeResource(home=str(home))
+    for date in ("2026-02-01", "2026-02-02", "2026-02-03"):
+        assert len(pd.read_parquet(partition_path(lake, date))) == 943 * 20

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.evaluation import rank_top_k
 from models.recsys.base import load_recommender
 from models.recsys.data import seen_mask
 
@@ -64,7 +63,9 @@ class SavedRecommender:
                              batch_size: int = 256):
         """Top-k unseen items for each user given their history (item indices, time order), one
         DataFrame per chunk of `batch_size` users: memory is bounded by the chunk, not the user
-        count. Users the model was not trained on are scored from their history alone."""
+        count. Users the model was not trained on are scored from their history alone. Uses
+        torch.topk (deterministic, but equal scores at the cut may order differently than the
+        evaluation's stable full sort, which is too slow for large catalogs)."""
         user_index = pd.Series(np.arange(len(self.users)), index=self.users)
         model_users = user_index.reindex(pd.Index(user_ids)).fillna(-1).astype(np.int64).to_numpy()
         k = min(k, len(self.items))
@@ -72,8 +73,7 @@ class SavedRecommender:
             users, chunk = model_users[start:start + batch_size], histories[start:start + batch_size]
             scores = self.model.score_all(users, chunk).float()
             seen = seen_mask(chunk, len(self.items), scores.device)
-            top = rank_top_k(scores, seen, k)
-            top_scores = torch.gather(scores.masked_fill(seen, float("-inf")), 1, top)
+            top_scores, top = torch.topk(scores.masked_fill(seen, float("-inf")), k, dim=1)
             top, top_scores = top.cpu().numpy(), top_scores.cpu().numpy()
             keep = np.isfinite(top_scores).ravel()  # fewer unseen items than k
             yield pd.DataFrame({

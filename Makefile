@@ -10,7 +10,7 @@ export RECLAKE_HOME
 export DAGSTER_HOME ?= $(RECLAKE_HOME)/dagster
 PYTEST_ARGS ?=
 
-.PHONY: demo test ui mlflow-ui venv bench bench-online bench-train bench-models clean-state
+.PHONY: demo test ui mlflow-ui venv bench bench-online bench-train bench-models bench-serving clean-state
 
 venv: $(STAMP)
 
@@ -47,6 +47,10 @@ bench-train: $(STAMP)
 
 bench-models: $(STAMP)
 	$(BIN)/python bench/model_quality.py --home $(RECLAKE_HOME) --seeds 0 1 2
+
+# synthetic 100k users x 20k items: the batch scorer vs a raw torch loop, time and peak memory
+bench-serving: $(STAMP)
+	$(BIN)/python bench/batch_scoring.py
 
 clean-state:
 	rm -rf $(RECLAKE_HOME)

@@ -165,3 +165,22 @@ def slice_data():
     raw = raw[raw["user_id"].astype(int) <= 200]
     raw["event_ts"] = pd.to_datetime(raw["timestamp"].astype(int), unit="s")
     return SplitData.from_splits(loo_splits(raw))
+
+
+def materializations(run) -> dict:
+    """Asset key -> metadata of each materialization in a pipeline run."""
+    return {e.materialization.asset_key.to_user_string(): e.materialization.metadata
+            for e in run.result.get_asset_materialization_events()}
+
+
+@pytest.fixture(scope="module")
+def mlflow_client(ml100k_runs):
+    """An MLflow client on the ML-100K runs' data home (tracking URI reset after the module)."""
+    import mlflow
+
+    from models import registry
+
+    runs, _ = ml100k_runs
+    client = registry.connect(runs[-1].home)
+    yield client
+    mlflow.set_tracking_uri(None)

@@ -7,7 +7,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from conftest import query
+from conftest import materializations, query
 from models import registry
 from models.files import sha256_file
 from orchestration.defs.serving.assets import batch_recommendations, partition_path
@@ -19,10 +19,6 @@ from orchestration.resources import LakeResource
 TODAY = daily_partitions.get_last_partition_key()
 
 
-def _materializations(run) -> dict:
-    return {e.materialization.asset_key.to_user_string(): e.materialization.metadata
-            for e in run.result.get_asset_materialization_events()}
-
 
 def _score(home, partition, **serving):
     with dg.DagsterInstance.ephemeral() as instance:
@@ -30,28 +26,21 @@ def _score(home, partition, **serving):
                               resources={"lake": LakeResource(home=str(home)), "serving": ServingResource(**serving)})
 
 
-@pytest.fixture(scope="module")
-def client(ml100k_runs):
-    runs, _ = ml100k_runs
-    client = registry.connect(runs[-1].home)
-    yield client
-    mlflow.set_tracking_uri(None)
-
 
 @pytest.mark.integration
-def test_todays_partition_has_k_unseen_items_per_user_from_the_champion(ml100k_runs, client):
+def test_todays_partition_has_k_unseen_items_per_user_from_the_champion(ml100k_runs, mlflow_client):
     runs, _ = ml100k_runs
     home = runs[-1].home
     recs = pd.read_parquet(partition_path(LakeResource(home=str(home)), TODAY))
     assert list(recs.columns) == ["user_id", "item_id", "rank", "score", "model_name", "model_version"]
     assert len(recs) == 943 * 20 and recs["user_id"].nunique() == 943
     assert (recs.groupby("user_id")["rank"].apply(list) == [list(range(1, 21))] * 943).all()
-    champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion")
+    champion = mlflow_client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion")
     assert set(recs["model_version"]) == {str(champion.version)}
     assert set(recs["model_name"]) == {champion.tags["model_name"]}
     seen = set(query(runs[-1].warehouse, "select user_id, item_id from fct_interactions"))
     assert not seen & set(zip(recs["user_id"], recs["item_id"]))
-    meta = _materializations(runs[-1])["batch_recommendations"]
+    meta = materializations(runs[-1])["batch_recommendations"]
     assert meta["users_scored"].value == 943 and 0 < meta["coverage"].value <= 1
     assert 0.5 < meta["popularity_bias"].value <= 1  # recommenders lean to popular items; this measures how much
 
@@ -59,7 +48,7 @@ def test_todays_partition_has_k_unseen_items_per_user_from_the_champion(ml100k_r
 @pytest.mark.integration
 def test_rerun_with_the_same_champion_gives_identical_rows(ml100k_runs):
     runs, _ = ml100k_runs
-    first, second = (_materializations(r)["batch_recommendations"]["content_sha256"].value for r in runs)
+    first, second = (materializations(r)["batch_recommendations"]["content_sha256"].value for r in runs)
     assert first == second
 
 
@@ -102,17 +91,17 @@ def test_crash_midway_keeps_the_previous_partition_fault_injected(ml100k_runs, m
 
 
 @pytest.mark.integration
-def test_alias_change_triggers_the_sensor_and_the_next_run_uses_the_new_version(ml100k_runs, client):
+def test_alias_change_triggers_the_sensor_and_the_next_run_uses_the_new_version(ml100k_runs, mlflow_client):
     runs, _ = ml100k_runs
     home = runs[-1].home
     lake = LakeResource(home=str(home))
-    champion = str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion").version)
-    other = next(str(v.version) for v in client.search_model_versions(f"name='{registry.REGISTERED_MODEL}'")
+    champion = str(mlflow_client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion").version)
+    other = next(str(v.version) for v in mlflow_client.search_model_versions(f"name='{registry.REGISTERED_MODEL}'")
                  if str(v.version) != champion)
     with dg.build_sensor_context(cursor=None, resources={"lake": lake}) as context:
         assert isinstance(champion_changed(context), dg.SkipReason)  # first look only records the version
         assert context.cursor == champion
-    client.set_registered_model_alias(registry.REGISTERED_MODEL, "champion", other)
+    mlflow_client.set_registered_model_alias(registry.REGISTERED_MODEL, "champion", other)
     try:
         with dg.build_sensor_context(cursor=champion, resources={"lake": lake}) as context:
             request = champion_changed(context)
@@ -123,7 +112,7 @@ def test_alias_change_triggers_the_sensor_and_the_next_run_uses_the_new_version(
         recs = pd.read_parquet(partition_path(lake, "2026-01-02"))
         assert set(recs["model_version"]) == {other}
     finally:
-        client.set_registered_model_alias(registry.REGISTERED_MODEL, "champion", champion)
+        mlflow_client.set_registered_model_alias(registry.REGISTERED_MODEL, "champion", champion)
 
 
 def test_no_champion_fails_naming_the_asset_to_materialize(tmp_path):

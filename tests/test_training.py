@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import query
+from conftest import materializations, query
 from models import registry
 from models.evaluation import metrics_from_topk
 
@@ -14,33 +14,22 @@ pytestmark = pytest.mark.integration
 MODELS = ["popularity", "ease", "sasrec", "llm_sasrec"]
 
 
-def _materializations(run) -> dict:
-    return {e.materialization.asset_key.to_user_string(): e.materialization.metadata
-            for e in run.result.get_asset_materialization_events()}
-
-
-@pytest.fixture(scope="module")
-def client(ml100k_runs):
-    runs, _ = ml100k_runs
-    client = registry.connect(runs[-1].home)
-    yield client
-    mlflow.set_tracking_uri(None)
 
 
 def test_every_model_beats_popularity_on_test(ml100k_runs):
     runs, _ = ml100k_runs
-    meta = _materializations(runs[0])
+    meta = materializations(runs[0])
     ndcg = {m: meta[f"{m}_model"]["test_ndcg@10"].value for m in MODELS}
     print(f"\nML-100K test NDCG@10 (short budget): {ndcg}")
     for model in ("ease", "sasrec", "llm_sasrec"):
         assert ndcg[model] > ndcg["popularity"] * 1.1, ndcg
 
 
-def test_one_finished_mlflow_run_per_model_with_curves_plots_and_lineage(ml100k_runs, client):
+def test_one_finished_mlflow_run_per_model_with_curves_plots_and_lineage(ml100k_runs, mlflow_client):
     runs, _ = ml100k_runs
-    meta = _materializations(runs[0])
+    meta = materializations(runs[0])
     for model in MODELS:
-        run = client.get_run(meta[f"{model}_model"]["mlflow_run_id"].value)
+        run = mlflow_client.get_run(meta[f"{model}_model"]["mlflow_run_id"].value)
         assert run.info.status == "FINISHED"
         assert run.data.params["model_name"] == model
         for key in ("test_ndcg_at_10", "test_recall_at_10", "test_mrr_at_10", "valid_ndcg_at_10", "seconds_per_epoch"):
@@ -50,45 +39,45 @@ def test_one_finished_mlflow_run_per_model_with_curves_plots_and_lineage(ml100k_
         assert tags["dagster_asset_key"] == f"{model}_model"
         assert len(tags["dbt_manifest_sha256"]) == 64 and tags["git_commit"]
         assert tags["data_version"] == meta[f"{model}_model"]["data_version"].value
-        artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "plots")]
+        artifacts = [a.path for a in mlflow_client.list_artifacts(run.info.run_id, "plots")]
         assert artifacts == [f"plots/{model}_learning_curve.png"]
     sasrec = meta["sasrec_model"]["mlflow_run_id"].value
-    history = client.get_metric_history(sasrec, "valid_ndcg_at_10_by_epoch")
+    history = mlflow_client.get_metric_history(sasrec, "valid_ndcg_at_10_by_epoch")
     assert [m.step for m in history] == list(range(1, len(history) + 1)) and len(history) >= 2
-    assert client.get_run(meta["llm_sasrec_model"]["mlflow_run_id"].value).data.tags["item_text_embeddings_sha256"]
+    assert mlflow_client.get_run(meta["llm_sasrec_model"]["mlflow_run_id"].value).data.tags["item_text_embeddings_sha256"]
 
 
-def test_registry_has_a_version_per_model_run_and_a_champion_with_artifacts(ml100k_runs, client):
-    versions = client.search_model_versions(f"name='{registry.REGISTERED_MODEL}'")
+def test_registry_has_a_version_per_model_run_and_a_champion_with_artifacts(ml100k_runs, mlflow_client):
+    versions = mlflow_client.search_model_versions(f"name='{registry.REGISTERED_MODEL}'")
     assert len(versions) == 2 * len(MODELS)  # two pipeline runs
-    champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion")
-    assert registry.artifacts_present(client, str(champion.version))
+    champion = mlflow_client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion")
+    assert registry.artifacts_present(mlflow_client, str(champion.version))
     runs, _ = ml100k_runs
-    first, second = (_materializations(r)["champion_model"] for r in runs)
+    first, second = (materializations(r)["champion_model"] for r in runs)
     assert first["decision"].value == "promote" and first["reason"].value == "no champion yet"
     # the re-run trains the same models with the same seed: equal valid scores, so the champion stays
     assert second["decision"].value == "keep", second["reason"].value
     assert second["champion_version"].value == first["champion_version"].value == str(champion.version)
-    best = max(MODELS, key=lambda m: _materializations(runs[0])[f"{m}_model"]["valid_ndcg@10"].value)
+    best = max(MODELS, key=lambda m: materializations(runs[0])[f"{m}_model"]["valid_ndcg@10"].value)
     assert champion.tags["model_name"] == best  # chosen on valid, not test
 
 
-def test_eval_topk_recomputes_the_logged_test_metrics_from_splits(ml100k_runs, client):
+def test_eval_topk_recomputes_the_logged_test_metrics_from_splits(ml100k_runs, mlflow_client):
     runs, _ = ml100k_runs
     home = runs[-1].home
-    meta = _materializations(runs[-1])["sasrec_model"]
+    meta = materializations(runs[-1])["sasrec_model"]
     topk = pd.read_parquet(home / "lake" / "eval_topk" / "model_name=sasrec" / f"model_version={meta['model_version'].value}")
     assert list(topk.columns) == ["user_id", "item_id", "rank"] and len(topk) == 943 * 20
     test = dict(query(runs[-1].warehouse, "select user_id, item_id from splits where split = 'test'"))
     ranked = topk.sort_values(["user_id", "rank"]).groupby("user_id")["item_id"].apply(list)
     recomputed = metrics_from_topk(np.array(ranked.tolist(), dtype=object),
                                    np.array([test[u] for u in ranked.index], dtype=object))
-    logged = client.get_run(meta["mlflow_run_id"].value).data.metrics
+    logged = mlflow_client.get_run(meta["mlflow_run_id"].value).data.metrics
     for name, value in recomputed.items():
         assert value == pytest.approx(logged[registry.metric_name("test", name)], abs=1e-9)
 
 
-def test_champion_serves_recommendations_through_mlflow_pyfunc(ml100k_runs, client):
+def test_champion_serves_recommendations_through_mlflow_pyfunc(ml100k_runs, mlflow_client):
     model = mlflow.pyfunc.load_model(f"models:/{registry.REGISTERED_MODEL}@champion")
     recs = model.predict(pd.DataFrame({"user_id": ["1", "943"]}), params={"k": 10})
     assert len(recs) == 20 and sorted(set(recs["user_id"])) == ["1", "943"]
@@ -99,7 +88,7 @@ def test_champion_serves_recommendations_through_mlflow_pyfunc(ml100k_runs, clie
 
 def test_model_comparison_has_every_model_and_a_chart(ml100k_runs):
     runs, _ = ml100k_runs
-    meta = _materializations(runs[-1])["model_comparison"]
+    meta = materializations(runs[-1])["model_comparison"]
     assert meta["dagster/row_count"].value == len(MODELS)
     assert meta["chart"].value.startswith("![model_comparison](data:image/png;base64,")
     assert (runs[-1].home / "lake" / "reports" / "model_comparison.png").stat().st_size > 10_000

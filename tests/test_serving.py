@@ -34,7 +34,7 @@ def test_todays_partition_has_k_unseen_items_per_user_from_the_champion(ml100k_r
     recs = pd.read_parquet(partition_path(LakeResource(home=str(home)), TODAY))
     assert list(recs.columns) == ["user_id", "item_id", "rank", "score", "model_name", "model_version"]
     assert len(recs) == 943 * 20 and recs["user_id"].nunique() == 943
-    assert (recs.groupby("user_id")["rank"].apply(list) == [list(range(1, 21))] * 943).all()
+    assert all(ranks == list(range(1, 21)) for ranks in recs.groupby("user_id")["rank"].apply(list))
     champion = mlflow_client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion")
     assert set(recs["model_version"]) == {str(champion.version)}
     assert set(recs["model_name"]) == {champion.tags["model_name"]}

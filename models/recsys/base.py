@@ -37,6 +37,9 @@ def seed_everything(seed: int) -> np.random.Generator:
     """Same seed, same data and device -> same model (CPU is bit-exact; CUDA up to kernel choice)."""
     random.seed(seed)
     torch.manual_seed(seed)
+    # Multi-threaded CPU scatter-adds (the embedding gradient) are not bit-exact run to run: use the
+    # deterministic kernels; warn_only because a few CUDA ops have none.
+    torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
     return np.random.default_rng(seed)

@@ -112,6 +112,19 @@ def artifacts_present(client: mlflow.MlflowClient, version: str) -> bool:
     return (root / "MLmodel").is_file() and (root / "artifacts" / "recommender.pt").is_file()
 
 
+def latest_per_model(client: mlflow.MlflowClient, data_version: str) -> dict[str, object]:
+    """model_name -> its newest registered version on this data version (with a valid score)."""
+    valid_tag = metric_name("valid", "ndcg@10")
+    latest: dict[str, object] = {}
+    for v in client.search_model_versions(f"name='{REGISTERED_MODEL}'"):
+        if v.tags.get("data_version") != data_version or valid_tag not in v.tags:
+            continue
+        name = v.tags.get("model_name", "")
+        if name not in latest or int(v.version) > int(latest[name].version):
+            latest[name] = v
+    return latest
+
+
 def _champion(client: mlflow.MlflowClient):
     try:
         return client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
@@ -123,13 +136,7 @@ def gate(client: mlflow.MlflowClient, data_version: str) -> dict:
     """Give `champion` to the best candidate on this data version by VALID NDCG@10, only if it beats
     the current champion on the same data version. Test metrics never take part."""
     valid_tag = metric_name("valid", "ndcg@10")
-    latest: dict[str, object] = {}
-    for v in client.search_model_versions(f"name='{REGISTERED_MODEL}'"):
-        if v.tags.get("data_version") != data_version or valid_tag not in v.tags:
-            continue
-        name = v.tags.get("model_name", "")
-        if name not in latest or int(v.version) > int(latest[name].version):
-            latest[name] = v
+    latest = latest_per_model(client, data_version)
     candidates = [v for v in latest.values() if artifacts_present(client, str(v.version))]
     decision = {"data_version": data_version, "candidates": {v.tags["model_name"]: {
         "version": str(v.version), "valid_ndcg@10": float(v.tags[valid_tag])} for v in candidates}}

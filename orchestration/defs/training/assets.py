@@ -42,6 +42,12 @@ def load_splits(lake: LakeResource) -> tuple[SplitData, str]:
     return SplitData.from_splits(frame), digest
 
 
+def splits_data_version(lake: LakeResource) -> str:
+    """The data version of `splits` alone, for steps that compare versions but train nothing."""
+    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
+        return table_fingerprint(con, "splits")[1]
+
+
 def png_markdown(path: Path) -> dg.MetadataValue:
     """A PNG shown inline in the Dagster UI's metadata panel."""
     return dg.MetadataValue.md(f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")
@@ -148,14 +154,8 @@ RECOMMENDER_ASSETS = [popularity_model, ease_model, sasrec_model, llm_sasrec_mod
 
 def latest_versions(client, data_version: str) -> list[dict]:
     """Each model's newest registered version on this data version, with its run's metrics."""
-    newest = {}
-    for v in client.search_model_versions(f"name='{registry.REGISTERED_MODEL}'"):
-        if v.tags.get("data_version") == data_version:
-            name = v.tags.get("model_name", "?")
-            if name not in newest or int(v.version) > int(newest[name].version):
-                newest[name] = v
     rows = []
-    for name, v in sorted(newest.items()):
+    for name, v in sorted(registry.latest_per_model(client, data_version).items()):
         metrics = client.get_run(v.run_id).data.metrics
         rows.append({"model_name": name, "version": v.version, "run_id": v.run_id,
                      **{registry.metric_name(s, m): metrics.get(registry.metric_name(s, m), float("nan"))
@@ -168,7 +168,7 @@ def latest_versions(client, data_version: str) -> list[dict]:
           kinds={"mlflow"}, description="Every model's latest version on this data version, side by side (table + bar chart).")
 def model_comparison(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     client = registry.connect(lake.home_path)
-    _, data_version = load_splits(lake)
+    data_version = splits_data_version(lake)
     rows = latest_versions(client, data_version)
     if not rows:
         raise dg.Failure(f"no registered model versions on data version {data_version}: materialize the models first")
@@ -193,7 +193,7 @@ def model_comparison(context: dg.AssetExecutionContext, lake: LakeResource) -> d
           kinds={"mlflow"}, description="The gate: `champion` alias to the best valid NDCG@10 only if it beats the current champion.")
 def champion_model(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     client = registry.connect(lake.home_path)
-    _, data_version = load_splits(lake)
+    data_version = splits_data_version(lake)
     decision = registry.gate(client, data_version)
     context.log.info(f"gate: {decision['decision']} ({decision['reason']}); champion is v{decision['champion']}")
     return dg.MaterializeResult(

@@ -47,9 +47,7 @@ class SplitData:
         split = frame["split"].to_numpy()
 
         is_train = split == "train"
-        bounds = np.searchsorted(u[is_train], np.arange(len(users) + 1))  # u is sorted
-        train_items = i[is_train]
-        train = [train_items[bounds[k]:bounds[k + 1]] for k in range(len(users))]
+        train = sequences_by_user(u[is_train], i[is_train], len(users))
         held_out = {}
         for name in ("valid", "test"):
             target = np.full(len(users), NO_ITEM, dtype=np.int64)
@@ -82,6 +80,13 @@ class SplitData:
     def train_counts(self) -> np.ndarray:
         return np.bincount(np.concatenate(self.train) if self.train else np.zeros(0, np.int64),
                            minlength=self.n_items)
+
+
+def sequences_by_user(user_codes: np.ndarray, items: np.ndarray, n_users: int) -> list[np.ndarray]:
+    """`items` cut into one array per user 0..n_users-1; rows must be sorted by user code (and, within
+    a user, in time order). A user without rows gets an empty array."""
+    bounds = np.searchsorted(user_codes, np.arange(n_users + 1))
+    return [items[bounds[k]:bounds[k + 1]] for k in range(n_users)]
 
 
 def seen_mask(histories: list[np.ndarray], n_items: int, device: str | torch.device = "cpu") -> torch.Tensor:

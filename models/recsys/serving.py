@@ -11,6 +11,7 @@ no rows); `recommend_histories` scores any histories, e.g. everything up to a ba
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import mlflow
@@ -41,16 +42,20 @@ class SavedRecommender:
     def name(self) -> str:
         return self.model.name
 
+    @cached_property
+    def user_index(self) -> pd.Series:
+        """user_id -> the model's user index."""
+        return pd.Series(np.arange(len(self.users)), index=self.users)
+
+    @cached_property
+    def item_index(self) -> pd.Series:
+        """item_id -> the model's item index (reindex gives NaN for items it never saw)."""
+        return pd.Series(np.arange(len(self.items)), index=self.items)
+
     def recommend(self, user_ids, k: int = 10, batch_size: int = 256) -> pd.DataFrame:
         """Top-k for users the model was trained on, from the histories it was saved with."""
-        index = pd.Series(np.arange(len(self.users)), index=self.users)
-        known = index.reindex(pd.Index([str(u) for u in user_ids])).dropna().astype(np.int64).to_numpy()
+        known = self.user_index.reindex(pd.Index([str(u) for u in user_ids])).dropna().astype(np.int64).to_numpy()
         return self.recommend_histories(self.users[known], [self.histories[u] for u in known], k, batch_size)
-
-    def item_indices(self, item_ids) -> np.ndarray:
-        """Item ids -> the model's indices; items it never saw are dropped (it cannot score them)."""
-        index = pd.Series(np.arange(len(self.items)), index=self.items)
-        return index.reindex(pd.Index(item_ids)).dropna().astype(np.int64).to_numpy()
 
     def recommend_histories(self, user_ids: np.ndarray, histories: list[np.ndarray], k: int = 10,
                             batch_size: int = 256) -> pd.DataFrame:
@@ -66,8 +71,7 @@ class SavedRecommender:
         count. Users the model was not trained on are scored from their history alone. Uses
         torch.topk (deterministic, but equal scores at the cut may order differently than the
         evaluation's stable full sort, which is too slow for large catalogs)."""
-        user_index = pd.Series(np.arange(len(self.users)), index=self.users)
-        model_users = user_index.reindex(pd.Index(user_ids)).fillna(-1).astype(np.int64).to_numpy()
+        model_users = self.user_index.reindex(pd.Index(user_ids)).fillna(-1).astype(np.int64).to_numpy()
         k = min(k, len(self.items))
         for start in range(0, len(user_ids), batch_size):
             users, chunk = model_users[start:start + batch_size], histories[start:start + batch_size]

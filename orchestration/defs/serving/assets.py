@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from models import registry
+from models.recsys.data import sequences_by_user
 from orchestration.defs.serving.partitions import daily_partitions
 from orchestration.defs.serving.resources import ServingResource
 from orchestration.lake import write_json_atomic, write_parquet_atomic, write_parquet_chunks_atomic
@@ -31,28 +32,24 @@ def partition_path(lake: LakeResource, date: str):
     return lake.home_path / "lake" / "recommendations" / f"date={date}" / "recommendations.parquet"
 
 
-def histories_until(lake: LakeResource, end: datetime, item_index) -> tuple[np.ndarray, list[np.ndarray]]:
+def histories_until(lake: LakeResource, end: datetime, item_index: pd.Series) -> tuple[np.ndarray, list[np.ndarray]]:
     """Every user's interactions before `end`, in time order (ties by source file and row), as the
     model's item indices; items the model never saw are dropped."""
     with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
         frame = con.execute(
             "select user_id, item_id from main.fct_interactions where event_ts < ? "
             "order by user_id, event_ts, source_file, source_row", [end.replace(tzinfo=None)]).df()
-    users, starts = np.unique(frame["user_id"].to_numpy(dtype=object), return_index=True)
+    users, codes = np.unique(frame["user_id"].to_numpy(dtype=object), return_inverse=True)
     items = item_index.reindex(frame["item_id"]).to_numpy()
-    bounds = [*starts[1:], len(frame)]
-    histories = []
-    for begin, stop in zip(starts, bounds):
-        chunk = items[begin:stop]
-        histories.append(chunk[~np.isnan(chunk)].astype(np.int64))
-    return users, histories
+    known = ~np.isnan(items)
+    return users, sequences_by_user(codes[known], items[known].astype(np.int64), len(users))
 
 
 def score_partition(context, lake: LakeResource, serving: ServingResource, champion, date: str) -> dict:
     """Write one date's recommendations (streamed chunk by chunk, renamed into place at the end)."""
     end = datetime.fromisoformat(date).replace(tzinfo=timezone.utc) + timedelta(days=1)
     recommender = champion.recommender
-    item_index = pd.Series(np.arange(len(recommender.items)), index=recommender.items)
+    item_index = recommender.item_index
     users, histories = histories_until(lake, end, item_index)
     context.log.info(f"{date}: scoring {len(users)} users with {champion.model_name} v{champion.version} "
                      f"(run {champion.run_id}), K={serving.top_k}, chunks of {serving.chunk_users} users")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,9 +19,20 @@ import pyarrow.parquet as pq
 from models.files import sha256_file
 
 
-def _atomic_target(path: Path) -> tuple[int, str]:
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[Path]:
+    """A temp sibling of ``path`` to write; renamed onto ``path`` when the block ends, deleted if
+    it raises, so ``path`` only ever holds a complete file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> str:
@@ -28,44 +41,26 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> str:
     Written without statistics timestamps or writer-varying metadata, so the same table gives
     the same bytes (and hash) on every run.
     """
-    fd, tmp = _atomic_target(path)
-    os.close(fd)
-    try:
+    with _atomic_file(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", write_statistics=True)
-        digest = sha256_file(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        digest = sha256_file(tmp)
     return digest
 
 
 def write_json_atomic(payload: dict, path: Path) -> None:
-    fd, tmp = _atomic_target(path)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _atomic_file(path) as tmp, open(tmp, "w") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True, default=str)
 
 
 def write_parquet_chunks_atomic(chunks, schema: pa.Schema, path: Path) -> tuple[str, int]:
     """Stream tables from ``chunks`` into one parquet file via a temp file + rename: memory holds
     one chunk at a time, and a crash midway leaves the previous file at ``path`` untouched.
     Returns the sha256 and the row count."""
-    fd, tmp = _atomic_target(path)
-    os.close(fd)
     rows = 0
-    try:
+    with _atomic_file(path) as tmp:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
             for chunk in chunks:
                 writer.write_table(chunk.cast(schema))
                 rows += chunk.num_rows
-        digest = sha256_file(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        digest = sha256_file(tmp)
     return digest, rows

@@ -29,7 +29,7 @@ def synthetic(users: int, items: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     model = SASRec(SASRecConfig())
-    model.net = model.build_net(None, items).to(model.device).eval()
+    model.net = model.build_net(items).to(model.device).eval()
     popularity = 1.0 / np.arange(1, items + 1) ** 0.8
     popularity /= popularity.sum()
     lengths = rng.integers(5, 200, size=users)

@@ -35,7 +35,7 @@ def measure(data: SplitData, home: Path, model_name: str, device: str, epochs: i
     else:
         model = SASRec(SASRec.Config(device=device))
     rng = seed_everything(0)
-    model.net = model.build_net(data, data.n_items).to(model.device)
+    model.net = model.build_net(data.n_items).to(model.device)
     windows, owners = training_windows(data.train, model.config.max_len)
     optimizer = torch.optim.Adam(model.net.parameters(), lr=model.config.lr)
     model._train_epoch(windows, owners, optimizer, rng)  # warm-up (allocations, kernels)

@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.recsys.data import SplitData
 from models.recsys.sasrec import SASRec, SASRecConfig, SASRecNet
 
 
@@ -74,7 +73,7 @@ class LLMSASRec(SASRec):
         if config.use_user_profile and user_text is None and item_text is not None:
             raise ValueError("llm_sasrec: use_user_profile=True needs user profile vectors")
 
-    def build_net(self, data: SplitData | None, n_items: int) -> LLMSASRecNet:
+    def build_net(self, n_items: int) -> LLMSASRecNet:
         if self.item_text is None:
             raise ValueError("llm_sasrec needs item text vectors (run item_text_embeddings first)")
         user_text = None if self.user_text is None else torch.as_tensor(self.user_text)
@@ -85,16 +84,11 @@ class LLMSASRec(SASRec):
                 "user_text_shape": tuple(self.net.user_text.shape) if self.net.user_map is not None else None}
 
     @classmethod
-    def from_state(cls, config: LLMSASRecConfig, saved: dict) -> "LLMSASRec":
+    def unfitted(cls, config: LLMSASRecConfig, saved: dict) -> "LLMSASRec":
         # the vectors themselves are buffers in the weights; zeros of the right shape get overwritten
         item_text = np.zeros((saved["n_items"], saved["item_text_dim"]), np.float32)
         user_shape = saved["user_text_shape"]
-        user_text = np.zeros(user_shape, np.float32) if user_shape else None
-        model = cls(config, item_text, user_text)
-        model.net = model.build_net(None, saved["n_items"])
-        model.net.load_state_dict(saved["weights"])
-        model.net.to(model.device)
-        return model
+        return cls(config, item_text, np.zeros(user_shape, np.float32) if user_shape else None)
 
 
 def text_vectors(ids: np.ndarray, frame, id_column: str, columns: list[str]) -> tuple[np.ndarray, int]:

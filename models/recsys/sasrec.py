@@ -147,14 +147,14 @@ class SASRec:
         self.device = pick_device(config.device)
         self.net: SASRecNet | None = None
 
-    def build_net(self, data: SplitData | None, n_items: int) -> SASRecNet:
+    def build_net(self, n_items: int) -> SASRecNet:
         return SASRecNet(n_items, self.config)
 
     def fit(self, data: SplitData, log: Log = print) -> FitResult:
         cfg = self.config
         require_min_size(data, self.name, min_users=2, min_items=self.min_items)
         rng = seed_everything(cfg.seed)
-        self.net = self.build_net(data, data.n_items).to(self.device)
+        self.net = self.build_net(data.n_items).to(self.device)
         windows, owners = training_windows(data.train, cfg.max_len)
         if len(windows) == 0:
             raise ValueError(f"{self.name}: no user has 2 or more train items to learn a next item from")
@@ -209,9 +209,14 @@ class SASRec:
                 "weights": {k: v.cpu() for k, v in self.net.state_dict().items()}}
 
     @classmethod
+    def unfitted(cls, config: SASRecConfig, saved: dict) -> "SASRec":
+        """The model before its weights are loaded (a subclass adds what its net is built from)."""
+        return cls(config)
+
+    @classmethod
     def from_state(cls, config: SASRecConfig, saved: dict) -> "SASRec":
-        model = cls(config)
-        model.net = model.build_net(None, saved["n_items"])
+        model = cls.unfitted(config, saved)
+        model.net = model.build_net(saved["n_items"])
         model.net.load_state_dict(saved["weights"])
         model.net.to(model.device)
         return model

@@ -184,3 +184,11 @@ def mlflow_client(ml100k_runs):
     client = registry.connect(runs[-1].home)
     yield client
     mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="session")
+def embedded():
+    """The real embedded LLM (SmolLM2-135M), loaded once per test session."""
+    from models.llm.embedded import load_embedded
+
+    return load_embedded(TEST_MODEL_CACHE, batch_size=4)

@@ -25,13 +25,6 @@ QUESTION = [{"role": "user", "content": "Name one fruit."}]
 RATING = [{"role": "user", "content": "On a scale of 1 to 5, how good is a sunny day? Answer with one digit."}]
 
 
-@pytest.fixture(scope="module")
-def embedded():
-    from models.llm.embedded import load_embedded
-
-    return load_embedded(TEST_MODEL_CACHE, batch_size=4)
-
-
 def test_embedded_backend_really_generates(embedded):
     outputs = embedded.generate([QUESTION, [{"role": "user", "content": "Name one colour."}]], max_new_tokens=12)
     assert all(o.text and 0 < o.new_tokens <= 12 for o in outputs)

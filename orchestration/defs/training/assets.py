@@ -157,7 +157,7 @@ def latest_versions(client, data_version: str) -> list[dict]:
     rows = []
     for name, v in sorted(registry.latest_per_model(client, data_version).items()):
         metrics = client.get_run(v.run_id).data.metrics
-        rows.append({"model_name": name, "version": v.version, "run_id": v.run_id,
+        rows.append({"model_name": name, "version": str(v.version), "run_id": v.run_id,
                      **{registry.metric_name(s, m): metrics.get(registry.metric_name(s, m), float("nan"))
                         for s in ("valid", "test") for m in METRICS},
                      "seconds_per_epoch": metrics.get("seconds_per_epoch", float("nan"))})

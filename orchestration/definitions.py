@@ -6,6 +6,7 @@
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from orchestration.defs.evaluation.assets import evaluation_assets
 from orchestration.defs.features.assets import features_assets
 from orchestration.defs.ingest.assets import ingest_assets
 from orchestration.defs.llm.assets import llm_assets
@@ -30,7 +31,8 @@ def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None,
                training: TrainingResource | None = None, serving: ServingResource | None = None) -> dg.Definitions:
     """Definitions bound to one data home; tests pass resources on a temporary home and small budgets."""
     return dg.Definitions(
-        assets=[*ingest_assets, *transform_assets, *features_assets, *llm_assets, *training_assets, *serving_assets],
+        assets=[*ingest_assets, *transform_assets, *features_assets, *llm_assets, *training_assets, *serving_assets,
+                *evaluation_assets],
         asset_checks=[*transform_checks],
         jobs=[
             dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),

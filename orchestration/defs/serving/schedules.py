@@ -5,12 +5,13 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from orchestration.defs.evaluation.assets import evaluation_assets
 from orchestration.defs.serving.assets import serving_assets
 from orchestration.resources import LakeResource
 
 batch_scoring_job = dg.define_asset_job(
-    "batch_scoring", selection=dg.AssetSelection.assets(*serving_assets),
-    description="Score every user with the champion for one date and push the lists to Feast.")
+    "batch_scoring", selection=dg.AssetSelection.assets(*serving_assets, *evaluation_assets),
+    description="Score every user with the champion for one date, push the lists to Feast, judge them.")
 
 # "HH:MM" in UTC; RECLAKE_NIGHTLY_AT moves it.
 _hour, _minute = (int(part) for part in os.environ.get("RECLAKE_NIGHTLY_AT", "02:00").split(":"))

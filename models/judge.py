@@ -8,11 +8,15 @@ profiles, and answers from its next-token distribution, never free text:
                                                 only when both orders agree
     auc(positive, negative)                     how often the held-out test item outscores a random
                                                 unseen item (ties count half): the judge's calibration
+    judge_cases(judge, cases, cards)            both of the above for many users -> two DataFrames
+    summarize(pointwise, pairwise)              judge_auc, position_bias_rate, champion_win_rate, ...
+    agreement(frames_a, frames_b)               how far two judges agree (the multi-judge option)
 
     judge = Judge(backend); judge.pointwise(profile, [{"title": ..., "profile": ...}, ...])
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -89,3 +93,70 @@ class Judge:
         else:
             verdict = "inconsistent"
         return PairVerdict(p_first, p_swapped, verdict)
+
+
+@dataclass
+class JudgeCase:
+    """One sampled user: the profile (train history only) and the item ids to judge by role."""
+
+    user_id: str
+    profile: str
+    champion: list[str]  # the champion's top-k, ranked
+    baseline: list[str]  # the baseline's top-k, ranked
+    heldout: str  # the user's test item
+    randoms: list[str] = field(default_factory=list)  # unseen items: the negatives of judge_auc
+
+
+def judge_cases(judge: Judge, cases: list[JudgeCase], cards: dict[str, dict], list_cards: dict[str, dict],
+                log: Callable[[str], None] = lambda _: None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pointwise rows (one per user, item and role; an item in two roles is scored once) and one
+    pairwise row per user. `cards` is what the judge reads of an item alone, `list_cards` of an item
+    inside a list (shorter, so two lists of k fit one prompt)."""
+    rows, pairs = [], []
+    for number, case in enumerate(cases, start=1):
+        roles = ([(i, "champion") for i in case.champion] + [(i, "baseline") for i in case.baseline]
+                 + [(case.heldout, "heldout")] + [(i, "random") for i in case.randoms])
+        unique = list(dict.fromkeys(item for item, _ in roles))
+        score_of = dict(zip(unique, judge.pointwise(case.profile, [cards[i] for i in unique])))
+        rows += [{"judge": judge.name, "user_id": case.user_id, "item_id": item, "role": role,
+                  "score": score_of[item], "is_heldout_truth": item == case.heldout} for item, role in roles]
+        verdict = judge.pairwise(case.profile, [list_cards[i] for i in case.champion],
+                                 [list_cards[i] for i in case.baseline])
+        pairs.append({"judge": judge.name, "user_id": case.user_id, "p_champion_first_order": verdict.p_first_order,
+                      "p_champion_swapped": verdict.p_swapped, "verdict": verdict.verdict})
+        if number % 20 == 0 or number == len(cases):
+            log(f"{judge.name}: judged {number} of {len(cases)} users")
+    return pd.DataFrame(rows), pd.DataFrame(pairs)
+
+
+def summarize(pointwise: pd.DataFrame, pairwise: pd.DataFrame) -> dict:
+    """The judge's calibration against truth and its verdict on champion vs baseline."""
+    consistent = pairwise[pairwise["verdict"] != "inconsistent"]
+    return {
+        "n_users": int(pairwise["user_id"].nunique()),
+        "judge_auc": auc(pointwise.loc[pointwise["role"] == "heldout", "score"],
+                         pointwise.loc[pointwise["role"] == "random", "score"]),
+        "position_bias_rate": float((pairwise["verdict"] == "inconsistent").mean()),
+        # among the users whose two orders agree; None when none do
+        "champion_win_rate": float((consistent["verdict"] == "champion").mean()) if len(consistent) else None,
+        "n_consistent_verdicts": int(len(consistent)),
+        # position-calibrated alternative (Wang et al. 2023, "LLMs are not fair evaluators"): average
+        # the two orders' P(champion better), so a judge that always says "A" lands at 0.5
+        "champion_win_rate_order_averaged": float(
+            ((pairwise["p_champion_first_order"] + pairwise["p_champion_swapped"]) / 2 > 0.5).mean()),
+        "mean_score": {role: round(float(v), 4) for role, v in pointwise.groupby("role")["score"].mean().items()},
+    }
+
+
+def agreement(first: tuple[pd.DataFrame, pd.DataFrame], second: tuple[pd.DataFrame, pd.DataFrame]) -> dict:
+    """Two judges on the same cases: verdict agreement (users where both gave a consistent verdict)
+    and the rank correlation of their pointwise scores on the same (user, item, role)."""
+    (point_a, pair_a), (point_b, pair_b) = first, second
+    pairs = pair_a.merge(pair_b, on="user_id", suffixes=("_a", "_b"))
+    both = pairs[(pairs["verdict_a"] != "inconsistent") & (pairs["verdict_b"] != "inconsistent")]
+    points = point_a.merge(point_b, on=["user_id", "item_id", "role"], suffixes=("_a", "_b"))
+    return {
+        "verdict_agreement_rate": float((both["verdict_a"] == both["verdict_b"]).mean()) if len(both) else None,
+        "n_users_both_consistent": int(len(both)),
+        "score_spearman": float(points["score_a"].corr(points["score_b"], method="spearman")) if len(points) > 1 else None,
+    }

@@ -4,6 +4,8 @@
     reclake fetch-data    download ML-100K (recbole wheel via pip) into the cache, verify sha256
     reclake paths         where state lives
     reclake llm serve     an OpenAI-compatible server (127.0.0.1) over the embedded or hf backend
+    reclake lineage --date D [--user U] [--json]
+                          a recommendation partition's chain back to the raw file rows
 """
 
 from __future__ import annotations
@@ -66,6 +68,21 @@ def _model_lines(home: Path, result) -> list[str]:
     return lines
 
 
+def _judge_lines(home: Path, date: str) -> list[str]:
+    path = home / "lake" / "judge_evaluations" / f"date={date}" / "summary.json"
+    if not path.exists():
+        return []
+    s = json.loads(path.read_text())
+    win = "n/a (no order-consistent verdict)" if s["champion_win_rate"] is None else f"{s['champion_win_rate']:.2f}"
+    lines = ["", f"LLM judge ({s['judge']}, {s['n_users']} users, {date}):",
+             f"  judge_auc {s['judge_auc']:.3f} (held-out item vs random unseen; 0.5 = chance)",
+             f"  position_bias_rate {s['position_bias_rate']:.2f}; {s['champion']['model_name']} vs "
+             f"{s['baseline']['model_name']} win rate {win} (test NDCG@10 difference {s['test_ndcg10_difference']:+.4f})"]
+    if s.get("judge_agreement"):
+        lines.append(f"  second judge agreement: {s['judge_agreement']}")
+    return lines
+
+
 def run_pipeline() -> int:
     home = configure_process_env()
     ensure_dagster_home()
@@ -103,7 +120,7 @@ def run_pipeline() -> int:
             print(f"  {materialization.asset_key.to_user_string():<28}{count}")
     checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     print(f"  {len(checks)} checks ran, {sum(not e.event_specific_data.passed for e in checks)} failed")
-    print("\n".join(_check_lines(result) + _model_lines(home, result)))
+    print("\n".join(_check_lines(result) + _model_lines(home, result) + _judge_lines(home, today)))
     print(f"\nWarehouse: {home / 'warehouse.duckdb'}   Lake: {home / 'lake'}")
     print("Open the Dagster UI with `make ui`, then http://127.0.0.1:3000")
     return 0
@@ -125,6 +142,18 @@ def serve_llm(args) -> int:
     return 0
 
 
+def print_lineage(home: Path, args) -> int:
+    from orchestration.lineage_report import LineageError, lineage_chain, render_tree
+
+    try:
+        chain = lineage_chain(home, args.date, args.user)
+    except LineageError as err:
+        print(f"reclake lineage: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(chain, indent=2, default=str) if args.json else render_tree(chain))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reclake", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8011)
     serve.add_argument("--backend", default=None, help="embedded (default) or hf (RECLAKE_LLM_MODEL_PATH)")
+    lineage = commands.add_parser("lineage", help="a recommendation partition's chain back to the raw files")
+    lineage.add_argument("--date", required=True, help="the partition, YYYY-MM-DD")
+    lineage.add_argument("--user", default=None, help="also that user's list and raw rows (file, row number)")
+    lineage.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
 
     from orchestration.defs.ingest.datasets import DatasetError
@@ -149,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         lake = LakeResource.from_env()
         if args.command == "llm":
             return serve_llm(args)
+        if args.command == "lineage":
+            return print_lineage(home, args)
         if args.command == "fetch-data":
             print(lake.source_folder())
         elif args.command == "paths":

@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.defs.evaluation.assets import evaluation_assets
+from orchestration.defs.evaluation.resources import JudgeResource
 from orchestration.defs.features.assets import features_assets
 from orchestration.defs.ingest.assets import ingest_assets
 from orchestration.defs.llm.assets import llm_assets
@@ -28,7 +29,8 @@ WAREHOUSE_JOB = "ingest_transform"
 
 
 def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None,
-               training: TrainingResource | None = None, serving: ServingResource | None = None) -> dg.Definitions:
+               training: TrainingResource | None = None, serving: ServingResource | None = None,
+               judge: JudgeResource | None = None) -> dg.Definitions:
     """Definitions bound to one data home; tests pass resources on a temporary home and small budgets."""
     return dg.Definitions(
         assets=[*ingest_assets, *transform_assets, *features_assets, *llm_assets, *training_assets, *serving_assets,
@@ -37,7 +39,7 @@ def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None,
         jobs=[
             dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),
                                 description="Every asset and check, for one date: raw files to marts, features, profiles, "
-                                            "trained models, that date's recommendations."),
+                                            "trained models, that date's recommendations and their judge evaluation."),
             dg.define_asset_job(WAREHOUSE_JOB, selection=dg.AssetSelection.groups("ingest", "transform"),
                                 description="Raw files to the warehouse's checked tables and marts only."),
             batch_scoring_job,
@@ -49,6 +51,7 @@ def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None,
             "llm": llm or LLMResource.from_env(),
             "training": training or TrainingResource.from_env(),
             "serving": serving or ServingResource.from_env(),
+            "judge": judge or JudgeResource.from_env(),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
         },
         # DuckDB allows one writer per file and this machine class has 2 cores: run steps in one

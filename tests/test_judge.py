@@ -1,10 +1,20 @@
-"""The LLM judge: choice scoring, order swap, AUC, and resistance to injected item text."""
+"""The LLM judge: choice scoring, order swap, AUC, agreement, resistance to injected item text, and
+the nightly `judge_evaluations` partition on the ML-100K pipeline run."""
+
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from models.judge import RATINGS, Judge, auc, expected_rating, sample_users
+from conftest import TEST_MODEL_CACHE, materializations
+from models import registry
+from models.judge import RATINGS, Judge, JudgeCase, agreement, auc, expected_rating, judge_cases, sample_users, summarize
+from models.llm.openai_backend import OpenAIBackend
+from orchestration.defs.serving.partitions import daily_partitions
+
+TODAY = daily_partitions.get_last_partition_key()
 
 PROFILE = ("This user loves animated family films and light comedies, rates musicals highly and "
            "dislikes violent thrillers and horror.")
@@ -80,3 +90,92 @@ def test_injected_rate_this_5_moves_scores_less_than_the_spread_between_items(em
     print(f"\ninjection: mean shift {shift:+.3f} on the 1-5 scale; spread across items {spread:.3f}; "
           f"plain {np.round(plain, 3).tolist()}, injected {np.round(injected, 3).tolist()}")
     assert abs(shift) <= max(2 * spread, 0.1)
+
+
+def test_summary_and_agreement_match_hand_examples():
+    pointwise = pd.DataFrame({"user_id": ["u"] * 4, "item_id": ["a", "b", "c", "d"],
+                              "role": ["heldout", "random", "random", "champion"], "score": [3.0, 2.0, 4.0, 5.0]})
+    pairwise = pd.DataFrame({"user_id": ["u", "v", "w"], "verdict": ["champion", "inconsistent", "baseline"],
+                             "p_champion_first_order": [0.9, 0.9, 0.2], "p_champion_swapped": [0.6, 0.2, 0.4]})
+    summary = summarize(pointwise, pairwise)
+    assert summary["judge_auc"] == 0.5  # 3.0 beats 2.0, loses to 4.0
+    assert summary["position_bias_rate"] == pytest.approx(1 / 3)
+    assert summary["champion_win_rate"] == 0.5 and summary["n_consistent_verdicts"] == 2
+    assert summary["champion_win_rate_order_averaged"] == pytest.approx(2 / 3)  # means 0.75, 0.55, 0.3
+    other = pairwise.assign(verdict=["champion", "champion", "champion"])
+    agreed = agreement((pointwise, pairwise), (pointwise.assign(score=[1.0, 2.0, 3.0, 4.0]), other))
+    # users u and w are consistent for both judges; they agree on u only
+    assert agreed["verdict_agreement_rate"] == 0.5 and agreed["n_users_both_consistent"] == 2
+    assert agreed["score_spearman"] == pytest.approx(0.8)  # ranks 2,1,3,4 vs 1,2,3,4
+
+
+def test_judge_cases_scores_an_item_in_two_roles_once_with_a_recording_backend():
+    backend = RecordingBackend()
+    cards = {i: {"title": f"film {i}"} for i in "abcdef"}
+    case = JudgeCase("u1", PROFILE, champion=["a", "b"], baseline=["b", "c"], heldout="a", randoms=["d", "e"])
+    pointwise, pairwise = judge_cases(Judge(backend), [case], cards, cards)
+    pointwise_prompts = [c for c in backend.conversations if "candidate item" in c[1]["content"]]
+    assert len(pointwise_prompts) == 5  # a, b, c, d, e: "a" (champion + heldout) and "b" (both lists) once
+    assert sorted(pointwise["role"]) == ["baseline", "baseline", "champion", "champion", "heldout", "random", "random"]
+    assert pointwise.loc[pointwise["item_id"] == "a", "is_heldout_truth"].all()
+    assert list(pairwise["verdict"]) == ["inconsistent"]
+
+
+@pytest.mark.integration
+def test_shared_prefix_choice_scoring_equals_scoring_each_prompt_whole(monkeypatch):
+    from models.llm import transformers_backend
+    from models.llm.embedded import ensure_embedded_checkpoint
+
+    # fp32, so the two computations may differ only by float rounding
+    backend = transformers_backend.TransformersBackend(ensure_embedded_checkpoint(TEST_MODEL_CACHE), device="cpu",
+                                                       dtype=torch.float32, batch_size=4)
+    judge = Judge(backend)
+    conversations = [judge.pointwise_template.messages({"user": PROFILE, "item": item}) for item in ITEMS]
+    shared = backend.score_choices(conversations, RATINGS)  # 6 prompts, 2 batches, one prefix
+    monkeypatch.setattr(transformers_backend, "MIN_SHARED_PREFIX", 10**9)
+    whole = backend.score_choices(conversations, RATINGS)
+    assert max(abs(a[c] - b[c]) for a, b in zip(shared, whole) for c in RATINGS) < 1e-4
+
+
+@pytest.mark.integration
+def test_second_judge_through_llm_serve_agrees_with_the_same_model_in_process(llm_server, embedded):
+    base_url, model = llm_server
+    cards = {item["title"]: item for item in ITEMS}
+    titles = list(cards)
+    cases = [JudgeCase(f"u{n}", PROFILE, champion=titles[:2], baseline=titles[2:4], heldout=titles[4 - n],
+                       randoms=[titles[5]]) for n in range(3)]
+    direct = judge_cases(Judge(embedded), cases, cards, cards)
+    served = judge_cases(Judge(OpenAIBackend(base_url, model)), cases, cards, cards)
+    agreed = agreement(direct, served)
+    gap = (direct[0]["score"] - served[0]["score"]).abs()
+    print(f"\nsame model in process vs over HTTP: {agreed}; |score difference| mean {gap.mean():.4f} max {gap.max():.4f}")
+    # the same weights behind two interfaces. Over HTTP only the top-20 logprobs come back (the
+    # OpenAI API's limit) and this small model ranks some digits below 20 other tokens, so scores
+    # shift (measured: mean gap 0.16) but still rank alike (Spearman 0.86); a broken logprob path
+    # gives uniform 3.0s: a gap near 0.8 and no correlation
+    assert gap.mean() < 0.4 and agreed["score_spearman"] > 0.5
+    assert agreed["verdict_agreement_rate"] in (None, 1.0)
+
+
+@pytest.mark.integration
+def test_judge_partition_for_today_in_the_lake_mlflow_and_dagster(ml100k_runs, mlflow_client):
+    runs, _ = ml100k_runs
+    out = runs[-1].home / "lake" / "judge_evaluations" / f"date={TODAY}"
+    summary = json.loads((out / "summary.json").read_text())
+    pointwise, pairwise = pd.read_parquet(out / "pointwise.parquet"), pd.read_parquet(out / "pairwise.parquet")
+    assert {"user_id", "item_id", "model_name", "model_version", "score", "is_heldout_truth"} <= set(pointwise.columns)
+    champion = mlflow_client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion")
+    # the test budget profiles 3 users, so 3 are judged (the demo judges 200)
+    assert summary["n_users"] == pairwise["user_id"].nunique() == pointwise["user_id"].nunique() == 3
+    assert set(pointwise.loc[pointwise["role"] == "champion", "model_version"]) == {str(champion.version)}
+    assert pointwise["score"].between(1, 5).all() and 0 <= summary["judge_auc"] <= 1
+    assert summary["judge_auc"] == auc(pointwise.loc[pointwise["role"] == "heldout", "score"],
+                                       pointwise.loc[pointwise["role"] == "random", "score"])
+    assert 0 <= summary["position_bias_rate"] <= 1 and "champion_win_rate" in summary
+    run = mlflow_client.get_run(champion.tags["judge_run_id"])
+    assert run.data.tags["champion_version"] == str(champion.version)
+    assert run.data.tags["dagster_asset_key"] == "judge_evaluations" and run.data.tags["dagster_run_id"] == runs[-1].result.run_id
+    assert run.data.metrics["judge_auc"] == pytest.approx(summary["judge_auc"])
+    assert {a.path for a in mlflow_client.list_artifacts(run.info.run_id, "plots")} == {"plots/judge_scores.png", "plots/judge_roc.png"}
+    meta = materializations(runs[-1])["judge_evaluations"]
+    assert meta["score_distributions"].value.startswith("![") and meta["roc"].value.startswith("![")

@@ -4,23 +4,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import TEST_MODEL_CACHE, free_port, query, stop_server
+from conftest import query
 from models.llm.openai_backend import OpenAIBackend
 from models.profiles import ProfileCache, PromptTemplate, item_profile_inputs, user_profile_inputs, write_profiles
 
-RECLAKE = str(Path(sys.executable).parent / "reclake")
 QUESTION = [{"role": "user", "content": "Name one fruit."}]
 RATING = [{"role": "user", "content": "On a scale of 1 to 5, how good is a sunny day? Answer with one digit."}]
 
@@ -36,29 +30,6 @@ def test_embedded_backend_scores_choices(embedded):
     [scores] = embedded.score_choices([RATING], list("12345"))
     assert set(scores) == set("12345") and sum(scores.values()) == pytest.approx(1.0)
     assert len(set(round(v, 6) for v in scores.values())) > 1  # a real distribution, not uniform
-
-
-@pytest.fixture(scope="module")
-def llm_server():
-    port = free_port()
-    env = {**os.environ, "RECLAKE_LLM_MODEL_CACHE": str(TEST_MODEL_CACHE)}
-    server = subprocess.Popen([RECLAKE, "llm", "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(base_url + "/models", timeout=5) as response:
-                    model = json.load(response)["data"][0]["id"]
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"reclake llm serve did not start: {server.stdout.read().decode()[-2000:]}")
-                time.sleep(1)
-        yield base_url, model
-    finally:
-        stop_server(server)
 
 
 def test_openai_backend_against_llm_serve(llm_server, embedded):

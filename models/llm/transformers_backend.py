@@ -8,6 +8,7 @@ Batched greedy generation with left padding; choice scoring from the next-token 
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -71,12 +72,56 @@ class TransformersBackend:
 
     @torch.inference_mode()
     def score_choices(self, conversations: list[list[Message]], choices: list[str]) -> list[dict[str, float]]:
-        choice_ids = {c: self.tokenizer.encode(c, add_special_tokens=False)[0] for c in choices}
-        scores = []
-        for start in range(0, len(conversations), self.batch_size):
-            batch = self._encode(conversations[start : start + self.batch_size])
-            logits = self.lm(**batch).logits[:, -1, :].float()
-            probs = torch.softmax(logits, dim=-1)
-            for row in probs:
-                scores.append(normalize({c: float(row[i]) for c, i in choice_ids.items()}))
-        return scores
+        """P(each choice) as the next token. Conversations that share a long token prefix (a judge
+        asking about many items for one user) run the prefix once and reuse its KV cache."""
+        choice_ids = [self.tokenizer.encode(c, add_special_tokens=False)[0] for c in choices]
+        prompts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+                   for c in conversations]
+        ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        shared = _common_prefix_length(ids)
+        last_logits = (self._last_logits_shared_prefix(ids, shared) if len(ids) > 1 and shared >= MIN_SHARED_PREFIX
+                       else self._last_logits(ids))
+        probs = torch.softmax(last_logits.float(), dim=-1)[:, choice_ids]
+        return [normalize(dict(zip(choices, row.tolist()))) for row in probs]
+
+    def _last_logits(self, ids: list[list[int]]) -> torch.Tensor:
+        out = []
+        for start in range(0, len(ids), self.batch_size):
+            batch = self.tokenizer.pad({"input_ids": ids[start : start + self.batch_size]}, return_tensors="pt").to(self.device)
+            out.append(self.lm(**batch, logits_to_keep=1).logits[:, -1, :])  # left padding: the last column is real
+        return torch.cat(out)
+
+    def _last_logits_shared_prefix(self, ids: list[list[int]], shared: int) -> torch.Tensor:
+        prefix = torch.tensor([ids[0][:shared]], device=self.device)
+        prefix_cache = self.lm(input_ids=prefix, use_cache=True).cache
+        suffixes = [row[shared:] for row in ids]
+        out = []
+        for start in range(0, len(suffixes), self.batch_size):
+            chunk = suffixes[start : start + self.batch_size]
+            width = max(map(len, chunk))
+            # right padding here: the prefix cache has no padding, and causal attention keeps the
+            # padding after each row's last token from touching it
+            input_ids = torch.full((len(chunk), width), self.tokenizer.pad_token_id, device=self.device)
+            mask = torch.zeros((len(chunk), shared + width), dtype=torch.long, device=self.device)
+            mask[:, :shared] = 1
+            for row, suffix in enumerate(chunk):
+                input_ids[row, : len(suffix)] = torch.tensor(suffix, device=self.device)
+                mask[row, shared : shared + len(suffix)] = 1
+            cache = copy.deepcopy(prefix_cache)
+            cache.batch_repeat_interleave(len(chunk))
+            logits = self.lm(input_ids=input_ids, attention_mask=mask, cache=cache).logits
+            last = torch.tensor([len(s) - 1 for s in chunk], device=self.device)
+            out.append(logits[torch.arange(len(chunk), device=self.device), last])
+        return torch.cat(out)
+
+
+MIN_SHARED_PREFIX = 32  # tokens; below this the cache copy costs more than it saves
+
+
+def _common_prefix_length(ids: list[list[int]]) -> int:
+    """Tokens every row starts with, leaving at least one token of each row to run."""
+    shortest = min(map(len, ids))
+    n = 0
+    while n < shortest - 1 and all(row[n] == ids[0][n] for row in ids):
+        n += 1
+    return n

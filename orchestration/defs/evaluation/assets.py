@@ -16,8 +16,9 @@ import pandas as pd
 import pyarrow as pa
 
 from models import registry
-from models.judge import Judge, auc, sample_users
+from models.judge import Judge, JudgeCase, agreement, judge_cases, sample_users, summarize
 from orchestration.defs.evaluation import plots
+from orchestration.defs.evaluation.resources import JudgeResource
 from orchestration.defs.llm.resources import LLMResource
 from orchestration.defs.serving.partitions import daily_partitions
 from orchestration.defs.training.assets import latest_versions, load_splits, png_markdown
@@ -29,13 +30,6 @@ EVALUATION_CODE_VERSION = "1"
 BASELINE_MODEL = "popularity"
 
 
-class JudgeConfig(dg.Config):
-    n_users: int = 200
-    k: int = 10  # items of each list judged
-    n_random: int = 10  # random unseen items per user: the negatives of judge_auc
-    seed: int = 0
-
-
 def _eval_topk(lake: LakeResource, model_name: str, version: str, k: int) -> dict[str, list[str]]:
     path = lake.home_path / "lake" / "eval_topk" / f"model_name={model_name}" / f"model_version={version}"
     frame = pd.read_parquet(path)
@@ -43,14 +37,34 @@ def _eval_topk(lake: LakeResource, model_name: str, version: str, k: int) -> dic
     return frame.groupby("user_id")["item_id"].apply(list).to_dict()
 
 
-def _item_cards(lake: LakeResource) -> dict[str, dict]:
-    """What the judge reads of an item: title, genres and (shortened) LLM profile."""
+def _shorten(text: str, chars: int) -> str:
+    """At most `chars` characters, cut at a word boundary."""
+    return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0] + " ..."
+
+
+def item_cards(lake: LakeResource, profile_chars: int) -> tuple[dict[str, dict], dict[str, dict]]:
+    """What the judge reads of an item: alone (title, genres, the start of its LLM profile) and
+    inside a list (title and genres)."""
     with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
         items = con.execute("select item_id, title, genres from main.dim_items").df()
     profiles = pd.read_parquet(lake.home_path / "lake" / "profiles" / "items" / "profiles.parquet")
     items = items.merge(profiles[["item_id", "profile"]], on="item_id", how="left")
-    return {row.item_id: {"title": row.title or f"item {row.item_id}", "genres": row.genres or "",
-                          "profile": (row.profile or "")[:300]} for row in items.itertuples()}
+    cards, list_cards = {}, {}
+    for row in items.itertuples():
+        short = {"title": row.title or f"item {row.item_id}"}
+        if isinstance(row.genres, str) and row.genres:
+            short["genres"] = row.genres.replace("|", ", ")
+        list_cards[row.item_id] = short
+        cards[row.item_id] = {**short, "profile": _shorten(row.profile, profile_chars)} if isinstance(row.profile, str) else short
+    return cards, list_cards
+
+
+def _frames_for_contract(pointwise: pd.DataFrame, names: dict[str, tuple[str, str]]) -> pd.DataFrame:
+    """The contract's model_name / model_version columns from each row's role."""
+    pointwise = pointwise.copy()
+    pointwise["model_name"] = pointwise["role"].map(lambda r: names.get(r, ("", ""))[0])
+    pointwise["model_version"] = pointwise["role"].map(lambda r: names.get(r, ("", ""))[1])
+    return pointwise[["judge", "user_id", "item_id", "role", "model_name", "model_version", "score", "is_heldout_truth"]]
 
 
 @dg.asset(group_name="evaluation", code_version=EVALUATION_CODE_VERSION, partitions_def=daily_partitions,
@@ -58,96 +72,107 @@ def _item_cards(lake: LakeResource) -> dict[str, dict]:
           kinds={"pytorch", "parquet", "mlflow"},
           description="Profile-aware LLM judge: pointwise and pairwise scores of the champion vs popularity, "
                       "calibrated by the AUC of the held-out item against random unseen items.")
-def judge_evaluations(context: dg.AssetExecutionContext, config: JudgeConfig, lake: LakeResource,
-                      llm: LLMResource) -> dg.MaterializeResult:
+def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource,
+                      judge: JudgeResource) -> dg.MaterializeResult:
     date = context.partition_key
     client = registry.connect(lake.home_path)
     data, data_version = load_splits(lake)
     champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS)
     versions = {row["model_name"]: row for row in latest_versions(client, data_version)}
     if BASELINE_MODEL not in versions:
-        raise dg.Failure(f"no {BASELINE_MODEL} version on data version {data_version}: materialize popularity_model first")
+        raise dg.Failure(f"judge_evaluations: no {BASELINE_MODEL} version on data version {data_version}; "
+                         "materialize popularity_model first")
     champ_name, base = champion.tags["model_name"], versions[BASELINE_MODEL]
-    champ_lists = _eval_topk(lake, champ_name, str(champion.version), config.k)
-    base_lists = _eval_topk(lake, BASELINE_MODEL, base["version"], config.k)
-    cards = _item_cards(lake)
+    champ_lists = _eval_topk(lake, champ_name, str(champion.version), judge.k)
+    base_lists = _eval_topk(lake, BASELINE_MODEL, base["version"], judge.k)
+    cards, list_cards = item_cards(lake, judge.item_profile_chars)
     user_profiles = pd.read_parquet(lake.home_path / "lake" / "profiles" / "users" / "profiles.parquet")
     profile_of = dict(zip(user_profiles["user_id"], user_profiles["profile"]))
 
-    eligible = [u for u in data.eval_users("test") if data.users[u] in profile_of and data.users[u] in champ_lists]
-    activity = pd.Series({data.users[u]: len(data.train[u]) for u in eligible})
-    sampled = sample_users(activity, config.n_users, config.seed)
+    # users with a test item, a profile and both lists; sampled by train activity
+    eligible = [u for u in data.eval_users("test")
+                if data.users[u] in profile_of and data.users[u] in champ_lists and data.users[u] in base_lists]
+    if not eligible:
+        raise dg.Failure("judge_evaluations: no user has a test item, a profile and both models' lists; "
+                         "materialize user_profiles and the models first")
+    sampled = sample_users(pd.Series({data.users[u]: len(data.train[u]) for u in eligible}), judge.n_users, judge.seed)
     index = {user_id: u for u, user_id in enumerate(data.users)}
-    rng = np.random.default_rng(config.seed)
-    judge = Judge(llm.load(lake.home_path, context.log.info))
-    context.log.info(f"{date}: judging {len(sampled)} users with {judge.name}: {champ_name} v{champion.version} "
-                     f"vs {BASELINE_MODEL} v{base['version']}")
-
-    rows, pairs = [], []
-    for number, user_id in enumerate(sampled, start=1):
+    rng = np.random.default_rng(judge.seed)
+    cases = []
+    for user_id in sampled:
         u = index[user_id]
-        seen = set(data.histories([u], "test")[0].tolist()) | {int(data.test[u])}
-        unseen = np.setdiff1d(np.arange(data.n_items), list(seen))
-        truth = str(data.items[data.test[u]])
-        randoms = [str(data.items[i]) for i in rng.choice(unseen, size=min(config.n_random, len(unseen)), replace=False)]
-        roles = ([(i, "champion") for i in champ_lists[user_id]] + [(i, "baseline") for i in base_lists[user_id]]
-                 + [(truth, "heldout")] + [(i, "random") for i in randoms])
-        scores = judge.pointwise(profile_of[user_id], [cards.get(i, {"title": f"item {i}"}) for i, _ in roles])
-        for (item_id, role), score in zip(roles, scores):
-            model_name, version = {"champion": (champ_name, str(champion.version)),
-                                   "baseline": (BASELINE_MODEL, base["version"])}.get(role, ("", ""))
-            rows.append({"user_id": user_id, "item_id": item_id, "role": role, "model_name": model_name,
-                         "model_version": version, "score": score, "is_heldout_truth": role == "heldout"})
-        short = [{k: cards.get(i, {}).get(k, "") for k in ("title", "genres")} for i in champ_lists[user_id]]
-        base_short = [{k: cards.get(i, {}).get(k, "") for k in ("title", "genres")} for i in base_lists[user_id]]
-        verdict = judge.pairwise(profile_of[user_id], short, base_short)
-        pairs.append({"user_id": user_id, "champion_version": str(champion.version), "baseline_version": base["version"],
-                      "p_champion_first_order": verdict.p_first_order, "p_champion_swapped": verdict.p_swapped,
-                      "verdict": verdict.verdict})
-        if number % 20 == 0 or number == len(sampled):
-            context.log.info(f"judged {number} of {len(sampled)} users")
+        seen = np.append(data.histories([u], "test")[0], data.test[u])
+        unseen = np.setdiff1d(np.arange(data.n_items), seen)
+        randoms = rng.choice(unseen, size=min(judge.n_random, len(unseen)), replace=False)
+        cases.append(JudgeCase(user_id, profile_of[user_id], champ_lists[user_id], base_lists[user_id],
+                               str(data.items[data.test[u]]), [str(data.items[i]) for i in randoms]))
 
-    pointwise, pairwise = pd.DataFrame(rows), pd.DataFrame(pairs)
-    consistent = pairwise[pairwise["verdict"] != "inconsistent"]
-    champ_metrics = client.get_run(champion.run_id).data.metrics
-    ndcg_diff = champ_metrics.get("test_ndcg_at_10", np.nan) - base["test_ndcg_at_10"]
-    win_rate = float((consistent["verdict"] == "champion").mean()) if len(consistent) else float("nan")
+    backends = [llm.load(lake.home_path, context.log.info)]
+    if judge.second_backend:
+        backends.append(judge.load_second(llm.cache_dir(lake.home_path), llm.batch_size, context.log.info))
+    judges = [Judge(backend) for backend in backends]
+    context.log.info(f"{date}: judging {len(cases)} users with {', '.join(j.name for j in judges)}: "
+                     f"{champ_name} v{champion.version} vs {BASELINE_MODEL} v{base['version']}")
+    results = [judge_cases(j, cases, cards, list_cards, context.log.info) for j in judges]
+
+    names = {"champion": (champ_name, str(champion.version)), "baseline": (BASELINE_MODEL, base["version"])}
+    pointwise = _frames_for_contract(pd.concat([p for p, _ in results], ignore_index=True), names)
+    pairwise = pd.concat([p for _, p in results], ignore_index=True).assign(
+        champion_version=str(champion.version), baseline_version=base["version"])
+    ndcg_diff = client.get_run(champion.run_id).data.metrics.get("test_ndcg_at_10", np.nan) - base["test_ndcg_at_10"]
+    per_judge = {j.name: summarize(*frames) for j, frames in zip(judges, results)}
+    first = per_judge[judges[0].name]
+    win_rate = first["champion_win_rate"]
     summary = {
-        "date": date, "judge": judge.name, "n_users": len(sampled),
-        "judge_auc": auc(pointwise.loc[pointwise["role"] == "heldout", "score"], pointwise.loc[pointwise["role"] == "random", "score"]),
-        "position_bias_rate": float((pairwise["verdict"] == "inconsistent").mean()),
-        "champion_win_rate": win_rate,
-        "mean_score": pointwise.groupby("role")["score"].mean().round(4).to_dict(),
-        "champion": {"model_name": champ_name, "version": str(champion.version)},
-        "baseline": {"model_name": BASELINE_MODEL, "version": base["version"]},
+        "date": date, "judge": judges[0].name, **first,
+        "champion": {"model_name": champ_name, "version": str(champion.version), "run_id": champion.run_id},
+        "baseline": {"model_name": BASELINE_MODEL, "version": base["version"], "run_id": base["run_id"]},
         "test_ndcg10_difference": float(ndcg_diff),
-        "judge_agrees_with_ndcg": bool(np.sign(win_rate - 0.5) == np.sign(ndcg_diff)) if len(consistent) else None,
-        "prompts": [judge.pointwise_template.version, judge.pairwise_template.version],
+        # does the judge prefer the model that the held-out truth prefers?
+        "judge_agrees_with_ndcg": None if win_rate is None else bool(np.sign(win_rate - 0.5) == np.sign(ndcg_diff)),
+        "judges": per_judge,
+        "judge_agreement": agreement(results[0], results[1]) if len(results) > 1 else None,
+        "prompts": [judges[0].pointwise_template.version, judges[0].pairwise_template.version],
+        "config": {"n_users": judge.n_users, "k": judge.k, "n_random": judge.n_random, "seed": judge.seed},
     }
     out = lake.home_path / "lake" / "judge_evaluations" / f"date={date}"
     write_parquet_atomic(pa.Table.from_pandas(pointwise, preserve_index=False), out / "pointwise.parquet")
     write_parquet_atomic(pa.Table.from_pandas(pairwise, preserve_index=False), out / "pairwise.parquet")
     write_json_atomic(summary, out / "summary.json")
+
+    first_points = pointwise[pointwise["judge"] == judges[0].name]
     with tempfile.TemporaryDirectory(dir=lake.home_path) as workdir:
-        distribution = plots.score_distributions(pointwise, Path(workdir) / "judge_scores.png")
-        roc = plots.roc(pointwise, summary["judge_auc"], Path(workdir) / "judge_roc.png")
+        distribution = plots.score_distributions(first_points, Path(workdir) / "judge_scores.png")
+        roc = plots.roc(first_points, summary["judge_auc"], Path(workdir) / "judge_roc.png")
+        metrics = {"judge_auc": summary["judge_auc"], "position_bias_rate": summary["position_bias_rate"],
+                   "n_users": len(cases)}
+        if win_rate is not None:
+            metrics["champion_win_rate"] = win_rate
+        if summary["judge_agreement"] and summary["judge_agreement"]["verdict_agreement_rate"] is not None:
+            metrics["judge_verdict_agreement_rate"] = summary["judge_agreement"]["verdict_agreement_rate"]
         with registry.mlflow.start_run(run_name=f"judge_evaluations-{date}", tags={
-                **run_tags(context, data_version=data_version), "champion_version": str(champion.version),
-                "judge": judge.name}):
-            registry.mlflow.log_metrics({k: summary[k] for k in ("judge_auc", "position_bias_rate", "n_users")}
-                                        | ({"champion_win_rate": win_rate} if len(consistent) else {}))
+                **run_tags(context, data_version=data_version), "champion_model_name": champ_name,
+                "champion_version": str(champion.version), "champion_run_id": champion.run_id,
+                "judge": ", ".join(per_judge)}) as run:
+            registry.mlflow.log_params({"judge_users": judge.n_users, "judge_k": judge.k,
+                                        "judge_random_items": judge.n_random, "judge_seed": judge.seed})
+            registry.mlflow.log_metrics(metrics)
             registry.mlflow.log_dict(summary, "summary.json")
             registry.mlflow.log_artifact(str(distribution), "plots")
             registry.mlflow.log_artifact(str(roc), "plots")
         metadata_plots = {"score_distributions": png_markdown(distribution), "roc": png_markdown(roc)}
+    # the link back from the model version to its latest judgement, visible on its registry page
+    client.set_model_version_tag(registry.REGISTERED_MODEL, champion.version, "judge_run_id", run.info.run_id)
+    client.set_model_version_tag(registry.REGISTERED_MODEL, champion.version, "judge_auc", f"{summary['judge_auc']:.4f}")
     context.log.info(f"judge_auc {summary['judge_auc']:.3f}, position bias {summary['position_bias_rate']:.2f}, "
-                     f"champion win rate {win_rate:.2f}")
+                     f"champion win rate {win_rate}")
     return dg.MaterializeResult(metadata={
-        "judge_auc": summary["judge_auc"], "position_bias_rate": summary["position_bias_rate"],
-        "champion_win_rate": win_rate, "n_users": len(sampled), "judge": judge.name,
+        **metrics, "judge": ", ".join(per_judge), "mlflow_run_id": run.info.run_id,
+        "champion_win_rate": win_rate if win_rate is not None else float("nan"),
         "test_ndcg10_difference": summary["test_ndcg10_difference"],
         "judge_agrees_with_ndcg": str(summary["judge_agrees_with_ndcg"]),
         "mean_score_by_role": dg.MetadataValue.json(summary["mean_score"]),
+        "judge_agreement": dg.MetadataValue.json(summary["judge_agreement"] or {}),
         "path": dg.MetadataValue.path(str(out)), **metadata_plots,
     })
 

@@ -41,12 +41,14 @@ class LLMResource(dg.ConfigurableResource):
             max_users=optional_int("RECLAKE_LLM_MAX_USERS"),
         )
 
+    def cache_dir(self, home: Path) -> Path:
+        return Path(self.model_cache_dir) if self.model_cache_dir else home / "cache"
+
     def load(self, home: Path, log):
         import torch
 
         from models.llm.factory import load_backend
 
         torch.set_num_threads(self.torch_threads)
-        cache = Path(self.model_cache_dir) if self.model_cache_dir else home / "cache"
-        return load_backend(self.backend, cache, model_path=self.model_path, base_url=self.base_url,
+        return load_backend(self.backend, self.cache_dir(home), model_path=self.model_path, base_url=self.base_url,
                             model=self.model, device=self.device, batch_size=self.batch_size, log=log)

@@ -116,8 +116,9 @@ def run_pipeline() -> int:
         if event.event_type_value == "ASSET_MATERIALIZATION":
             materialization = event.event_specific_data.materialization
             rows = materialization.metadata.get("dagster/row_count")
-            count = f"{rows.value:>9,} rows" if rows is not None else ""
-            print(f"  {materialization.asset_key.to_user_string():<28}{count}")
+            count = f"{rows.value:>9,} rows" if rows is not None else " " * 14
+            kept = "  (unchanged: not recomputed)" if "skipped" in materialization.metadata else ""
+            print(f"  {materialization.asset_key.to_user_string():<28}{count}{kept}")
     checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     print(f"  {len(checks)} checks ran, {sum(not e.event_specific_data.passed for e in checks)} failed")
     print("\n".join(_check_lines(result) + _model_lines(home, result) + _judge_lines(home, today)))

@@ -1,7 +1,9 @@
 """Lineage facts stamped on MLflow runs and output partitions: code and inputs of a materialization."""
 
+import json
 import subprocess
 from functools import lru_cache
+from pathlib import Path
 
 from models.files import sha256_file
 from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
@@ -35,3 +37,11 @@ def run_tags(context, **inputs: str) -> dict[str, str]:
         "git_commit": git_commit(),
         **{k: str(v) for k, v in inputs.items()},
     }
+
+
+def raw_files_sha256(raw_dir: Path) -> str:
+    """'file=sha256,...' of the source files ingest read (from its dataset.json)."""
+    facts = raw_dir / "dataset.json"
+    if not facts.exists():
+        return "missing"
+    return ",".join(f"{f['file']}={f['sha256']}" for f in json.loads(facts.read_text())["files"])

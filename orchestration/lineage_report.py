@@ -20,7 +20,7 @@ import pandas as pd
 
 from models import registry
 from models.files import sha256_file
-from orchestration.lineage import dbt_manifest_sha256
+from orchestration.lineage import dbt_manifest_sha256, raw_files_sha256
 from orchestration.settings import DBT_PROJECT_DIR
 
 RUN_TAGS = ("dagster_run_id", "dagster_asset_key", "git_commit", "dbt_manifest_sha256", "data_version", "dataset")
@@ -85,8 +85,8 @@ def lineage_chain(home: Path, date: str, user: str | None = None) -> dict:
     chain["mlflow_run"] = {"run_id": run.info.run_id, "run_name": run.info.run_name,
                            "experiment_id": run.info.experiment_id,
                            **{k: run.data.tags.get(k) for k in RUN_TAGS},
-                           "input_versions": {k: v for k, v in run.data.tags.items()
-                                              if k.endswith("_sha256") and k != "dbt_manifest_sha256"},
+                           "input_versions": {k: v for k, v in run.data.tags.items() if k.endswith("_sha256")
+                                              and k not in ("dbt_manifest_sha256", "raw_files_sha256")},
                            "test_ndcg_at_10": run.data.metrics.get("test_ndcg_at_10")}
 
     from orchestration.defs.transform.assets import table_fingerprint
@@ -103,7 +103,10 @@ def lineage_chain(home: Path, date: str, user: str | None = None) -> dict:
     raws = [json.loads(p.read_text()) for p in raw_dirs]
     dataset = run.data.tags.get("dataset")
     raw = next((r for r in raws if r["dataset"] == dataset), raws[0] if raws else None)
-    chain["raw"] = raw and {"dataset": raw["dataset"], "files": raw["files"]}
+    chain["raw"] = raw and {
+        "dataset": raw["dataset"], "files": raw["files"],
+        "at_training": run.data.tags.get("raw_files_sha256"),
+        "unchanged_since_training": run.data.tags.get("raw_files_sha256") == raw_files_sha256(raw_dirs[raws.index(raw)].parent)}
     if user is not None:
         mine = recs[recs["user_id"] == user].sort_values("rank")
         if mine.empty:
@@ -137,7 +140,13 @@ def render_tree(chain: dict, max_user_rows: int = 15) -> str:
         lines.append(f"         {node['kind']} {node['node']}{arrow}")
     raw = chain["raw"]
     if raw:
-        lines.append(f"         └─ raw files of dataset {raw['dataset']}:")
+        if raw["at_training"] is None:
+            note = " (the training run did not record them):"
+        elif raw["unchanged_since_training"]:
+            note = " (the same files the model was trained on):"
+        else:
+            note = f" (changed since training; then {raw['at_training']}):"
+        lines.append(f"         └─ raw files of dataset {raw['dataset']}{note}")
         for f in raw["files"]:
             lines.append(f"            {f['file']}: sha256 {f['sha256']} ({f['rows']:,} rows)")
     if "user" in chain:
@@ -146,7 +155,7 @@ def render_tree(chain: dict, max_user_rows: int = 15) -> str:
         lines += ["", f"user {u['user_id']}: recommended {items}{' ...' if len(u['recommendations']) > 10 else ''}",
                   f"  from {len(u['raw_rows'])} raw rows ({u['quarantined_rows']} quarantined):"]
         for r in u["raw_rows"][:max_user_rows]:
-            lines.append(f"  {r['source_file']} row {r['source_row']}: item {r['item_id']} rating {r['rating']} "
+            lines.append(f"  {r['source_file']} line {r['source_row']}: item {r['item_id']} rating {r['rating']} "
                          f"at {r['event_ts']} -> {r['split']}")
         if len(u["raw_rows"]) > max_user_rows:
             lines.append(f"  ... {len(u['raw_rows']) - max_user_rows} more (--json lists all)")

@@ -63,8 +63,12 @@ def tiny_training(**overrides):
 
 
 def run_pipeline(home: Path, dataset: str = "ml-100k", data_dir: Path | None = None,
-                 rating_scale: str | None = None, monkeypatch=None, llm=None, training=None) -> PipelineRun:
-    """Materialize the real `reclake_pipeline` job into ``home`` and time it."""
+                 rating_scale: str | None = None, monkeypatch=None, llm=None, training=None,
+                 instance=None) -> PipelineRun:
+    """Materialize the real `reclake_pipeline` job into ``home`` and time it: on a fresh ephemeral
+    Dagster instance (no history, so nothing is skipped as unchanged) unless one is given."""
+    import contextlib
+
     import dagster as dg
 
     from orchestration.definitions import PIPELINE_JOB, build_defs
@@ -78,7 +82,7 @@ def run_pipeline(home: Path, dataset: str = "ml-100k", data_dir: Path | None = N
 
     job = build_defs(lake, llm or tiny_llm(), training or tiny_training()).resolve_job_def(PIPELINE_JOB)
     started = time.monotonic()
-    with dg.DagsterInstance.ephemeral() as instance:
+    with contextlib.nullcontext(instance) if instance is not None else dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False,
                                         partition_key=daily_partitions.get_last_partition_key())
     return PipelineRun(result, time.monotonic() - started, home)

@@ -25,6 +25,7 @@ from orchestration.defs.training.assets import latest_versions, load_splits, png
 from orchestration.lake import write_json_atomic, write_parquet_atomic
 from orchestration.lineage import run_tags
 from orchestration.resources import LakeResource
+from orchestration.unchanged import Unchanged
 
 EVALUATION_CODE_VERSION = "1"
 BASELINE_MODEL = "popularity"
@@ -75,6 +76,12 @@ def _frames_for_contract(pointwise: pd.DataFrame, names: dict[str, tuple[str, st
 def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource,
                       judge: JudgeResource) -> dg.MaterializeResult:
     date = context.partition_key
+    out = lake.home_path / "lake" / "judge_evaluations" / f"date={date}"
+    # what decides the verdicts: the judge settings and the judge models (not batch size or threads)
+    settings = {"judge": judge.model_dump(), "llm": llm.model_dump(exclude={"batch_size", "torch_threads", "device",
+                                                                          "model_cache_dir", "max_items", "max_users"})}
+    if (memo := Unchanged(context, config=settings, outputs_present=(out / "summary.json").exists())).skip:
+        return memo.result
     client = registry.connect(lake.home_path)
     data, data_version = load_splits(lake)
     champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS)
@@ -135,7 +142,6 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
         "prompts": [judges[0].pointwise_template.version, judges[0].pairwise_template.version],
         "config": {"n_users": judge.n_users, "k": judge.k, "n_random": judge.n_random, "seed": judge.seed},
     }
-    out = lake.home_path / "lake" / "judge_evaluations" / f"date={date}"
     write_parquet_atomic(pa.Table.from_pandas(pointwise, preserve_index=False), out / "pointwise.parquet")
     write_parquet_atomic(pa.Table.from_pandas(pairwise, preserve_index=False), out / "pairwise.parquet")
     write_json_atomic(summary, out / "summary.json")
@@ -166,7 +172,7 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
     client.set_model_version_tag(registry.REGISTERED_MODEL, champion.version, "judge_auc", f"{summary['judge_auc']:.4f}")
     context.log.info(f"judge_auc {summary['judge_auc']:.3f}, position bias {summary['position_bias_rate']:.2f}, "
                      f"champion win rate {win_rate}")
-    return dg.MaterializeResult(metadata={
+    return memo.stamp(dg.MaterializeResult(metadata={
         **metrics, "judge": ", ".join(per_judge), "mlflow_run_id": run.info.run_id,
         "champion_win_rate": win_rate if win_rate is not None else float("nan"),
         "test_ndcg10_difference": summary["test_ndcg10_difference"],
@@ -174,7 +180,7 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
         "mean_score_by_role": dg.MetadataValue.json(summary["mean_score"]),
         "judge_agreement": dg.MetadataValue.json(summary["judge_agreement"] or {}),
         "path": dg.MetadataValue.path(str(out)), **metadata_plots,
-    })
+    }))
 
 
 evaluation_assets = [judge_evaluations]

@@ -6,10 +6,13 @@ feast_online_store     materialization into the SQLite online store, incremental
 training_set           get_historical_features(ranking_v1) for every train interaction
 """
 
+from pathlib import Path
+
 import dagster as dg
 
 from orchestration.defs.features import store as feast_store
 from orchestration.resources import LakeResource
+from orchestration.unchanged import Unchanged
 
 FEATURES_CODE_VERSION = "1"
 
@@ -22,19 +25,23 @@ FEATURES_CODE_VERSION = "1"
     description="The feature marts as the parquet files Feast's FileSources read (timestamps in UTC).",
 )
 def feast_feature_sources(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    present = lambda last: all(Path(p).exists() for p in (last.get("paths") or []))  # noqa: E731
+    if (memo := Unchanged(context, outputs_present=present)).skip:
+        return memo.result
     facts = feast_store.export_feature_sources(lake.warehouse_path, lake.home_path)
     for view, f in facts.items():
         context.log.info(f"{view}: {f['rows']} rows, {f['entities']} entities, {f['features']} features -> {f['path']}")
-    return dg.MaterializeResult(
+    return memo.stamp(dg.MaterializeResult(
         metadata={
             "dagster/row_count": sum(f["rows"] for f in facts.values()),
+            "paths": dg.MetadataValue.json([str(f["path"]) for f in facts.values()]),
             "views": dg.MetadataValue.json({
                 v: {k: f[k] for k in ("rows", "entities", "features", "null_rates", "sha256")} for v, f in facts.items()}),
             "feature_count": sum(f["features"] for f in facts.values()),
             "content_sha256": ",".join(f["sha256"] for f in facts.values()),
         },
         data_version=dg.DataVersion("-".join(f["sha256"][:16] for f in facts.values())),
-    )
+    ))
 
 
 @dg.asset(
@@ -45,17 +52,19 @@ def feast_feature_sources(context: dg.AssetExecutionContext, lake: LakeResource)
     description="`feast apply` of feature_repo/: entities user/item, views user_stats/item_stats, services ranking_v1/serving_v1.",
 )
 def feast_registry(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    if (memo := Unchanged(context, outputs_present=(lake.home_path / "feast" / "registry.db").exists())).skip:
+        return memo.result
     output = feast_store.feast_apply(lake.home_path)
     context.log.info(output)
     store = feast_store.feature_store(lake.home_path)
     views = sorted(v.name for v in store.list_feature_views())
     services = sorted(s.name for s in store.list_feature_services())
-    return dg.MaterializeResult(metadata={
+    return memo.stamp(dg.MaterializeResult(metadata={
         "feature_views": ", ".join(views),
         "feature_services": ", ".join(services),
         "entities": ", ".join(sorted(e.name for e in store.list_entities())),
         "registry": dg.MetadataValue.path(str(lake.home_path / "feast" / "registry.db")),
-    })
+    }))
 
 
 class OnlineStoreConfig(dg.Config):
@@ -70,16 +79,19 @@ class OnlineStoreConfig(dg.Config):
     description="Latest feature values per user/item in Feast's online store, materialized incrementally.",
 )
 def feast_online_store(context: dg.AssetExecutionContext, config: OnlineStoreConfig, lake: LakeResource) -> dg.MaterializeResult:
+    present = (lake.home_path / "feast" / "online_store.db").exists() and not config.full_refresh
+    if (memo := Unchanged(context, outputs_present=present)).skip:
+        return memo.result
     sources = feast_store.source_facts(lake.home_path)
     store = feast_store.feature_store(lake.home_path)
     windows = feast_store.materialize_online(store, sources, lake.home_path, config.full_refresh, log=context.log.info)
-    return dg.MaterializeResult(metadata={
+    return memo.stamp(dg.MaterializeResult(metadata={
         "windows": dg.MetadataValue.json(windows),
         "views_loaded": sum(not w["skipped"] for w in windows.values()),
         "entities_online": dg.MetadataValue.json({v: f["entities"] for v, f in sources.items()}),
         "source_sha256": dg.MetadataValue.json({v: f["sha256"] for v, f in sources.items()}),
         "online_store": dg.MetadataValue.path(str(lake.home_path / "feast" / "online_store.db")),
-    })
+    }))
 
 
 @dg.asset(
@@ -90,13 +102,15 @@ def feast_online_store(context: dg.AssetExecutionContext, config: OnlineStoreCon
     description="Point-in-time training set: every train interaction with the ranking_v1 features as of just before it.",
 )
 def training_set(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    if (memo := Unchanged(context, outputs_present=lambda last: Path(last.get("path", "/nonexistent")).exists())).skip:
+        return memo.result
     entities = feast_store.training_entities(lake.warehouse_path)
     context.log.info(f"joining {feast_store.TRAINING_SERVICE} features onto {len(entities)} train interactions")
     store = feast_store.feature_store(lake.home_path)
     frame = feast_store.build_training_set(store, entities)
     path, digest = feast_store.write_training_set(frame, lake.home_path)
     feature_columns = [c for c in frame.columns if "__" in c]
-    return dg.MaterializeResult(
+    return memo.stamp(dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(frame),
             "feature_count": len(feature_columns),
@@ -105,7 +119,7 @@ def training_set(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
             "content_sha256": digest,
         },
         data_version=dg.DataVersion(digest),
-    )
+    ))
 
 
 features_assets = [feast_feature_sources, feast_registry, feast_online_store, training_set]

@@ -17,6 +17,7 @@ from models.profiles import ProfileCache, item_profile_inputs, user_profile_inpu
 from orchestration.defs.llm.resources import LLMResource
 from orchestration.lake import write_parquet_atomic
 from orchestration.resources import LakeResource
+from orchestration.unchanged import Unchanged
 
 LLM_CODE_VERSION = "1"
 
@@ -26,8 +27,18 @@ def _read(lake: LakeResource, sql: str) -> pd.DataFrame:
         return con.execute(sql).df()
 
 
+def _profile_path(lake: LakeResource, kind: str):
+    return lake.home_path / "lake" / "profiles" / f"{kind}s" / "profiles.parquet"
+
+
+def _profile_memo(context, lake: LakeResource, llm: LLMResource, kind: str) -> Unchanged:
+    # what decides the profiles' text: the backend, its model and the budgets (not batch size or threads)
+    config = llm.model_dump(exclude={"batch_size", "torch_threads", "device", "model_cache_dir"})
+    return Unchanged(context, config=config, outputs_present=_profile_path(lake, kind).exists())
+
+
 def _profile_result(kind: str, frame: pd.DataFrame, stats, lake: LakeResource) -> dg.MaterializeResult:
-    path = lake.home_path / "lake" / "profiles" / f"{kind}s" / "profiles.parquet"
+    path = _profile_path(lake, kind)
     digest = write_parquet_atomic(pa.Table.from_pandas(frame, preserve_index=False), path)
     words = frame["profile"].str.split().str.len()
     samples = "\n\n".join(f"**{kind} {row[f'{kind}_id']}** ({row['source']}): {row['profile']}"
@@ -60,18 +71,22 @@ def _profile_result(kind: str, frame: pd.DataFrame, stats, lake: LakeResource) -
 @dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=["dim_items"], kinds={"pytorch", "parquet"},
           description="A short LLM-written description of each item and who it suits (fallback template when the LLM fails).")
 def item_profiles(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource) -> dg.MaterializeResult:
+    if (memo := _profile_memo(context, lake, llm, "item")).skip:
+        return memo.result
     items = _read(lake, "select * from main.dim_items order by item_id")
     backend = llm.load(lake.home_path, context.log.info)
     cache = ProfileCache(lake.home_path / "cache" / "llm" / "profiles.sqlite")
     inputs = item_profile_inputs(items)[: llm.max_items]
     frame, stats = write_profiles(backend, "item", inputs, cache, llm.item_max_new_tokens, llm.batch_size,
                                   log=context.log.info)
-    return _profile_result("item", frame, stats, lake)
+    return memo.stamp(_profile_result("item", frame, stats, lake))
 
 
 @dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=["splits", "dim_items"], kinds={"pytorch", "parquet"},
           description="A natural-language taste profile of each user, written from TRAIN interactions only.")
 def user_profiles(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource) -> dg.MaterializeResult:
+    if (memo := _profile_memo(context, lake, llm, "user")).skip:
+        return memo.result
     items = _read(lake, "select * from main.dim_items")
     train = _read(lake, "select user_id, item_id, rating, event_ts, source_file, source_row from main.splits "
                         "where split = 'train' order by user_id, event_ts, source_file, source_row")
@@ -80,7 +95,7 @@ def user_profiles(context: dg.AssetExecutionContext, lake: LakeResource, llm: LL
     inputs = user_profile_inputs(train, items)[: llm.max_users]
     frame, stats = write_profiles(backend, "user", inputs, cache, llm.user_max_new_tokens, llm.batch_size,
                                   log=context.log.info)
-    return _profile_result("user", frame, stats, lake)
+    return memo.stamp(_profile_result("user", frame, stats, lake))
 
 
 def _embedding_table(ids_name: str, ids, stamps, vectors: dict[str, np.ndarray]) -> pa.Table:
@@ -91,8 +106,12 @@ def _embedding_table(ids_name: str, ids, stamps, vectors: dict[str, np.ndarray])
     return pa.table(columns)
 
 
+def _embeddings_path(lake: LakeResource, name: str):
+    return lake.home_path / "lake" / "embeddings" / f"{name}.parquet"
+
+
 def _write_embeddings(context, lake: LakeResource, table: pa.Table, name: str) -> dg.MaterializeResult:
-    path = lake.home_path / "lake" / "embeddings" / f"{name}.parquet"
+    path = _embeddings_path(lake, name)
     digest = write_parquet_atomic(table, path)
     context.log.info(f"{table.num_rows} {name} embeddings -> {path}")
     return dg.MaterializeResult(metadata={"dagster/row_count": table.num_rows, "dimensions": DIMENSIONS,
@@ -100,9 +119,11 @@ def _write_embeddings(context, lake: LakeResource, table: pa.Table, name: str) -
                                 data_version=dg.DataVersion(digest))
 
 
-@dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=[item_profiles], kinds={"pytorch", "parquet"},
+@dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=[item_profiles, "dim_items", "splits"], kinds={"pytorch", "parquet"},
           description="all-MiniLM-L6-v2 vectors (384-d) of each item's profile text and title.")
 def item_text_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    if (memo := Unchanged(context, outputs_present=_embeddings_path(lake, "items").exists())).skip:
+        return memo.result
     profiles = pd.read_parquet(lake.home_path / "lake" / "profiles" / "items" / "profiles.parquet")
     meta = _read(lake, "select item_id, coalesce(title, 'item ' || item_id) as title from main.dim_items order by item_id")
     # Every item gets vectors (models need one per item); one not profiled (an LLM budget) uses its title.
@@ -115,19 +136,21 @@ def item_text_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) 
         "title_embedding": encode_texts(frame["title"].tolist()),
     }).append_column("has_profile", pa.array(has_profile.tolist(), pa.bool_()))
     context.log.info(f"{int(has_profile.sum())} of {len(frame)} items have an LLM profile; the rest use their title")
-    return _write_embeddings(context, lake, table, "items")
+    return memo.stamp(_write_embeddings(context, lake, table, "items"))
 
 
-@dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=[user_profiles], kinds={"pytorch", "parquet"},
+@dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=[user_profiles, "splits"], kinds={"pytorch", "parquet"},
           description="all-MiniLM-L6-v2 vectors (384-d) of each user's profile text.")
 def user_profile_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    if (memo := Unchanged(context, outputs_present=_embeddings_path(lake, "users").exists())).skip:
+        return memo.result
     profiles = pd.read_parquet(lake.home_path / "lake" / "profiles" / "users" / "profiles.parquet")
     # Stamped at the user's last train interaction: the profile describes them as of then.
     last = _read(lake, "select user_id, max(event_ts) as t from main.splits where split = 'train' group by user_id")
     frame = profiles.merge(last, on="user_id", how="left")
     table = _embedding_table("user_id", frame["user_id"], frame["t"], {
         "profile_embedding": encode_texts(frame["profile"].tolist())})
-    return _write_embeddings(context, lake, table, "users")
+    return memo.stamp(_write_embeddings(context, lake, table, "users"))
 
 
 llm_assets = [item_profiles, user_profiles, item_text_embeddings, user_profile_embeddings]

@@ -27,8 +27,9 @@ from orchestration.defs.training import plots
 from orchestration.defs.training.resources import TrainingResource
 from orchestration.defs.transform.assets import table_fingerprint
 from orchestration.lake import write_json_atomic, write_parquet_atomic
-from orchestration.lineage import run_tags
+from orchestration.lineage import raw_files_sha256, run_tags
 from orchestration.resources import LakeResource
+from orchestration.unchanged import Unchanged
 
 TRAINING_CODE_VERSION = "1"
 SPLIT_COLUMNS = "user_id, item_id, event_ts, split, source_file, source_row"
@@ -103,13 +104,31 @@ def train_and_register(context: dg.AssetExecutionContext, lake: LakeResource, tr
     )
 
 
+def _version_in_place(lake: LakeResource, model_name: str, version) -> bool:
+    """The registered version, its artifacts and its eval_topk are all still there."""
+    if version is None:
+        return False
+    client = registry.connect(lake.home_path)
+    try:
+        client.get_model_version(registry.REGISTERED_MODEL, str(version))
+    except registry.MlflowException:
+        return False
+    return (registry.artifacts_present(client, str(version))
+            and (lake.home_path / "lake" / "eval_topk" / f"model_name={model_name}" / f"model_version={version}").exists())
+
+
 def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...] = ()):
     @dg.asset(name=f"{name}_model", group_name="training", code_version=TRAINING_CODE_VERSION,
               deps=["splits", *deps], kinds={"pytorch", "mlflow"}, description=description)
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource, training: TrainingResource) -> dg.MaterializeResult:
+        memo = Unchanged(context, config={"model": name, "dataset": lake.dataset, **training.model_dump(exclude={"torch_threads"})},
+                         outputs_present=lambda last: _version_in_place(lake, name, last.get("model_version")))
+        if memo.skip:
+            return memo.result
         data, data_version = load_splits(lake)
         model, input_versions = build(training, lake, data)
-        return train_and_register(context, lake, training, model, data, data_version, **input_versions)
+        input_versions["raw_files_sha256"] = raw_files_sha256(lake.raw_dir())
+        return memo.stamp(train_and_register(context, lake, training, model, data, data_version, **input_versions))
 
     return _asset
 
@@ -167,13 +186,15 @@ def latest_versions(client, data_version: str) -> list[dict]:
 @dg.asset(group_name="training", code_version=TRAINING_CODE_VERSION, deps=RECOMMENDER_ASSETS,
           kinds={"mlflow"}, description="Every model's latest version on this data version, side by side (table + bar chart).")
 def model_comparison(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    report_dir = lake.home_path / "lake" / "reports"
+    if (memo := Unchanged(context, outputs_present=(report_dir / "model_comparison.json").exists())).skip:
+        return memo.result
     client = registry.connect(lake.home_path)
     data_version = splits_data_version(lake)
     rows = latest_versions(client, data_version)
     if not rows:
         raise dg.Failure(f"no registered model versions on data version {data_version}: materialize the models first")
     table = pd.DataFrame(rows)
-    report_dir = lake.home_path / "lake" / "reports"
     chart = plots.model_comparison(rows, report_dir / "model_comparison.png")
     write_json_atomic({"data_version": data_version, "models": rows}, report_dir / "model_comparison.json")
     with registry.mlflow.start_run(run_name="model_comparison", tags=run_tags(context, data_version=data_version)):
@@ -181,22 +202,25 @@ def model_comparison(context: dg.AssetExecutionContext, lake: LakeResource) -> d
         registry.mlflow.log_table(table, "model_comparison.json")
     shown = ["model_name", "version", "valid_ndcg_at_10", "test_ndcg_at_10", "test_recall_at_10", "test_mrr_at_10",
              "seconds_per_epoch"]
-    return dg.MaterializeResult(metadata={
+    return memo.stamp(dg.MaterializeResult(metadata={
         "models": dg.MetadataValue.md(table[shown].round(4).to_markdown(index=False)),
         "chart": png_markdown(chart),
         "data_version": data_version,
         "dagster/row_count": len(rows),
-    })
+    }))
 
 
 @dg.asset(group_name="training", code_version=TRAINING_CODE_VERSION, deps=[model_comparison],
           kinds={"mlflow"}, description="The gate: `champion` alias to the best valid NDCG@10 only if it beats the current champion.")
 def champion_model(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     client = registry.connect(lake.home_path)
+    memo = Unchanged(context, outputs_present=lambda last: _alias_points_to(client, last.get("champion_version")))
+    if memo.skip:
+        return memo.result
     data_version = splits_data_version(lake)
     decision = registry.gate(client, data_version)
     context.log.info(f"gate: {decision['decision']} ({decision['reason']}); champion is v{decision['champion']}")
-    return dg.MaterializeResult(
+    return memo.stamp(dg.MaterializeResult(
         metadata={
             "decision": decision["decision"], "reason": decision["reason"],
             "champion_version": str(decision["champion"]),
@@ -207,7 +231,14 @@ def champion_model(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
             "candidates": dg.MetadataValue.json(decision["candidates"]),
         },
         data_version=dg.DataVersion(f"champion-v{decision['champion']}"),
-    )
+    ))
+
+
+def _alias_points_to(client, version) -> bool:
+    try:
+        return str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS).version) == str(version)
+    except registry.MlflowException:
+        return False
 
 
 training_assets = [*RECOMMENDER_ASSETS, model_comparison, champion_model]

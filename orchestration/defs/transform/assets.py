@@ -16,6 +16,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from orchestration.defs.transform.expectations import VALID_EVENT_TS
 from orchestration.resources import LakeResource
+from orchestration.unchanged import CONFIG_KEY, DATA_VERSION_TAG, SKIPPED_KEY, config_sha256, unchanged_reason
 from orchestration.settings import DBT_PROJECT_DIR, parse_dbt_project
 
 if os.getenv("DAGSTER_IS_DEV_CLI"):
@@ -66,10 +67,61 @@ def _failed_nodes(invocation) -> list[str]:
     ]
 
 
+def _topological(context: dg.AssetExecutionContext) -> list[dg.AssetKey]:
+    selected, ordered = set(context.selected_asset_keys), []
+    def visit(key):
+        if key in selected and key not in ordered:
+            for dep in sorted(context.assets_def.asset_deps[key], key=str):
+                visit(dep)
+            ordered.append(key)
+    for key in sorted(selected, key=str):
+        visit(key)
+    return ordered
+
+
+def _unchanged_models(context: dg.AssetExecutionContext, lake: LakeResource, config: dict) -> dict | None:
+    """Each selected model's last materialization when none of them needs rebuilding: same SQL
+    (code version), same vars, same input data versions, and the table still holds that content."""
+    lasts = {}
+    for key in _topological(context):  # a multi-asset yields its outputs upstream-first
+        last, reason = unchanged_reason(context, key, config)
+        if last is None:
+            context.log.info(f"dbt: building ({key.to_user_string()}: {reason})")
+            return None
+        lasts[key] = (last, reason)
+    if not lake.warehouse_path.exists():
+        return None
+    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
+        for key, (last, _) in lasts.items():
+            try:
+                _, digest = table_fingerprint(con, key.path[-1])
+            except duckdb.Error:
+                return None
+            if digest != last.tags.get(DATA_VERSION_TAG):
+                context.log.info(f"dbt: building ({key.to_user_string()} no longer holds its last content)")
+                return None
+    return lasts
+
+
 def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource):
-    """`dbt build` the selected models; attach row counts, content hashes and data versions."""
+    """`dbt build` the selected models; attach row counts, content hashes and data versions. When
+    nothing they depend on changed, the models are not rebuilt: their tests still run (`dbt test`)."""
     os.environ["RECLAKE_HOME"] = lake.home  # dbt (a subprocess) finds the warehouse and lake through it
-    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(lake))], context=context, raise_on_error=False)
+    variables = dbt_vars(lake)
+    unchanged = _unchanged_models(context, lake, variables)
+    if unchanged is not None:
+        context.log.info(f"dbt: {len(unchanged)} models unchanged, not rebuilt; running their tests")
+        for key, (last, reason) in unchanged.items():
+            yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
+                            metadata={**{k: v for k, v in last.metadata.items() if k != SKIPPED_KEY}, SKIPPED_KEY: reason},
+                            data_version=dg.DataVersion(last.tags[DATA_VERSION_TAG]))
+        invocation = dbt.cli(["test", "--vars", json.dumps(variables)], context=context, raise_on_error=False)
+        yield from invocation.stream()
+        if not invocation.is_successful():
+            failed = _failed_nodes(invocation) or ["see the dbt log above"]
+            raise dg.Failure(description="dbt test failed; downstream assets will not run:\n" + "\n".join(failed))
+        return
+    invocation = dbt.cli(["build", "--vars", json.dumps(variables)], context=context, raise_on_error=False)
     events = list(invocation.stream())
     # Fingerprint after dbt exits: DuckDB allows one writer, and dbt holds the file while it runs.
     fingerprints = {}
@@ -85,7 +137,8 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
             yield dg.Output(
                 value=event.value,
                 output_name=event.output_name,
-                metadata={**event.metadata, "dagster/row_count": rows, "content_md5": digest},
+                metadata={**event.metadata, "dagster/row_count": rows, "content_md5": digest,
+                          CONFIG_KEY: config_sha256(variables)},
                 data_version=dg.DataVersion(digest),
             )
         else:

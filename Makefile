@@ -10,7 +10,7 @@ export RECLAKE_HOME
 export DAGSTER_HOME ?= $(RECLAKE_HOME)/dagster
 PYTEST_ARGS ?=
 
-.PHONY: demo test ui mlflow-ui venv bench bench-online bench-train bench-models bench-serving clean-state
+.PHONY: demo test browsers ui mlflow-ui venv bench bench-online bench-train bench-models bench-serving clean-state
 
 venv: $(STAMP)
 
@@ -22,8 +22,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/reclake demo
 
+# Debian's headless Chromium + ChromeDriver for the browser tests (tests/test_ui.py); they are
+# skipped, saying so, when these cannot be installed (no root, no apt).
+browsers:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || \
+	  (apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1)) || \
+	  echo "make browsers: could not install chromium + chromium-driver; the browser tests will be skipped" >&2
+
 # pytest exits 5 when it collected no tests: treat that as a failure, not a pass.
-test: $(STAMP)
+test: $(STAMP) browsers
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

@@ -4,17 +4,16 @@ recomputes only what depends on it, and `reclake lineage` walks a partition back
 
 import hashlib
 import json
-import shutil
+import os
 import subprocess
 
 import pytest
 
-from conftest import ML100K_DIR, RECLAKE, materializations, run_pipeline
+from conftest import RECLAKE, materializations
 from models import registry
 from orchestration.defs.serving.partitions import daily_partitions
 
 TODAY = daily_partitions.get_last_partition_key()
-SLICE_USERS = 300
 # every asset downstream of ingest; judge and serving are partitioned but follow the same rule
 DOWNSTREAM_OF_INGEST = {
     "stg_interactions", "fct_interactions", "splits", "dim_items", "item_profiles", "user_profiles",
@@ -28,39 +27,9 @@ def _skipped(run) -> set[str]:
     return {key for key, meta in materializations(run).items() if "skipped" in meta}
 
 
-@pytest.fixture(scope="module")
-def incremental_runs(tmp_path_factory):
-    """ML-100K's first 300 users as an editable copy: a cold run, an unchanged re-run, and a run
-    after one item title was edited; all on one persistent instance."""
-    import dagster as dg
-
-    root = tmp_path_factory.mktemp("incremental")
-    data = root / "ml-100k"
-    data.mkdir()
-    for name in ("ml-100k.item", "ml-100k.user"):
-        shutil.copy(ML100K_DIR / name, data / name)
-    lines = (ML100K_DIR / "ml-100k.inter").read_text().splitlines(keepends=True)
-    (data / "ml-100k.inter").write_text(lines[0] + "".join(l for l in lines[1:] if int(l.split("\t")[0]) <= SLICE_USERS))
-    home, mp = root / "home", pytest.MonkeyPatch()
-    (root / "dagster").mkdir()
-    try:
-        with dg.DagsterInstance.local_temp(tempdir=str(root / "dagster")) as instance:
-            cold = run_pipeline(home, "ml-100k", data, monkeypatch=mp, instance=instance)
-            warm = run_pipeline(home, "ml-100k", data, monkeypatch=mp, instance=instance)
-            items = (data / "ml-100k.item").read_text().replace("1\tToy Story\t1995", "1\tToy Story (restored)\t1995", 1)
-            (data / "ml-100k.item").write_text(items)
-            edited = run_pipeline(home, "ml-100k", data, monkeypatch=mp, instance=instance)
-        print(f"\n{SLICE_USERS}-user slice: cold run {cold.seconds:.1f}s, unchanged re-run {warm.seconds:.1f}s, "
-              f"after one edited title {edited.seconds:.1f}s")
-        mp.setenv("RECLAKE_HOME", str(home))
-        yield cold, warm, edited, data
-    finally:
-        mp.undo()
-
-
 @pytest.mark.integration
 def test_unchanged_rerun_skips_everything_after_ingest(incremental_runs):
-    cold, warm, _, _ = incremental_runs
+    cold, warm = incremental_runs.cold, incremental_runs.warm
     assert cold.result.success and warm.result.success
     assert not _skipped(cold)
     skipped = _skipped(warm)
@@ -76,7 +45,7 @@ def test_unchanged_rerun_skips_everything_after_ingest(incremental_runs):
 
 @pytest.mark.integration
 def test_one_edited_item_title_recomputes_only_its_dependents(incremental_runs):
-    _, warm, edited, _ = incremental_runs
+    warm, edited = incremental_runs.warm, incremental_runs.edited
     assert edited.result.success
     skipped = _skipped(edited)
     # depends on the item text: recomputed
@@ -93,9 +62,10 @@ def test_one_edited_item_title_recomputes_only_its_dependents(incremental_runs):
 
 @pytest.mark.integration
 def test_reclake_lineage_walks_from_the_partition_to_raw_rows(incremental_runs):
-    _, _, edited, data = incremental_runs
+    edited, data = incremental_runs.edited, incremental_runs.data
+    env = {**os.environ, "RECLAKE_HOME": str(edited.home)}
     out = subprocess.run([RECLAKE, "lineage", "--date", TODAY, "--user", "7", "--json"], capture_output=True,
-                         text=True, check=True)
+                         text=True, check=True, env=env)
     chain = json.loads(out.stdout)
     client = registry.connect(edited.home)
     champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion")
@@ -115,7 +85,7 @@ def test_reclake_lineage_walks_from_the_partition_to_raw_rows(incremental_runs):
     for row in user_rows[:20]:
         user_id, item_id, *_ = lines[row["source_row"] - 1].split("\t")  # source_row: the line number
         assert (user_id, item_id) == ("7", row["item_id"])
-    tree = subprocess.run([RECLAKE, "lineage", "--date", TODAY], capture_output=True, text=True, check=True).stdout
+    tree = subprocess.run([RECLAKE, "lineage", "--date", TODAY], capture_output=True, text=True, check=True, env=env).stdout
     assert champion.run_id in tree and raw["sha256"] in tree
 
 

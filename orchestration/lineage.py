@@ -1,5 +1,6 @@
 """Lineage facts stamped on MLflow runs and output partitions: code and inputs of a materialization."""
 
+import hashlib
 import json
 import subprocess
 from functools import lru_cache
@@ -23,9 +24,25 @@ def git_commit() -> str:
         return "unknown"
 
 
+VOLATILE_MANIFEST_KEYS = {"created_at", "generated_at", "invocation_id", "invocation_started_at"}
+
+
+def _without_volatile(value):
+    if isinstance(value, dict):
+        return {k: _without_volatile(v) for k, v in value.items() if k not in VOLATILE_MANIFEST_KEYS}
+    if isinstance(value, list):
+        return [_without_volatile(v) for v in value]
+    return value
+
+
 def dbt_manifest_sha256() -> str:
+    """sha256 of the dbt manifest without what changes on every parse (timestamps, invocation
+    ids): the same project gives the same hash, any change to a model, test, source or macro does not."""
     manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
-    return sha256_file(manifest) if manifest.exists() else "missing"
+    if not manifest.exists():
+        return "missing"
+    stable = _without_volatile(json.loads(manifest.read_text()))
+    return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()
 
 
 def run_tags(context, **inputs: str) -> dict[str, str]:

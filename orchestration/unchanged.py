@@ -93,8 +93,9 @@ class Unchanged:
         context.log.info(f"{context.asset_key.to_user_string()}: {'skipped' if self.skip else 'computing'} ({reason})")
         if self.skip:
             metadata = {k: v for k, v in last.metadata.items() if k != SKIPPED_KEY}
+            version = last.tags.get(DATA_VERSION_TAG)
             self.result = dg.MaterializeResult(metadata={**metadata, SKIPPED_KEY: reason},
-                                               data_version=dg.DataVersion(last.tags[DATA_VERSION_TAG]))
+                                               data_version=dg.DataVersion(version) if version else None)
 
     def stamp(self, result: dg.MaterializeResult) -> dg.MaterializeResult:
         return result._replace(metadata={**(result.metadata or {}), CONFIG_KEY: config_sha256(self.config)})

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import TEST_MODEL_CACHE, materializations
+from conftest import TEST_MODEL_CACHE, materializations, tiny_llm
 from models import registry
 from models.judge import RATINGS, Judge, JudgeCase, agreement, auc, expected_rating, judge_cases, sample_users, summarize
 from models.llm.openai_backend import OpenAIBackend
@@ -179,3 +179,27 @@ def test_judge_partition_for_today_in_the_lake_mlflow_and_dagster(ml100k_runs, m
     assert {a.path for a in mlflow_client.list_artifacts(run.info.run_id, "plots")} == {"plots/judge_scores.png", "plots/judge_roc.png"}
     meta = materializations(runs[-1])["judge_evaluations"]
     assert meta["score_distributions"].value.startswith("![") and meta["roc"].value.startswith("![")
+
+
+@pytest.mark.integration
+def test_judge_asset_with_a_second_judge_reports_their_agreement(incremental_runs, llm_server):
+    import dagster as dg
+
+    from orchestration.definitions import build_defs
+    from orchestration.defs.evaluation.resources import JudgeResource
+    from orchestration.resources import LakeResource
+
+    base_url, model = llm_server
+    home = incremental_runs.edited.home
+    judge = JudgeResource(n_users=3, k=3, n_random=3, second_backend="openai", second_base_url=base_url, second_model=model)
+    defs = build_defs(LakeResource(home=str(home)), tiny_llm(), judge=judge)
+    result = dg.materialize([defs.get_assets_def("judge_evaluations")], resources=defs.resources, partition_key=TODAY,
+                            selection=["judge_evaluations"])
+    assert result.success
+    out = home / "lake" / "judge_evaluations" / f"date={TODAY}"
+    summary = json.loads((out / "summary.json").read_text())
+    pointwise = pd.read_parquet(out / "pointwise.parquet")
+    assert len(summary["judges"]) == 2 and pointwise["judge"].nunique() == 2
+    agreement_ = summary["judge_agreement"]
+    assert agreement_ is not None and -1 <= agreement_["score_spearman"] <= 1
+    assert pointwise.groupby("judge")["user_id"].nunique().tolist() == [3, 3]

@@ -21,7 +21,7 @@ from orchestration.defs.evaluation import plots
 from orchestration.defs.evaluation.resources import JudgeResource
 from orchestration.defs.llm.resources import LLMResource
 from orchestration.defs.serving.partitions import daily_partitions
-from orchestration.defs.training.assets import latest_versions, load_splits, png_markdown
+from orchestration.defs.training.assets import eval_topk_dir, latest_versions, load_splits, png_markdown
 from orchestration.lake import write_json_atomic, write_parquet_atomic
 from orchestration.lineage import run_tags
 from orchestration.resources import LakeResource
@@ -32,8 +32,7 @@ BASELINE_MODEL = "popularity"
 
 
 def _eval_topk(lake: LakeResource, model_name: str, version: str, k: int) -> dict[str, list[str]]:
-    path = lake.home_path / "lake" / "eval_topk" / f"model_name={model_name}" / f"model_version={version}"
-    frame = pd.read_parquet(path)
+    frame = pd.read_parquet(eval_topk_dir(lake, model_name, version))
     frame = frame[frame["rank"] <= k].sort_values(["user_id", "rank"])
     return frame.groupby("user_id")["item_id"].apply(list).to_dict()
 

@@ -54,14 +54,18 @@ def png_markdown(path: Path) -> dg.MetadataValue:
     return dg.MetadataValue.md(f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")
 
 
+def eval_topk_dir(lake: LakeResource, model_name: str, version) -> Path:
+    """Contract folder of a model version's test-time top-20 lists."""
+    return lake.home_path / "lake" / "eval_topk" / f"model_name={model_name}" / f"model_version={version}"
+
+
 def write_eval_topk(lake: LakeResource, model_name: str, version: str, data: SplitData, test) -> Path:
     """The test-time top-20 per user (contract: lake/eval_topk/model_name=…/model_version=…/)."""
     users = data.users[test.users].repeat(test.topk.shape[1])
     table = pa.table({"user_id": pa.array(users.tolist(), pa.string()),
                       "item_id": pa.array(data.items[test.topk.ravel()].tolist(), pa.string()),
                       "rank": pa.array(list(range(1, test.topk.shape[1] + 1)) * len(test.users), pa.int32())})
-    path = (lake.home_path / "lake" / "eval_topk" / f"model_name={model_name}" / f"model_version={version}"
-            / "topk.parquet")
+    path = eval_topk_dir(lake, model_name, version) / "topk.parquet"
     write_parquet_atomic(table, path)
     return path
 
@@ -114,7 +118,7 @@ def _version_in_place(lake: LakeResource, model_name: str, version) -> bool:
     except registry.MlflowException:
         return False
     return (registry.artifacts_present(client, str(version))
-            and (lake.home_path / "lake" / "eval_topk" / f"model_name={model_name}" / f"model_version={version}").exists())
+            and eval_topk_dir(lake, model_name, version).exists())
 
 
 def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...] = ()):

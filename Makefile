@@ -10,7 +10,7 @@ export RECLAKE_HOME
 export DAGSTER_HOME ?= $(RECLAKE_HOME)/dagster
 PYTEST_ARGS ?=
 
-.PHONY: demo test browsers ui mlflow-ui venv bench bench-online bench-train bench-models bench-serving clean-state
+.PHONY: demo test browsers ui mlflow-ui venv bench bench-online bench-train bench-models bench-serving bench-engines clean-state
 
 venv: $(STAMP)
 
@@ -59,6 +59,10 @@ bench-models: $(STAMP)
 # synthetic 100k users x 20k items: the batch scorer vs a raw torch loop, time and peak memory
 bench-serving: $(STAMP)
 	$(BIN)/python bench/batch_scoring.py
+
+# DuckDB vs Spark at 1M and 10M synthetic interactions: ingest + transform and batch scoring (~1 h on 2 cores)
+bench-engines: $(STAMP)
+	$(BIN)/python bench/engines.py
 
 clean-state:
 	rm -rf $(RECLAKE_HOME)

@@ -6,6 +6,8 @@
     reclake llm serve     an OpenAI-compatible server (127.0.0.1) over the embedded or hf backend
     reclake lineage --date D [--user U] [--json]
                           a recommendation partition's chain back to the raw file rows
+    reclake data synth --users N --items M --interactions K --out DIR [--seed S] [--malformed-share F]
+                          a synthetic dataset in the generic folder format (scale tests, benchmarks)
 """
 
 from __future__ import annotations
@@ -155,6 +157,21 @@ def print_lineage(home: Path, args) -> int:
     return 0
 
 
+def synthesize(args) -> int:
+    from orchestration.defs.ingest.synth import SynthConfig, write_synthetic_dataset
+
+    try:
+        config = SynthConfig(users=args.users, items=args.items, interactions=args.interactions, seed=args.seed,
+                             malformed_share=args.malformed_share, item_text=args.item_text, fmt=args.format)
+    except ValueError as err:
+        print(f"reclake data synth: {err}", file=sys.stderr)
+        return 2
+    summary = write_synthetic_dataset(config, Path(args.out))
+    print(f"reclake data synth: {summary['malformed_rows']:,} malformed rows; use it with "
+          f"RECLAKE_DATASET={Path(args.out).resolve()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reclake", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -170,7 +187,19 @@ def main(argv: list[str] | None = None) -> int:
     lineage.add_argument("--date", required=True, help="the partition, YYYY-MM-DD")
     lineage.add_argument("--user", default=None, help="also that user's list and raw rows (file, row number)")
     lineage.add_argument("--json", action="store_true", help="machine-readable output")
+    data = commands.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
+    synth = data.add_parser("synth", help="write a synthetic dataset (power-law items, sessions, malformed rows)")
+    synth.add_argument("--users", type=int, required=True)
+    synth.add_argument("--items", type=int, required=True)
+    synth.add_argument("--interactions", type=int, required=True)
+    synth.add_argument("--out", required=True, help="folder to write interactions.* and items.* into")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--malformed-share", type=float, default=0.0, help="share of broken rows, e.g. 0.01")
+    synth.add_argument("--item-text", action="store_true", help="give items a description")
+    synth.add_argument("--format", choices=("csv", "parquet"), default="csv")
     args = parser.parse_args(argv)
+    if args.command == "data":
+        return synthesize(args)
 
     from orchestration.defs.ingest.datasets import DatasetError
 

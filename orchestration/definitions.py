@@ -5,6 +5,7 @@
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
+from dagster_pyspark import LazyPySparkResource
 
 from orchestration.defs.evaluation.assets import evaluation_assets
 from orchestration.defs.evaluation.resources import JudgeResource
@@ -21,6 +22,7 @@ from orchestration.defs.transform.assets import dbt_project, transform_assets
 from orchestration.defs.transform.checks import transform_checks
 from orchestration.resources import LakeResource
 from orchestration.settings import DBT_EXECUTABLE, configure_process_env
+from orchestration.spark import spark_config
 
 configure_process_env()
 
@@ -30,7 +32,7 @@ WAREHOUSE_JOB = "ingest_transform"
 
 def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None,
                training: TrainingResource | None = None, serving: ServingResource | None = None,
-               judge: JudgeResource | None = None) -> dg.Definitions:
+               judge: JudgeResource | None = None, spark_master: str | None = None) -> dg.Definitions:
     """Definitions bound to one data home; tests pass resources on a temporary home and small budgets."""
     return dg.Definitions(
         assets=[*ingest_assets, *transform_assets, *features_assets, *llm_assets, *training_assets, *serving_assets,
@@ -52,6 +54,7 @@ def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None,
             "training": training or TrainingResource.from_env(),
             "serving": serving or ServingResource.from_env(),
             "judge": judge or JudgeResource.from_env(),
+            "spark": LazyPySparkResource(spark_config=spark_config(spark_master)),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
         },
         # DuckDB allows one writer per file and this machine class has 2 cores: run steps in one

@@ -20,7 +20,7 @@ from models.files import sha256_file
 
 
 @contextmanager
-def _atomic_file(path: Path) -> Iterator[Path]:
+def atomic_file(path: Path) -> Iterator[Path]:
     """A temp sibling of ``path`` to write; renamed onto ``path`` when the block ends, deleted if
     it raises, so ``path`` only ever holds a complete file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,14 +41,14 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> str:
     Written without statistics timestamps or writer-varying metadata, so the same table gives
     the same bytes (and hash) on every run.
     """
-    with _atomic_file(path) as tmp:
+    with atomic_file(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", write_statistics=True)
         digest = sha256_file(tmp)
     return digest
 
 
 def write_json_atomic(payload: dict, path: Path) -> None:
-    with _atomic_file(path) as tmp, open(tmp, "w") as handle:
+    with atomic_file(path) as tmp, open(tmp, "w") as handle:
         json.dump(payload, handle, indent=2, sort_keys=True, default=str)
 
 
@@ -57,7 +57,7 @@ def write_parquet_chunks_atomic(chunks, schema: pa.Schema, path: Path) -> tuple[
     one chunk at a time, and a crash midway leaves the previous file at ``path`` untouched.
     Returns the sha256 and the row count."""
     rows = 0
-    with _atomic_file(path) as tmp:
+    with atomic_file(path) as tmp:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
             for chunk in chunks:
                 writer.write_table(chunk.cast(schema))

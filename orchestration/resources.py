@@ -8,6 +8,7 @@ import dagster as dg
 
 from orchestration.defs.ingest.datasets import DatasetSpec, fetch_ml100k, resolve_dataset
 from orchestration.settings import reclake_home
+from orchestration.spark import engine_from_env
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -17,6 +18,7 @@ class LakeResource(dg.ConfigurableResource):
     dataset: str = "ml-100k"
     data_dir: str | None = None
     rating_scale: str | None = None  # "min,max" for a generic folder; named datasets know theirs
+    engine: str = "duckdb"  # RECLAKE_ENGINE: duckdb (embedded) or spark (dbt-spark + Spark batch scoring)
 
     @classmethod
     def from_env(cls) -> "LakeResource":
@@ -25,6 +27,7 @@ class LakeResource(dg.ConfigurableResource):
             dataset=os.environ.get("RECLAKE_DATASET", "ml-100k"),
             data_dir=os.environ.get("RECLAKE_DATA_DIR") or None,
             rating_scale=os.environ.get("RECLAKE_RATING_SCALE") or None,
+            engine=engine_from_env(),
         )
 
     @property

@@ -28,6 +28,7 @@ OFFLINE_ENV = {
     "TRANSFORMERS_OFFLINE": "1",
     "FEAST_USAGE": "False",
     "DAGSTER_DISABLE_TELEMETRY": "true",
+    "SPARK_LOCAL_IP": "127.0.0.1",  # else Spark binds the machine's external interface
 }
 
 

@@ -10,7 +10,8 @@
 no rows); `recommend_histories` scores any histories, e.g. everything up to a batch date.
 """
 
-from dataclasses import dataclass
+import io
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -33,10 +34,22 @@ class SavedRecommender:
     histories: list[np.ndarray]
 
     @classmethod
-    def load(cls, path: Path, device: str | None = None) -> "SavedRecommender":
-        model, saved = load_recommender(Path(path), device)
+    def load(cls, path: Path | io.BytesIO, device: str | None = None) -> "SavedRecommender":
+        model, saved = load_recommender(path if isinstance(path, io.BytesIO) else Path(path), device)
         return cls(model, np.asarray(saved["users"], dtype=object), np.asarray(saved["items"], dtype=object),
                    [np.asarray(h, dtype=np.int64) for h in saved["histories"]])
+
+    def scoring_payload(self) -> bytes:
+        """The model and its id vocabularies without the saved histories, as bytes: what Spark
+        broadcasts to its executors, which score the histories they are given."""
+        buffer = io.BytesIO()
+        torch.save({"kind": self.model.name, "config": asdict(self.model.config), "users": list(self.users),
+                    "items": list(self.items), "histories": [], **self.model.state()}, buffer)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_payload(cls, payload: bytes, device: str | None = None) -> "SavedRecommender":
+        return cls.load(io.BytesIO(payload), device)
 
     @property
     def name(self) -> str:

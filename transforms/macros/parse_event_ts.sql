@@ -5,8 +5,8 @@
         when try_cast(trim({{ column }}) as double) is not null
             then case
                 when abs(try_cast(trim({{ column }}) as double)) < 253402300800  -- before year 10000
-                    then make_timestamp(cast(round(try_cast(trim({{ column }}) as double) * 1000000) as bigint))
+                    then {{ micros_to_timestamp('cast(round(try_cast(trim(' ~ column ~ ') as double) * 1000000) as bigint)') }}
             end
-        else try_cast(try_cast(trim({{ column }}) as timestamptz) at time zone 'UTC' as timestamp)
+        else {{ text_to_utc_timestamp('trim(' ~ column ~ ')') }}
     end
 {%- endmacro %}

@@ -46,7 +46,7 @@ select
     cast(n_interactions as bigint) as n_interactions,
     rating_sum / nullif(n_rated, 0) as mean_rating,
     sqrt(greatest(rating_sq_sum / nullif(n_rated, 0) - power(rating_sum / nullif(n_rated, 0), 2), 0)) as rating_std,
-    date_diff('second', first_event_ts, event_timestamp) / 86400.0 as days_since_first,
-    date_diff('second', previous_event_ts, event_timestamp) / 86400.0 as days_since_previous
+    {{ seconds_between('first_event_ts', 'event_timestamp') }} / 86400.0 as days_since_first,
+    {{ seconds_between('previous_event_ts', 'event_timestamp') }} / 86400.0 as days_since_previous
 from cumulative
 {% endmacro %}

@@ -2,11 +2,13 @@
 
 batch_recommendations[D]   models:/reclake-recommender@champion scores each user's history up to the
                            end of day D -> lake/recommendations/date=D/recommendations.parquet
+                           (in process with torch, or on Spark with mapInPandas: RECLAKE_ENGINE)
 online_recommendations[D]  that partition as one row per user -> Feast view `user_recommendations`
                            (online store; lake/recommendations/latest/ is its offline source)
 """
 
 import json
+import shutil
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -15,6 +17,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
+from dagster_pyspark import LazyPySparkResource
 
 from models import registry
 from models.recsys.data import sequences_by_user
@@ -22,6 +26,7 @@ from orchestration.defs.serving.partitions import daily_partitions
 from orchestration.defs.serving.resources import ServingResource
 from orchestration.lake import write_json_atomic, write_parquet_atomic, write_parquet_chunks_atomic
 from orchestration.resources import LakeResource
+from orchestration.spark import spark_tables_dir
 
 SERVING_CODE_VERSION = "1"
 RECOMMENDATION_SCHEMA = pa.schema([("user_id", pa.string()), ("item_id", pa.string()), ("rank", pa.int32()),
@@ -45,32 +50,81 @@ def histories_until(lake: LakeResource, end: datetime, item_index: pd.Series) ->
     return users, sequences_by_user(codes[known], items[known].astype(np.int64), len(users))
 
 
-def score_partition(context, lake: LakeResource, serving: ServingResource, champion, date: str) -> dict:
+def lists_in_process(lake: LakeResource, serving: ServingResource, champion, end: datetime):
+    """(users scored, each history item's count, DataFrames of lists chunk by chunk) on this machine."""
+    recommender = champion.recommender
+    users, histories = histories_until(lake, end, recommender.item_index)
+    popularity = np.bincount(np.concatenate(histories), minlength=len(recommender.items)) if histories else None
+    frames = (frame.assign(model_name=champion.model_name, model_version=champion.version)
+              for frame in recommender.iter_recommendations(users, histories, serving.top_k, serving.chunk_users))
+    return len(users), popularity, frames
+
+
+def lists_on_spark(spark, lake: LakeResource, serving: ServingResource, champion, end: datetime, date: str):
+    """The same on Spark: executors score the users (mapInPandas) and write parquet parts to a
+    scratch folder, which is streamed into the one contract file in user order, then removed."""
+    from pyspark.sql import functions as F
+
+    from models.recsys.spark_scoring import score_with_spark, ship_models_package, user_histories
+
+    source = spark_tables_dir(lake.home_path) / "fct_interactions"
+    if not source.is_dir():
+        raise dg.Failure(f"{source} not found: with RECLAKE_ENGINE=spark, materialize the `transform` group "
+                         "on Spark first (it writes fct_interactions there)")
+    recommender = champion.recommender
+    ship_models_package(spark)
+    histories = user_histories(spark, spark.read.parquet(str(source)), end, recommender.items).cache()
+    n_users = histories.count()
+    counted = histories.select(F.explode("history").alias("i")).groupBy("i").count().toPandas()
+    popularity = np.zeros(len(recommender.items), np.int64)
+    popularity[counted["i"].to_numpy(np.int64)] = counted["count"].to_numpy()
+    scratch = lake.home_path / "lake" / "recommendations" / ".spark" / f"date={date}"
+    lists = score_with_spark(spark, recommender, histories, k=serving.top_k, chunk_users=serving.chunk_users,
+                             model_name=champion.model_name, model_version=champion.version)
+    lists.write.mode("overwrite").parquet(str(scratch))
+    histories.unpersist()
+
+    def frames():
+        try:
+            for part in sorted(scratch.glob("part-*.parquet")):  # range-partitioned: parts in user order
+                for batch in pq.ParquetFile(part).iter_batches():
+                    yield batch.to_pandas()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    return n_users, popularity, frames()
+
+
+def score_partition(context, lake: LakeResource, serving: ServingResource, champion, date: str, spark=None) -> dict:
     """Write one date's recommendations (streamed chunk by chunk, renamed into place at the end)."""
     end = datetime.fromisoformat(date).replace(tzinfo=timezone.utc) + timedelta(days=1)
     recommender = champion.recommender
     item_index = recommender.item_index
-    users, histories = histories_until(lake, end, item_index)
-    context.log.info(f"{date}: scoring {len(users)} users with {champion.model_name} v{champion.version} "
-                     f"(run {champion.run_id}), K={serving.top_k}, chunks of {serving.chunk_users} users")
+    engine = "spark" if spark is not None else "in-process torch"
+    context.log.info(f"{date}: scoring with {champion.model_name} v{champion.version} (run {champion.run_id}) "
+                     f"on {engine}, K={serving.top_k}, chunks of {serving.chunk_users} users")
     started = time.perf_counter()
+    if spark is not None:
+        n_users, popularity, frames = lists_on_spark(spark, lake, serving, champion, end, date)
+    else:
+        n_users, popularity, frames = lists_in_process(lake, serving, champion, end)
     counts = np.zeros(len(recommender.items), np.int64)
 
     def chunks():
-        for number, frame in enumerate(recommender.iter_recommendations(users, histories, serving.top_k,
-                                                                         serving.chunk_users), start=1):
-            counts[item_index.reindex(frame["item_id"]).to_numpy(np.int64)] += 1
-            context.log.info(f"{date} chunk {number}: {frame['user_id'].nunique()} users scored")
-            yield pa.Table.from_pandas(frame.assign(model_name=champion.model_name, model_version=champion.version),
-                                       preserve_index=False)
+        users_done = 0
+        for frame in frames:
+            np.add.at(counts, item_index.reindex(frame["item_id"]).to_numpy(np.int64), 1)
+            users_done += frame["user_id"].nunique()
+            context.log.info(f"{date}: {users_done}/{n_users} users' lists written")
+            yield pa.Table.from_pandas(frame, preserve_index=False)
 
     path = partition_path(lake, date)
     digest, rows = write_parquet_chunks_atomic(chunks(), RECOMMENDATION_SCHEMA, path)
     seconds = time.perf_counter() - started
-    popularity = np.bincount(np.concatenate(histories), minlength=len(counts)) if histories else counts
+    popularity = counts if popularity is None else popularity
     percentile = pd.Series(popularity).rank(pct=True).to_numpy()  # 1.0 = the most interacted-with item
-    return {"date": date, "rows": rows, "users_scored": len(users), "seconds": round(seconds, 2),
-            "users_per_second": round(len(users) / seconds, 1) if seconds else 0.0,
+    return {"date": date, "rows": rows, "users_scored": n_users, "seconds": round(seconds, 2),
+            "users_per_second": round(n_users / seconds, 1) if seconds else 0.0,
             "coverage": round(float((counts > 0).mean()), 4),
             "popularity_bias": round(float(np.average(percentile, weights=counts)) if counts.any() else 0.0, 4),
             "history_cutoff": end.isoformat(), "path": str(path), "sha256": digest}
@@ -80,19 +134,20 @@ def score_partition(context, lake: LakeResource, serving: ServingResource, champ
           backfill_policy=dg.BackfillPolicy.single_run(),  # a date range runs as one run (CLI --partition-range)
           deps=["champion_model", "fct_interactions"], kinds={"pytorch", "parquet", "mlflow"},
           description="The champion's top-K unseen items for every user, from their history up to the end of day D.")
-def batch_recommendations(context: dg.AssetExecutionContext, lake: LakeResource,
-                          serving: ServingResource) -> dg.MaterializeResult:
+def batch_recommendations(context: dg.AssetExecutionContext, lake: LakeResource, serving: ServingResource,
+                          spark: LazyPySparkResource) -> dg.MaterializeResult:
     client = registry.connect(lake.home_path)
     try:
         champion = registry.load_champion(client)
     except registry.NoChampionError as err:
         raise dg.Failure(str(err)) from None
-    facts = [score_partition(context, lake, serving, champion, date) for date in context.partition_keys]
+    session = spark.spark_session if lake.engine == "spark" else None  # the JVM starts only when used
+    facts = [score_partition(context, lake, serving, champion, date, session) for date in context.partition_keys]
     last = facts[-1]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": sum(f["rows"] for f in facts), "users_scored": last["users_scored"],
-            "k": serving.top_k, "model_name": champion.model_name, "model_version": champion.version,
+            "k": serving.top_k, "engine": lake.engine, "model_name": champion.model_name, "model_version": champion.version,
             "mlflow_run_id": champion.run_id, "seconds": last["seconds"], "users_per_second": last["users_per_second"],
             "coverage": last["coverage"], "popularity_bias": last["popularity_bias"],
             "history_cutoff": last["history_cutoff"], "path": dg.MetadataValue.path(last["path"]),

@@ -5,6 +5,10 @@ Two dbt selections, so the blocking checks on fct_interactions sit between them:
   dbt_marts     splits, dim_items, dim_users, feat_user_stats, feat_item_stats
 dbt tests run as Dagster asset checks; a failing error-severity test fails the step, so nothing
 downstream runs.
+
+RECLAKE_ENGINE (LakeResource.engine) picks the dbt target: `duckdb` builds the tables in
+warehouse.duckdb; `spark` builds the same models with dbt-spark into parquet under lake/spark/, and
+the marts are then exposed in warehouse.duckdb as views over those files (orchestration/spark.py).
 """
 
 import json
@@ -18,6 +22,7 @@ from orchestration.defs.transform.expectations import VALID_EVENT_TS
 from orchestration.resources import LakeResource
 from orchestration.unchanged import CONFIG_KEY, DATA_VERSION_TAG, SKIPPED_KEY, config_sha256, unchanged_reason
 from orchestration.settings import DBT_PROJECT_DIR, parse_dbt_project
+from orchestration.spark import ENGINES, publish_spark_tables
 
 if os.getenv("DAGSTER_IS_DEV_CLI"):
     parse_dbt_project()  # under `dagster dev`, re-parse on each (re)load so the manifest matches the SQL
@@ -107,22 +112,29 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
     """`dbt build` the selected models; attach row counts, content hashes and data versions. When
     nothing they depend on changed, the models are not rebuilt: their tests still run (`dbt test`)."""
     os.environ["RECLAKE_HOME"] = lake.home  # dbt (a subprocess) finds the warehouse and lake through it
+    if lake.engine not in ENGINES:
+        raise dg.Failure(f"engine {lake.engine!r} (RECLAKE_ENGINE): expected one of {', '.join(ENGINES)}")
     variables = dbt_vars(lake)
-    unchanged = _unchanged_models(context, lake, variables)
+    target = ["--target", lake.engine]
+    unchanged = _unchanged_models(context, lake, {**variables, "engine": lake.engine})
     if unchanged is not None:
         context.log.info(f"dbt: {len(unchanged)} models unchanged, not rebuilt; running their tests")
         for key, (last, reason) in unchanged.items():
             yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
                             metadata={**{k: v for k, v in last.metadata.items() if k != SKIPPED_KEY}, SKIPPED_KEY: reason},
                             data_version=dg.DataVersion(last.tags[DATA_VERSION_TAG]))
-        invocation = dbt.cli(["test", "--vars", json.dumps(variables)], context=context, raise_on_error=False)
+        invocation = dbt.cli(["test", *target, "--vars", json.dumps(variables)], context=context, raise_on_error=False)
         yield from invocation.stream()
         if not invocation.is_successful():
             failed = _failed_nodes(invocation) or ["see the dbt log above"]
             raise dg.Failure(description="dbt test failed; downstream assets will not run:\n" + "\n".join(failed))
         return
-    invocation = dbt.cli(["build", "--vars", json.dumps(variables)], context=context, raise_on_error=False)
+    invocation = dbt.cli(["build", *target, "--vars", json.dumps(variables)], context=context, raise_on_error=False)
     events = list(invocation.stream())
+    if lake.engine == "spark":
+        names = [context.asset_key_for_output(e.output_name).path[-1] for e in events if isinstance(e, dg.Output)]
+        published = publish_spark_tables(lake.warehouse_path, lake.home_path, names)
+        context.log.info(f"spark: {len(published)} tables exposed in {lake.warehouse_path.name} as views: {', '.join(published)}")
     # Fingerprint after dbt exits: DuckDB allows one writer, and dbt holds the file while it runs.
     fingerprints = {}
     if lake.warehouse_path.exists():
@@ -130,7 +142,10 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
             for event in events:
                 if isinstance(event, dg.Output):
                     name = context.asset_key_for_output(event.output_name).path[-1]
-                    fingerprints[event.output_name] = table_fingerprint(con, name)
+                    try:
+                        fingerprints[event.output_name] = table_fingerprint(con, name)
+                    except duckdb.CatalogException:  # a Spark-side view (stg_/int_): no fingerprint
+                        pass
     for event in events:
         if isinstance(event, dg.Output) and event.output_name in fingerprints:
             rows, digest = fingerprints[event.output_name]
@@ -138,7 +153,7 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
                 value=event.value,
                 output_name=event.output_name,
                 metadata={**event.metadata, "dagster/row_count": rows, "content_md5": digest,
-                          CONFIG_KEY: config_sha256(variables)},
+                          CONFIG_KEY: config_sha256({**variables, "engine": lake.engine})},
                 data_version=dg.DataVersion(digest),
             )
         else:

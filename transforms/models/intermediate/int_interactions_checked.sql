@@ -24,7 +24,7 @@ row_rules as (
                 or event_ts >= cast('{{ var("max_event_ts") }}' as timestamp) then 'timestamp_out_of_range'
             {% if var('has_ratings') %}
             when {{ is_blank('rating_raw') }} then 'missing_rating'
-            when rating is null or not isfinite(rating) then 'rating_not_a_number'
+            when rating is null or not {{ is_finite('rating') }} then 'rating_not_a_number'
             when rating < {{ var('rating_min') }} or rating > {{ var('rating_max') }} then 'rating_out_of_range'
             {% endif %}
         end as row_reason

@@ -1,11 +1,16 @@
 -- Every item seen in the catalog file or in the clean interactions, with whatever text the source
 -- has. Review snippets come from TRAIN interactions only, so profiles built on them cannot see the
 -- held-out valid/test reviews.
-with catalog as (
+with numbered as (
 
-    select *
+    select *, row_number() over (partition by item_id order by source_file, source_row) as nth
     from {{ ref('stg_items') }}
-    qualify row_number() over (partition by item_id order by source_file, source_row) = 1
+
+),
+
+catalog as (
+
+    select * from numbered where nth = 1
 
 ),
 
@@ -23,10 +28,16 @@ all_items as (
 
 ),
 
+distinct_tags as (
+
+    select distinct item_id, tag from {{ ref('stg_item_tags') }}
+
+),
+
 tags as (
 
-    select item_id, string_agg(distinct tag, '|' order by tag) as tags
-    from {{ ref('stg_item_tags') }}
+    select item_id, {{ ordered_string_agg('tag', "'|'", 'tag') }} as tags
+    from distinct_tags
     group by item_id
 
 ),
@@ -35,14 +46,13 @@ train_reviews as (
 
     select
         s.item_id,
-        string_agg(
-            coalesce(r.review_summary || ': ', '') || left(coalesce(r.review_text, ''), 300),
-            ' || ' order by s.source_file, s.source_row
-        ) filter (where r.review_text is not null or r.review_summary is not null) as review_snippets
+        {{ ordered_string_agg(
+            "coalesce(r.review_summary || ': ', '') || left(coalesce(r.review_text, ''), 300)",
+            "' || '", 's.source_file, s.source_row') }} as review_snippets
     from {{ ref('splits') }} as s
     join {{ ref('stg_interactions') }} as r
         on r.source_file = s.source_file and r.source_row = s.source_row
-    where s.split = 'train'
+    where s.split = 'train' and (r.review_text is not null or r.review_summary is not null)
     group by s.item_id
 
 )

@@ -1,9 +1,14 @@
 -- Every user seen in the users file or in the clean interactions, with the source's attributes.
-with attributes as (
+with numbered as (
 
-    select *
+    select *, row_number() over (partition by user_id order by source_file, source_row) as nth
     from {{ ref('stg_users') }}
-    qualify row_number() over (partition by user_id order by source_file, source_row) = 1
+
+),
+
+attributes as (
+
+    select * from numbered where nth = 1
 
 ),
 

@@ -6,7 +6,7 @@ select
     user_id,
     item_id,
     rating_raw as rating,
-    timestamp_raw as "timestamp",
+    timestamp_raw as {{ adapter.quote('timestamp') }},
     event_ts,
     parse_error,
     reason

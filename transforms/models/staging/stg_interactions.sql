@@ -2,7 +2,7 @@
 -- int_interactions_checked, so every raw row is accounted for downstream).
 with source as (
 
-    select * from {{ source('raw', 'interactions') }}
+    select * from {{ raw_source('interactions') }}
 
 ),
 
@@ -24,8 +24,8 @@ renamed as (
         try_cast(trim(rating) as double) as rating,
 
         -- timestamps (UTC)
-        "timestamp" as timestamp_raw,
-        {{ parse_event_ts('"timestamp"') }} as event_ts,
+        {{ adapter.quote('timestamp') }} as timestamp_raw,
+        {{ parse_event_ts(adapter.quote('timestamp')) }} as event_ts,
 
         -- review text (Amazon-style datasets)
         review_summary,

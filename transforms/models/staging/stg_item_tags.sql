@@ -1,6 +1,6 @@
 with source as (
 
-    select * from {{ source('raw', 'item_tags') }}
+    select * from {{ raw_source('item_tags') }}
 
 ),
 
@@ -15,7 +15,7 @@ renamed as (
         trim(tag) as tag,
 
         -- timestamps (UTC)
-        {{ parse_event_ts('"timestamp"') }} as tagged_at
+        {{ parse_event_ts(adapter.quote('timestamp')) }} as tagged_at
 
     from source
     where _parse_error is null and not {{ is_blank('item_id') }} and not {{ is_blank('tag') }}

@@ -1,6 +1,6 @@
 with source as (
 
-    select * from {{ source('raw', 'items') }}
+    select * from {{ raw_source('items') }}
 
 ),
 
@@ -18,7 +18,7 @@ renamed as (
         trim(title) as title,
         description,
         -- genres arrive space- (RecBole) or pipe- (GroupLens) separated; store them pipe-separated
-        nullif(regexp_replace(trim(coalesce(genres, '')), '[ |]+', '|', 'g'), '') as genres,
+        nullif({{ regexp_replace_all("trim(coalesce(genres, ''))", "'[ |]+'", "'|'") }}, '') as genres,
 
         -- year: its own column, else the "(1995)" suffix GroupLens puts in titles
         coalesce(

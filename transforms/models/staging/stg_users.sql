@@ -1,6 +1,6 @@
 with source as (
 
-    select * from {{ source('raw', 'users') }}
+    select * from {{ raw_source('users') }}
 
 ),
 

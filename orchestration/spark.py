@@ -1,0 +1,76 @@
+"""The Spark engine (RECLAKE_ENGINE=spark): its session settings, where its tables live, and how they
+are exposed in warehouse.duckdb so that every reader works the same with either engine.
+
+dbt-spark (profile target `spark`, transforms/profiles.yml) writes each mart as a parquet folder under
+`$RECLAKE_HOME/lake/spark/warehouse/main.db/<table>/`. After a build, reclake replaces the table of the
+same name in warehouse.duckdb by a view over that folder: the contract tables (fct_interactions,
+splits, ...) keep their names and columns, and Feast, training and serving read them unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import duckdb
+
+ENGINES = ("duckdb", "spark")
+
+
+def engine_from_env() -> str:
+    engine = os.environ.get("RECLAKE_ENGINE", "duckdb").strip().lower() or "duckdb"
+    if engine not in ENGINES:
+        raise ValueError(f"RECLAKE_ENGINE={engine!r}: expected one of {', '.join(ENGINES)}")
+    return engine
+
+
+def spark_tables_dir(home: Path) -> Path:
+    """dbt-spark's schema `main` (spark.sql.warehouse.dir in the profile, plus `main.db`)."""
+    return Path(home) / "lake" / "spark" / "warehouse" / "main.db"
+
+
+def spark_config(master: str | None = None) -> dict[str, str]:
+    """Session settings for Spark jobs run by reclake itself (batch scoring). The values that decide
+    results are the dbt profile's: UTC, timestamps without time zone, microsecond parquet timestamps."""
+    return {
+        "spark.master": master or os.environ.get("RECLAKE_SPARK_MASTER", "local[*]"),
+        "spark.app.name": "reclake",
+        "spark.driver.memory": os.environ.get("RECLAKE_SPARK_DRIVER_MEMORY", "4g"),
+        "spark.executor.memory": os.environ.get("RECLAKE_SPARK_EXECUTOR_MEMORY", "2g"),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.timestampType": "TIMESTAMP_NTZ",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.shuffle.partitions": os.environ.get("RECLAKE_SPARK_SHUFFLE_PARTITIONS", "8"),
+        "spark.ui.enabled": os.environ.get("RECLAKE_SPARK_UI", "false"),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        # executors run this interpreter (a cluster's workers need the same pinned environment)
+        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.driver.python": sys.executable,
+    }
+
+
+def _quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def publish_spark_tables(warehouse_path: Path, home: Path, names: list[str]) -> list[str]:
+    """Point warehouse.duckdb's `main.<name>` at Spark's parquet folder for each name that Spark wrote
+    as a table (its views, stg_/int_, stay in Spark). Returns the names published."""
+    published = []
+    warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(warehouse_path)) as con:
+        for name in names:
+            folder = spark_tables_dir(home) / name
+            if not folder.is_dir():
+                continue
+            kind = con.execute("select table_type from information_schema.tables where table_schema = 'main' "
+                               "and table_name = ?", [name]).fetchall()
+            if kind and kind[0][0] == "BASE TABLE":  # built earlier by the duckdb engine
+                con.execute(f'drop table main."{name}"')
+            con.execute(f'create or replace view main."{name}" as '
+                        f"select * from read_parquet({_quote_literal(str(folder / '*.parquet'))})")
+            published.append(name)
+    return published

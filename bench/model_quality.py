@@ -21,13 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from models.evaluation import evaluate  # noqa: E402
 from models.recsys.catalog import MODELS  # noqa: E402
+from bench.splits import load_splits  # noqa: E402
 from models.recsys.data import SplitData  # noqa: E402
 from models.recsys.llm_sasrec import item_text_columns, text_vectors  # noqa: E402
 
@@ -62,6 +62,7 @@ def summarize(runs: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, default=Path(".reclake"))
+    parser.add_argument("--splits", type=Path, default=None, help="a parquet export of `splits` (no DuckDB needed)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-epochs", type=int, default=None, help="cap for the neural models (default: theirs)")
@@ -71,8 +72,7 @@ def main() -> None:
                                                         "llm_sasrec:title+profile:user"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    with duckdb.connect(str(args.home / "warehouse.duckdb"), read_only=True) as con:
-        data = SplitData.from_splits(con.execute("select * from main.splits").df())
+    data = load_splits(args.home, args.splits)
     print(f"{data.n_users} users, {data.n_items} items, seeds {args.seeds}, {args.threads} torch thread(s), "
           f"device {'cuda' if torch.cuda.is_available() else 'cpu'}")
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from models.recsys.base import seed_everything  # noqa: E402
 from models.recsys.catalog import LLMSASRec, SASRec  # noqa: E402
+from bench.splits import load_splits  # noqa: E402
 from models.recsys.data import SplitData  # noqa: E402
 from models.recsys.llm_sasrec import item_text_columns, text_vectors  # noqa: E402
 from models.recsys.sasrec import training_windows  # noqa: E402
@@ -51,11 +51,11 @@ def measure(data: SplitData, home: Path, model_name: str, device: str, epochs: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, default=Path(".reclake"))
+    parser.add_argument("--splits", type=Path, default=None, help="a parquet export of `splits` (no DuckDB needed)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--model", choices=["sasrec", "llm_sasrec"], default="sasrec")
     args = parser.parse_args()
-    with duckdb.connect(str(args.home / "warehouse.duckdb"), read_only=True) as con:
-        data = SplitData.from_splits(con.execute("select * from main.splits").df())
+    data = load_splits(args.home, args.splits)
 
     settings = [("cpu", 1), ("cpu", 2)] + ([("cuda", 0)] if torch.cuda.is_available() else [])
     baseline = None

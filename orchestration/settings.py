@@ -44,6 +44,9 @@ def configure_process_env() -> Path:
     os.environ.setdefault("DAGSTER_HOME", str(home / "dagster"))
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
+    # Spark's Python workers run this interpreter (its venv has torch, pandas, pyarrow); a cluster's
+    # workers need the same pinned environment at the same path, or PYSPARK_PYTHON set to one.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     return home
 
 

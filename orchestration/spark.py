@@ -10,7 +10,6 @@ splits, ...) keep their names and columns, and Feast, training and serving read 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import duckdb
@@ -46,9 +45,6 @@ def spark_config(master: str | None = None) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
-        # executors run this interpreter (a cluster's workers need the same pinned environment)
-        "spark.pyspark.python": sys.executable,
-        "spark.pyspark.driver.python": sys.executable,
     }
 
 

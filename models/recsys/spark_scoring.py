@@ -11,6 +11,7 @@ and return the same lists. Each executor loads the broadcast model once per Pyth
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import zipfile
 from datetime import datetime
@@ -21,7 +22,7 @@ import pandas as pd
 
 OUTPUT_SCHEMA = ("user_id string, item_id string, rank int, score float, "
                  "model_name string, model_version string")
-_LOADED: dict[int, object] = {}  # broadcast id -> SavedRecommender, per executor Python worker
+_LOADED: dict[str, object] = {}  # payload sha256 -> SavedRecommender, per executor Python worker
 
 
 def ship_models_package(spark) -> None:
@@ -58,7 +59,7 @@ def number_users(histories, chunk_users: int):
     return numbered.toDF([*ordered.columns, "chunk"])
 
 
-def _score_partition(payload, k: int, model_name: str, model_version: str):
+def _score_partition(payload, payload_key: str, k: int, model_name: str, model_version: str):
     """The function each executor runs over its rows (sorted by chunk, then user_id)."""
 
     def score(batches):
@@ -68,9 +69,9 @@ def _score_partition(payload, k: int, model_name: str, model_version: str):
         from models.recsys.serving import SavedRecommender
 
         torch.set_num_threads(max(TaskContext.get().cpus(), 1))
-        if payload.id not in _LOADED:
-            _LOADED[payload.id] = SavedRecommender.from_payload(payload.value)
-        recommender = _LOADED[payload.id]
+        if payload_key not in _LOADED:
+            _LOADED[payload_key] = SavedRecommender.from_payload(payload.value)
+        recommender = _LOADED[payload_key]
 
         def lists(rows: pd.DataFrame):
             users = rows["user_id"].to_numpy(dtype=object)
@@ -97,8 +98,10 @@ def score_with_spark(spark, recommender, histories, *, k: int, chunk_users: int,
                      model_version: str, partitions: int | None = None):
     """Top-k lists for every row of `histories` (user_id, history), as a Spark DataFrame in the
     contract's columns. The model travels once per executor as a broadcast variable."""
-    payload = spark.sparkContext.broadcast(recommender.scoring_payload())
+    model_bytes = recommender.scoring_payload()
+    payload = spark.sparkContext.broadcast(model_bytes)
     numbered = number_users(histories, chunk_users)
     partitions = partitions or max(spark.sparkContext.defaultParallelism, 1)
     ranged = numbered.repartitionByRange(partitions, "chunk").sortWithinPartitions("chunk", "user_id")
-    return ranged.mapInPandas(_score_partition(payload, k, model_name, str(model_version)), OUTPUT_SCHEMA)
+    key = hashlib.sha256(model_bytes).hexdigest()
+    return ranged.mapInPandas(_score_partition(payload, key, k, model_name, str(model_version)), OUTPUT_SCHEMA)

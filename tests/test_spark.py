@@ -16,8 +16,6 @@ import pytest
 
 from tests.conftest import ML100K_DIR, materializations, query
 
-pytestmark = pytest.mark.integration
-
 EXACT_TABLES = ["fct_interactions", "quarantine_interactions", "splits", "dim_items", "dim_users"]
 FEATURE_TABLES = ["feat_user_stats", "feat_item_stats"]  # sums of squares: equal to float rounding
 SORT_KEYS = {"fct_interactions": ["source_file", "source_row"], "quarantine_interactions": ["source_file", "source_row"],
@@ -59,6 +57,7 @@ def assert_same_tables(duck_home: Path, spark_home: Path) -> None:
                                       rtol=1e-9, atol=1e-12, obj=name)
 
 
+@pytest.mark.integration
 def test_spark_parity_ml100k_tables(ml100k_runs, tmp_path, monkeypatch):
     """ML-100K through dbt-spark: the contract tables equal the DuckDB engine's, row for row."""
     runs, _ = ml100k_runs
@@ -72,6 +71,7 @@ def test_spark_parity_ml100k_tables(ml100k_runs, tmp_path, monkeypatch):
                  "select table_type from information_schema.tables where table_name = 'splits'") == [("VIEW",)]
 
 
+@pytest.mark.integration
 def test_spark_parity_synthetic_quarantine(tmp_path, monkeypatch):
     """A synthetic dataset with 3% broken rows: both engines quarantine the same rows for the same
     reasons and keep the same clean rows and splits (ML-100K has no bad rows to compare)."""
@@ -101,6 +101,7 @@ def spark_worker_dir(tmp_path, monkeypatch):
         session.stop()
 
 
+@pytest.mark.integration
 def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, tmp_path, monkeypatch, spark_worker_dir):
     """The champion broadcast to two executor processes (local-cluster) and applied with mapInPandas
     writes the same lists as the in-process scorer did for the same date and champion."""
@@ -145,3 +146,37 @@ def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, tmp_path,
     pd.testing.assert_frame_equal(on_spark.drop(columns="score"), in_process.drop(columns="score"), check_exact=True)
     np.testing.assert_allclose(on_spark["score"], in_process["score"], rtol=1e-5, atol=1e-6)
     assert not (spark_home / "lake" / "recommendations" / ".spark" / f"date={date}").exists()  # scratch removed
+
+
+def test_unknown_engine_is_a_clear_error(monkeypatch):
+    from orchestration.spark import engine_from_env
+
+    monkeypatch.setenv("RECLAKE_ENGINE", "Spark")
+    assert engine_from_env() == "spark"
+    monkeypatch.setenv("RECLAKE_ENGINE", "postgres")
+    with pytest.raises(ValueError, match="RECLAKE_ENGINE='postgres': expected one of duckdb, spark"):
+        engine_from_env()
+
+
+def test_spark_tables_replace_duckdb_tables_as_views(tmp_path):
+    """Switching a home from duckdb to spark: the table of the same name becomes a view over Spark's
+    parquet folder (a home path with a quote in it included); a name Spark did not write is left alone."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from orchestration.spark import publish_spark_tables, spark_tables_dir
+
+    home = tmp_path / "it's home"
+    warehouse = home / "warehouse.duckdb"
+    home.mkdir()
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create table main.splits as select 'old' as split")
+    folder = spark_tables_dir(home) / "splits"
+    folder.mkdir(parents=True)
+    for part in range(2):
+        pq.write_table(pa.table({"split": ["train", "test"]}), folder / f"part-0000{part}.parquet")
+    assert publish_spark_tables(warehouse, home, ["splits", "stg_interactions"]) == ["splits"]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select table_type from information_schema.tables where table_name = 'splits'").fetchall() == [("VIEW",)]
+        assert sorted(con.execute("select split from main.splits").fetchall()) == [("test",), ("test",), ("train",), ("train",)]

@@ -52,13 +52,3 @@ def test_synth_malformed_rows_are_quarantined_for_their_reason(tmp_path):
 def test_synth_rejects_bad_arguments(bad):
     with pytest.raises(ValueError):
         SynthConfig(**{**dict(users=10, items=10, interactions=100), **bad})
-
-
-def test_unknown_engine_is_a_clear_error(monkeypatch):
-    from orchestration.spark import engine_from_env
-
-    monkeypatch.setenv("RECLAKE_ENGINE", "Spark")
-    assert engine_from_env() == "spark"
-    monkeypatch.setenv("RECLAKE_ENGINE", "postgres")
-    with pytest.raises(ValueError, match="RECLAKE_ENGINE='postgres': expected one of duckdb, spark"):
-        engine_from_env()

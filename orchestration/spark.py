@@ -10,6 +10,7 @@ splits, ...) keep their names and columns, and Feast, training and serving read 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -22,6 +23,15 @@ def engine_from_env() -> str:
     if engine not in ENGINES:
         raise ValueError(f"RECLAKE_ENGINE={engine!r}: expected one of {', '.join(ENGINES)}")
     return engine
+
+
+def java_missing() -> str | None:
+    """Why Spark cannot start here (no Java runtime), or None when it can."""
+    java_home = os.environ.get("JAVA_HOME")
+    if (java_home and (Path(java_home) / "bin" / "java").exists()) or shutil.which("java"):
+        return None
+    return ("RECLAKE_ENGINE=spark needs a Java 17+ runtime (java on PATH or JAVA_HOME), e.g. "
+            "`apt-get install openjdk-17-jre-headless`")
 
 
 def spark_tables_dir(home: Path) -> Path:

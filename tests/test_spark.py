@@ -14,7 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from orchestration.spark import java_missing
 from tests.conftest import ML100K_DIR, materializations, query
+
+needs_java = pytest.mark.skipif(java_missing() is not None, reason=str(java_missing()))
 
 EXACT_TABLES = ["fct_interactions", "quarantine_interactions", "splits", "dim_items", "dim_users"]
 FEATURE_TABLES = ["feat_user_stats", "feat_item_stats"]  # sums of squares: equal to float rounding
@@ -58,6 +61,7 @@ def assert_same_tables(duck_home: Path, spark_home: Path) -> None:
 
 
 @pytest.mark.integration
+@needs_java
 def test_spark_parity_ml100k_tables(ml100k_runs, tmp_path, monkeypatch):
     """ML-100K through dbt-spark: the contract tables equal the DuckDB engine's, row for row."""
     runs, _ = ml100k_runs
@@ -72,6 +76,7 @@ def test_spark_parity_ml100k_tables(ml100k_runs, tmp_path, monkeypatch):
 
 
 @pytest.mark.integration
+@needs_java
 def test_spark_parity_synthetic_quarantine(tmp_path, monkeypatch):
     """A synthetic dataset with 3% broken rows: both engines quarantine the same rows for the same
     reasons and keep the same clean rows and splits (ML-100K has no bad rows to compare)."""
@@ -102,6 +107,7 @@ def spark_worker_dir(tmp_path, monkeypatch):
 
 
 @pytest.mark.integration
+@needs_java
 def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, tmp_path, monkeypatch, spark_worker_dir):
     """The champion broadcast to two executor processes (local-cluster) and applied with mapInPandas
     writes the same lists as the in-process scorer did for the same date and champion."""

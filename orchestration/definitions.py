@@ -32,7 +32,7 @@ WAREHOUSE_JOB = "ingest_transform"
 
 def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None,
                training: TrainingResource | None = None, serving: ServingResource | None = None,
-               judge: JudgeResource | None = None, spark_master: str | None = None) -> dg.Definitions:
+               judge: JudgeResource | None = None) -> dg.Definitions:
     """Definitions bound to one data home; tests pass resources on a temporary home and small budgets."""
     return dg.Definitions(
         assets=[*ingest_assets, *transform_assets, *features_assets, *llm_assets, *training_assets, *serving_assets,
@@ -54,7 +54,7 @@ def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None,
             "training": training or TrainingResource.from_env(),
             "serving": serving or ServingResource.from_env(),
             "judge": judge or JudgeResource.from_env(),
-            "spark": LazyPySparkResource(spark_config=spark_config(spark_master)),
+            "spark": LazyPySparkResource(spark_config=spark_config()),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
         },
         # DuckDB allows one writer per file and this machine class has 2 cores: run steps in one

@@ -28,7 +28,7 @@ from orchestration.lake import write_json_atomic, write_parquet_atomic, write_pa
 from orchestration.resources import LakeResource
 from orchestration.spark import java_missing, spark_tables_dir
 
-SERVING_CODE_VERSION = "1"
+SERVING_CODE_VERSION = "2"  # 2: Spark scoring; popularity_bias counts every list an item is in
 RECOMMENDATION_SCHEMA = pa.schema([("user_id", pa.string()), ("item_id", pa.string()), ("rank", pa.int32()),
                                    ("score", pa.float32()), ("model_name", pa.string()), ("model_version", pa.string())])
 

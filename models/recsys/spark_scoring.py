@@ -1,6 +1,6 @@
 """Batch scoring on Spark: the champion broadcast to the executors and applied with `mapInPandas`.
 
-    histories = user_histories(spark, interactions, end, recommender.items)   # user_id, chunk, history
+    histories = user_histories(spark, interactions, end, recommender.items)   # user_id, history
     lists = score_with_spark(spark, recommender, histories, k=20, chunk_users=1024,
                              model_name="sasrec", model_version="3")
 
@@ -37,8 +37,8 @@ def ship_models_package(spark) -> None:
 
 
 def user_histories(spark, interactions, end: datetime, items: np.ndarray):
-    """One row per user with an interaction before `end`: user_id, chunk number and the history as
-    the model's item indices in time order (ties by source file and row). Items the model never saw
+    """One row per user with an interaction before `end`: user_id and the history as the model's
+    item indices in time order (ties by source file and row). Items the model never saw
     are left out of the history, but their user still gets a (possibly empty-history) row."""
     from pyspark.sql import functions as F
 

@@ -60,7 +60,7 @@ bench-models: $(STAMP)
 bench-serving: $(STAMP)
 	$(BIN)/python bench/batch_scoring.py
 
-# DuckDB vs Spark at 1M and 10M synthetic interactions: ingest + transform and batch scoring (~25 min on 2 cores)
+# DuckDB vs Spark at 1M and 10M synthetic interactions: ingest + transform and batch scoring (~30 min on 2 cores)
 bench-engines: $(STAMP)
 	$(BIN)/python bench/engines.py
 

@@ -1,21 +1,36 @@
-"""Parquet files the `features` assets export from the dbt marts (lake/features/ under RECLAKE_HOME)."""
+"""Parquet files the `features` assets export from the dbt marts (lake/features/ under RECLAKE_HOME).
+
+FileSources for the DuckDB offline store (feature_store.yaml); with RECLAKE_ENGINE=spark the same
+files as SparkSources, which Feast's Spark offline store requires (feature_store.spark.yaml).
+"""
 
 import os
 from pathlib import Path
 
 from feast import FileSource
+from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+
+ENGINE = os.environ.get("RECLAKE_ENGINE", "duckdb").strip().lower()
+
+
+def parquet_source(*, name: str, path: str, timestamp_field: str, description: str):
+    if ENGINE == "spark":
+        return SparkSource(name=name, path=path, file_format="parquet", timestamp_field=timestamp_field,
+                           description=description)
+    return FileSource(name=name, path=path, timestamp_field=timestamp_field, description=description)
+
 
 # Same default as reclake itself: ./.reclake at the repo root.
 RECLAKE_HOME = Path(os.environ.get("RECLAKE_HOME") or Path(__file__).resolve().parent.parent / ".reclake")
 FEATURES_DIR = RECLAKE_HOME.resolve() / "lake" / "features"
 
-user_stats_source = FileSource(
+user_stats_source = parquet_source(
     name="user_stats_source",
     path=str(FEATURES_DIR / "user_stats.parquet"),
     timestamp_field="event_timestamp",
     description="dbt mart feat_user_stats: point-in-time user stats from train interactions",
 )
-item_stats_source = FileSource(
+item_stats_source = parquet_source(
     name="item_stats_source",
     path=str(FEATURES_DIR / "item_stats.parquet"),
     timestamp_field="event_timestamp",
@@ -24,13 +39,13 @@ item_stats_source = FileSource(
 
 EMBEDDINGS_DIR = RECLAKE_HOME.resolve() / "lake" / "embeddings"
 
-item_text_embedding_source = FileSource(
+item_text_embedding_source = parquet_source(
     name="item_text_embedding_source",
     path=str(EMBEDDINGS_DIR / "items.parquet"),
     timestamp_field="event_timestamp",
     description="all-MiniLM-L6-v2 vectors of each item's LLM profile and title (llm group)",
 )
-user_profile_embedding_source = FileSource(
+user_profile_embedding_source = parquet_source(
     name="user_profile_embedding_source",
     path=str(EMBEDDINGS_DIR / "users.parquet"),
     timestamp_field="event_timestamp",
@@ -39,7 +54,7 @@ user_profile_embedding_source = FileSource(
 
 RECOMMENDATIONS_DIR = RECLAKE_HOME.resolve() / "lake" / "recommendations"
 
-user_recommendations_source = FileSource(
+user_recommendations_source = parquet_source(
     name="user_recommendations_source",
     path=str(RECOMMENDATIONS_DIR / "latest" / "user_recommendations.parquet"),
     timestamp_field="event_timestamp",

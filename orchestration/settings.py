@@ -47,6 +47,7 @@ def configure_process_env() -> Path:
     # Spark's Python workers run this interpreter (its venv has torch, pandas, pyarrow); a cluster's
     # workers need the same pinned environment at the same path, or PYSPARK_PYTHON set to one.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("RECLAKE_SPARK_MASTER", "local[*]")  # feature_store.spark.yaml expands it
     return home
 
 

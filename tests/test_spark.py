@@ -62,14 +62,34 @@ def assert_same_tables(duck_home: Path, spark_home: Path) -> None:
 
 @pytest.mark.integration
 @needs_java
-def test_spark_parity_ml100k_tables(ml100k_runs, tmp_path, monkeypatch):
-    """ML-100K through dbt-spark: the contract tables equal the DuckDB engine's, row for row."""
+def test_spark_parity_ml100k_tables(ml100k_runs, tmp_path, monkeypatch, fresh_spark):
+    """ML-100K through dbt-spark: the contract tables equal the DuckDB engine's, row for row, and
+    Feast's Spark offline store builds the same point-in-time training set as its DuckDB one."""
+    import dagster as dg
+    from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+
+    from orchestration.defs.features.assets import feast_feature_sources, feast_registry, training_set
+    from orchestration.defs.features.store import feature_store, features_dir
+    from orchestration.resources import LakeResource
+
     runs, _ = ml100k_runs
     spark_home = tmp_path / "spark-home"
     result = warehouse_run(spark_home, "ml-100k", ML100K_DIR, "spark", monkeypatch)
     assert_same_tables(runs[0].home, spark_home)
     checks = result.get_asset_check_evaluations()
     assert len(checks) >= 20 and all(c.passed for c in checks)  # dbt tests (on Spark) and GE ran as checks
+
+    # Feast on the Spark offline store (SparkSources, feature_store.spark.yaml): the same point-in-time training set
+    lake = LakeResource(home=str(spark_home), dataset="ml-100k", data_dir=str(ML100K_DIR), engine="spark")
+    features = dg.materialize([feast_feature_sources, feast_registry, training_set], resources={"lake": lake},
+                              instance=dg.DagsterInstance.ephemeral())
+    assert features.success
+    store = feature_store(spark_home, "spark")
+    assert store.config.offline_store.type == "spark"
+    assert isinstance(store.get_data_source("user_stats_source"), SparkSource)
+    on_spark = pd.read_parquet(features_dir(spark_home) / "training_set.parquet")
+    on_duckdb = pd.read_parquet(features_dir(runs[0].home) / "training_set.parquet")
+    pd.testing.assert_frame_equal(on_spark, on_duckdb, check_exact=False, rtol=1e-9, atol=1e-12)
     assert (spark_home / "lake" / "spark" / "warehouse" / "main.db" / "splits").is_dir()
     assert query(spark_home / "warehouse.duckdb",
                  "select table_type from information_schema.tables where table_name = 'splits'") == [("VIEW",)]
@@ -95,20 +115,27 @@ def test_spark_parity_synthetic_quarantine(tmp_path, monkeypatch):
     assert clean + reasons.sum() == 12_000  # counts in = clean + quarantined
 
 
-@pytest.fixture
-def spark_worker_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPARK_WORKER_DIR", str(tmp_path / "spark-work"))  # executors' scratch, not the venv
-    yield
+def stop_active_spark() -> None:
     from pyspark.sql import SparkSession
 
-    session = SparkSession.getActiveSession()
+    session = SparkSession.getActiveSession() or SparkSession._instantiatedSession  # another thread's, too
     if session is not None:
         session.stop()
 
 
+@pytest.fixture
+def fresh_spark(tmp_path, monkeypatch):
+    """No SparkSession of an earlier test in this process (getOrCreate would return it), none after;
+    a local cluster's executors get their scratch folder here, not in the venv."""
+    stop_active_spark()
+    monkeypatch.setenv("SPARK_WORKER_DIR", str(tmp_path / "spark-work"))
+    yield
+    stop_active_spark()
+
+
 @pytest.mark.integration
 @needs_java
-def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, tmp_path, monkeypatch, spark_worker_dir):
+def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, tmp_path, monkeypatch, fresh_spark):
     """The champion broadcast to two executor processes (local-cluster) and applied with mapInPandas
     writes the same lists as the in-process scorer did for the same date and champion."""
     import dagster as dg

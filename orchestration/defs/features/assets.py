@@ -52,11 +52,13 @@ def feast_feature_sources(context: dg.AssetExecutionContext, lake: LakeResource)
     description="`feast apply` of feature_repo/: entities user/item, views user_stats/item_stats, services ranking_v1/serving_v1.",
 )
 def feast_registry(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    if (memo := Unchanged(context, outputs_present=(lake.home_path / "feast" / "registry.db").exists())).skip:
+    memo = Unchanged(context, config={"engine": lake.engine},
+                     outputs_present=(lake.home_path / "feast" / "registry.db").exists())
+    if memo.skip:
         return memo.result
-    output = feast_store.feast_apply(lake.home_path)
+    output = feast_store.feast_apply(lake.home_path, lake.engine)
     context.log.info(output)
-    store = feast_store.feature_store(lake.home_path)
+    store = feast_store.feature_store(lake.home_path, lake.engine)
     views = sorted(v.name for v in store.list_feature_views())
     services = sorted(s.name for s in store.list_feature_services())
     return memo.stamp(dg.MaterializeResult(metadata={
@@ -80,10 +82,10 @@ class OnlineStoreConfig(dg.Config):
 )
 def feast_online_store(context: dg.AssetExecutionContext, config: OnlineStoreConfig, lake: LakeResource) -> dg.MaterializeResult:
     present = (lake.home_path / "feast" / "online_store.db").exists() and not config.full_refresh
-    if (memo := Unchanged(context, outputs_present=present)).skip:
+    if (memo := Unchanged(context, config={"engine": lake.engine}, outputs_present=present)).skip:
         return memo.result
     sources = feast_store.source_facts(lake.home_path)
-    store = feast_store.feature_store(lake.home_path)
+    store = feast_store.feature_store(lake.home_path, lake.engine)
     windows = feast_store.materialize_online(store, sources, lake.home_path, config.full_refresh, log=context.log.info)
     return memo.stamp(dg.MaterializeResult(metadata={
         "windows": dg.MetadataValue.json(windows),
@@ -102,11 +104,13 @@ def feast_online_store(context: dg.AssetExecutionContext, config: OnlineStoreCon
     description="Point-in-time training set: every train interaction with the ranking_v1 features as of just before it.",
 )
 def training_set(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    if (memo := Unchanged(context, outputs_present=lambda last: Path(last.get("path", "/nonexistent")).exists())).skip:
+    present = lambda last: Path(last.get("path", "/nonexistent")).exists()  # noqa: E731
+    if (memo := Unchanged(context, config={"engine": lake.engine}, outputs_present=present)).skip:
         return memo.result
     entities = feast_store.training_entities(lake.warehouse_path)
-    context.log.info(f"joining {feast_store.TRAINING_SERVICE} features onto {len(entities)} train interactions")
-    store = feast_store.feature_store(lake.home_path)
+    context.log.info(f"joining {feast_store.TRAINING_SERVICE} features onto {len(entities)} train interactions "
+                     f"({'Spark' if lake.engine == 'spark' else 'DuckDB'} offline store)")
+    store = feast_store.feature_store(lake.home_path, lake.engine)
     frame = feast_store.build_training_set(store, entities)
     path, digest = feast_store.write_training_set(frame, lake.home_path)
     feature_columns = [c for c in frame.columns if "__" in c]

@@ -64,26 +64,31 @@ def export_feature_sources(warehouse: Path, home: Path) -> dict[str, dict]:
     return facts
 
 
-def feast_env(home: Path) -> dict[str, str]:
-    return {**os.environ, "RECLAKE_HOME": str(home)}
+def feast_env(home: Path, engine: str = "duckdb") -> dict[str, str]:
+    return {**os.environ, "RECLAKE_HOME": str(home), "RECLAKE_ENGINE": engine}
 
 
-def feast_apply(home: Path) -> str:
+def store_yaml(engine: str) -> Path:
+    """The repo's config for the engine: Feast's DuckDB offline store, or its Spark one."""
+    return FEATURE_REPO_DIR / ("feature_store.spark.yaml" if engine == "spark" else "feature_store.yaml")
+
+
+def feast_apply(home: Path, engine: str = "duckdb") -> str:
     """`feast apply` through Feast's own CLI, exactly as a user runs it; returns its output."""
     (home / "feast").mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([FEAST_EXECUTABLE, "-c", str(FEATURE_REPO_DIR), "apply"], capture_output=True,
-                            text=True, env=feast_env(home))
+    result = subprocess.run([FEAST_EXECUTABLE, "-c", str(FEATURE_REPO_DIR), "-f", str(store_yaml(engine)), "apply"],
+                            capture_output=True, text=True, env=feast_env(home, engine))
     if result.returncode != 0:
         raise RuntimeError(f"feast apply failed in {FEATURE_REPO_DIR}:\n{result.stdout[-2000:]}{result.stderr[-3000:]}")
     return result.stdout
 
 
-def feature_store(home: Path):
-    """A FeatureStore on this data home (feature_store.yaml expands ${RECLAKE_HOME})."""
+def feature_store(home: Path, engine: str = "duckdb"):
+    """A FeatureStore on this data home (its yaml expands ${RECLAKE_HOME})."""
     from feast import FeatureStore
 
     os.environ["RECLAKE_HOME"] = str(home)
-    return FeatureStore(repo_path=str(FEATURE_REPO_DIR))
+    return FeatureStore(repo_path=str(FEATURE_REPO_DIR), fs_yaml_file=store_yaml(engine))
 
 
 def materialize_online(store, sources: dict[str, dict], home: Path, full_refresh: bool = False, log=print) -> dict:

@@ -181,7 +181,7 @@ def online_recommendations(context: dg.AssetExecutionContext, lake: LakeResource
         return dg.MaterializeResult(metadata={"pushed": False, "online_partition": str(newest)})
     table = pa.Table.from_pandas(per_user, preserve_index=False)
     write_parquet_atomic(table, lake.home_path / "lake" / "recommendations" / "latest" / "user_recommendations.parquet")
-    store = feature_store(lake.home_path)
+    store = feature_store(lake.home_path, lake.engine)
     store.write_to_online_store("user_recommendations", per_user)
     write_json_atomic({"date": date}, state_path)
     context.log.info(f"pushed {len(per_user)} users' lists for {date} to the online store")

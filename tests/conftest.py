@@ -29,6 +29,12 @@ TEST_MODEL_CACHE = Path(os.environ.get("RECLAKE_TEST_MODEL_CACHE", Path(tempfile
 configure_process_env()
 parse_dbt_project()  # the manifest must match the SQL before orchestration.definitions is imported
 
+from orchestration.defs.serving.partitions import daily_partitions  # noqa: E402
+
+# The serving/judge partition every test uses, fixed once: a run that crosses midnight UTC must not
+# write one date's files and look for the next date's.
+TODAY = daily_partitions.get_last_partition_key()
+
 
 def pytest_sessionstart(session):
     if not ML100K_DIR.exists():
@@ -78,13 +84,11 @@ def run_pipeline(home: Path, dataset: str = "ml-100k", data_dir: Path | None = N
         monkeypatch.setenv("RECLAKE_HOME", str(home))  # restored after the test (dbt reads it)
     lake = LakeResource(home=str(home), dataset=dataset, data_dir=str(data_dir) if data_dir else None,
                         rating_scale=rating_scale)
-    from orchestration.defs.serving.partitions import daily_partitions
-
     job = build_defs(lake, llm or tiny_llm(), training or tiny_training()).resolve_job_def(PIPELINE_JOB)
     started = time.monotonic()
     with contextlib.nullcontext(instance) if instance is not None else dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False,
-                                        partition_key=daily_partitions.get_last_partition_key())
+                                        partition_key=TODAY)
     return PipelineRun(result, time.monotonic() - started, home)
 
 

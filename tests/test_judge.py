@@ -8,13 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import TEST_MODEL_CACHE, materializations, tiny_llm
+from conftest import TEST_MODEL_CACHE, TODAY, materializations, tiny_llm
 from models import registry
 from models.judge import RATINGS, Judge, JudgeCase, agreement, auc, expected_rating, judge_cases, sample_users, summarize
 from models.llm.openai_backend import OpenAIBackend
-from orchestration.defs.serving.partitions import daily_partitions
 
-TODAY = daily_partitions.get_last_partition_key()
 
 PROFILE = ("This user loves animated family films and light comedies, rates musicals highly and "
            "dislikes violent thrillers and horror.")

@@ -9,11 +9,9 @@ import subprocess
 
 import pytest
 
-from conftest import RECLAKE, materializations
+from conftest import RECLAKE, TODAY, materializations
 from models import registry
-from orchestration.defs.serving.partitions import daily_partitions
 
-TODAY = daily_partitions.get_last_partition_key()
 # every asset downstream of ingest; judge and serving are partitioned but follow the same rule
 DOWNSTREAM_OF_INGEST = {
     "stg_interactions", "fct_interactions", "splits", "dim_items", "item_profiles", "user_profiles",

@@ -6,8 +6,9 @@ import dagster as dg
 import mlflow
 import pandas as pd
 import pytest
+from dagster_pyspark import LazyPySparkResource
 
-from conftest import materializations, query
+from conftest import TODAY, materializations, query
 from models import registry
 from models.files import sha256_file
 from orchestration.defs.serving.assets import batch_recommendations, partition_path
@@ -15,15 +16,16 @@ from orchestration.defs.serving.partitions import daily_partitions
 from orchestration.defs.serving.resources import ServingResource
 from orchestration.defs.serving.schedules import champion_changed, nightly_batch_scoring
 from orchestration.resources import LakeResource
+from orchestration.spark import spark_config
 
-TODAY = daily_partitions.get_last_partition_key()
 
 
 
 def _score(home, partition, **serving):
     with dg.DagsterInstance.ephemeral() as instance:
         return dg.materialize([batch_recommendations], partition_key=partition, instance=instance, raise_on_error=False,
-                              resources={"lake": LakeResource(home=str(home)), "serving": ServingResource(**serving)})
+                              resources={"lake": LakeResource(home=str(home)), "serving": ServingResource(**serving),
+                                         "spark": LazyPySparkResource(spark_config=spark_config())})  # unused on duckdb
 
 
 
@@ -105,7 +107,7 @@ def test_alias_change_triggers_the_sensor_and_the_next_run_uses_the_new_version(
     try:
         with dg.build_sensor_context(cursor=champion, resources={"lake": lake}) as context:
             request = champion_changed(context)
-        assert isinstance(request, dg.RunRequest) and request.partition_key == TODAY
+        assert isinstance(request, dg.RunRequest) and request.partition_key == daily_partitions.get_last_partition_key()
         assert context.cursor == other
         result = _score(home, "2026-01-02")  # an old date, so today's partition stays as the other tests expect
         assert result.success

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from orchestration.spark import java_missing
-from tests.conftest import ML100K_DIR, materializations, query
+from conftest import ML100K_DIR, TODAY, query
 
 needs_java = pytest.mark.skipif(java_missing() is not None, reason=str(java_missing()))
 
@@ -142,14 +142,13 @@ def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, tmp_path,
     from dagster_pyspark import LazyPySparkResource
 
     from orchestration.defs.serving.assets import batch_recommendations, partition_path
-    from orchestration.defs.serving.partitions import daily_partitions
     from orchestration.defs.serving.resources import ServingResource
     from orchestration.resources import LakeResource
     from orchestration.spark import spark_config
 
     runs, _ = ml100k_runs
     duck_home = runs[-1].home
-    date = daily_partitions.get_last_partition_key()
+    date = TODAY
     spark_home = tmp_path / "spark-home"
     warehouse_run(spark_home, "ml-100k", ML100K_DIR, "spark", monkeypatch)
     shutil.copytree(duck_home / "mlflow", spark_home / "mlflow")  # the same registry, so the same champion
@@ -171,7 +170,7 @@ def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, tmp_path,
 
     in_process = pd.read_parquet(partition_path(LakeResource(home=str(duck_home)), date))
     on_spark = pd.read_parquet(partition_path(lake, date))
-    meta = materializations(result)["batch_recommendations"]
+    [meta] = [e.materialization.metadata for e in result.get_asset_materialization_events()]
     assert meta["engine"].value == "spark" and meta["users_scored"].value == in_process["user_id"].nunique()
     key = ["user_id", "rank"]
     in_process, on_spark = (f.sort_values(key).reset_index(drop=True) for f in (in_process, on_spark))

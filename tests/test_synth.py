@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from orchestration.defs.ingest.synth import SynthConfig, synth_interactions, write_synthetic_dataset
-from tests.conftest import RECLAKE
+from conftest import RECLAKE
 
 
 def test_synth_cli_is_deterministic_given_the_seed(tmp_path):

@@ -142,6 +142,13 @@ def build_training_set(store, entities: pd.DataFrame) -> pd.DataFrame:
     joined = store.get_historical_features(entity_df=entities, features=service, full_feature_names=True).to_df()
     # Feast returns rows in its own order: restore the entities' order for stable, comparable output.
     joined = joined.sort_values(["user_id", "event_ts", "source_file", "source_row"], kind="stable")
+    # The Spark offline store hands timestamps back without a zone (in its session's zone, UTC) and in
+    # ns; DuckDB's come back UTC-aware in us: one type, so both engines write the same file.
+    for column in joined.columns:
+        if pd.api.types.is_datetime64_any_dtype(joined[column]):
+            values = joined[column]
+            values = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+            joined[column] = values.astype("datetime64[us, UTC]")
     return joined.reset_index(drop=True)
 
 

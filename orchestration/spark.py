@@ -34,6 +34,13 @@ def java_missing() -> str | None:
             "`apt-get install openjdk-17-jre-headless`")
 
 
+def engine_problem(engine: str) -> str | None:
+    """Why a step cannot run on `engine` here (unknown name, Spark without Java), or None."""
+    if engine not in ENGINES:
+        return f"engine {engine!r} (RECLAKE_ENGINE): expected one of {', '.join(ENGINES)}"
+    return java_missing() if engine == "spark" else None
+
+
 def spark_tables_dir(home: Path) -> Path:
     """dbt-spark's schema `main` (spark.sql.warehouse.dir in the profile, plus `main.db`)."""
     return Path(home) / "lake" / "spark" / "warehouse" / "main.db"

@@ -26,7 +26,7 @@ from orchestration.defs.serving.partitions import daily_partitions
 from orchestration.defs.serving.resources import ServingResource
 from orchestration.lake import write_json_atomic, write_parquet_atomic, write_parquet_chunks_atomic
 from orchestration.resources import LakeResource
-from orchestration.spark import java_missing, spark_tables_dir
+from orchestration.spark import engine_problem, spark_tables_dir
 
 SERVING_CODE_VERSION = "2"  # 2: Spark scoring; popularity_bias counts every list an item is in
 RECOMMENDATION_SCHEMA = pa.schema([("user_id", pa.string()), ("item_id", pa.string()), ("rank", pa.int32()),
@@ -141,8 +141,8 @@ def batch_recommendations(context: dg.AssetExecutionContext, lake: LakeResource,
         champion = registry.load_champion(client)
     except registry.NoChampionError as err:
         raise dg.Failure(str(err)) from None
-    if lake.engine == "spark" and java_missing():
-        raise dg.Failure(java_missing())
+    if problem := engine_problem(lake.engine):
+        raise dg.Failure(problem)
     session = spark.spark_session if lake.engine == "spark" else None  # the JVM starts only when used
     facts = [score_partition(context, lake, serving, champion, date, session) for date in context.partition_keys]
     last = facts[-1]

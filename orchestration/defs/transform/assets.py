@@ -22,7 +22,7 @@ from orchestration.defs.transform.expectations import VALID_EVENT_TS
 from orchestration.resources import LakeResource
 from orchestration.unchanged import CONFIG_KEY, DATA_VERSION_TAG, SKIPPED_KEY, config_sha256, unchanged_reason
 from orchestration.settings import DBT_PROJECT_DIR, parse_dbt_project
-from orchestration.spark import ENGINES, java_missing, publish_spark_tables
+from orchestration.spark import engine_problem, publish_spark_tables
 
 if os.getenv("DAGSTER_IS_DEV_CLI"):
     parse_dbt_project()  # under `dagster dev`, re-parse on each (re)load so the manifest matches the SQL
@@ -112,10 +112,8 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
     """`dbt build` the selected models; attach row counts, content hashes and data versions. When
     nothing they depend on changed, the models are not rebuilt: their tests still run (`dbt test`)."""
     os.environ["RECLAKE_HOME"] = lake.home  # dbt (a subprocess) finds the warehouse and lake through it
-    if lake.engine not in ENGINES:
-        raise dg.Failure(f"engine {lake.engine!r} (RECLAKE_ENGINE): expected one of {', '.join(ENGINES)}")
-    if lake.engine == "spark" and java_missing():
-        raise dg.Failure(java_missing())
+    if problem := engine_problem(lake.engine):
+        raise dg.Failure(problem)
     variables = dbt_vars(lake)
     target = ["--target", lake.engine]
     unchanged = _unchanged_models(context, lake, {**variables, "engine": lake.engine})

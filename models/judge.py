@@ -25,6 +25,7 @@ from models.llm.base import LLMBackend
 from models.profiles import PromptTemplate
 
 RATINGS = ["1", "2", "3", "4", "5"]
+UNJUDGED = "unjudged"  # the pairwise verdict of a user the judge backend failed on
 SIDES = ["A", "B"]
 
 
@@ -117,23 +118,36 @@ def judge_cases(judge: Judge, cases: list[JudgeCase], cards: dict[str, dict], li
         roles = ([(i, "champion") for i in case.champion] + [(i, "baseline") for i in case.baseline]
                  + [(case.heldout, "heldout")] + [(i, "random") for i in case.randoms])
         unique = list(dict.fromkeys(item for item, _ in roles))
-        score_of = dict(zip(unique, judge.pointwise(case.profile, [cards[i] for i in unique])))
+        try:
+            score_of = dict(zip(unique, judge.pointwise(case.profile, [cards[i] for i in unique])))
+            verdict = judge.pairwise(case.profile, [list_cards[i] for i in case.champion],
+                                     [list_cards[i] for i in case.baseline])
+        except Exception as err:  # noqa: BLE001 - a failing judge backend skips this user, marked, not the run
+            log(f"{judge.name}: user {case.user_id} not judged: {type(err).__name__}: {str(err)[:160]}")
+            pairs.append({"judge": judge.name, "user_id": case.user_id, "p_champion_first_order": np.nan,
+                          "p_champion_swapped": np.nan, "verdict": UNJUDGED, "error": f"{type(err).__name__}: {err}"[:300]})
+            continue
         rows += [{"judge": judge.name, "user_id": case.user_id, "item_id": item, "role": role,
                   "score": score_of[item], "is_heldout_truth": item == case.heldout} for item, role in roles]
-        verdict = judge.pairwise(case.profile, [list_cards[i] for i in case.champion],
-                                 [list_cards[i] for i in case.baseline])
         pairs.append({"judge": judge.name, "user_id": case.user_id, "p_champion_first_order": verdict.p_first_order,
-                      "p_champion_swapped": verdict.p_swapped, "verdict": verdict.verdict})
+                      "p_champion_swapped": verdict.p_swapped, "verdict": verdict.verdict, "error": None})
         if number % 20 == 0 or number == len(cases):
             log(f"{judge.name}: judged {number} of {len(cases)} users")
     return pd.DataFrame(rows), pd.DataFrame(pairs)
 
 
 def summarize(pointwise: pd.DataFrame, pairwise: pd.DataFrame) -> dict:
-    """The judge's calibration against truth and its verdict on champion vs baseline."""
+    """The judge's calibration against truth and its verdict on champion vs baseline (over the users
+    it judged; those its backend failed on are counted as `unjudged_users`)."""
+    unjudged = pairwise[pairwise["verdict"] == UNJUDGED]
+    pairwise = pairwise[pairwise["verdict"] != UNJUDGED]
+    if pairwise.empty:
+        raise RuntimeError(f"the judge failed on every one of {len(unjudged)} users; first error: "
+                           f"{unjudged['error'].iloc[0] if len(unjudged) else 'no users'}")
     consistent = pairwise[pairwise["verdict"] != "inconsistent"]
     return {
         "n_users": int(pairwise["user_id"].nunique()),
+        "unjudged_users": int(len(unjudged)),
         "judge_auc": auc(pointwise.loc[pointwise["role"] == "heldout", "score"],
                          pointwise.loc[pointwise["role"] == "random", "score"]),
         "position_bias_rate": float((pairwise["verdict"] == "inconsistent").mean()),
@@ -153,7 +167,8 @@ def agreement(first: tuple[pd.DataFrame, pd.DataFrame], second: tuple[pd.DataFra
     and the rank correlation of their pointwise scores on the same (user, item, role)."""
     (point_a, pair_a), (point_b, pair_b) = first, second
     pairs = pair_a.merge(pair_b, on="user_id", suffixes=("_a", "_b"))
-    both = pairs[(pairs["verdict_a"] != "inconsistent") & (pairs["verdict_b"] != "inconsistent")]
+    no_verdict = ["inconsistent", UNJUDGED]
+    both = pairs[~pairs["verdict_a"].isin(no_verdict) & ~pairs["verdict_b"].isin(no_verdict)]
     points = point_a.merge(point_b, on=["user_id", "item_id", "role"], suffixes=("_a", "_b"))
     return {
         "verdict_agreement_rate": float((both["verdict_a"] == both["verdict_b"]).mean()) if len(both) else None,

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from models.failpoints import failpoint
 from models.llm.base import LLMBackend, Message
+from models.sanitize import sanitize_fields
 
 PROMPT_DIR = Path(__file__).parent / "prompts"
 WORD_BOUNDS = {"item": (15, 100), "user": (30, 140)}  # accepted range; the prompt asks for less
@@ -79,7 +81,7 @@ def item_profile_inputs(dim_items: pd.DataFrame) -> list[tuple[str, dict]]:
             data["description"] = _clean(row.description)[:400]
         if _clean(row.review_snippets):
             data["reviews"] = _clean(row.review_snippets)[:600]
-        inputs.append((str(row.item_id), data))
+        inputs.append((str(row.item_id), sanitize_fields(data)[0]))  # injected instructions never reach the LLM
     return inputs
 
 
@@ -108,7 +110,7 @@ def user_profile_inputs(train: pd.DataFrame, dim_items: pd.DataFrame, per_side: 
         if len(genre_counts):
             data["top_genres"] = {g: round(c / len(rows), 2) for g, c in genre_counts.head(5).items()}
         data["active"] = f"{rows['event_ts'].min():%Y-%m} to {rows['event_ts'].max():%Y-%m}"
-        inputs.append((str(user_id), data))
+        inputs.append((str(user_id), sanitize_fields(data)[0]))  # item titles in it are untrusted
     return inputs
 
 
@@ -178,6 +180,7 @@ class ProfileCache:
     def put_many(self, rows: list[tuple[str, str, str, int]]) -> None:
         with self.con:  # one transaction: a crash leaves either all or none of a batch
             self.con.executemany("insert or replace into profiles values (?, ?, ?, ?)", rows)
+            failpoint("profile_cache.mid_transaction")
 
 
 @dataclass
@@ -188,10 +191,11 @@ class ProfileStats:
     cache_hits: int = 0
     llm_calls: int = 0
     retries: int = 0
-    backend_errors: int = 0
+    backend_errors: int = 0  # calls (or whole batches) the backend failed, after its own retries
     new_tokens: int = 0
     generation_seconds: float = 0.0
     fallback_reasons: dict = field(default_factory=dict)
+    backend_faults: dict = field(default_factory=dict)  # the backend's own counts (openai: requests, retries, by kind)
 
     @property
     def tokens_per_second(self) -> float:
@@ -213,6 +217,11 @@ def _generate_checked(backend, template, kind, batch, max_new_tokens, stats, rem
     texts, reasons = [], []
     for generation in generations:
         stats.new_tokens += generation.new_tokens
+        if generation.error:  # this one call failed (its retries included); the rest of the batch stands
+            stats.backend_errors += 1
+            texts.append(None)
+            reasons.append(f"backend error: {generation.error}")
+            continue
         reason = validate(generation.text, kind)
         texts.append(None if reason else " ".join(generation.text.split()))
         reasons.append(reason)
@@ -227,6 +236,7 @@ def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]
     cached = cache.get_many(keys)
     stats = ProfileStats(profiles=len(inputs), cache_hits=sum(key in cached for key in keys))
     todo = [(i, inputs[i]) for i, key in enumerate(keys) if key not in cached]
+    faults_before = dict(getattr(backend, "faults", {}))
     log(f"{kind} profiles: {len(inputs)} inputs, {stats.cache_hits} cached, {len(todo)} to generate with "
         f"{backend.backend}:{backend.model}")
     for start in range(0, len(todo), batch_size):
@@ -262,6 +272,8 @@ def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]
         "prompt_version": template.version,
         "cache_key": keys,
     })
+    faults_after = dict(getattr(backend, "faults", {}))
+    stats.backend_faults = {k: v - faults_before.get(k, 0) for k, v in faults_after.items() if v - faults_before.get(k, 0)}
     stats.llm = int((frame["source"] == "llm").sum())
     stats.fallback = int((frame["source"] == "fallback").sum())
     return frame, stats

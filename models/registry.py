@@ -5,9 +5,14 @@ Tracking and registry live in `$RECLAKE_HOME/mlflow/` (sqlite db + artifacts), s
     mlflow ui --backend-store-uri sqlite:///$RECLAKE_HOME/mlflow/mlflow.db
 shows them. A version is created only after the run logged everything; `discard_version` removes
 one whose follow-up work failed, and the gate never aliases a version whose artifacts are missing.
+A version counts (for comparison, the gate, serving) only once `mark_complete` has tagged it, the
+last step of its asset: a process killed in between leaves an incomplete version, which
+`reap_crashed` deletes on the next training, with the RUNNING runs of dead processes (-> KILLED).
 """
 
 import math
+import os
+import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -32,6 +37,8 @@ SIGNATURE = ModelSignature(
     outputs=Schema([ColSpec("string", "user_id"), ColSpec("string", "item_id"), ColSpec("long", "rank"),
                     ColSpec("double", "score")]),
     params=ParamSchema([ParamSpec("k", "long", 10)]))
+COMPLETE_TAG = "complete"
+PID_TAG, HOST_TAG = "reclake.pid", "reclake.host"  # which process wrote a run or version
 PIP_REQUIREMENTS = ["torch==2.13.0", "numpy==2.4.6", "pandas==2.3.3", "mlflow==3.17.2", "scipy"]
 
 
@@ -62,10 +69,30 @@ class Candidate:
     valid_ndcg10: float
 
 
+def process_tags() -> dict[str, str]:
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def _writer_dead(tags: dict) -> bool:
+    """The process that wrote these tags ran on this host and is gone (killed or crashed)."""
+    pid = tags.get(PID_TAG, "")
+    if tags.get(HOST_TAG) != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's, or older than these tags: not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def log_and_register(model, data, fit: FitResult, valid: Evaluation, test: Evaluation, *, workdir: Path,
                      run_tags: dict[str, str], version_tags: dict[str, str], plots: list[Path]) -> Candidate:
     """Log one finished training as an MLflow run and register its model. Anything raised before the
-    last line leaves the run FAILED and no model version behind."""
+    last line leaves the run FAILED and no model version behind. The version is not complete
+    (not compared, gated or served) until `mark_complete`."""
+    run_tags = {**run_tags, **process_tags()}
     with mlflow.start_run(run_name=f"{model.name}-seed{model.config.seed}", tags=run_tags) as run:
         mlflow.log_params({**{k: str(v) for k, v in asdict(model.config).items()}, "model_name": model.name,
                            "device": model.device, "n_users": data.n_users, "n_items": data.n_items})
@@ -88,7 +115,8 @@ def log_and_register(model, data, fit: FitResult, valid: Evaluation, test: Evalu
             name="model", python_model=RecommenderPyfunc(), artifacts={"recommender": str(checkpoint)},
             signature=SIGNATURE, input_example=pd.DataFrame({"user_id": [str(data.users[0])]}),
             pip_requirements=PIP_REQUIREMENTS, code_paths=[str(MODEL_CODE)])
-        tags = {**version_tags, "model_name": model.name, metric_name("valid", "ndcg@10"): repr(fit.best_valid_ndcg10)}
+        tags = {**version_tags, **process_tags(), "model_name": model.name,
+                metric_name("valid", "ndcg@10"): repr(fit.best_valid_ndcg10)}
         version = mlflow.register_model(info.model_uri, REGISTERED_MODEL, tags=tags)
     return Candidate(model.name, str(version.version), run.info.run_id, fit.best_valid_ndcg10)
 
@@ -96,6 +124,28 @@ def log_and_register(model, data, fit: FitResult, valid: Evaluation, test: Evalu
 def discard_version(client: mlflow.MlflowClient, version: str) -> None:
     """Remove a version whose follow-up work failed, so no half-finished model stays registered."""
     client.delete_model_version(REGISTERED_MODEL, version)
+
+
+def mark_complete(client: mlflow.MlflowClient, version: str) -> None:
+    """The version and everything its asset writes for it are in place: from now on it counts."""
+    client.set_model_version_tag(REGISTERED_MODEL, version, COMPLETE_TAG, "true")
+
+
+def reap_crashed(client: mlflow.MlflowClient) -> dict[str, list[str]]:
+    """Clean up after processes killed mid-training: delete their incomplete versions, mark their
+    runs KILLED. Versions and runs of live processes or other hosts are left alone."""
+    deleted, killed = [], []
+    for v in client.search_model_versions(f"name='{REGISTERED_MODEL}'"):
+        if v.tags.get(COMPLETE_TAG) != "true" and _writer_dead(v.tags):
+            discard_version(client, str(v.version))
+            deleted.append(str(v.version))
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is not None:
+        for run in client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'"):
+            if _writer_dead(run.data.tags):
+                client.set_terminated(run.info.run_id, status="KILLED")
+                killed.append(run.info.run_id)
+    return {"deleted_versions": deleted, "killed_runs": killed}
 
 
 def local_artifact_dir(client: mlflow.MlflowClient, version: str) -> Path | None:
@@ -117,7 +167,7 @@ def latest_per_model(client: mlflow.MlflowClient, data_version: str) -> dict[str
     valid_tag = metric_name("valid", "ndcg@10")
     latest: dict[str, object] = {}
     for v in client.search_model_versions(f"name='{REGISTERED_MODEL}'"):
-        if v.tags.get("data_version") != data_version or valid_tag not in v.tags:
+        if v.tags.get("data_version") != data_version or valid_tag not in v.tags or v.tags.get(COMPLETE_TAG) != "true":
             continue
         name = v.tags.get("model_name", "")
         if name not in latest or int(v.version) > int(latest[name].version):

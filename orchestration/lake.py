@@ -16,15 +16,40 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from models.failpoints import failpoint
 from models.files import sha256_file
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_orphan_temps(path: Path) -> list[Path]:
+    """Delete temp siblings of ``path`` left by writers that were killed (their pid is gone).
+    Temp names start with a dot and end in .tmp, so no reader globbing *.parquet ever sees them."""
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 @contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """A temp sibling of ``path`` to write; renamed onto ``path`` when the block ends, deleted if
-    it raises, so ``path`` only ever holds a complete file."""
+    it raises, so ``path`` only ever holds a complete file. The temp name carries the writer's pid,
+    so the next write of ``path`` can tell a dead writer's leftovers from a live one's work."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_orphan_temps(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -62,5 +87,6 @@ def write_parquet_chunks_atomic(chunks, schema: pa.Schema, path: Path) -> tuple[
             for chunk in chunks:
                 writer.write_table(chunk.cast(schema))
                 rows += chunk.num_rows
+                failpoint("lake.mid_stream_write")
         digest = sha256_file(tmp)
     return digest, rows

@@ -14,10 +14,12 @@ from models.recsys.catalog import EASE, Popularity
 
 def _register(model, data, home: Path, data_version="dv1"):
     fit = model.fit(data, log=lambda _: None)
-    return registry.log_and_register(
+    candidate = registry.log_and_register(
         model, data, fit, evaluate(model, data, "valid"), evaluate(model, data, "test"),
         workdir=home / "work", run_tags={"dagster_run_id": "test"}, plots=[],
         version_tags={"dataset": "ml-100k-slice", "data_version": data_version})
+    registry.mark_complete(mlflow.MlflowClient(), candidate.version)  # as the training asset does
+    return candidate
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..
 class Generation:
     text: str
     new_tokens: int
+    error: str | None = None  # set (and text empty) when the backend failed for this conversation
 
 
 class LLMBackend(Protocol):

@@ -8,7 +8,8 @@ BACKENDS = ("embedded", "hf", "openai")
 
 
 def load_backend(kind: str, cache_dir: Path, *, model_path: str | None = None, base_url: str | None = None,
-                 model: str | None = None, device: str | None = None, batch_size: int = 16, log=print):
+                 model: str | None = None, device: str | None = None, batch_size: int = 16, log=print,
+                 timeout_s: float = 60.0, max_retries: int = 3):
     if kind == "embedded":
         from models.llm.embedded import load_embedded
 
@@ -24,5 +25,6 @@ def load_backend(kind: str, cache_dir: Path, *, model_path: str | None = None, b
             raise ValueError("the openai backend needs RECLAKE_LLM_BASE_URL and RECLAKE_LLM_MODEL")
         from models.llm.openai_backend import OpenAIBackend
 
-        return OpenAIBackend(base_url, model, concurrency=max(1, batch_size // 4))
+        return OpenAIBackend(base_url, model, concurrency=max(1, batch_size // 4), timeout_s=timeout_s,
+                             max_retries=max_retries)
     raise ValueError(f"RECLAKE_LLM_BACKEND={kind!r}: expected one of {', '.join(BACKENDS)}")

@@ -22,6 +22,8 @@ class LLMResource(dg.ConfigurableResource):
     max_items: int | None = None  # profile only the first N items (by id); None: all
     max_users: int | None = None
     torch_threads: int = 2  # on an idle 2-core machine 2 threads gave 1.6x the tokens/s of 1 (README)
+    timeout_s: float = 60.0  # openai: per request
+    max_retries: int = 3  # openai: per request, after the first try
 
     @classmethod
     def from_env(cls) -> "LLMResource":
@@ -39,6 +41,10 @@ class LLMResource(dg.ConfigurableResource):
             batch_size=int(os.environ.get("RECLAKE_LLM_BATCH_SIZE", "64")),
             max_items=optional_int("RECLAKE_LLM_MAX_ITEMS"),
             max_users=optional_int("RECLAKE_LLM_MAX_USERS"),
+            item_max_new_tokens=int(os.environ.get("RECLAKE_LLM_ITEM_MAX_NEW_TOKENS", "90")),
+            user_max_new_tokens=int(os.environ.get("RECLAKE_LLM_USER_MAX_NEW_TOKENS", "160")),
+            timeout_s=float(os.environ.get("RECLAKE_LLM_TIMEOUT_S", "60")),
+            max_retries=int(os.environ.get("RECLAKE_LLM_MAX_RETRIES", "3")),
         )
 
     def cache_dir(self, home: Path) -> Path:
@@ -51,4 +57,5 @@ class LLMResource(dg.ConfigurableResource):
 
         torch.set_num_threads(self.torch_threads)
         return load_backend(self.backend, self.cache_dir(home), model_path=self.model_path, base_url=self.base_url,
-                            model=self.model, device=self.device, batch_size=self.batch_size, log=log)
+                            model=self.model, device=self.device, batch_size=self.batch_size, log=log,
+                            timeout_s=self.timeout_s, max_retries=self.max_retries)

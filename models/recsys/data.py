@@ -77,6 +77,16 @@ class SplitData:
         return [h if self.test[u] == NO_ITEM else np.append(h, self.test[u])
                 for u, h in enumerate(self.histories(np.arange(self.n_users), "test"))]
 
+    def without_users(self, users: np.ndarray) -> "SplitData":
+        """The same ids and index space with `users`' interactions left out (empty train, no valid/test
+        item): what a model learns from when those users are held out of training, e.g. as suspected
+        fake accounts. Evaluate on the full split, so the protocol stays the same."""
+        drop = np.zeros(self.n_users, dtype=bool)
+        drop[np.asarray(users, dtype=np.int64)] = True
+        empty = np.zeros(0, dtype=np.int64)
+        return SplitData(self.users, self.items, [empty if drop[u] else t for u, t in enumerate(self.train)],
+                         np.where(drop, NO_ITEM, self.valid), np.where(drop, NO_ITEM, self.test))
+
     def train_counts(self) -> np.ndarray:
         return np.bincount(np.concatenate(self.train) if self.train else np.zeros(0, np.int64),
                            minlength=self.n_items)

@@ -1,12 +1,7 @@
 """The LLM layer: the embedded model really generates and scores; the openai backend against
-`reclake llm serve` as a real process; faults degrade to marked fallbacks; cache; injection; leakage."""
+`reclake llm serve` as a real process; cache; injection; leakage (faults: test_llm_faults.py)."""
 
 from __future__ import annotations
-
-import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 import pytest
@@ -42,52 +37,6 @@ def test_openai_backend_against_llm_serve(llm_server, embedded):
     [local_scores] = embedded.score_choices([RATING], list("12345"))
     assert sum(scores.values()) == pytest.approx(1.0)
     assert max(scores, key=scores.get) == max(local_scores, key=local_scores.get)
-
-
-class FaultyHandler(BaseHTTPRequestHandler):
-    mode = "500"
-    requests = 0
-
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        type(self).requests += 1
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.mode == "timeout":
-            time.sleep(1.5)
-        if self.mode == "500":
-            self.send_response(500)
-            self.end_headers()
-            self.wfile.write(b"internal error")
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b"{not json" if self.mode == "garbage" else json.dumps({"choices": []}).encode())
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.mark.parametrize("mode", ["timeout", "500", "garbage", "empty"])
-def test_profiles_complete_with_fallbacks_when_the_server_fails_fault_injected(mode, tmp_path):
-    FaultyHandler.mode, FaultyHandler.requests = mode, 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FaultyHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        backend = OpenAIBackend(f"http://127.0.0.1:{server.server_port}/v1", "m", timeout_s=0.5, concurrency=1,
-                                max_retries=1)
-        inputs = [("i1", {"title": "Toy Story", "genres": ["Animation"]}), ("i2", {"title": "Heat"})]
-        cache = ProfileCache(tmp_path / "c.sqlite")
-        frame, stats = write_profiles(backend, "item", inputs, cache, 32, batch_size=2, log=lambda _: None)
-    finally:
-        server.shutdown()
-    assert list(frame["source"]) == ["fallback", "fallback"]
-    assert frame["profile"].tolist()[0] == "Toy Story. Genres: Animation."
-    assert stats.backend_errors == 2  # the batch, then its retry
-    assert list(stats.fallback_reasons) == ["backend error"]
-    assert cache.get_many(list(frame["cache_key"])) == {}  # not cached: the next run asks again
-    # bounded: 2 calls x 2 passes x (1 try + 1 retry) for retryable faults; no retry for an empty answer
-    assert FaultyHandler.requests == (4 if mode == "empty" else 8)
 
 
 class CountingBackend:

@@ -131,3 +131,56 @@ def test_unknown_dataset_and_missing_data_dir_fail_clearly(tmp_path):
         resolve_dataset("ml-latest-small")
     with pytest.raises(DatasetError, match="no such file or folder"):
         resolve_dataset("ml-100k", str(tmp_path / "absent"))
+
+
+def test_parquet_physical_types_become_the_text_they_hold(tmp_path):
+    """Fault injection: ids as binary, timestamps as real parquet timestamps/dates/ints, a list where a
+    rating should be. Values arrive as the text they hold (not "b'u1'"); a list is a malformed record."""
+    import datetime as dt
+
+    berlin = dt.timezone(dt.timedelta(hours=1))
+    pq.write_table(pa.table({
+        "user_id": pa.array([b"u1", b"caf\xc3\xa9", b"u3"], pa.binary()),
+        "item_id": pa.array([7, 8, 9], pa.int64()),
+        "timestamp": pa.array([dt.datetime(1998, 3, 1, 12, tzinfo=berlin)] * 3, pa.timestamp("us", tz="+01:00")),
+        "rating": pa.array([[4.0], [], None], pa.list_(pa.float64())),
+    }), tmp_path / "interactions.parquet")
+    rows = load(str(tmp_path), None, "interactions")[0].to_pylist()
+    assert [r["user_id"] for r in rows] == ["u1", "café", "u3"] and rows[0]["item_id"] == "7"
+    assert rows[0]["timestamp"] == "1998-03-01 12:00:00+01:00"  # the offset travels; dbt converts to UTC
+    assert [r["_parse_error"] for r in rows] == ["field 'rating': expected a string or number, found a list"] * 2 + [None]
+    pq.write_table(pa.table({"user_id": ["u"], "item_id": ["i"], "timestamp": pa.array([881250949], pa.int32()),
+                             "rating": pa.array([dt.date(2020, 1, 1)])}), tmp_path / "interactions.parquet")
+    row = load(str(tmp_path), None, "interactions")[0].to_pylist()[0]
+    assert (row["timestamp"], row["rating"], row["_parse_error"]) == ("881250949", "2020-01-01", None)
+
+
+def test_json_objects_where_values_belong_are_malformed_records_naming_the_field(tmp_path):
+    path = tmp_path / "reviews.json"
+    path.write_text("\n".join(json.dumps(r) for r in [
+        {"reviewerID": {"id": "u1"}, "asin": "a1", "overall": 5, "unixReviewTime": 100},
+        {"reviewerID": "u2", "asin": "a2", "overall": [5], "unixReviewTime": 100},
+        {"reviewerID": 3, "asin": 4.0, "overall": "5", "unixReviewTime": 100, "style": {"Size:": "1"}},
+    ]) + "\n")
+    table, _ = load("amazon-reviews", path, "interactions")
+    assert table.column("_parse_error").to_pylist() == [
+        "field 'reviewerID': expected a string or number, found an object",
+        "field 'overall': expected a string or number, found a list", None]
+    assert table.slice(2).to_pylist()[0]["user_id"] == "3" and table.slice(2).to_pylist()[0]["item_id"] == "4.0"
+
+
+def test_broken_quotes_cost_one_record_not_the_rest_of_the_file(tmp_path):
+    """Fault injection: a quote never closed would swallow every later line into one field; the
+    loader marks that line malformed and reads the swallowed lines again as their own records."""
+    (tmp_path / "interactions.csv").write_text(
+        'user_id,item_id,timestamp\n'
+        'u1,"never closed,1\n'  # 2
+        'u2,i2,2\n'  # 3
+        'u3,"two\nlines",3\n'  # 4-5: a good quoted newline after the broken one
+        'u4,"i4"junk,4\n'  # 6: text after a closing quote
+        'u5,i5,5\n', newline="")
+    rows = load(str(tmp_path), None, "interactions")[0].to_pylist()
+    assert [(r["_source_row"], r["user_id"], r["item_id"]) for r in rows] == [
+        (2, None, None), (3, "u2", "i2"), (4, "u3", "two\nlines"), (6, None, None), (7, "u5", "i5")]
+    assert rows[0]["_parse_error"].endswith("(a quote opened on line 2 is not closed on it)")
+    assert rows[3]["_parse_error"] == "unparseable record: ',' expected after '\"'"

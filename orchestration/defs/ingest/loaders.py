@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -34,6 +35,8 @@ REQUIRED_COLUMNS: dict[str, list[str]] = {
     "users": ["user_id"],
     "item_tags": ["user_id", "item_id", "tag"],
 }
+# Fields that must be one value: an object or list there is a malformed record, not an id.
+SCALAR_COLUMNS: dict[str, list[str]] = {**REQUIRED_COLUMNS, "interactions": [*REQUIRED_COLUMNS["interactions"], "rating"]}
 csv.field_size_limit(64 * 1024 * 1024)  # a huge field is data, not a reason to crash
 
 
@@ -61,6 +64,8 @@ def _scalar_text(value) -> str | None:
         return None
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, bytes):  # a parquet binary column: the text it holds, not "b'...'"
+        return value.decode("utf-8", errors="replace")
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True)
     return str(value)
@@ -68,8 +73,27 @@ def _scalar_text(value) -> str | None:
 
 def _open_text(path: Path):
     opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(4096)
+    except (OSError, EOFError, zlib.error) as err:
+        raise DatasetError(f"{path}: not a readable gzip file ({err})") from None
+    # A UTF-16/32 file decoded as UTF-8 would be all U+FFFD and NULs: say what it is instead.
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head.split(b"\n", 1)[0]:
+        raise DatasetError(f"{path}: file is not UTF-8 text (a UTF-16 byte-order mark or NUL bytes in line 1); "
+                           "save it as UTF-8")
     # utf-8-sig drops a BOM; undecodable bytes become U+FFFD so one bad byte cannot sink the file.
     return opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+
+
+def _nested_value_error(source: SourceFile, table: str, values: dict) -> str | None:
+    """The parse error of a record whose id/rating/timestamp is an object or list (JSON, parquet)."""
+    names = {raw: src for src, raw in source.columns.items()}
+    for raw in SCALAR_COLUMNS[table]:
+        if isinstance(values.get(raw), (dict, list)):
+            kind = "an object" if isinstance(values[raw], dict) else "a list"
+            return f"field {names.get(raw, raw)!r}: expected a string or number, found {kind}"
+    return None
 
 
 def _check_columns(source: SourceFile, header: list[str], table: str) -> dict[str, int]:
@@ -86,17 +110,38 @@ def _check_columns(source: SourceFile, header: list[str], table: str) -> dict[st
     missing = [c for c in REQUIRED_COLUMNS[table] if c not in position]
     if missing:
         wanted = ", ".join(repr(expected_sources.get(c, c)) for c in missing)
+        expected = "\t" if source.fmt == "tsv-recbole" else ","
+        others = [d for d in (",", ";", "\t", "|") if d != expected and len(header) == 1 and d in header[0]]
+        hint = f" (it looks {others[0]!r}-separated; expected {expected!r})" if others else ""
         raise DatasetError(
-            f"{source.path}: missing required column(s) {wanted}; header has {[h.strip() for h in header]}"
+            f"{source.path}: missing required column(s) {wanted}; header has {[h.strip() for h in header]}{hint}"
         )
     return position
+
+
+class _LineTape:
+    """The file's lines as csv.reader reads them, remembering those of the record being read, so a
+    record that turns out to be an unterminated quote can give its lines back."""
+
+    def __init__(self, lines):
+        self.lines, self.taken = iter(lines), []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.lines)
+        self.taken.append(line)
+        return line
 
 
 def _iter_delimited(source: SourceFile, table: str) -> Iterator[tuple[int, dict, str | None]]:
     delimiter = "\t" if source.fmt == "tsv-recbole" else ","
     quoting = csv.QUOTE_NONE if source.fmt == "tsv-recbole" else csv.QUOTE_MINIMAL
     with _open_text(source.path) as handle:
-        reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
+        tape = _LineTape(handle)
+        # strict: a broken quote is an error (a malformed record), not a guess at what was meant
+        reader = csv.reader(tape, delimiter=delimiter, quoting=quoting, strict=True)
         try:
             header = next(reader)
         except StopIteration:
@@ -105,18 +150,28 @@ def _iter_delimited(source: SourceFile, table: str) -> Iterator[tuple[int, dict,
             raise DatasetError(f"{source.path}: line 1: unreadable header ({err})") from None
         position = _check_columns(source, header, table)
         width = len(header)
-        line = reader.line_num
+        line, base = reader.line_num, 0  # base: lines read by earlier readers (after a replay)
         while True:
             start = line + 1
+            tape.taken.clear()
             try:
                 fields = next(reader)
             except StopIteration:
                 break
-            except csv.Error as err:  # e.g. an unterminated quote; skip to the next line
-                line = reader.line_num
-                yield start, {}, f"unparseable record: {err}"
+            except csv.Error as err:
+                problem = "unterminated quoted field" if "unexpected end of data" in str(err) else str(err)
+                if len(tape.taken) > 1:
+                    # A quote opened on this line ran over the lines after it: this line alone is the
+                    # malformed record, and the lines it swallowed are read again as records of their own.
+                    yield start, {}, f"unparseable record: {problem} (a quote opened on line {start} is not closed on it)"
+                    base, line = start, start
+                    tape = _LineTape([*tape.taken[1:], *tape.lines])
+                    reader = csv.reader(tape, delimiter=delimiter, quoting=quoting, strict=True)
+                    continue
+                line = base + reader.line_num  # the rest of the bad line is skipped
+                yield start, {}, f"unparseable record: {problem}"
                 continue
-            line = reader.line_num
+            line = base + reader.line_num
             if not fields:
                 continue  # blank line: not a record
             error = None if len(fields) == width else f"expected {width} fields, found {len(fields)}"
@@ -125,21 +180,29 @@ def _iter_delimited(source: SourceFile, table: str) -> Iterator[tuple[int, dict,
 
 
 def _iter_jsonl(source: SourceFile, table: str) -> Iterator[tuple[int, dict, str | None]]:
-    seen_any = False
+    seen_any, line_number = False, 0
     with _open_text(source.path) as handle:
-        for line_number, line in enumerate(handle, start=1):
+        lines = enumerate(handle, start=1)
+        while True:
+            try:
+                line_number, line = next(lines)
+            except StopIteration:
+                break
+            except (OSError, EOFError, zlib.error) as err:  # a truncated or corrupt .gz part way through
+                raise DatasetError(f"{source.path}: gzip data unreadable after line {line_number} ({err})") from None
             if not line.strip():
                 continue
             seen_any = True
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                yield line_number, {}, f"invalid JSON: {err.msg}"
+                yield line_number, {}, f"invalid JSON: {err.msg} (column {err.colno})"
                 continue
             if not isinstance(record, dict):
                 yield line_number, {}, "invalid JSON: not an object"
                 continue
-            yield line_number, {raw: _scalar_text(record.get(src)) for src, raw in source.columns.items()}, None
+            values = {raw: record.get(src) for src, raw in source.columns.items()}
+            yield line_number, {raw: _scalar_text(v) for raw, v in values.items()}, _nested_value_error(source, table, values)
     if not seen_any:
         raise DatasetError(f"{source.path}: file is empty (expected JSON lines)")
 
@@ -152,7 +215,8 @@ def _iter_parquet(source: SourceFile, table: str) -> Iterator[tuple[int, dict, s
     position = _check_columns(source, parquet.column_names, table)
     columns = {raw: parquet.column(i).to_pylist() for raw, i in position.items()}
     for row in range(parquet.num_rows):
-        yield row + 1, {raw: _scalar_text(values[row]) for raw, values in columns.items()}, None
+        values = {raw: column[row] for raw, column in columns.items()}
+        yield row + 1, {raw: _scalar_text(v) for raw, v in values.items()}, _nested_value_error(source, table, values)
 
 
 READERS = {"csv": _iter_delimited, "tsv-recbole": _iter_delimited, "jsonl": _iter_jsonl, "parquet": _iter_parquet}

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from models import registry
 from models.judge import Judge, JudgeCase, agreement, judge_cases, sample_users, summarize
+from models.sanitize import sanitize_fields
 from orchestration.defs.evaluation import plots
 from orchestration.defs.evaluation.resources import JudgeResource
 from orchestration.defs.llm.resources import LLMResource
@@ -27,7 +28,7 @@ from orchestration.lineage import run_tags
 from orchestration.resources import LakeResource
 from orchestration.unchanged import Unchanged
 
-EVALUATION_CODE_VERSION = "1"
+EVALUATION_CODE_VERSION = "2"  # 2: item cards are sanitized (#11)
 BASELINE_MODEL = "popularity"
 
 
@@ -44,7 +45,7 @@ def _shorten(text: str, chars: int) -> str:
 
 def item_cards(lake: LakeResource, profile_chars: int) -> tuple[dict[str, dict], dict[str, dict]]:
     """What the judge reads of an item: alone (title, genres, the start of its LLM profile) and
-    inside a list (title and genres)."""
+    inside a list (title and genres); sanitized, so injected instructions never reach the judge."""
     with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
         items = con.execute("select item_id, title, genres from main.dim_items").df()
     profiles = pd.read_parquet(lake.home_path / "lake" / "profiles" / "items" / "profiles.parquet")
@@ -56,7 +57,8 @@ def item_cards(lake: LakeResource, profile_chars: int) -> tuple[dict[str, dict],
             short["genres"] = row.genres.replace("|", ", ")
         list_cards[row.item_id] = short
         cards[row.item_id] = {**short, "profile": _shorten(row.profile, profile_chars)} if isinstance(row.profile, str) else short
-    return cards, list_cards
+    return ({i: sanitize_fields(card)[0] for i, card in cards.items()},
+            {i: sanitize_fields(card)[0] for i, card in list_cards.items()})
 
 
 def _frames_for_contract(pointwise: pd.DataFrame, names: dict[str, tuple[str, str]]) -> pd.DataFrame:

@@ -6,6 +6,8 @@ item_text_embeddings     profile + title vectors of every item -> lake/embedding
 user_profile_embeddings  profile vectors -> lake/embeddings/users.parquet (Feast: user_profile_embedding)
 """
 
+from collections import Counter
+
 import duckdb
 import dagster as dg
 import numpy as np
@@ -14,12 +16,13 @@ import pyarrow as pa
 
 from models.embeddings import DIMENSIONS, encode_texts
 from models.profiles import ProfileCache, item_profile_inputs, user_profile_inputs, write_profiles
+from models.sanitize import sanitize_fields
 from orchestration.defs.llm.resources import LLMResource
 from orchestration.lake import write_parquet_atomic
 from orchestration.resources import LakeResource
 from orchestration.unchanged import Unchanged
 
-LLM_CODE_VERSION = "1"
+LLM_CODE_VERSION = "2"  # 2: untrusted item text is sanitized before the LLM and the embedder (#11)
 
 
 def _read(lake: LakeResource, sql: str) -> pd.DataFrame:
@@ -98,6 +101,11 @@ def user_profiles(context: dg.AssetExecutionContext, lake: LakeResource, llm: LL
     return memo.stamp(_profile_result("user", frame, stats, lake))
 
 
+def _finding_counts(findings: dict[str, list[list[str]]]) -> dict[str, int]:
+    """How many texts each sanitizer rule fired on (title and profile counted apart)."""
+    return dict(Counter(name for column in findings.values() for found in column for name in set(found)))
+
+
 def _embedding_table(ids_name: str, ids, stamps, vectors: dict[str, np.ndarray]) -> pa.Table:
     columns = {ids_name: pa.array(list(ids), pa.string()),
                "event_timestamp": pa.array(pd.to_datetime(list(stamps)).tz_localize("UTC"), pa.timestamp("us", tz="UTC"))}
@@ -110,12 +118,13 @@ def _embeddings_path(lake: LakeResource, name: str):
     return lake.home_path / "lake" / "embeddings" / f"{name}.parquet"
 
 
-def _write_embeddings(context, lake: LakeResource, table: pa.Table, name: str) -> dg.MaterializeResult:
+def _write_embeddings(context, lake: LakeResource, table: pa.Table, name: str, **metadata) -> dg.MaterializeResult:
     path = _embeddings_path(lake, name)
     digest = write_parquet_atomic(table, path)
     context.log.info(f"{table.num_rows} {name} embeddings -> {path}")
     return dg.MaterializeResult(metadata={"dagster/row_count": table.num_rows, "dimensions": DIMENSIONS,
-                                          "path": dg.MetadataValue.path(str(path)), "content_sha256": digest},
+                                          "path": dg.MetadataValue.path(str(path)), "content_sha256": digest,
+                                          **metadata},
                                 data_version=dg.DataVersion(digest))
 
 
@@ -128,6 +137,13 @@ def item_text_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) 
     meta = _read(lake, "select item_id, coalesce(title, 'item ' || item_id) as title from main.dim_items order by item_id")
     # Every item gets vectors (models need one per item); one not profiled (an LLM budget) uses its title.
     frame = meta.merge(profiles[["item_id", "profile"]], on="item_id", how="left")
+    # untrusted text is embedded sanitized: an injected or optimized suffix would move the item's vector
+    findings = {}
+    for column in ("title", "profile"):
+        cleaned = [sanitize_fields(text) if isinstance(text, str) else (text, []) for text in frame[column]]
+        frame[column] = [text for text, _ in cleaned]
+        findings[column] = [found for _, found in cleaned]
+    sanitized = sum(bool(a or b) for a, b in zip(findings["title"], findings["profile"]))
     has_profile = frame["profile"].notna()
     # Stamped at the end of the train period: the profile may quote train reviews up to then.
     cutoff = _read(lake, "select max(event_ts) as t from main.splits where split = 'train'")["t"].iloc[0]
@@ -135,8 +151,10 @@ def item_text_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) 
         "profile_embedding": encode_texts(frame["profile"].where(has_profile, frame["title"]).tolist()),
         "title_embedding": encode_texts(frame["title"].tolist()),
     }).append_column("has_profile", pa.array(has_profile.tolist(), pa.bool_()))
-    context.log.info(f"{int(has_profile.sum())} of {len(frame)} items have an LLM profile; the rest use their title")
-    return memo.stamp(_write_embeddings(context, lake, table, "items"))
+    context.log.info(f"{int(has_profile.sum())} of {len(frame)} items have an LLM profile; the rest use their title; "
+                     f"{sanitized} had injected-looking text removed")
+    return memo.stamp(_write_embeddings(context, lake, table, "items", sanitized_items=sanitized,
+                                        sanitizer_findings=dg.MetadataValue.json(_finding_counts(findings))))
 
 
 @dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=[user_profiles, "splits"], kinds={"pytorch", "parquet"},

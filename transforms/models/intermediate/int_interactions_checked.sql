@@ -18,7 +18,9 @@ row_rules as (
             when {{ is_blank('user_id') }} then 'missing_user_id'
             when {{ is_blank('item_id') }} then 'missing_item_id'
             when {{ is_blank('timestamp_raw') }} then 'missing_timestamp'
-            when event_ts is null and try_cast(trim(timestamp_raw) as double) is null then 'unparseable_timestamp'
+            -- not a number of seconds either (NaN and infinity are not times): unreadable; a number: off the range
+            when event_ts is null
+                and not coalesce({{ is_finite('try_cast(trim(timestamp_raw) as double)') }}, false) then 'unparseable_timestamp'
             when event_ts is null
                 or event_ts < cast('{{ var("min_event_ts") }}' as timestamp)
                 or event_ts >= cast('{{ var("max_event_ts") }}' as timestamp) then 'timestamp_out_of_range'

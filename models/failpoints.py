@@ -6,7 +6,7 @@ machine, so the tests can check that a write is all-or-nothing at its most fragi
 (always, outside those tests) a failpoint costs one environment lookup.
 
     profile_cache.mid_transaction   rows inserted into the LLM cache, transaction not committed
-    registry.version_registered     a model version registered, its eval_topk not yet written
+    registry.version_registered     a model version registered, its MLflow run still RUNNING
     lake.mid_stream_write           the first chunk of a streamed parquet written, no footer yet
 """
 

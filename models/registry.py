@@ -24,6 +24,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from models.evaluation import Evaluation
+from models.failpoints import failpoint
 from models.recsys.base import FitResult, save_recommender
 from models.recsys.serving import RecommenderPyfunc
 
@@ -118,6 +119,7 @@ def log_and_register(model, data, fit: FitResult, valid: Evaluation, test: Evalu
         tags = {**version_tags, **process_tags(), "model_name": model.name,
                 metric_name("valid", "ndcg@10"): repr(fit.best_valid_ndcg10)}
         version = mlflow.register_model(info.model_uri, REGISTERED_MODEL, tags=tags)
+        failpoint("registry.version_registered")  # crash tests: a version exists, its run is still RUNNING
     return Candidate(model.name, str(version.version), run.info.run_id, fit.best_valid_ndcg10)
 
 

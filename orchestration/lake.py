@@ -20,6 +20,20 @@ from models.failpoints import failpoint
 from models.files import sha256_file
 
 
+class OutsideHomeError(ValueError):
+    """A path built from configuration would lead outside the data home."""
+
+
+def inside_home(home: Path, *parts: str) -> Path:
+    """``home/parts...``, refusing parts (dataset names, partition keys, model names: anything that
+    comes from configuration or input) that would lead outside it: absolute parts, ``..``, NUL."""
+    root = Path(os.path.abspath(home))
+    path = Path(os.path.normpath(root.joinpath(*parts)))
+    if any("\0" in part or os.path.isabs(part) for part in parts) or not path.is_relative_to(root):
+        raise OutsideHomeError(f"{'/'.join(parts)!r} would lead outside RECLAKE_HOME ({root}); refusing to use it")
+    return path
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

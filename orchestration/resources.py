@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.defs.ingest.datasets import DatasetSpec, fetch_ml100k, resolve_dataset
+from orchestration.lake import inside_home
 from orchestration.settings import reclake_home
 from orchestration.spark import engine_from_env
 
@@ -41,8 +42,12 @@ class LakeResource(dg.ConfigurableResource):
     def spec(self) -> DatasetSpec:
         return resolve_dataset(self.dataset, self.data_dir, self.rating_scale)
 
+    def path(self, *parts: str) -> Path:
+        """A path under the data home; a part that would lead outside it raises OutsideHomeError."""
+        return inside_home(self.home_path, *parts)
+
     def raw_dir(self) -> Path:
-        return self.home_path / "lake" / "raw" / self.spec().name
+        return self.path("lake", "raw", self.spec().name)
 
     def source_folder(self, log=print) -> Path:
         """The local folder (or file) holding the dataset, fetching ML-100K if it is not there."""

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.sql import quote_ident, quote_literal
+
 ENGINES = ("duckdb", "spark")
 
 
@@ -65,10 +67,6 @@ def spark_config(master: str | None = None) -> dict[str, str]:
     }
 
 
-def _quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def publish_spark_tables(warehouse_path: Path, home: Path, names: list[str]) -> list[str]:
     """Point warehouse.duckdb's `main.<name>` at Spark's parquet folder for each name that Spark wrote
     as a table (its views, stg_/int_, stay in Spark). Returns the names published."""
@@ -82,8 +80,8 @@ def publish_spark_tables(warehouse_path: Path, home: Path, names: list[str]) -> 
             kind = con.execute("select table_type from information_schema.tables where table_schema = 'main' "
                                "and table_name = ?", [name]).fetchall()
             if kind and kind[0][0] == "BASE TABLE":  # built earlier by the duckdb engine
-                con.execute(f'drop table main."{name}"')
-            con.execute(f'create or replace view main."{name}" as '
-                        f"select * from read_parquet({_quote_literal(str(folder / '*.parquet'))})")
+                con.execute(f"drop table main.{quote_ident(name)}")
+            con.execute(f"create or replace view main.{quote_ident(name)} as "
+                        f"select * from read_parquet({quote_literal(str(folder / '*.parquet'))})")
             published.append(name)
     return published

@@ -140,6 +140,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+LOOPBACK = {"127.0.0.1", "::1"}
+
+
+def listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket listening in process ``pid`` and its descendants."""
+    import psutil
+
+    root = psutil.Process(pid)
+    found = set()
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            connections = process.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        found |= {(c.laddr.ip, c.laddr.port) for c in connections if c.status == psutil.CONN_LISTEN}
+    return found
+
+
+def assert_loopback_only(pid: int) -> set[tuple[str, int]]:
+    """The server (with its workers and helper processes) listens, and only on loopback."""
+    addresses = listening_addresses(pid)
+    assert addresses, f"process {pid} listens on no TCP port"
+    assert {ip for ip, _ in addresses} <= LOOPBACK, f"listening beyond loopback: {sorted(addresses)}"
+    return addresses
+
+
 def stop_server(process) -> None:
     """Stop a server started with start_new_session=True, its children included."""
     import os
@@ -227,6 +253,7 @@ def llm_server():
                 if server.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"reclake llm serve did not start: {server.stdout.read().decode()[-2000:]}")
                 time.sleep(1)
+        assert_loopback_only(server.pid)  # started without --host: the default is loopback
         yield base_url, model
     finally:
         stop_server(server)

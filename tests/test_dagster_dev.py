@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, stop_server
+from conftest import assert_loopback_only, free_port, stop_server
 from orchestration.settings import REPO_ROOT
 
 ASSETS_QUERY = "{ assetNodes { assetKey { path } groupName } }"
@@ -53,5 +53,7 @@ def test_dagster_dev_serves_the_code_location(tmp_path):
         groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in nodes}
         assert groups["raw_interactions"] == "ingest"
         assert groups["fct_interactions"] == "transform" and groups["splits"] == "transform"
+        # the web server and the code server it starts for the location: loopback only
+        assert len(assert_loopback_only(server.pid)) >= 2
     finally:
         stop_server(server)

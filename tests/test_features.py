@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import free_port, query, stop_server
+from conftest import assert_loopback_only, free_port, query, stop_server
 from orchestration.defs.features import store as feast_store
 from orchestration.settings import FEAST_EXECUTABLE, FEATURE_REPO_DIR
 
@@ -137,6 +137,7 @@ def test_feast_serve_answers_like_the_sdk(store, home):
             except OSError:
                 time.sleep(1)
         assert answer is not None, "feast serve did not answer within 120 s"
+        assert_loopback_only(server.pid)
     finally:
         stop_server(server)
     served = {name: result["values"][0] for name, result in zip(answer["metadata"]["feature_names"], answer["results"])}

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from orchestration.spark import java_missing
-from conftest import ML100K_DIR, TODAY, query
+from conftest import ML100K_DIR, TODAY, assert_loopback_only, query
 
 needs_java = pytest.mark.skipif(java_missing() is not None, reason=str(java_missing()))
 
@@ -113,6 +113,13 @@ def test_spark_parity_synthetic_quarantine(tmp_path, monkeypatch):
                                      "unparseable_timestamp", "duplicate_event"} <= set(reasons.index)
     clean = query(tmp_path / "spark" / "warehouse.duckdb", "select count(*) from fct_interactions")[0][0]
     assert clean + reasons.sum() == 12_000  # counts in = clean + quarantined
+    # dbt-spark's session JVM (driver RPC, block manager, py4j gateway) listens on loopback only
+    import psutil
+
+    jvms = [p for p in psutil.Process().children(recursive=True) if p.name() == "java"]
+    assert jvms, "no Spark JVM left to inspect"
+    for jvm in jvms:
+        assert_loopback_only(jvm.pid)
 
 
 def stop_active_spark() -> None:

@@ -103,7 +103,7 @@ def test_mlflow_ui_server_lists_the_runs_and_serves_the_plots(ml100k_runs, tmp_p
 
     import requests
 
-    from conftest import free_port, stop_server
+    from conftest import assert_loopback_only, free_port, stop_server
 
     runs, _ = ml100k_runs
     port = free_port()
@@ -131,5 +131,6 @@ def test_mlflow_ui_server_lists_the_runs_and_serves_the_plots(ml100k_runs, tmp_p
         png = requests.get(f"{base}/get-artifact", params={"path": "plots/sasrec_learning_curve.png", "run_uuid": run_id},
                            timeout=10)
         assert png.ok and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert_loopback_only(server.pid)  # mlflow's web server and its workers
     finally:
         stop_server(server)

@@ -98,6 +98,9 @@ class OpenAIBackend:
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIBackend(base_url={self.base_url!r}, model={self.model!r})"
 
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "[redacted]") if self._api_key else text
+
     def _count(self, kind: str) -> None:
         with self._lock:
             self.faults[kind] += 1
@@ -116,14 +119,15 @@ class OpenAIBackend:
                 return parse(answer)
             except (KeyError, IndexError, TypeError):
                 raise BadResponse(f"not a completion: {str(answer)[:200]}") from None
-        except urllib.error.HTTPError as err:
-            error = BackendHTTPError(err.code, err.read().decode("utf-8", "replace"), _retry_after(err.headers.get("Retry-After")))
+        except urllib.error.HTTPError as err:  # a server may echo the request, key included: redact it
+            body = self._redact(err.read().decode("utf-8", "replace"))
+            error = BackendHTTPError(err.code, body, _retry_after(err.headers.get("Retry-After")))
         except UnicodeDecodeError:
             error = BadResponse("response is not valid UTF-8")
         except json.JSONDecodeError as err:
             error = BadResponse(f"response is not JSON (cut short?): {err.msg} at byte {err.pos}")
         except BadResponse as err:
-            error = err
+            error = BadResponse(self._redact(str(err)))
         except Exception as err:  # noqa: BLE001 - counted by kind, then re-raised for the retry policy
             error = err
         self._count(_fault_kind(error))

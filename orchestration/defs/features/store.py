@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from orchestration.lake import sha256_file, write_json_atomic, write_parquet_atomic
 from orchestration.settings import FEAST_EXECUTABLE, FEATURE_REPO_DIR
+from orchestration.sql import quote_ident
 
 # Feast view name -> dbt mart that feeds it (exported to its ONLINE_SOURCES path).
 FEATURE_SOURCES = {"user_stats": "feat_user_stats", "item_stats": "feat_item_stats"}
@@ -45,7 +46,7 @@ def export_feature_sources(warehouse: Path, home: Path) -> dict[str, dict]:
     facts = {}
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for view, mart in FEATURE_SOURCES.items():
-            table = con.execute(f'select * from main."{mart}" order by 1, event_timestamp').to_arrow_table()
+            table = con.execute(f"select * from main.{quote_ident(mart)} order by 1, event_timestamp").to_arrow_table()
             # Feast reads timestamps as UTC: store them tz-aware so no reader has to guess.
             index = table.schema.get_field_index("event_timestamp")
             table = table.set_column(index, "event_timestamp", table.column(index).cast(pa.timestamp("us", tz="UTC")))
@@ -166,9 +167,10 @@ def source_facts(home: Path) -> dict[str, dict]:
             path = home / relative
             if not path.exists():
                 raise FileNotFoundError(f"{path} not found: materialize the assets upstream of feast_online_store first")
-            entity = con.execute(f"select column_name from (describe select * from read_parquet('{path}')) limit 1").fetchone()[0]
+            entity = con.execute("select column_name from (describe select * from read_parquet(?)) limit 1",
+                                 [str(path)]).fetchone()[0]
             min_ts, max_ts, entities = con.execute(
-                f"select min(event_timestamp), max(event_timestamp), count(distinct {entity}) from read_parquet(?)",
+                f"select min(event_timestamp), max(event_timestamp), count(distinct {quote_ident(entity)}) from read_parquet(?)",
                 [str(path)]).fetchone()
             facts[view] = {"min_ts": pd.Timestamp(min_ts).tz_convert("UTC"), "max_ts": pd.Timestamp(max_ts).tz_convert("UTC"),
                            "entities": entities, "sha256": sha256_file(path)}

@@ -34,7 +34,7 @@ RECOMMENDATION_SCHEMA = pa.schema([("user_id", pa.string()), ("item_id", pa.stri
 
 
 def partition_path(lake: LakeResource, date: str):
-    return lake.home_path / "lake" / "recommendations" / f"date={date}" / "recommendations.parquet"
+    return lake.path("lake", "recommendations", f"date={date}", "recommendations.parquet")
 
 
 def histories_until(lake: LakeResource, end: datetime, item_index: pd.Series) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -78,7 +78,7 @@ def lists_on_spark(spark, lake: LakeResource, serving: ServingResource, champion
     counted = histories.select(F.explode("history").alias("i")).groupBy("i").count().toPandas()
     popularity = np.zeros(len(recommender.items), np.int64)
     popularity[counted["i"].to_numpy(np.int64)] = counted["count"].to_numpy()
-    scratch = lake.home_path / "lake" / "recommendations" / ".spark" / f"date={date}"
+    scratch = lake.path("lake", "recommendations", ".spark", f"date={date}")
     lists = score_with_spark(spark, recommender, histories, k=serving.top_k, chunk_users=serving.chunk_users,
                              model_name=champion.model_name, model_version=champion.version)
     lists.write.mode("overwrite").parquet(str(scratch))

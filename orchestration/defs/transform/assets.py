@@ -23,6 +23,7 @@ from orchestration.resources import LakeResource
 from orchestration.unchanged import CONFIG_KEY, DATA_VERSION_TAG, SKIPPED_KEY, config_sha256, unchanged_reason
 from orchestration.settings import DBT_PROJECT_DIR, parse_dbt_project
 from orchestration.spark import engine_problem, publish_spark_tables
+from orchestration.sql import quote_ident
 
 if os.getenv("DAGSTER_IS_DEV_CLI"):
     parse_dbt_project()  # under `dagster dev`, re-parse on each (re)load so the manifest matches the SQL
@@ -53,8 +54,8 @@ def dbt_vars(lake: LakeResource) -> dict:
 def table_fingerprint(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[int, str]:
     """Row count and an order-independent content hash (md5 over sorted row md5s)."""
     rows, digest = con.execute(
-        f'select count(*), md5(coalesce(string_agg(h, \'\' order by h), \'\')) '
-        f'from (select md5(cast(t as varchar)) as h from main."{relation}" as t)'
+        "select count(*), md5(coalesce(string_agg(h, '' order by h), '')) "
+        f"from (select md5(cast(t as varchar)) as h from main.{quote_ident(relation)} as t)"
     ).fetchone()
     return rows, digest
 

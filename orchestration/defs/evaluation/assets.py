@@ -77,10 +77,10 @@ def _frames_for_contract(pointwise: pd.DataFrame, names: dict[str, tuple[str, st
 def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource,
                       judge: JudgeResource) -> dg.MaterializeResult:
     date = context.partition_key
-    out = lake.home_path / "lake" / "judge_evaluations" / f"date={date}"
+    out = lake.path("lake", "judge_evaluations", f"date={date}")
     # what decides the verdicts: the judge settings and the judge models (not batch size or threads)
-    settings = {"judge": judge.model_dump(), "llm": llm.model_dump(exclude={"batch_size", "torch_threads", "device",
-                                                                          "model_cache_dir", "max_items", "max_users"})}
+    settings = {"judge": judge.model_dump(), "llm": llm.model_dump(exclude={
+        "batch_size", "torch_threads", "device", "model_cache_dir", "max_items", "max_users", "timeout_s", "max_retries"})}
     if (memo := Unchanged(context, config=settings, outputs_present=(out / "summary.json").exists())).skip:
         return memo.result
     client = registry.connect(lake.home_path)
@@ -152,7 +152,7 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
         distribution = plots.score_distributions(first_points, Path(workdir) / "judge_scores.png")
         roc = plots.roc(first_points, summary["judge_auc"], Path(workdir) / "judge_roc.png")
         metrics = {"judge_auc": summary["judge_auc"], "position_bias_rate": summary["position_bias_rate"],
-                   "n_users": len(cases)}
+                   "n_users": summary["n_users"], "unjudged_users": summary["unjudged_users"]}
         if win_rate is not None:
             metrics["champion_win_rate"] = win_rate
         if summary["judge_agreement"] and summary["judge_agreement"]["verdict_agreement_rate"] is not None:

@@ -36,7 +36,7 @@ def _profile_path(lake: LakeResource, kind: str):
 
 def _profile_memo(context, lake: LakeResource, llm: LLMResource, kind: str) -> Unchanged:
     # what decides the profiles' text: the backend, its model and the budgets (not batch size or threads)
-    config = llm.model_dump(exclude={"batch_size", "torch_threads", "device", "model_cache_dir"})
+    config = llm.model_dump(exclude={"batch_size", "torch_threads", "device", "model_cache_dir", "timeout_s", "max_retries"})
     return Unchanged(context, config=config, outputs_present=_profile_path(lake, kind).exists())
 
 
@@ -59,6 +59,7 @@ def _profile_result(kind: str, frame: pd.DataFrame, stats, lake: LakeResource) -
             "llm_calls": stats.llm_calls,
             "retries": stats.retries,
             "backend_errors": stats.backend_errors,
+            "backend_faults": dg.MetadataValue.json(stats.backend_faults),
             "new_tokens": stats.new_tokens,
             "tokens_per_second": round(stats.tokens_per_second, 1),
             "model": frame["model"].iloc[0] if len(frame) else "",

@@ -8,6 +8,7 @@ from dagster_dbt import DbtCliResource
 from dagster_pyspark import LazyPySparkResource
 
 from orchestration.defs.evaluation.assets import evaluation_assets
+from orchestration.defs.evaluation.poisoning import poisoning_assets
 from orchestration.defs.evaluation.resources import JudgeResource
 from orchestration.defs.features.assets import features_assets
 from orchestration.defs.ingest.assets import ingest_assets
@@ -36,7 +37,7 @@ def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None,
     """Definitions bound to one data home; tests pass resources on a temporary home and small budgets."""
     return dg.Definitions(
         assets=[*ingest_assets, *transform_assets, *features_assets, *llm_assets, *training_assets, *serving_assets,
-                *evaluation_assets],
+                *evaluation_assets, *poisoning_assets],
         asset_checks=[*transform_checks],
         jobs=[
             dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import torch
@@ -23,6 +24,7 @@ from models.files import sha256_file
 from models.recsys.catalog import EASE, LLMSASRec, Popularity, SASRec
 from models.recsys.data import SplitData
 from models.recsys.llm_sasrec import item_text_columns, text_vectors
+from orchestration.defs.evaluation.poisoning import flagged_user_ids
 from orchestration.defs.training import plots
 from orchestration.defs.training.resources import TrainingResource
 from orchestration.defs.transform.assets import table_fingerprint
@@ -31,7 +33,7 @@ from orchestration.lineage import raw_files_sha256, run_tags
 from orchestration.resources import LakeResource
 from orchestration.unchanged import Unchanged
 
-TRAINING_CODE_VERSION = "1"
+TRAINING_CODE_VERSION = "2"  # 2: flagged suspicious users left out of training (poisoning defence)
 SPLIT_COLUMNS = "user_id, item_id, event_ts, split, source_file, source_row"
 
 
@@ -71,11 +73,13 @@ def write_eval_topk(lake: LakeResource, model_name: str, version: str, data: Spl
 
 
 def train_and_register(context: dg.AssetExecutionContext, lake: LakeResource, training: TrainingResource,
-                       model, data: SplitData, data_version: str, **input_versions: str) -> dg.MaterializeResult:
+                       model, data: SplitData, data_version: str, fit_data: SplitData | None = None,
+                       **input_versions: str) -> dg.MaterializeResult:
+    """Fit on `fit_data` (default `data`); evaluate and register on `data`, the full split."""
     torch.set_num_threads(training.torch_threads)
     client = registry.connect(lake.home_path)
     context.log.info(f"{model.name}: {data.n_users} users, {data.n_items} items, device {model.device}")
-    fit = model.fit(data, log=context.log.info)
+    fit = model.fit(fit_data or data, log=context.log.info)
     valid, test = evaluate(model, data, "valid"), evaluate(model, data, "test")
     context.log.info(f"{model.name}: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.metrics.items()))
     with tempfile.TemporaryDirectory(dir=lake.home_path) as workdir:
@@ -123,7 +127,7 @@ def _version_in_place(lake: LakeResource, model_name: str, version) -> bool:
 
 def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...] = ()):
     @dg.asset(name=f"{name}_model", group_name="training", code_version=TRAINING_CODE_VERSION,
-              deps=["splits", *deps], kinds={"pytorch", "mlflow"}, description=description)
+              deps=["splits", "suspicious_users", *deps], kinds={"pytorch", "mlflow"}, description=description)
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource, training: TrainingResource) -> dg.MaterializeResult:
         memo = Unchanged(context, config={"model": name, "dataset": lake.dataset, **training.model_dump(exclude={"torch_threads"})},
                          outputs_present=lambda last: _version_in_place(lake, name, last.get("model_version")))
@@ -132,9 +136,20 @@ def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...]
         data, data_version = load_splits(lake)
         model, input_versions = build(training, lake, data)
         input_versions["raw_files_sha256"] = raw_files_sha256(lake.raw_dir())
-        return memo.stamp(train_and_register(context, lake, training, model, data, data_version, **input_versions))
+        fit_data, input_versions["users_left_out"] = defended(lake, training, data)
+        return memo.stamp(train_and_register(context, lake, training, model, data, data_version, fit_data,
+                                             **input_versions))
 
     return _asset
+
+
+def defended(lake: LakeResource, training: TrainingResource, data: SplitData) -> tuple[SplitData, str]:
+    """What the models learn from: with the poisoning defence on, the split without the users
+    `suspicious_users` flagged (still evaluated: the protocol is unchanged); and how many were left out."""
+    if not training.poisoning_defence:
+        return data, "0"
+    flagged = np.flatnonzero(np.isin(data.users, list(flagged_user_ids(lake))))
+    return data.without_users(flagged), str(len(flagged))
 
 
 def _popularity(training, lake, data):

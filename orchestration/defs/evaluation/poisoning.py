@@ -1,0 +1,89 @@
+"""Group `evaluation`: users who look like injected fake accounts, flagged before any model trains.
+
+suspicious_users  models.poisoning.detect on the TRAIN part of `splits` (no labels) ->
+                  lake/evaluation/suspicious_users.parquet (user_id, score, flagged, reasons);
+                  every recommender asset depends on it, and with RECLAKE_TRAIN_POISONING_DEFENCE on
+                  (TrainingResource.poisoning_defence) the flagged users are left out of what the
+                  models learn from, while evaluation keeps the full split (the protocol is fixed).
+"""
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from models.poisoning import DetectorConfig, detect
+from models.recsys.data import SplitData
+from orchestration.defs.transform.assets import table_fingerprint
+from orchestration.lake import write_parquet_atomic
+from orchestration.resources import LakeResource
+from orchestration.unchanged import Unchanged
+
+POISONING_CODE_VERSION = "1"
+
+
+def suspicious_users_path(lake: LakeResource) -> Path:
+    return lake.home_path / "lake" / "evaluation" / "suspicious_users.parquet"
+
+
+def flagged_user_ids(lake: LakeResource) -> set[str]:
+    """The users `suspicious_users` flagged (what the training defence leaves out)."""
+    frame = pd.read_parquet(suspicious_users_path(lake), columns=["user_id", "flagged"])
+    return set(frame.loc[frame["flagged"], "user_id"])
+
+
+def _score_histogram(report: pd.DataFrame, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(report["score"], bins=50, color="tab:blue")
+    ax.axvline(1.0, color="tab:red", linestyle="--", label="flag threshold")
+    ax.set(xlabel="suspicion score (units of each rule's threshold)", ylabel="users", yscale="log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+@dg.asset(group_name="evaluation", code_version=POISONING_CODE_VERSION, deps=["splits"], kinds={"python"},
+          description="Suspected fake (poisoning) users from TRAIN data: score, flagged, reasons; runs before training.")
+def suspicious_users(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    path = suspicious_users_path(lake)
+    if (memo := Unchanged(context, outputs_present=path.exists())).skip:
+        return memo.result
+    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
+        frame = con.execute("select user_id, item_id, event_ts, split, source_file, source_row from main.splits").df()
+        _, splits_version = table_fingerprint(con, "splits")
+    report = detect(SplitData.from_splits(frame), DetectorConfig())
+    digest = write_parquet_atomic(pa.Table.from_pandas(report, preserve_index=False), path)
+    flagged = report[report["flagged"]]
+    reasons = flagged["reasons"].str.split(",").explode().value_counts()
+    context.log.info(f"suspicious_users: {len(flagged)} of {len(report)} users flagged")
+    from orchestration.defs.training.assets import png_markdown  # the UI's inline-PNG helper
+
+    chart = _score_histogram(report, path.with_suffix(".png"))
+    return memo.stamp(dg.MaterializeResult(
+        metadata={
+            "n_users": len(report), "n_flagged": len(flagged),
+            "share_flagged": round(len(flagged) / max(len(report), 1), 4),
+            "score_p50": float(np.median(report["score"])) if len(report) else 0.0,
+            "score_p99": float(np.quantile(report["score"], 0.99)) if len(report) else 0.0,
+            "reasons": dg.MetadataValue.json({k: int(v) for k, v in reasons.items()}),
+            "flagged_users": dg.MetadataValue.md(flagged.head(20).to_markdown(index=False) if len(flagged) else "none"),
+            "score_histogram": png_markdown(chart),
+            "path": dg.MetadataValue.path(str(path)),
+            "splits_data_version": splits_version,
+            "dagster/row_count": len(report),
+        },
+        data_version=dg.DataVersion(digest[:16]),
+    ))
+
+
+poisoning_assets = [suspicious_users]

@@ -87,8 +87,8 @@ def _bot_times(rng, span: tuple[pd.Timestamp, pd.Timestamp], n: int) -> pd.Datet
     return pd.DatetimeIndex(start + pd.to_timedelta(gaps, unit="s"))
 
 
-def _with_target(items: list, times: list, target: str, every: int) -> tuple[list, list]:
-    """The train fillers with the target after every `every`-th one (0: never) and once at the end."""
+def _with_target(items: list, times: list, target: str, every: int, at_end: bool) -> tuple[list, list]:
+    """The train fillers with the target after every `every`-th one (0: never) and, if `at_end`, last."""
     out_items, out_times = [], []
     for k, (item, ts) in enumerate(zip(items, times), start=1):
         out_items.append(item)
@@ -96,12 +96,15 @@ def _with_target(items: list, times: list, target: str, every: int) -> tuple[lis
         if every and k % every == 0 and k < len(items):
             out_items.append(target)
             out_times.append(ts)
+    if not at_end:
+        return out_items, out_times
     return out_items + [target], out_times + [times[-1] if times else None]
 
 
 def inject(frame: pd.DataFrame, attack: str, share: float, target: str, seed: int = 0,
-           keep: float = 0.8, every: int = 3) -> Poisoned:
-    """`frame` plus round(share x users) fake users pushing `target` (at least one)."""
+           keep: float = 0.8, every: int = 3, at_end: bool = True) -> Poisoned:
+    """`frame` plus round(share x users) fake users pushing `target` (at least one). `at_end=False` is
+    the evasive variant: the target only inside the sequence, never its last train item."""
     if attack not in ATTACKS:
         raise ValueError(f"attack must be one of {ATTACKS}, not {attack!r}")
     rng = np.random.default_rng(seed)
@@ -123,14 +126,14 @@ def inject(frame: pd.DataFrame, attack: str, share: float, target: str, seed: in
             train = seq[seq["split"] == "train"]
             train = train[(rng.random(len(train)) < keep) & (train["item_id"] != target)]
             held = seq[seq["split"] != "train"]
-            train_items, train_times = _with_target(list(train["item_id"]), list(train["event_ts"]), target, every)
-            train_times[-1] = train_times[-1] if len(train) else held["event_ts"].min()
+            train_items, train_times = _with_target(list(train["item_id"]), list(train["event_ts"]), target, every, at_end)
+            train_times = [held["event_ts"].min() if ts is None else ts for ts in train_times]  # all dropped
             seq_items, seq_times = [*train_items, *held["item_id"]], [*train_times, *held["event_ts"]]
         else:
             n_fillers = max(3, int(rng.choice(train_lengths))) - 1 + 2  # train fillers + valid + test
             p = None if attack == "random" else popularity / popularity.sum()
             fillers = rng.choice(items, size=min(n_fillers, len(items)), replace=False, p=p).tolist()
-            train_items, _ = _with_target(fillers[:-2], [None] * (len(fillers) - 2), target, every)
+            train_items, _ = _with_target(fillers[:-2], [None] * (len(fillers) - 2), target, every, at_end)
             seq_items = [*train_items, *fillers[-2:]]
             seq_times = list(_bot_times(rng, span, len(seq_items)))
         n = len(seq_items)

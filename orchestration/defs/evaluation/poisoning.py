@@ -18,7 +18,7 @@ import pyarrow as pa
 from models.poisoning import DetectorConfig, detect
 from models.recsys.data import SplitData
 from orchestration.defs.transform.assets import table_fingerprint
-from orchestration.lake import write_parquet_atomic
+from orchestration.lake import atomic_file, write_parquet_atomic
 from orchestration.resources import LakeResource
 from orchestration.unchanged import Unchanged
 
@@ -47,7 +47,8 @@ def _score_histogram(report: pd.DataFrame, path: Path) -> Path:
     ax.set(xlabel="suspicion score (units of each rule's threshold)", ylabel="users", yscale="log")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    with atomic_file(path) as tmp:  # never a half-written chart
+        fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
     return path
 

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
-from conftest import query
 from models.llm.openai_backend import OpenAIBackend
-from models.profiles import ProfileCache, PromptTemplate, item_profile_inputs, user_profile_inputs, write_profiles
+from models.profiles import ProfileCache, PromptTemplate, user_profile_inputs, write_profiles
 
 QUESTION = [{"role": "user", "content": "Name one fruit."}]
 RATING = [{"role": "user", "content": "On a scale of 1 to 5, how good is a sunny day? Answer with one digit."}]

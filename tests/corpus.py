@@ -399,6 +399,9 @@ WHOLE_FILE_FAULTS = {
                          r"reviews\.json\.gz: not a readable gzip file"),
     "json_gz_truncated": ("amazon", "reviews.json.gz", lambda p: p.write_bytes(p.read_bytes()[:-64]),
                           r"reviews\.json\.gz: (not a readable gzip file|gzip data unreadable after line \d+)"),
+    "json_gz_truncated_late": ("amazon", "reviews.json.gz", lambda p: p.write_bytes(gzip.compress(
+        b'{"reviewerID": "u1", "asin": "i1", "overall": 4, "unixReviewTime": 881000000}\n' * 5000)[:-64]),
+        r"reviews\.json\.gz: gzip data unreadable after line \d+ \(Compressed file ended"),
     "json_empty": ("amazon", "reviews.json", lambda p: p.write_text("\n\n"), r"reviews\.json: file is empty"),
     "utf16_recbole": ("recbole", "ml-100k.inter",
                       lambda p: p.write_bytes(p.read_bytes().decode("utf-8-sig", "replace").encode("utf-16")),

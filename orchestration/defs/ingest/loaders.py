@@ -77,7 +77,8 @@ def _open_text(path: Path):
         with opener(path, "rb") as handle:
             head = handle.read(4096)
     except (OSError, EOFError, zlib.error) as err:
-        raise DatasetError(f"{path}: not a readable gzip file ({err})") from None
+        what = "not a readable gzip file" if path.suffix == ".gz" else "unreadable file"
+        raise DatasetError(f"{path}: {what} ({err})") from None
     # A UTF-16/32 file decoded as UTF-8 would be all U+FFFD and NULs: say what it is instead.
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head.split(b"\n", 1)[0]:
         raise DatasetError(f"{path}: file is not UTF-8 text (a UTF-16 byte-order mark or NUL bytes in line 1); "
@@ -124,15 +125,18 @@ class _LineTape:
     record that turns out to be an unterminated quote can give its lines back."""
 
     def __init__(self, lines):
-        self.lines, self.taken = iter(lines), []
+        self.lines, self.taken, self.given_back = iter(lines), [], []
 
     def __iter__(self):
         return self
 
     def __next__(self) -> str:
-        line = next(self.lines)
+        line = self.given_back.pop() if self.given_back else next(self.lines)
         self.taken.append(line)
         return line
+
+    def give_back(self, lines: list[str]) -> None:
+        self.given_back.extend(reversed(lines))
 
 
 def _iter_delimited(source: SourceFile, table: str) -> Iterator[tuple[int, dict, str | None]]:
@@ -165,7 +169,7 @@ def _iter_delimited(source: SourceFile, table: str) -> Iterator[tuple[int, dict,
                     # malformed record, and the lines it swallowed are read again as records of their own.
                     yield start, {}, f"unparseable record: {problem} (a quote opened on line {start} is not closed on it)"
                     base, line = start, start
-                    tape = _LineTape([*tape.taken[1:], *tape.lines])
+                    tape.give_back(tape.taken[1:])
                     reader = csv.reader(tape, delimiter=delimiter, quoting=quoting, strict=True)
                     continue
                 line = base + reader.line_num  # the rest of the bad line is skipped

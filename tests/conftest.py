@@ -140,9 +140,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-LOOPBACK = {"127.0.0.1", "::1"}
-
-
 def listening_addresses(pid: int) -> set[tuple[str, int]]:
     """(address, port) of every TCP socket listening in process ``pid`` and its descendants."""
     import psutil
@@ -160,9 +157,15 @@ def listening_addresses(pid: int) -> set[tuple[str, int]]:
 
 def assert_loopback_only(pid: int) -> set[tuple[str, int]]:
     """The server (with its workers and helper processes) listens, and only on loopback."""
+    import ipaddress
+
+    def loopback(address: str) -> bool:
+        ip = ipaddress.ip_address(address)
+        return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback  # a JVM reports ::ffff:127.0.0.1
+
     addresses = listening_addresses(pid)
     assert addresses, f"process {pid} listens on no TCP port"
-    assert {ip for ip, _ in addresses} <= LOOPBACK, f"listening beyond loopback: {sorted(addresses)}"
+    assert all(loopback(ip) for ip, _ in addresses), f"listening beyond loopback: {sorted(addresses)}"
     return addresses
 
 

@@ -113,13 +113,6 @@ def test_spark_parity_synthetic_quarantine(tmp_path, monkeypatch):
                                      "unparseable_timestamp", "duplicate_event"} <= set(reasons.index)
     clean = query(tmp_path / "spark" / "warehouse.duckdb", "select count(*) from fct_interactions")[0][0]
     assert clean + reasons.sum() == 12_000  # counts in = clean + quarantined
-    # dbt-spark's session JVM (driver RPC, block manager, py4j gateway) listens on loopback only
-    import psutil
-
-    jvms = [p for p in psutil.Process().children(recursive=True) if p.name() == "java"]
-    assert jvms, "no Spark JVM left to inspect"
-    for jvm in jvms:
-        assert_loopback_only(jvm.pid)
 
 
 def stop_active_spark() -> None:
@@ -185,6 +178,23 @@ def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, tmp_path,
     pd.testing.assert_frame_equal(on_spark.drop(columns="score"), in_process.drop(columns="score"), check_exact=True)
     np.testing.assert_allclose(on_spark["score"], in_process["score"], rtol=1e-5, atol=1e-6)
     assert not (spark_home / "lake" / "recommendations" / ".spark" / f"date={date}").exists()  # scratch removed
+
+
+@needs_java
+def test_spark_listens_on_loopback_only(fresh_spark):
+    """The session reclake configures (the same spark_config dbt-spark and batch scoring use): its JVM's
+    driver RPC, block manager and py4j gateway ports are all on 127.0.0.1."""
+    from pyspark.sql import SparkSession
+
+    from orchestration.spark import spark_config
+
+    builder = SparkSession.builder
+    for key, value in spark_config("local[1]").items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    assert session.range(3).count() == 3  # executors started, block manager up
+    jvm = session.sparkContext._gateway.proc.pid  # spark-submit, and the driver JVM it runs
+    assert len(assert_loopback_only(jvm)) >= 2
 
 
 def test_unknown_engine_is_a_clear_error(monkeypatch):

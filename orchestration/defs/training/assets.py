@@ -58,7 +58,7 @@ def png_markdown(path: Path) -> dg.MetadataValue:
 
 def eval_topk_dir(lake: LakeResource, model_name: str, version) -> Path:
     """Contract folder of a model version's test-time top-20 lists."""
-    return lake.home_path / "lake" / "eval_topk" / f"model_name={model_name}" / f"model_version={version}"
+    return lake.path("lake", "eval_topk", f"model_name={model_name}", f"model_version={version}")
 
 
 def write_eval_topk(lake: LakeResource, model_name: str, version: str, data: SplitData, test) -> Path:
@@ -78,6 +78,10 @@ def train_and_register(context: dg.AssetExecutionContext, lake: LakeResource, tr
     """Fit on `fit_data` (default `data`); evaluate and register on `data`, the full split."""
     torch.set_num_threads(training.torch_threads)
     client = registry.connect(lake.home_path)
+    reaped = registry.reap_crashed(client)
+    if any(reaped.values()):
+        context.log.warning(f"cleaned up after a killed training process: deleted incomplete versions "
+                            f"{reaped['deleted_versions']}, marked runs KILLED {reaped['killed_runs']}")
     context.log.info(f"{model.name}: {data.n_users} users, {data.n_items} items, device {model.device}")
     fit = model.fit(fit_data or data, log=context.log.info)
     valid, test = evaluate(model, data, "valid"), evaluate(model, data, "test")
@@ -89,9 +93,10 @@ def train_and_register(context: dg.AssetExecutionContext, lake: LakeResource, tr
             run_tags=run_tags(context, dataset=lake.dataset, data_version=data_version, **input_versions),
             version_tags={"dataset": lake.dataset, "data_version": data_version, "seed": str(model.config.seed),
                           **input_versions})
-        try:  # the version is only kept once its evaluation output is in place
+        try:  # the version is only kept, and counts, once its evaluation output is in place
             topk_path = write_eval_topk(lake, model.name, candidate.version, data, test)
             curve_md = png_markdown(curve)
+            registry.mark_complete(client, candidate.version)
         except BaseException:
             registry.discard_version(client, candidate.version)
             raise
@@ -118,10 +123,10 @@ def _version_in_place(lake: LakeResource, model_name: str, version) -> bool:
         return False
     client = registry.connect(lake.home_path)
     try:
-        client.get_model_version(registry.REGISTERED_MODEL, str(version))
+        complete = client.get_model_version(registry.REGISTERED_MODEL, str(version)).tags.get(registry.COMPLETE_TAG) == "true"
     except registry.MlflowException:
         return False
-    return (registry.artifacts_present(client, str(version))
+    return (complete and registry.artifacts_present(client, str(version))
             and eval_topk_dir(lake, model_name, version).exists())
 
 

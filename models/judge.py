@@ -118,10 +118,11 @@ def judge_cases(judge: Judge, cases: list[JudgeCase], cards: dict[str, dict], li
         roles = ([(i, "champion") for i in case.champion] + [(i, "baseline") for i in case.baseline]
                  + [(case.heldout, "heldout")] + [(i, "random") for i in case.randoms])
         unique = list(dict.fromkeys(item for item, _ in roles))
+        items, champion, baseline = ([cards[i] for i in unique], [list_cards[i] for i in case.champion],
+                                     [list_cards[i] for i in case.baseline])  # a missing card is a bug: it raises
         try:
-            score_of = dict(zip(unique, judge.pointwise(case.profile, [cards[i] for i in unique])))
-            verdict = judge.pairwise(case.profile, [list_cards[i] for i in case.champion],
-                                     [list_cards[i] for i in case.baseline])
+            score_of = dict(zip(unique, judge.pointwise(case.profile, items)))
+            verdict = judge.pairwise(case.profile, champion, baseline)
         except Exception as err:  # noqa: BLE001 - a failing judge backend skips this user, marked, not the run
             log(f"{judge.name}: user {case.user_id} not judged: {type(err).__name__}: {str(err)[:160]}")
             pairs.append({"judge": judge.name, "user_id": case.user_id, "p_champion_first_order": np.nan,

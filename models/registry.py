@@ -25,6 +25,7 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from models.evaluation import Evaluation
 from models.failpoints import failpoint
+from models.files import process_alive
 from models.recsys.base import FitResult, save_recommender
 from models.recsys.serving import RecommenderPyfunc
 
@@ -79,13 +80,7 @@ def _writer_dead(tags: dict) -> bool:
     pid = tags.get(PID_TAG, "")
     if tags.get(HOST_TAG) != socket.gethostname() or not pid.isdigit():
         return False  # another machine's, or older than these tags: not ours to judge
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return not process_alive(int(pid))
 
 
 def log_and_register(model, data, fit: FitResult, valid: Evaluation, test: Evaluation, *, workdir: Path,
@@ -117,10 +112,11 @@ def log_and_register(model, data, fit: FitResult, valid: Evaluation, test: Evalu
             signature=SIGNATURE, input_example=pd.DataFrame({"user_id": [str(data.users[0])]}),
             pip_requirements=PIP_REQUIREMENTS, code_paths=[str(MODEL_CODE)])
         tags = {**version_tags, **process_tags(), "model_name": model.name,
-                metric_name("valid", "ndcg@10"): repr(fit.best_valid_ndcg10)}
+                # the gate's score: on the full split, like the logged metric (fit may have seen fewer users)
+                metric_name("valid", "ndcg@10"): repr(valid.metrics["ndcg@10"])}
         version = mlflow.register_model(info.model_uri, REGISTERED_MODEL, tags=tags)
         failpoint("registry.version_registered")  # crash tests: a version exists, its run is still RUNNING
-    return Candidate(model.name, str(version.version), run.info.run_id, fit.best_valid_ndcg10)
+    return Candidate(model.name, str(version.version), run.info.run_id, valid.metrics["ndcg@10"])
 
 
 def discard_version(client: mlflow.MlflowClient, version: str) -> None:

@@ -6,8 +6,10 @@ half-written file and the previous good output stays readable until the new one 
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from models.failpoints import failpoint
-from models.files import sha256_file
+from models.files import process_alive, sha256_file
 
 
 class OutsideHomeError(ValueError):
@@ -25,32 +27,30 @@ class OutsideHomeError(ValueError):
 
 
 def inside_home(home: Path, *parts: str) -> Path:
-    """``home/parts...``, refusing parts (dataset names, partition keys, model names: anything that
-    comes from configuration or input) that would lead outside it: absolute parts, ``..``, NUL."""
+    """``home/parts...``, each part one folder or file name. Parts come from configuration or input
+    (dataset names, partition keys, model names), so one that is not a plain name (empty, ``.``,
+    ``..``, a path separator, NUL) is refused: it could lead outside the home or into another stage's."""
     root = Path(os.path.abspath(home))
-    path = Path(os.path.normpath(root.joinpath(*parts)))
-    if any("\0" in part or os.path.isabs(part) for part in parts) or not path.is_relative_to(root):
-        raise OutsideHomeError(f"{'/'.join(parts)!r} would lead outside RECLAKE_HOME ({root}); refusing to use it")
-    return path
+    separators = {os.sep, os.altsep} - {None}
+    for part in parts:
+        if part in ("", ".", "..") or "\0" in part or any(sep in part for sep in separators):
+            raise OutsideHomeError(f"{'/'.join(parts)!r}: {part!r} is not a plain name; refusing a path that "
+                                   f"could lead outside RECLAKE_HOME ({root})")
+    return root.joinpath(*parts)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
+def _temp_prefix(path: Path) -> str:
+    # host and pid of the writer: a data home may be shared by machines, whose pids mean nothing here
+    return f".{path.name}.{socket.gethostname()}."
 
 
 def remove_orphan_temps(path: Path) -> list[Path]:
-    """Delete temp siblings of ``path`` left by writers that were killed (their pid is gone).
-    Temp names start with a dot and end in .tmp, so no reader globbing *.parquet ever sees them."""
-    removed = []
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+    """Delete temp siblings of ``path`` left by writers on this host that were killed (their pid is
+    gone). Temp names start with a dot and end in .tmp, so no reader globbing *.parquet sees them."""
+    removed, prefix = [], _temp_prefix(path)
+    for tmp in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = tmp.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
@@ -63,7 +63,7 @@ def atomic_file(path: Path) -> Iterator[Path]:
     so the next write of ``path`` can tell a dead writer's leftovers from a live one's work."""
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_orphan_temps(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f"{_temp_prefix(path)}{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:

@@ -89,7 +89,7 @@ class Unchanged:
             outputs_present = outputs_present({k: v.value for k, v in last.metadata.items()})
         self.skip = last is not None and bool(outputs_present)
         if last is not None and not outputs_present:
-            reason = "the last output is missing"
+            reason = "the last output is missing or incomplete"
         context.log.info(f"{context.asset_key.to_user_string()}: {'skipped' if self.skip else 'computing'} ({reason})")
         if self.skip:
             metadata = {k: v for k, v in last.metadata.items() if k != SKIPPED_KEY}

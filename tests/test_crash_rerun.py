@@ -96,8 +96,9 @@ def cache_rows(home) -> list[tuple]:
 def mlflow_at(home):
     try:
         yield registry.connect(home)
-    finally:
+    finally:  # later tests in this process must not write into this home's MLflow
         registry.mlflow.set_tracking_uri(None)
+        registry.mlflow.set_registry_uri(None)
 
 
 def model_versions(home) -> list:

@@ -23,6 +23,7 @@ from models.profiles import ProfileCache, write_profiles
 from orchestration.defs.llm.assets import item_profiles
 from orchestration.defs.llm.resources import LLMResource
 from orchestration.resources import LakeResource
+from orchestration.unchanged import DATA_VERSION_TAG
 
 PROFILE_TEXT = ("A warm and funny story about friendship and loyalty that suits families, fans of animation and "
                 "anyone who enjoys clever dialogue, gentle adventure and a hopeful ending after a long week.")
@@ -33,9 +34,9 @@ class ScriptedServer:
     """An OpenAI-compatible stand-in: ``fault(n)`` decides what the n-th request (1-based) gets:
     None (a good completion) or one of FAULTS."""
 
-    FAULTS = ("429", "500", "hang", "truncated_body", "cut_json", "non_utf8", "empty_output")
+    FAULTS = ("429", "500", "hang", "truncated_body", "cut_json", "non_utf8", "no_choices", "empty_output")
 
-    def __init__(self, fault=lambda n: None, hang_s: float = 1.5):
+    def __init__(self, fault=lambda n: None, hang_s: float = 1.5, port: int = 0):
         self.fault, self.hang_s, self.requests, self.gone = fault, hang_s, 0, False
         self.lock = threading.Lock()
         server = self
@@ -60,7 +61,8 @@ class ScriptedServer:
                 choice = {"index": 0, "message": message, "finish_reason": "stop"}
                 if payload.get("logprobs"):
                     choice["logprobs"] = {"content": [{**TOP_LOGPROBS[0], "top_logprobs": TOP_LOGPROBS}]}
-                body = json.dumps({"choices": [choice], "usage": {"completion_tokens": 30}}).encode()
+                choices = [] if kind == "no_choices" else [choice]
+                body = json.dumps({"choices": choices, "usage": {"completion_tokens": 30}}).encode()
                 if kind == "non_utf8":
                     body = body.replace(b"friendship", b"friend\xff\xfeship")
                 if kind == "cut_json":
@@ -77,22 +79,16 @@ class ScriptedServer:
             def log_message(self, *args):
                 pass
 
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.http.server_port}/v1"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        try:
-            self.http.serve_forever(poll_interval=0.05)
-        except (OSError, ValueError):
-            if not self.gone:  # the listening socket closed under the loop: expected only after vanish()
-                raise
+        threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def vanish(self):
         """The server goes away: from now on its port refuses connections (a request being answered
-        still gets its answer). Safe to call from a handler."""
+        still gets its answer: handlers run on their own threads). Safe to call from a handler."""
         self.gone = True
-        self.http.socket.close()
+        self.http.shutdown()
+        self.http.server_close()
 
 
 @pytest.fixture
@@ -111,7 +107,7 @@ def scripted():
 
 RATING = [{"role": "user", "content": "Rate it 1 to 5."}]
 FAULT_KIND = {"429": "http_429", "500": "http_500", "hang": "timeout", "truncated_body": "bad_response",
-              "cut_json": "bad_response", "non_utf8": "bad_response"}
+              "cut_json": "bad_response", "non_utf8": "bad_response", "no_choices": "bad_response"}
 
 
 @pytest.mark.parametrize("fault", sorted(FAULT_KIND))
@@ -166,8 +162,9 @@ def _items_warehouse(home, n_items: int) -> None:
 
 def test_server_vanishing_mid_run_completes_with_marked_fallbacks_fault_injected(scripted, tmp_path):
     """12 items, batches of 4, one call at a time: the server answers 5 calls and is gone. The
-    asset succeeds; after 4 failed calls the circuit opens and the rest fall back without a request;
-    the next run, with the server back, regenerates only the fallbacks."""
+    asset succeeds; after 4 failed calls the circuit opens and the rest fall back without a request.
+    The next run (same instance, config and inputs: otherwise it would be skipped as unchanged), with
+    the server back on its port, regenerates only the fallbacks; the run after that is skipped."""
     home = tmp_path / "home"
     _items_warehouse(home, 12)
     server = scripted()
@@ -179,7 +176,10 @@ def test_server_vanishing_mid_run_completes_with_marked_fallbacks_fault_injected
     lake = LakeResource(home=str(home))
 
     server.fault = lambda n: server.vanish() if n == 5 else None  # answers the 5th, then is gone
-    result = dg.materialize([item_profiles], resources={"lake": lake, "llm": llm(server.url)})
+    instance = dg.DagsterInstance.ephemeral()
+    # the input as a full pipeline would have recorded it, so that "unchanged" can be judged
+    instance.report_runless_asset_event(dg.AssetMaterialization("dim_items", tags={DATA_VERSION_TAG: "dim-items-v1"}))
+    result = dg.materialize([item_profiles], resources={"lake": lake, "llm": llm(server.url)}, instance=instance)
     assert result.success
     meta = result.asset_materializations_for_node("item_profiles")[0].metadata
     frame = pd.read_parquet(home / "lake" / "profiles" / "items" / "profiles.parquet")
@@ -191,11 +191,13 @@ def test_server_vanishing_mid_run_completes_with_marked_fallbacks_fault_injected
     assert faults["failed_calls"] == 4 and faults["connection"] == 8 and faults["requests"] == 5 + 8
     assert faults["skipped_calls"] == 2 + 4 + 4  # items 7, 8 (reminder pass) and 9-12 (both passes)
 
-    back = scripted()
-    rerun = dg.materialize([item_profiles], resources={"lake": lake, "llm": llm(back.url)})
+    back = scripted(port=server.http.server_port)
+    rerun = dg.materialize([item_profiles], resources={"lake": lake, "llm": llm(server.url)}, instance=instance)
     meta = rerun.asset_materializations_for_node("item_profiles")[0].metadata
-    assert meta["cache_hit_rate"].value == round(5 / 12, 4) and meta["llm_profiles"].value == 12
-    assert back.requests == 7
+    assert "skipped" not in meta and meta["cache_hit_rate"].value == round(5 / 12, 4)
+    assert meta["llm_profiles"].value == 12 and meta["backend_errors"].value == 0 and back.requests == 7
+    again = dg.materialize([item_profiles], resources={"lake": lake, "llm": llm(server.url)}, instance=instance)
+    assert "skipped" in again.asset_materializations_for_node("item_profiles")[0].metadata and back.requests == 7
 
 
 def test_judge_skips_users_once_its_server_vanishes_and_counts_them_fault_injected(scripted):

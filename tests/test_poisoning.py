@@ -82,6 +82,23 @@ def test_detection_precision_and_recall_per_attack_and_share(ml100k, attack):
         assert fakes["reasons"].str.contains("shared_last_item").mean() >= 0.95
 
 
+def test_detector_leaves_short_histories_alone_on_sparse_data():
+    """Amazon-like data: most users rate once or twice, item popularity is Zipf. A short history
+    always ends on its item and is as obscure as that item: no rule may fire on it."""
+    rng = np.random.default_rng(0)
+    n_users, n_items = 5000, 2000
+    popularity = 1.0 / np.arange(1, n_items + 1)
+    rows = []
+    for user in range(n_users):
+        length = 1 if rng.random() < 0.7 else int(rng.integers(2, 40))
+        items = rng.choice(n_items, size=min(length, n_items), replace=False, p=popularity / popularity.sum())
+        rows += [(str(user), str(item), position) for position, item in enumerate(items)]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "position"])
+    frame["event_ts"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(frame["position"], unit="D")
+    report = detect(SplitData.from_splits(loo_splits(frame[["user_id", "item_id", "event_ts"]])))
+    assert report["flagged"].mean() < 0.02, report["reasons"].value_counts()
+
+
 def test_evasive_attacks_that_never_end_on_the_target_are_what_the_detector_misses(ml100k):
     """The honest limit: without the shared last item, only profile-level rules remain. Measured at 5%,
     seed 0: random recall 0.87 (atypical_popularity), imitation 0.79 (near_duplicate), average 0.00."""
@@ -105,10 +122,18 @@ def test_attack_raises_target_exposure_and_the_defence_brings_it_back(ml100k):
     Measured: clean 0.00, poisoned 0.52, defended 0.00."""
     import torch
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _exposure_check(ml100k)
+    finally:
+        torch.set_num_threads(threads)  # other tests train with their own setting
+
+
+def _exposure_check(ml100k):
     from models.evaluation import evaluate
     from models.recsys.sasrec import SASRec
 
-    torch.set_num_threads(1)
     frame = ml100k[ml100k["user_id"].astype(int) <= 300]
     poisoned = inject(frame, "imitation", 0.05, pick_target(frame, seed=0), seed=0)
     data = SplitData.from_splits(poisoned.frame)
@@ -167,6 +192,19 @@ def test_suspicious_users_asset_materializes_and_skips_when_splits_unchanged(tmp
     assert list(report.columns) == ["user_id", "score", "flagged", "reasons"] and len(report) == 120
     assert first["n_users"].value == 120 and first["n_flagged"].value == int(report["flagged"].sum())
     assert first["n_flagged"].value <= 3  # real users only
-    assert flagged_user_ids(lake) == set(report.loc[report["flagged"], "user_id"])
     assert "score_histogram" in first and "skipped" not in first
     assert "skipped" in second  # splits unchanged: not recomputed
+
+    # what training does with it: the flagged users' rows are left out of fitting, on this splits version only
+    from orchestration.defs.training.assets import defended, load_splits
+    from orchestration.defs.training.resources import TrainingResource
+
+    data, version = load_splits(lake)
+    flagged = set(report.loc[report["flagged"], "user_id"])
+    assert flagged_user_ids(lake, version) == flagged
+    fit_data, left_out = defended(lake, TrainingResource(), data, version)
+    assert left_out == str(len(flagged))
+    assert all(len(fit_data.train[u]) == 0 for u in np.flatnonzero(np.isin(data.users, list(flagged))))
+    assert defended(lake, TrainingResource(poisoning_defence=False), data, version) == (data, "0")
+    with pytest.raises(dg.Failure, match="materialize suspicious_users again"):
+        defended(lake, TrainingResource(), data, "another-splits-version")

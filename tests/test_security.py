@@ -37,6 +37,8 @@ def test_paths_from_config_cannot_escape_the_data_home(tmp_path):
         eval_topk_dir(lake, "x/../../../../../elsewhere", "1")
     with pytest.raises(OutsideHomeError):
         lake.path("lake", "/etc/passwd")
+    with pytest.raises(OutsideHomeError, match="not a plain name"):
+        lake.path("lake", "..")
     assert not (tmp_path / "elsewhere").exists()
 
 

@@ -6,9 +6,10 @@ The API key comes from the environment (RECLAKE_LLM_API_KEY, else OPENAI_API_KEY
 logged. Requests run concurrently up to ``concurrency``, each with a timeout. Faults are bounded:
 - a timeout, connection error, HTTP 408/409/429/5xx or a body that is not a UTF-8 JSON completion is
   retried ``max_retries`` times with exponential backoff (a 429's Retry-After is honoured, capped);
-- after ``breaker_after`` consecutive requests failed all their retries (a server that went away),
-  the circuit opens: calls fail at once, without a request, for ``breaker_cooldown_s``; then one
-  call probes the server again.
+- after ``breaker_after`` consecutive calls failed all their retries on such faults (a server that
+  went away), the circuit opens: calls fail at once, without a request, for ``breaker_cooldown_s``;
+  then one call probes the server (the others still fail at once) and its success closes it.
+  A non-retryable answer (HTTP 400, 401: this input's or this key's problem) does not count.
 Callers turn failures into marked fallbacks; ``faults`` counts what happened, by kind.
 """
 
@@ -57,7 +58,7 @@ def _retryable(error: BaseException) -> bool:
 def _fault_kind(error: BaseException) -> str:
     if isinstance(error, BackendHTTPError):
         return f"http_{error.status}"
-    if isinstance(error, TimeoutError) or "timed out" in str(error):
+    if isinstance(error, TimeoutError) or isinstance(getattr(error, "reason", None), TimeoutError):
         return "timeout"
     if isinstance(error, (BadResponse, http.client.IncompleteRead)):
         return "bad_response"
@@ -68,9 +69,10 @@ def _fault_kind(error: BaseException) -> str:
 
 def _retry_after(header: str | None) -> float | None:
     try:
-        return min(float(header), MAX_RETRY_AFTER_S) if header else None
+        seconds = float(header) if header else None
     except ValueError:
         return None  # an HTTP date: fall back to our own backoff
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S) if seconds is not None and math.isfinite(seconds) else None
 
 
 class OpenAIBackend:
@@ -87,7 +89,7 @@ class OpenAIBackend:
         self.faults: Counter = Counter()  # requests, retries, failed_calls, skipped_calls, and each fault kind
         self._lock = threading.Lock()
         self._breaker_after, self._cooldown_s = breaker_after, breaker_cooldown_s
-        self._consecutive_failures, self._open_until = 0, 0.0
+        self._consecutive_failures, self._open_until, self._tripped = 0, 0.0, False
         backoff = wait_exponential(multiplier=0.2, max=5)
         self._post_retrying = retry(
             retry=retry_if_exception(_retryable), stop=stop_after_attempt(max_retries + 1),
@@ -117,7 +119,7 @@ class OpenAIBackend:
             answer = json.loads(body.decode("utf-8"))
             try:
                 return parse(answer)
-            except (KeyError, IndexError, TypeError):
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError):
                 raise BadResponse(f"not a completion: {str(answer)[:200]}") from None
         except urllib.error.HTTPError as err:  # a server may echo the request, key included: redact it
             body = self._redact(err.read().decode("utf-8", "replace"))
@@ -137,21 +139,25 @@ class OpenAIBackend:
         """One call, ``parse`` taking what we need from the answer: retried within its bounds, and
         refused at once while the circuit is open."""
         with self._lock:
-            if time.monotonic() < self._open_until:
+            now = time.monotonic()
+            if now < self._open_until:
                 self.faults["skipped_calls"] += 1
                 raise BackendUnavailable(f"{self.base_url} failed {self._consecutive_failures} calls in a row; "
                                          f"not calling it for {self._cooldown_s:.0f}s")
+            if self._tripped:  # half-open: this call probes, the others keep failing fast meanwhile
+                self._open_until = now + self._cooldown_s
         try:
             answer = self._post_retrying(path, payload, parse)
-        except Exception:
+        except Exception as err:
             with self._lock:
                 self.faults["failed_calls"] += 1
-                self._consecutive_failures += 1
-                if self._consecutive_failures >= self._breaker_after:
-                    self._open_until = time.monotonic() + self._cooldown_s
+                if _retryable(err):  # the server's trouble, not this input's
+                    self._consecutive_failures += 1
+                    if self._consecutive_failures >= self._breaker_after:
+                        self._tripped, self._open_until = True, time.monotonic() + self._cooldown_s
             raise
         with self._lock:
-            self._consecutive_failures, self._open_until = 0, 0.0
+            self._consecutive_failures, self._open_until, self._tripped = 0, 0.0, False
         return answer
 
     def _complete(self, messages: list[Message], max_tokens: int, parse, **extra):

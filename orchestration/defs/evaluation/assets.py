@@ -45,7 +45,8 @@ def _shorten(text: str, chars: int) -> str:
 
 def item_cards(lake: LakeResource, profile_chars: int) -> tuple[dict[str, dict], dict[str, dict]]:
     """What the judge reads of an item: alone (title, genres, the start of its LLM profile) and
-    inside a list (title and genres); sanitized, so injected instructions never reach the judge."""
+    inside a list (title and genres). Title and genres are sanitized, so injected instructions never
+    reach the judge; the profile is the LLM's own text, written from sanitized inputs."""
     with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
         items = con.execute("select item_id, title, genres from main.dim_items").df()
     profiles = pd.read_parquet(lake.home_path / "lake" / "profiles" / "items" / "profiles.parquet")
@@ -55,10 +56,10 @@ def item_cards(lake: LakeResource, profile_chars: int) -> tuple[dict[str, dict],
         short = {"title": row.title or f"item {row.item_id}"}
         if isinstance(row.genres, str) and row.genres:
             short["genres"] = row.genres.replace("|", ", ")
+        short = sanitize_fields(short)[0]
         list_cards[row.item_id] = short
         cards[row.item_id] = {**short, "profile": _shorten(row.profile, profile_chars)} if isinstance(row.profile, str) else short
-    return ({i: sanitize_fields(card)[0] for i, card in cards.items()},
-            {i: sanitize_fields(card)[0] for i, card in list_cards.items()})
+    return cards, list_cards
 
 
 def _frames_for_contract(pointwise: pd.DataFrame, names: dict[str, tuple[str, str]]) -> pd.DataFrame:
@@ -81,7 +82,10 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
     # what decides the verdicts: the judge settings and the judge models (not batch size or threads)
     settings = {"judge": judge.model_dump(), "llm": llm.model_dump(exclude={
         "batch_size", "torch_threads", "device", "model_cache_dir", "max_items", "max_users", "timeout_s", "max_retries"})}
-    if (memo := Unchanged(context, config=settings, outputs_present=(out / "summary.json").exists())).skip:
+    # users a failing judge backend skipped are judged on the next run, not left out for good
+    memo = Unchanged(context, config=settings,
+                     outputs_present=lambda last: (out / "summary.json").exists() and not last.get("unjudged_users"))
+    if memo.skip:
         return memo.result
     client = registry.connect(lake.home_path)
     data, data_version = load_splits(lake)

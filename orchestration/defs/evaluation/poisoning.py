@@ -14,6 +14,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from models.poisoning import DetectorConfig, detect
 from models.recsys.data import SplitData
@@ -22,16 +23,28 @@ from orchestration.lake import atomic_file, write_parquet_atomic
 from orchestration.resources import LakeResource
 from orchestration.unchanged import Unchanged
 
-POISONING_CODE_VERSION = "1"
+POISONING_CODE_VERSION = "2"  # 2: the report records the splits version it was computed on
 
 
 def suspicious_users_path(lake: LakeResource) -> Path:
     return lake.home_path / "lake" / "evaluation" / "suspicious_users.parquet"
 
 
-def flagged_user_ids(lake: LakeResource) -> set[str]:
-    """The users `suspicious_users` flagged (what the training defence leaves out)."""
-    frame = pd.read_parquet(suspicious_users_path(lake), columns=["user_id", "flagged"])
+SPLITS_VERSION_KEY = b"reclake.splits_data_version"  # parquet metadata: which `splits` was checked
+
+
+def flagged_user_ids(lake: LakeResource, splits_version: str) -> set[str]:
+    """The users `suspicious_users` flagged on this version of `splits` (what the training defence
+    leaves out); a missing or stale report is an error, never a silent empty or old list."""
+    path = suspicious_users_path(lake)
+    if not path.exists():
+        raise dg.Failure(f"{path} not found: materialize suspicious_users before training "
+                         "(or set RECLAKE_TRAIN_POISONING_DEFENCE=0)")
+    checked = (pq.read_schema(path).metadata or {}).get(SPLITS_VERSION_KEY, b"").decode()
+    if checked != splits_version:
+        raise dg.Failure(f"{path} was computed on splits version {checked or '?'}, not the current "
+                         f"{splits_version}: materialize suspicious_users again before training")
+    frame = pd.read_parquet(path, columns=["user_id", "flagged"])
     return set(frame.loc[frame["flagged"], "user_id"])
 
 
@@ -63,7 +76,9 @@ def suspicious_users(context: dg.AssetExecutionContext, lake: LakeResource) -> d
         frame = con.execute("select user_id, item_id, event_ts, split, source_file, source_row from main.splits").df()
         _, splits_version = table_fingerprint(con, "splits")
     report = detect(SplitData.from_splits(frame), DetectorConfig())
-    digest = write_parquet_atomic(pa.Table.from_pandas(report, preserve_index=False), path)
+    table = pa.Table.from_pandas(report, preserve_index=False)
+    table = table.replace_schema_metadata({**table.schema.metadata, SPLITS_VERSION_KEY: splits_version.encode()})
+    digest = write_parquet_atomic(table, path)
     flagged = report[report["flagged"]]
     reasons = flagged["reasons"].str.split(",").explode().value_counts()
     context.log.info(f"suspicious_users: {len(flagged)} of {len(report)} users flagged")

@@ -37,7 +37,9 @@ def _profile_path(lake: LakeResource, kind: str):
 def _profile_memo(context, lake: LakeResource, llm: LLMResource, kind: str) -> Unchanged:
     # what decides the profiles' text: the backend, its model and the budgets (not batch size or threads)
     config = llm.model_dump(exclude={"batch_size", "torch_threads", "device", "model_cache_dir", "timeout_s", "max_retries"})
-    return Unchanged(context, config=config, outputs_present=_profile_path(lake, kind).exists())
+    # fallbacks a failing backend caused are not final: a run that had any is not one to skip
+    return Unchanged(context, config=config,
+                     outputs_present=lambda last: _profile_path(lake, kind).exists() and not last.get("backend_errors"))
 
 
 def _profile_result(kind: str, frame: pd.DataFrame, stats, lake: LakeResource) -> dg.MaterializeResult:
@@ -102,9 +104,9 @@ def user_profiles(context: dg.AssetExecutionContext, lake: LakeResource, llm: LL
     return memo.stamp(_profile_result("user", frame, stats, lake))
 
 
-def _finding_counts(findings: dict[str, list[list[str]]]) -> dict[str, int]:
-    """How many texts each sanitizer rule fired on (title and profile counted apart)."""
-    return dict(Counter(name for column in findings.values() for found in column for name in set(found)))
+def _finding_counts(findings: list[list[str]]) -> dict[str, int]:
+    """How many titles each sanitizer rule fired on."""
+    return dict(Counter(name for found in findings for name in set(found)))
 
 
 def _embedding_table(ids_name: str, ids, stamps, vectors: dict[str, np.ndarray]) -> pa.Table:
@@ -138,13 +140,13 @@ def item_text_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) 
     meta = _read(lake, "select item_id, coalesce(title, 'item ' || item_id) as title from main.dim_items order by item_id")
     # Every item gets vectors (models need one per item); one not profiled (an LLM budget) uses its title.
     frame = meta.merge(profiles[["item_id", "profile"]], on="item_id", how="left")
-    # untrusted text is embedded sanitized: an injected or optimized suffix would move the item's vector
-    findings = {}
-    for column in ("title", "profile"):
-        cleaned = [sanitize_fields(text) if isinstance(text, str) else (text, []) for text in frame[column]]
-        frame[column] = [text for text, _ in cleaned]
-        findings[column] = [found for _, found in cleaned]
-    sanitized = sum(bool(a or b) for a, b in zip(findings["title"], findings["profile"]))
+    # the untrusted title is embedded sanitized: an injected or optimized suffix would move the item's
+    # vector. The profile is the LLM's text, written from inputs already sanitized (item_profile_inputs);
+    # the sanitizer's patterns would cut ordinary prose ("recommend it to anyone who ...") there.
+    cleaned = [sanitize_fields(text) for text in frame["title"]]
+    frame["title"] = [text for text, _ in cleaned]
+    findings = [found for _, found in cleaned]
+    sanitized = sum(bool(found) for found in findings)
     has_profile = frame["profile"].notna()
     # Stamped at the end of the train period: the profile may quote train reviews up to then.
     cutoff = _read(lake, "select max(event_ts) as t from main.splits where split = 'train'")["t"].iloc[0]

@@ -83,7 +83,7 @@ def train_and_register(context: dg.AssetExecutionContext, lake: LakeResource, tr
         context.log.warning(f"cleaned up after a killed training process: deleted incomplete versions "
                             f"{reaped['deleted_versions']}, marked runs KILLED {reaped['killed_runs']}")
     context.log.info(f"{model.name}: {data.n_users} users, {data.n_items} items, device {model.device}")
-    fit = model.fit(fit_data or data, log=context.log.info)
+    fit = model.fit(data if fit_data is None else fit_data, log=context.log.info)
     valid, test = evaluate(model, data, "valid"), evaluate(model, data, "test")
     context.log.info(f"{model.name}: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.metrics.items()))
     with tempfile.TemporaryDirectory(dir=lake.home_path) as workdir:
@@ -103,7 +103,7 @@ def train_and_register(context: dg.AssetExecutionContext, lake: LakeResource, tr
     return dg.MaterializeResult(
         metadata={
             **{f"test_{k}": v for k, v in test.metrics.items()},
-            "valid_ndcg@10": fit.best_valid_ndcg10,
+            "valid_ndcg@10": valid.metrics["ndcg@10"],
             "epochs": len(fit.epochs), "best_epoch": fit.best_epoch,
             "training_seconds": round(fit.seconds, 1), "seconds_per_epoch": round(fit.seconds_per_epoch, 2),
             "grid": dg.MetadataValue.json(fit.trials) if fit.trials else dg.MetadataValue.text("-"),
@@ -141,19 +141,20 @@ def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...]
         data, data_version = load_splits(lake)
         model, input_versions = build(training, lake, data)
         input_versions["raw_files_sha256"] = raw_files_sha256(lake.raw_dir())
-        fit_data, input_versions["users_left_out"] = defended(lake, training, data)
+        fit_data, input_versions["users_left_out"] = defended(lake, training, data, data_version)
         return memo.stamp(train_and_register(context, lake, training, model, data, data_version, fit_data,
                                              **input_versions))
 
     return _asset
 
 
-def defended(lake: LakeResource, training: TrainingResource, data: SplitData) -> tuple[SplitData, str]:
+def defended(lake: LakeResource, training: TrainingResource, data: SplitData,
+             data_version: str) -> tuple[SplitData, str]:
     """What the models learn from: with the poisoning defence on, the split without the users
     `suspicious_users` flagged (still evaluated: the protocol is unchanged); and how many were left out."""
     if not training.poisoning_defence:
         return data, "0"
-    flagged = np.flatnonzero(np.isin(data.users, list(flagged_user_ids(lake))))
+    flagged = np.flatnonzero(np.isin(data.users, list(flagged_user_ids(lake, data_version))))
     return data.without_users(flagged), str(len(flagged))
 
 

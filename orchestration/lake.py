@@ -59,7 +59,7 @@ def remove_orphan_temps(path: Path) -> list[Path]:
 @contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """A temp sibling of ``path`` to write; renamed onto ``path`` when the block ends, deleted if
-    it raises, so ``path`` only ever holds a complete file. The temp name carries the writer's pid,
+    it raises, so ``path`` only ever holds a complete file. The temp name carries the writer's host and pid,
     so the next write of ``path`` can tell a dead writer's leftovers from a live one's work."""
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_orphan_temps(path)

@@ -267,6 +267,18 @@ def llm_server():
 SLICE_USERS = 300
 
 
+def write_ml100k_slice(folder: Path, max_user: int) -> Path:
+    """ML-100K's users 1..max_user (all their ratings), with every item and user, in RecBole format."""
+    import shutil
+
+    folder.mkdir(parents=True)
+    for name in ("ml-100k.item", "ml-100k.user"):
+        shutil.copy(ML100K_DIR / name, folder / name)
+    lines = (ML100K_DIR / "ml-100k.inter").read_text().splitlines(keepends=True)
+    (folder / "ml-100k.inter").write_text(lines[0] + "".join(l for l in lines[1:] if int(l.split("\t")[0]) <= max_user))
+    return folder
+
+
 @dataclass
 class IncrementalRuns:
     cold: PipelineRun
@@ -280,17 +292,10 @@ class IncrementalRuns:
 def incremental_runs(tmp_path_factory):
     """ML-100K's first 300 users as an editable copy: a cold run, an unchanged re-run, and a run
     after one item title was edited; all on one persistent instance."""
-    import shutil
-
     import dagster as dg
 
     root = tmp_path_factory.mktemp("incremental")
-    data = root / "ml-100k"
-    data.mkdir()
-    for name in ("ml-100k.item", "ml-100k.user"):
-        shutil.copy(ML100K_DIR / name, data / name)
-    lines = (ML100K_DIR / "ml-100k.inter").read_text().splitlines(keepends=True)
-    (data / "ml-100k.inter").write_text(lines[0] + "".join(l for l in lines[1:] if int(l.split("\t")[0]) <= SLICE_USERS))
+    data = write_ml100k_slice(root / "ml-100k", SLICE_USERS)
     home, mp = root / "home", pytest.MonkeyPatch()
     (root / "dagster").mkdir()
     try:

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import CONTRACT_TABLES, ML100K_DIR, RECLAKE, TEST_MODEL_CACHE
+from conftest import CONTRACT_TABLES, RECLAKE, TEST_MODEL_CACHE, write_ml100k_slice
 from models import registry
 from orchestration.defs.transform.assets import table_fingerprint
 from orchestration.settings import DBT_PROJECT_DIR
@@ -33,13 +33,7 @@ PLANTED_KEY = "sk-reclake-planted-7f3e9a1c5b2d4e6f"
 @pytest.fixture(scope="module")
 def slice_dir(tmp_path_factory):
     """ML-100K's first 100 users (all their ratings), items and users, in RecBole format."""
-    data = tmp_path_factory.mktemp("slice") / "ml-100k"
-    data.mkdir()
-    for name in ("ml-100k.item", "ml-100k.user"):
-        (data / name).write_bytes((ML100K_DIR / name).read_bytes())
-    lines = (ML100K_DIR / "ml-100k.inter").read_text().splitlines(keepends=True)
-    (data / "ml-100k.inter").write_text(lines[0] + "".join(l for l in lines[1:] if int(l.split("\t")[0]) <= SLICE_USERS))
-    return data
+    return write_ml100k_slice(tmp_path_factory.mktemp("slice") / "ml-100k", SLICE_USERS)
 
 
 def demo_env(home, data, llm_server) -> dict:

@@ -2,13 +2,11 @@
 detector that flags them from TRAIN data alone, and a real SASRec trained clean, poisoned and
 defended. bench/poisoning.py prints the full table (more seeds, full ML-100K exposure)."""
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ML100K_DIR, loo_splits
+from conftest import ML100K_DIR, loo_splits, write_ml100k_slice
 from models.poisoning import ATTACKS, INJECTED_FILE, detect, exposure, inject, pick_target, precision_recall
 from models.recsys.data import SplitData
 
@@ -173,12 +171,7 @@ def test_suspicious_users_asset_materializes_and_skips_when_splits_unchanged(tmp
     from orchestration.defs.evaluation.poisoning import flagged_user_ids, suspicious_users, suspicious_users_path
     from orchestration.resources import LakeResource
 
-    data_dir = tmp_path / "ml-100k"
-    data_dir.mkdir()
-    for name in ("ml-100k.item", "ml-100k.user"):
-        shutil.copy(ML100K_DIR / name, data_dir / name)
-    lines = (ML100K_DIR / "ml-100k.inter").read_text().splitlines(keepends=True)
-    (data_dir / "ml-100k.inter").write_text(lines[0] + "".join(l for l in lines[1:] if int(l.split("\t")[0]) <= 120))
+    data_dir = write_ml100k_slice(tmp_path / "ml-100k", 120)
     home = tmp_path / "home"
     monkeypatch.setenv("RECLAKE_HOME", str(home))  # dbt reads it
     lake = LakeResource(home=str(home), dataset="ml-100k", data_dir=str(data_dir))

@@ -7,7 +7,7 @@
 {% macro default__raw_source(table) -%}{{ source('raw', table) }}{%- endmacro %}
 {% macro spark__raw_source(table) -%}
     {%- set relation = source('raw', table) -%}
-    parquet.`{{ env_var('RECLAKE_HOME', '../.reclake') | replace('`', '``') }}/lake/raw/{{ var('dataset') }}/{{ table }}.parquet`
+    parquet.`{{ var('reclake_home', env_var('RECLAKE_HOME', '../.reclake')) | replace('`', '``') }}/lake/raw/{{ var('dataset') }}/{{ table }}.parquet`
 {%- endmacro %}
 
 {#- Microseconds since the epoch -> TIMESTAMP (UTC, no time zone). -#}

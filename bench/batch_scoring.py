@@ -12,14 +12,11 @@ own process so its peak RSS is its own. Goal: reclake <= 1.5x raw.
 import argparse
 import multiprocessing as mp
 import resource
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 
 def synthetic(users: int, items: int, seed: int = 0):

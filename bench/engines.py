@@ -25,8 +25,6 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 ENGINES = ("duckdb", "spark")
 ITEMS = 20_000
 DATE = "2030-01-01"  # after every synthetic timestamp: every user is scored
@@ -64,10 +62,9 @@ def run_child(args: list[str]) -> dict:
 def child_transform(home: str, data: str, engine: str) -> dict:
     import dagster as dg
 
+    from orchestration.core.resources import LakeResource
     from orchestration.definitions import WAREHOUSE_JOB, build_defs
-    from orchestration.resources import LakeResource
 
-    os.environ["RECLAKE_HOME"] = home
     job = build_defs(LakeResource(home=home, dataset=data, engine=engine)).resolve_job_def(WAREHOUSE_JOB)
     started = time.perf_counter()
     with dg.DagsterInstance.ephemeral() as instance:
@@ -85,9 +82,9 @@ def child_scoring(home: str, engine: str) -> dict:
     from models.recsys.sasrec import SASRec, SASRecConfig
     from models.recsys.serving import SavedRecommender
     from models.registry import Champion
+    from orchestration.core.resources import LakeResource
     from orchestration.defs.serving.assets import score_partition
     from orchestration.defs.serving.resources import ServingResource
-    from orchestration.resources import LakeResource
 
     torch.manual_seed(0)
     model = SASRec(SASRecConfig(device="cpu"))
@@ -107,7 +104,7 @@ def child_scoring(home: str, engine: str) -> dict:
     if engine == "spark":
         from pyspark.sql import SparkSession
 
-        from orchestration.spark import spark_config
+        from orchestration.core.spark import spark_config
 
         builder = SparkSession.builder
         for key, value in spark_config().items():
@@ -137,16 +134,15 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="keep the datasets and homes here (default: a temp dir)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from orchestration.settings import configure_process_env, parse_dbt_project
+    from orchestration.core.settings import apply_process_switches, parse_dbt_project
 
+    apply_process_switches()
     if args.child:
-        configure_process_env()
         kind, *rest = args.child
         result = child_transform(*rest) if kind == "transform" else child_scoring(*rest)
         print(json.dumps(result))
         return
 
-    configure_process_env()
     parse_dbt_project()
     from orchestration.defs.ingest.synth import SynthConfig, write_synthetic_dataset
 

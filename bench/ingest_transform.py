@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from orchestration.settings import configure_process_env, parse_dbt_project  # noqa: E402
+from orchestration.core.settings import apply_process_switches, home_from_env, parse_dbt_project
 
 
 def write_scaled_copy(source: Path, target: Path, scale: int) -> int:
@@ -38,12 +34,11 @@ def write_scaled_copy(source: Path, target: Path, scale: int) -> int:
 
 def time_pipeline(home: Path, dataset: str, data_dir: str | None) -> tuple[float, dict[str, float], int]:
     import dagster as dg
-    import duckdb
 
+    from orchestration.core.resources import LakeResource
+    from orchestration.core.warehouse import query
     from orchestration.definitions import WAREHOUSE_JOB, build_defs
-    from orchestration.resources import LakeResource
 
-    os.environ["RECLAKE_HOME"] = str(home)
     lake = LakeResource(home=str(home), dataset=dataset, data_dir=data_dir)
     job = build_defs(lake).resolve_job_def(WAREHOUSE_JOB)
     started = time.perf_counter()
@@ -54,8 +49,7 @@ def time_pipeline(home: Path, dataset: str, data_dir: str | None) -> tuple[float
     if not result.success:
         raise SystemExit(f"pipeline failed on {dataset}")
     steps = {s.step_key: s.end_time - s.start_time for s in stats}
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        rows = con.execute("select count(*) from fct_interactions").fetchone()[0]
+    rows = int(query(lake.warehouse_path, "select count(*) as n from fct_interactions")["n"].iloc[0])
     return total, steps, rows
 
 
@@ -64,12 +58,12 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=10)
     parser.add_argument("--ml100k", help="folder with ml-100k.inter (default: fetch into the cache)")
     args = parser.parse_args()
-    configure_process_env()
+    apply_process_switches()
     parse_dbt_project()
-    from orchestration.defs.ingest.datasets import fetch_ml100k
-    from orchestration.settings import reclake_home
+    from orchestration.core.datasets import fetch_ml100k
+    from orchestration.core.paths import Lake
 
-    source = Path(args.ml100k) if args.ml100k else fetch_ml100k(reclake_home() / "cache")
+    source = Path(args.ml100k) if args.ml100k else fetch_ml100k(Lake(home_from_env()).cache)
     with tempfile.TemporaryDirectory(prefix="reclake-bench-") as tmp:
         tmp = Path(tmp)
         n_scaled = write_scaled_copy(source, tmp / f"ml100k_x{args.scale}", args.scale)

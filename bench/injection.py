@@ -2,7 +2,10 @@
 the CI test (tests/test_injection.py), with the same functions (models/injection.py).
 
     .venv/bin/python bench/injection.py [--users 943] [--targets 8] [--judge-users 8] [--candidates 96]
-                                        [--sweeps 2] [--seed 0] [--threads 1]
+                                        [--sweeps 2] [--seed 0] [--threads 1] [--ml100k DIR]
+
+ML-100K and the embedded model come from the data home's cache (RECLAKE_HOME; fetched there once,
+as `make demo` does), or ML-100K from --ml100k.
 
 Trains a title-only LLM-SASRec on the first --users ML-100K users (leave-one-out split), optimizes
 a strategic text sequence (STS) against each of --targets seeded items with 2-10 train
@@ -15,37 +18,36 @@ was optimized against the ranker, not the judge).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import pandas as pd
+import torch
 
-from conftest import ML100K_DIR, TEST_MODEL_CACHE, loo_splits  # noqa: E402
-from models.embeddings import _encoder, encode_texts  # noqa: E402
-from models.injection import (judge_shifts, noise_level, pick_targets, rank_shifts, table, title_model,  # noqa: E402
+from models.embeddings import _encoder, encode_texts
+from models.injection import (judge_shifts, noise_level, pick_targets, rank_shifts, table, title_model,
                               vocabulary_pool)
-from models.judge import Judge  # noqa: E402
-from models.llm.embedded import load_embedded  # noqa: E402
-from models.profiles import fallback_profile, user_profile_inputs  # noqa: E402
-from models.recsys.data import SplitData  # noqa: E402
+from models.judge import Judge
+from models.llm.embedded import load_embedded
+from models.profiles import fallback_profile, user_profile_inputs
+from models.recsys.data import SplitData, leave_one_out
+from orchestration.core.datasets import fetch_ml100k
+from orchestration.core.paths import Lake
+from orchestration.core.settings import home_from_env
 
 
-def ml100k(users: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def ml100k(folder: Path, users: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Interactions of the first `users` users split by the protocol, and the items table."""
-    raw = pd.read_csv(ML100K_DIR / "ml-100k.inter", sep="\t", dtype=str)
+    raw = pd.read_csv(folder / "ml-100k.inter", sep="\t", dtype=str)
     raw.columns = ["user_id", "item_id", "rating", "timestamp"]
     raw = raw[raw["user_id"].astype(int) <= users].assign(
         rating=lambda d: d["rating"].astype(float), event_ts=lambda d: pd.to_datetime(d["timestamp"].astype(int), unit="s"))
-    items = pd.read_csv(ML100K_DIR / "ml-100k.item", sep="\t", dtype=str)
+    items = pd.read_csv(folder / "ml-100k.item", sep="\t", dtype=str)
     items = pd.DataFrame({"item_id": items["item_id:token"], "title": items["movie_title:token_seq"],
                           "genres": items["class:token_seq"].fillna("").str.replace(" ", "|")})
-    return loo_splits(raw), items
+    return leave_one_out(raw), items
 
 
 def summary(rows: list[dict], names: list[str]) -> str:
@@ -64,11 +66,13 @@ def main() -> None:
     parser.add_argument("--sweeps", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--ml100k", type=Path, help="folder with ml-100k.inter/.item (default: fetch into the cache)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
+    cache = Lake(home_from_env()).cache
 
-    splits, items = ml100k(args.users)
+    splits, items = ml100k(args.ml100k or fetch_ml100k(cache), args.users)
     data = SplitData.from_splits(splits)
     titles = items.set_index("item_id")["title"]
     texts = [titles.get(i, f"item {i}") for i in data.items]
@@ -89,7 +93,7 @@ def main() -> None:
     profiles = [fallback_profile("user", d) for _, d in user_profile_inputs(train, items)]
     genres = items.set_index("item_id")["genres"]
     cards = {r["item_id"]: {"genres": genres[r["item_id"]].replace("|", ", ")} for r in ranks}
-    judge = Judge(load_embedded(TEST_MODEL_CACHE, batch_size=8))
+    judge = Judge(load_embedded(cache, batch_size=8))
     judged = judge_shifts(judge, profiles, cards, {r["item_id"]: r["variants"] for r in ranks})
     print(f"\njudge {judge.name}: mean shift of the expected 1-5 rating over {len(profiles)} users "
           f"({time.perf_counter() - started:.0f} s)")

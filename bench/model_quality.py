@@ -15,21 +15,20 @@ the markdown table (also model_quality.md) is built from that file. The baseline
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import pandas as pd
+import torch
+from tqdm import tqdm
 
-from models.evaluation import evaluate  # noqa: E402
-from models.recsys.catalog import MODELS  # noqa: E402
-from bench.splits import load_splits  # noqa: E402
-from models.recsys.data import SplitData  # noqa: E402
-from models.recsys.llm_sasrec import item_text_columns, text_vectors  # noqa: E402
+from models.recsys.evaluation import evaluate
+from models.recsys.catalog import MODELS
+from models.recsys.data import SplitData
+from orchestration.core.paths import Lake
+from orchestration.core.warehouse import load_splits
+from models.recsys.llm_sasrec import item_text_columns, text_vectors
 
 SHOWN = ("ndcg@10", "recall@10", "mrr@10", "ndcg@20", "recall@20")
 
@@ -72,7 +71,8 @@ def main() -> None:
                                                         "llm_sasrec:title+profile:user"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    data = load_splits(args.home, args.splits)
+    data = (SplitData.from_splits(pd.read_parquet(args.splits)) if args.splits
+            else load_splits(Lake(args.home).warehouse)[0])
     print(f"{data.n_users} users, {data.n_items} items, seeds {args.seeds}, {args.threads} torch thread(s), "
           f"device {'cuda' if torch.cuda.is_available() else 'cpu'}")
 

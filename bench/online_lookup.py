@@ -16,15 +16,15 @@ import json
 import sqlite3
 import statistics
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestration.defs.features import store as feast_store  # noqa: E402
-from orchestration.settings import FEAST_EXECUTABLE, FEATURE_REPO_DIR, configure_process_env  # noqa: E402
+from orchestration.core.feast import feast_command_env, feature_store
+from orchestration.core.paths import Lake
+from orchestration.core.settings import FEAST_EXECUTABLE, FEATURE_REPO_DIR, apply_process_switches, home_from_env
+from orchestration.core.warehouse import query
 
 FEATURES = ["n_interactions", "mean_rating", "rating_std", "days_since_first", "days_since_previous"]
 
@@ -72,23 +72,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=300)
     args = parser.parse_args()
-    home = configure_process_env()
-    db_path = home / "feast" / "online_store.db"
+    apply_process_switches()
+    home = home_from_env()
+    store = feature_store(home)
+    db_path = Path(store.config.online_store.path)
     if not db_path.exists():
         raise SystemExit(f"{db_path} not found: run `make demo` first (it materializes the online store)")
-    store = feast_store.feature_store(home)
     refs = [f"user_stats:{f}" for f in FEATURES]
     users = [r[0] for r in sqlite3.connect(str(db_path)).execute(
         "SELECT DISTINCT entity_key FROM reclake_user_stats LIMIT 1")]  # proves the table exists
     assert users
-    import duckdb
-
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        all_users = [r[0] for r in con.execute("select user_id from dim_users order by user_id limit 100").fetchall()]
+    all_users = query(Lake(home).warehouse, "select user_id from dim_users order by user_id limit 100")["user_id"].tolist()
 
     port = 6566
     server = subprocess.Popen([FEAST_EXECUTABLE, "-c", str(FEATURE_REPO_DIR), "serve", "-h", "127.0.0.1", "-p", str(port)],
-                              env=feast_store.feast_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=feast_command_env(home, "duckdb"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
         def http_reader(user_ids):

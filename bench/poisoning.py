@@ -1,7 +1,7 @@
 """Data poisoning on full ML-100K: detection precision/recall per attack x share, and the cold target
 item's exposure in real users' SASRec top-10 trained clean / poisoned / defended (issue #11, LoRec).
 
-    .venv/bin/python bench/poisoning.py [--inter ../shared/datasets/ml-100k/ml-100k.inter]
+    .venv/bin/python bench/poisoning.py [--inter DIR/ml-100k.inter]   (default: ML-100K fetched into the cache)
         [--seeds 0 1 2] [--shares 0.01 0.03 0.05] [--epochs 10] [--threads 1] [--exposure-seeds 1]
         [--exposure-shares 0.05] [--evasive]
 
@@ -15,34 +15,28 @@ about 2-3 minutes a model on full ML-100K on this shared 2-core CPU).
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+import pandas as pd
+import torch
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-from models.evaluation import evaluate  # noqa: E402
-from models.poisoning import ATTACKS, detect, exposure, inject, pick_target, precision_recall  # noqa: E402
-from models.recsys.data import SplitData  # noqa: E402
-from models.recsys.sasrec import SASRec  # noqa: E402
-
-DEFAULT_INTER = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "ml-100k" / "ml-100k.inter"
+from models.poisoning import ATTACKS, detect, exposure, inject, pick_target, precision_recall
+from models.recsys.data import SplitData, leave_one_out
+from models.recsys.evaluation import evaluate
+from models.recsys.sasrec import SASRec
+from orchestration.core.datasets import fetch_ml100k
+from orchestration.core.paths import Lake
+from orchestration.core.settings import home_from_env
 
 
 def protocol_frame(inter: Path) -> pd.DataFrame:
     raw = pd.read_csv(inter, sep="\t", dtype=str)
     raw.columns = ["user_id", "item_id", "rating", "timestamp"]
-    raw = raw.reset_index(drop=True).assign(event_ts=lambda d: pd.to_datetime(d["timestamp"].astype(int), unit="s"),
-                                            source_file=inter.name, source_row=lambda d: d.index + 1)
-    ordered = raw.sort_values(["user_id", "event_ts"], kind="stable")
-    position = ordered.groupby("user_id").cumcount(ascending=False)
-    size = ordered.groupby("user_id")["item_id"].transform("size")
-    split = np.where((size >= 3) & (position == 0), "test", np.where((size >= 3) & (position == 1), "valid", "train"))
-    return ordered.assign(split=split)[["user_id", "item_id", "event_ts", "split", "source_file", "source_row"]]
+    raw = raw.assign(event_ts=lambda d: pd.to_datetime(d["timestamp"].astype(int), unit="s"))
+    return leave_one_out(raw, source_file=inter.name)[["user_id", "item_id", "event_ts", "split", "source_file",
+                                                       "source_row"]]
 
 
 def target_exposure(data: SplitData, fit_data: SplitData, real: np.ndarray, target: int, epochs: int, seed: int) -> float:
@@ -54,7 +48,7 @@ def target_exposure(data: SplitData, fit_data: SplitData, real: np.ndarray, targ
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--inter", type=Path, default=DEFAULT_INTER)
+    parser.add_argument("--inter", type=Path, default=None, help="ml-100k.inter (default: fetched into the cache)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--shares", type=float, nargs="+", default=[0.01, 0.03, 0.05])
     parser.add_argument("--epochs", type=int, default=10)
@@ -65,7 +59,7 @@ def main() -> None:
     parser.add_argument("--exposure-shares", type=float, nargs="+", default=[0.05], help="shares that also train SASRec")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    frame = protocol_frame(args.inter)
+    frame = protocol_frame(args.inter or fetch_ml100k(Lake(home_from_env()).cache) / "ml-100k.inter")
 
     clean_report = detect(SplitData.from_splits(frame))
     n_fp = int(clean_report["flagged"].sum())

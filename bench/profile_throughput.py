@@ -17,30 +17,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import torch  # noqa: E402
+import torch
 
-from models.device import pick_device  # noqa: E402
-from models.llm.transformers_backend import TransformersBackend  # noqa: E402
-from models.profiles import ProfileCache, PromptTemplate, write_profiles  # noqa: E402
+from models.device import pick_device
+from models.llm.transformers_backend import TransformersBackend
+from models.profiles import ProfileCache, PromptTemplate, write_profiles
 
 
 def load_inputs(args) -> list[tuple[str, dict]]:
     if args.inputs:
         return [tuple(pair) for pair in json.loads(Path(args.inputs).read_text())][: args.n]
-    import duckdb
-
     from models.profiles import item_profile_inputs
-    from orchestration.settings import reclake_home
+    from orchestration.core.paths import Lake
+    from orchestration.core.settings import home_from_env
+    from orchestration.core.warehouse import query
 
-    with duckdb.connect(str(reclake_home() / "warehouse.duckdb"), read_only=True) as con:
-        items = con.execute("select * from main.dim_items order by item_id").df()
+    items = query(Lake(home_from_env()).warehouse, "select * from main.dim_items order by item_id")
     return item_profile_inputs(items)[: args.n]
 
 
@@ -55,9 +52,10 @@ def load_backend(args):
         AutoTokenizer.from_pretrained(args.random_weights).save_pretrained(target)
         return TransformersBackend(target, batch_size=args.batch, backend="hf", model_name="random-smollm2-135m")
     from models.llm.embedded import load_embedded
-    from orchestration.settings import reclake_home
+    from orchestration.core.paths import Lake
+    from orchestration.core.settings import home_from_env
 
-    return load_embedded(reclake_home() / "cache", batch_size=args.batch)
+    return load_embedded(Lake(home_from_env()).cache, batch_size=args.batch)
 
 
 def raw_generate(backend, conversations, max_new_tokens, batch) -> tuple[int, float]:

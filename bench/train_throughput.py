@@ -10,21 +10,20 @@ timed (no validation), after one warm-up epoch.
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+import pandas as pd
+import torch
 
-from models.recsys.base import seed_everything  # noqa: E402
-from models.recsys.catalog import LLMSASRec, SASRec  # noqa: E402
-from bench.splits import load_splits  # noqa: E402
-from models.recsys.data import SplitData  # noqa: E402
-from models.recsys.llm_sasrec import item_text_columns, text_vectors  # noqa: E402
-from models.recsys.sasrec import training_windows  # noqa: E402
+from models.recsys.base import seed_everything
+from models.recsys.catalog import LLMSASRec, SASRec
+from models.recsys.data import SplitData
+from orchestration.core.paths import Lake
+from orchestration.core.warehouse import load_splits
+from models.recsys.llm_sasrec import item_text_columns, text_vectors
+from models.recsys.sasrec import training_windows
 
 
 def measure(data: SplitData, home: Path, model_name: str, device: str, epochs: int) -> tuple[float, int]:
@@ -55,7 +54,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--model", choices=["sasrec", "llm_sasrec"], default="sasrec")
     args = parser.parse_args()
-    data = load_splits(args.home, args.splits)
+    data = (SplitData.from_splits(pd.read_parquet(args.splits)) if args.splits
+            else load_splits(Lake(args.home).warehouse)[0])
 
     settings = [("cpu", 1), ("cpu", 2)] + ([("cuda", 0)] if torch.cuda.is_available() else [])
     baseline = None

@@ -1,9 +1,11 @@
 """MLflow: one run per trained model, one version of `reclake-recommender` per run, and the gate
 that moves the `champion` alias.
 
-Tracking and registry live in `$RECLAKE_HOME/mlflow/` (sqlite db + artifacts), so
+Tracking and registry live in one folder (reclake's is `$RECLAKE_HOME/mlflow/`: sqlite db + artifacts), so
     mlflow ui --backend-store-uri sqlite:///$RECLAKE_HOME/mlflow/mlflow.db
-shows them. A version is created only after the run logged everything; `discard_version` removes
+shows them. Everything goes through an explicit `MlflowClient` on that folder (`connect`): nothing
+sets MLflow's process-wide tracking URI or active run, so two data homes can be used in one process.
+A version is created only after the run logged everything; `discard_version` removes
 one whose follow-up work failed, and the gate never aliases a version whose artifacts are missing.
 A version counts (for comparison, the gate, serving) only once `mark_complete` has tagged it, the
 last step of its asset: a process killed in between leaves an incomplete version, which
@@ -13,17 +15,23 @@ last step of its asset: a process killed in between leaves an incomplete version
 import math
 import os
 import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import mlflow
 import pandas as pd
+from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
+from mlflow.tracking.context.registry import resolve_tags
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-from models.evaluation import Evaluation
+from models.recsys.evaluation import METRICS, Evaluation
 from models.failpoints import failpoint
 from models.files import process_alive
 from models.recsys.base import FitResult, save_recommender
@@ -49,18 +57,60 @@ def metric_name(stage: str, metric: str) -> str:
     return f"{stage}_{metric.replace('@', '_at_')}"
 
 
-def connect(home: Path) -> mlflow.MlflowClient:
-    """Point this process's MLflow at the data home; create the experiment on first use."""
-    root = (Path(home) / "mlflow").resolve()
+def tracking_uri(mlflow_dir: Path) -> str:
+    return f"sqlite:///{Path(mlflow_dir).resolve() / 'mlflow.db'}"  # absolute path -> four slashes
+
+
+def connect(mlflow_dir: Path) -> mlflow.MlflowClient:
+    """A client on the tracking db and registry in `mlflow_dir`; the experiment is created on first use."""
+    root = Path(mlflow_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{root / 'mlflow.db'}"  # absolute path -> four slashes
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    client = mlflow.MlflowClient()
+    uri = tracking_uri(root)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     if client.get_experiment_by_name(EXPERIMENT) is None:
         client.create_experiment(EXPERIMENT, artifact_location=(root / "artifacts").as_uri())
-    mlflow.set_experiment(EXPERIMENT)
     return client
+
+
+@contextmanager
+def _run(client: mlflow.MlflowClient, run_name: str, tags: dict[str, str]) -> Iterator[str]:
+    """A run of the reclake experiment, FINISHED when the block ends, FAILED if it raises (what
+    `mlflow.start_run` does, on this client); its id."""
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    run = client.create_run(experiment.experiment_id, run_name=run_name, tags=resolve_tags(tags))
+    try:
+        yield run.info.run_id
+    except BaseException:
+        client.set_terminated(run.info.run_id, status="FAILED")
+        raise
+    client.set_terminated(run.info.run_id, status="FINISHED")
+
+
+def _log(client: mlflow.MlflowClient, run_id: str, *, params: dict | None = None, metrics: dict | None = None,
+         steps: list[tuple[str, float, int]] = ()) -> None:
+    """Params and metrics in one batch (MLflow takes up to 100 params and 1000 metrics a batch)."""
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, params=[Param(k, str(v)) for k, v in (params or {}).items()],
+                     metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
+                     + [Metric(k, float(v), now, step) for k, v, step in steps])
+
+
+def log_report_run(client: mlflow.MlflowClient, run_name: str, tags: dict[str, str], *, params: dict | None = None,
+                   metrics: dict | None = None, dicts: dict[str, dict] | None = None,
+                   tables: dict[str, pd.DataFrame] | None = None,
+                   artifacts: dict[str, list[Path]] | None = None) -> str:
+    """One finished run of a report (model comparison, judge): params, metrics, JSON files, tables
+    and files by artifact folder. Returns its run id."""
+    with _run(client, run_name, tags) as run_id:
+        _log(client, run_id, params=params, metrics=metrics)
+        for name, payload in (dicts or {}).items():
+            client.log_dict(run_id, payload, name)
+        for name, table in (tables or {}).items():
+            client.log_table(run_id, table, name)
+        for folder, paths in (artifacts or {}).items():
+            for path in paths:
+                client.log_artifact(run_id, str(path), folder)
+    return run_id
 
 
 @dataclass
@@ -83,40 +133,43 @@ def _writer_dead(tags: dict) -> bool:
     return not process_alive(int(pid))
 
 
-def log_and_register(model, data, fit: FitResult, valid: Evaluation, test: Evaluation, *, workdir: Path,
-                     run_tags: dict[str, str], version_tags: dict[str, str], plots: list[Path]) -> Candidate:
+def log_and_register(client: mlflow.MlflowClient, model, data, fit: FitResult, valid: Evaluation, test: Evaluation, *,
+                     workdir: Path, run_tags: dict[str, str], version_tags: dict[str, str], plots: list[Path]) -> Candidate:
     """Log one finished training as an MLflow run and register its model. Anything raised before the
     last line leaves the run FAILED and no model version behind. The version is not complete
     (not compared, gated or served) until `mark_complete`."""
     run_tags = {**run_tags, **process_tags()}
-    with mlflow.start_run(run_name=f"{model.name}-seed{model.config.seed}", tags=run_tags) as run:
-        mlflow.log_params({**{k: str(v) for k, v in asdict(model.config).items()}, "model_name": model.name,
-                           "device": model.device, "n_users": data.n_users, "n_items": data.n_items})
-        for epoch in fit.epochs:
-            if not math.isnan(epoch["train_loss"]):
-                mlflow.log_metric("train_loss", epoch["train_loss"], step=epoch["epoch"])
-            mlflow.log_metric("valid_ndcg_at_10_by_epoch", epoch["valid_ndcg@10"], step=epoch["epoch"])
-        for step, trial in enumerate(fit.trials):
-            mlflow.log_metric("grid_valid_ndcg_at_10", trial["valid_ndcg@10"], step=step)
+    with _run(client, f"{model.name}-seed{model.config.seed}", run_tags) as run_id:
+        _log(client, run_id,
+             params={**{k: str(v) for k, v in asdict(model.config).items()}, "model_name": model.name,
+                     "device": model.device, "n_users": data.n_users, "n_items": data.n_items},
+             metrics={**{metric_name("valid", k): v for k, v in valid.metrics.items()},
+                      **{metric_name("test", k): v for k, v in test.metrics.items()},
+                      "training_seconds": fit.seconds, "seconds_per_epoch": fit.seconds_per_epoch,
+                      "epochs": len(fit.epochs), "best_epoch": fit.best_epoch},
+             steps=[("train_loss", e["train_loss"], e["epoch"]) for e in fit.epochs if not math.isnan(e["train_loss"])]
+             + [("valid_ndcg_at_10_by_epoch", e["valid_ndcg@10"], e["epoch"]) for e in fit.epochs]
+             + [("grid_valid_ndcg_at_10", t["valid_ndcg@10"], step) for step, t in enumerate(fit.trials)])
         if fit.trials:
-            mlflow.log_table(pd.DataFrame(fit.trials), "grid.json")
-        mlflow.log_metrics({**{metric_name("valid", k): v for k, v in valid.metrics.items()},
-                            **{metric_name("test", k): v for k, v in test.metrics.items()},
-                            "training_seconds": fit.seconds, "seconds_per_epoch": fit.seconds_per_epoch,
-                            "epochs": len(fit.epochs), "best_epoch": fit.best_epoch})
+            client.log_table(run_id, pd.DataFrame(fit.trials), "grid.json")
         for plot in plots:
-            mlflow.log_artifact(str(plot), "plots")
+            client.log_artifact(run_id, str(plot), "plots")
         checkpoint = save_recommender(model, data, workdir / "recommender.pt")
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=RecommenderPyfunc(), artifacts={"recommender": str(checkpoint)},
+        model_dir = Path(tempfile.mkdtemp(prefix="pyfunc-", dir=workdir)) / "model"  # save_model wants a new folder
+        mlflow.pyfunc.save_model(
+            path=str(model_dir), python_model=RecommenderPyfunc(), artifacts={"recommender": str(checkpoint)},
             signature=SIGNATURE, input_example=pd.DataFrame({"user_id": [str(data.users[0])]}),
             pip_requirements=PIP_REQUIREMENTS, code_paths=[str(MODEL_CODE)])
+        client.log_artifacts(run_id, str(model_dir), "model")
         tags = {**version_tags, **process_tags(), "model_name": model.name,
                 # the gate's score: on the full split, like the logged metric (fit may have seen fewer users)
                 metric_name("valid", "ndcg@10"): repr(valid.metrics["ndcg@10"])}
-        version = mlflow.register_model(info.model_uri, REGISTERED_MODEL, tags=tags)
+        if not client.search_registered_models(f"name='{REGISTERED_MODEL}'"):
+            client.create_registered_model(REGISTERED_MODEL)
+        version = client.create_model_version(REGISTERED_MODEL, f"{client.get_run(run_id).info.artifact_uri}/model",
+                                              run_id=run_id, tags=tags)
         failpoint("registry.version_registered")  # crash tests: a version exists, its run is still RUNNING
-    return Candidate(model.name, str(version.version), run.info.run_id, valid.metrics["ndcg@10"])
+    return Candidate(model.name, str(version.version), run_id, valid.metrics["ndcg@10"])
 
 
 def discard_version(client: mlflow.MlflowClient, version: str) -> None:
@@ -171,6 +224,18 @@ def latest_per_model(client: mlflow.MlflowClient, data_version: str) -> dict[str
         if name not in latest or int(v.version) > int(latest[name].version):
             latest[name] = v
     return latest
+
+
+def latest_versions(client: mlflow.MlflowClient, data_version: str) -> list[dict]:
+    """Each model's newest complete version on this data version, with its run's metrics, by model name."""
+    rows = []
+    for name, v in sorted(latest_per_model(client, data_version).items()):
+        metrics = client.get_run(v.run_id).data.metrics
+        rows.append({"model_name": name, "version": str(v.version), "run_id": v.run_id,
+                     **{metric_name(s, m): metrics.get(metric_name(s, m), float("nan"))
+                        for s in ("valid", "test") for m in METRICS},
+                     "seconds_per_epoch": metrics.get("seconds_per_epoch", float("nan"))})
+    return rows
 
 
 def _champion(client: mlflow.MlflowClient):
@@ -240,6 +305,7 @@ def load_champion(client: mlflow.MlflowClient) -> Champion:
                               "materialize the `training` group (its `champion_model` asset sets it) first")
     if not artifacts_present(client, str(version.version)):
         raise NoChampionError(f"champion v{version.version}'s artifacts are missing: re-run the `training` group")
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}")
+    # the version's files, wherever the registry keeps them (no process-wide registry URI needed)
+    pyfunc = mlflow.pyfunc.load_model(client.get_model_version_download_uri(REGISTERED_MODEL, str(version.version)))
     recommender = pyfunc.unwrap_python_model().recommender
     return Champion(str(version.version), version.run_id, version.tags.get("model_name", "?"), recommender)

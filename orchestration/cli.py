@@ -18,7 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from orchestration.settings import configure_process_env, ensure_dagster_home, parse_dbt_project
+from orchestration.core.datasets import DatasetError
+from orchestration.core.paths import Lake
+from orchestration.core.settings import (SettingError, apply_process_switches, dagster_home, ensure_dagster_home,
+                                         home_from_env, parse_dbt_project, resource_fields)
 
 
 def _step_failures(result) -> list[str]:
@@ -51,7 +54,7 @@ def _check_lines(result) -> list[str]:
 
 def _model_lines(home: Path, result) -> list[str]:
     """The model comparison table and the gate's decision, as the demo's closing summary."""
-    report = home / "lake" / "reports" / "model_comparison.json"
+    report = Lake(home).report("model_comparison.json")
     if not report.exists():
         return []
     lines = ["", "Recommenders (test, leave-one-out, full ranking):",
@@ -71,7 +74,7 @@ def _model_lines(home: Path, result) -> list[str]:
 
 
 def _judge_lines(home: Path, date: str) -> list[str]:
-    path = home / "lake" / "judge_evaluations" / f"date={date}" / "summary.json"
+    path = Lake(home).judge_evaluations(date) / "summary.json"
     if not path.exists():
         return []
     s = json.loads(path.read_text())
@@ -86,24 +89,23 @@ def _judge_lines(home: Path, date: str) -> list[str]:
 
 
 def run_pipeline() -> int:
-    home = configure_process_env()
-    ensure_dagster_home()
-    from orchestration.resources import LakeResource
+    home = home_from_env()
+    instance_dir = ensure_dagster_home(home)
+    from orchestration.core.resources import LakeResource
 
-    spec = LakeResource.from_env().spec()  # an unknown dataset fails here, before anything runs
+    spec = LakeResource(**resource_fields("lake", env_vars=False)).spec()  # a bad dataset fails here, before anything runs
     print(f"reclake: dataset {spec.name}, data home {home}")
     print("reclake: parsing the dbt project ...", flush=True)
     parse_dbt_project()
 
     import dagster as dg
 
+    from orchestration.core.partitions import daily_partitions
     from orchestration.definitions import PIPELINE_JOB, defs
-
-    from orchestration.defs.serving.partitions import daily_partitions
 
     today = daily_partitions.get_last_partition_key()  # the serving group scores today's partition
     started = time.monotonic()
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.from_config(str(instance_dir)) as instance:
         result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False,
                                                                         partition_key=today)
     elapsed = time.monotonic() - started
@@ -130,18 +132,20 @@ def run_pipeline() -> int:
 
 
 def serve_llm(args) -> int:
+    from models.device import torch_threads
     from models.llm.server import serve
-    from orchestration.defs.llm.resources import LLMResource
+    from orchestration.core.resources import LLMResource
 
-    settings = LLMResource.from_env()
+    settings = LLMResource(**resource_fields("llm", env_vars=False))
     if args.backend:
         settings = settings.model_copy(update={"backend": args.backend})
     if settings.backend == "openai":
         print("reclake: `llm serve` serves a local model (embedded or hf), not another server", file=sys.stderr)
         return 2
-    backend = settings.load(configure_process_env(), log=print)
+    backend = settings.load(home_from_env(), log=print)
     print(f"reclake llm: serving {backend.backend}:{backend.model} on http://{args.host}:{args.port}/v1", flush=True)
-    serve(backend, args.host, args.port)
+    with torch_threads(settings.torch_threads):
+        serve(backend, args.host, args.port)
     return 0
 
 
@@ -201,15 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "data":
         return synthesize(args)
 
-    from orchestration.defs.ingest.datasets import DatasetError
-
+    apply_process_switches()
     try:
         if args.command == "demo":
             return run_pipeline()
-        home = configure_process_env()
-        from orchestration.resources import LakeResource
+        home = home_from_env()
+        from orchestration.core.resources import LakeResource
 
-        lake = LakeResource.from_env()
+        lake = LakeResource(**resource_fields("lake", env_vars=False))
         if args.command == "llm":
             return serve_llm(args)
         if args.command == "lineage":
@@ -218,10 +221,10 @@ def main(argv: list[str] | None = None) -> int:
             print(lake.source_folder())
         elif args.command == "paths":
             for label, path in [("home", home), ("warehouse", lake.warehouse_path), ("raw", lake.raw_dir()),
-                                ("dagster", home / "dagster"), ("mlflow", home / "mlflow" / "mlflow.db")]:
+                                ("dagster", dagster_home(home)), ("mlflow", lake.paths.mlflow_dir / "mlflow.db")]:
                 print(f"{label:<10} {path}")
         return 0
-    except DatasetError as err:
+    except (DatasetError, SettingError) as err:
         print(f"reclake: {err}", file=sys.stderr)
         return 2
 

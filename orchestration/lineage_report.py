@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from models import registry
 from models.files import sha256_file
-from orchestration.lineage import dbt_manifest_sha256, raw_files_sha256
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.core.lineage import dbt_manifest_sha256, raw_files_sha256
+from orchestration.core.paths import Lake
+from orchestration.core.settings import DBT_PROJECT_DIR
+from orchestration.core.warehouse import connect, table_fingerprint
 
 RUN_TAGS = ("dagster_run_id", "dagster_asset_key", "git_commit", "dbt_manifest_sha256", "data_version", "dataset")
 
@@ -51,7 +52,7 @@ def _dbt_chain(model: str = "splits") -> list[dict]:
 
 
 def _user_rows(warehouse: Path, user: str) -> dict:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect(warehouse) as con:
         rows = con.execute(
             "select f.source_file, f.source_row, f.item_id, f.rating, f.event_ts, s.split "
             "from main.fct_interactions f left join main.splits s "
@@ -63,7 +64,8 @@ def _user_rows(warehouse: Path, user: str) -> dict:
 
 
 def lineage_chain(home: Path, date: str, user: str | None = None) -> dict:
-    partition = home / "lake" / "recommendations" / f"date={date}" / "recommendations.parquet"
+    lake = Lake(home)
+    partition = lake.recommendations(date)
     if not partition.exists():
         raise LineageError(f"no recommendation partition for {date}: {partition} does not exist "
                            "(materialize batch_recommendations for that date)")
@@ -76,7 +78,7 @@ def lineage_chain(home: Path, date: str, user: str | None = None) -> dict:
                                  "rows": len(recs), "users": int(recs["user_id"].nunique()),
                                  "model_name": model_name, "model_version": version}}
 
-    client = registry.connect(home)
+    client = registry.connect(lake.mlflow_dir)
     mv = client.get_model_version(registry.REGISTERED_MODEL, version)
     chain["model_version"] = {"registered_model": registry.REGISTERED_MODEL, "version": version,
                               "aliases": list(mv.aliases), "source": mv.source,
@@ -89,24 +91,22 @@ def lineage_chain(home: Path, date: str, user: str | None = None) -> dict:
                                               and k not in ("dbt_manifest_sha256", "raw_files_sha256")},
                            "test_ndcg_at_10": run.data.metrics.get("test_ndcg_at_10")}
 
-    from orchestration.defs.transform.assets import table_fingerprint
-
-    warehouse = home / "warehouse.duckdb"
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    warehouse = lake.warehouse
+    with connect(warehouse) as con:
         split_rows, split_version = table_fingerprint(con, "splits")
     chain["training_set"] = {"table": "main.splits", "data_version_at_training": run.data.tags.get("data_version"),
                              "data_version_now": split_version, "rows_now": split_rows,
                              "unchanged_since_training": run.data.tags.get("data_version") == split_version}
     chain["dbt"] = {"manifest_sha256_at_training": run.data.tags.get("dbt_manifest_sha256"),
                     "manifest_sha256_now": dbt_manifest_sha256(), "models": _dbt_chain("splits")}
-    raw_dirs = sorted((home / "lake" / "raw").glob("*/dataset.json"))
-    raws = [json.loads(p.read_text()) for p in raw_dirs]
+    raw_facts = lake.ingested_datasets()
+    raws = [json.loads(p.read_text()) for p in raw_facts]
     dataset = run.data.tags.get("dataset")
     raw = next((r for r in raws if r["dataset"] == dataset), raws[0] if raws else None)
     chain["raw"] = raw and {
         "dataset": raw["dataset"], "files": raw["files"],
         "at_training": run.data.tags.get("raw_files_sha256"),
-        "unchanged_since_training": run.data.tags.get("raw_files_sha256") == raw_files_sha256(raw_dirs[raws.index(raw)].parent)}
+        "unchanged_since_training": run.data.tags.get("raw_files_sha256") == raw_files_sha256(raw_facts[raws.index(raw)])}
     if user is not None:
         mine = recs[recs["user_id"] == user].sort_values("rank")
         if mine.empty:

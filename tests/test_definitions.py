@@ -36,3 +36,14 @@ def test_every_python_asset_has_a_code_version():
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         assert graph.get(key).code_version, f"{key.to_user_string()} has no code version"
+
+
+def test_stage_groups_and_the_nightly_job():
+    graph = defs.resolve_asset_graph()
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    # suspicious_users runs before training and feeds it: it belongs to the training group
+    assert groups["suspicious_users"] == "training"
+    assert {groups[name] for name in ("popularity_model", "champion_model")} == {"training"}
+    nightly = defs.resolve_job_def("batch_scoring")
+    assert {key.to_user_string() for key in nightly.asset_layer.selected_asset_keys} == {
+        "batch_recommendations", "online_recommendations", "judge_evaluations"}

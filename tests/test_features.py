@@ -15,8 +15,10 @@ import pandas as pd
 import pytest
 
 from conftest import assert_loopback_only, free_port, query, stop_server
+from orchestration.core.feast import feast_command_env, feature_store
+from orchestration.core.paths import Lake
+from orchestration.core.settings import FEAST_EXECUTABLE, FEATURE_REPO_DIR
 from orchestration.defs.features import store as feast_store
-from orchestration.settings import FEAST_EXECUTABLE, FEATURE_REPO_DIR
 
 pytestmark = pytest.mark.integration
 STATS = ["n_interactions", "mean_rating", "rating_std", "days_since_first", "days_since_previous"]
@@ -29,7 +31,7 @@ def home(ml100k_runs) -> Path:
 
 @pytest.fixture(scope="module")
 def store(home):
-    return feast_store.feature_store(home)
+    return feature_store(home)
 
 
 def online(store, rows, service="serving_v1"):
@@ -96,7 +98,7 @@ def test_point_in_time_join_takes_rows_from_before_the_entity_time_only(store, h
 
 def test_training_set_has_one_row_per_train_interaction_and_no_future_data(home, ml100k_runs):
     _, tables = ml100k_runs
-    frame = pd.read_parquet(feast_store.features_dir(home) / "training_set.parquet")
+    frame = pd.read_parquet(home / "lake" / "features" / "training_set.parquet")
     assert len(frame) == 98_114
     train = query(home / "warehouse.duckdb", "select count(*) from splits where split = 'train'")[0][0]
     assert len(frame) == train
@@ -110,7 +112,7 @@ def test_training_set_has_one_row_per_train_interaction_and_no_future_data(home,
 
 
 def test_feast_cli_lists_the_repo(home):
-    env = feast_store.feast_env(home)
+    env = feast_command_env(home, "duckdb")
     done = subprocess.run([FEAST_EXECUTABLE, "-c", str(FEATURE_REPO_DIR), "feature-views", "list"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -120,7 +122,7 @@ def test_feast_cli_lists_the_repo(home):
 def test_feast_serve_answers_like_the_sdk(store, home):
     port = free_port()
     server = subprocess.Popen([FEAST_EXECUTABLE, "-c", str(FEATURE_REPO_DIR), "serve", "-h", "127.0.0.1", "-p", str(port)],
-                              env=feast_store.feast_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              env=feast_command_env(home, "duckdb"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               start_new_session=True)
     body = json.dumps({"feature_service": "serving_v1", "entities": {"user_id": ["1"], "item_id": ["50"]},
                        "full_feature_names": True}).encode()
@@ -146,7 +148,7 @@ def test_feast_serve_answers_like_the_sdk(store, home):
         assert served[name] == pytest.approx(expected[name][0])
 
 
-def test_redis_online_store_serves_the_same_values(store, home, tmp_path):
+def test_redis_online_store_serves_the_same_values(store, home, tmp_path, monkeypatch):
     redis_server = shutil.which("redis-server")
     if redis_server is None:
         pytest.skip("redis-server is not installed (Debian package redis-server; .ci/run installs it)")
@@ -158,18 +160,17 @@ def test_redis_online_store_serves_the_same_values(store, home, tmp_path):
         (redis_home / "feast").mkdir(parents=True)
         # A registry of its own, so this test's materialization leaves the shared home alone.
         shutil.copy(home / "feast" / "registry.db", redis_home / "feast" / "registry.db")
-        import os
-
-        os.environ["REDIS_CONNECTION_STRING"] = f"127.0.0.1:{port}"
+        # as the README tells a user: the redis yaml, with its variables in the environment
+        monkeypatch.setenv("REDIS_CONNECTION_STRING", f"127.0.0.1:{port}")
+        monkeypatch.setenv("RECLAKE_HOME", str(redis_home))
         from feast import FeatureStore
 
-        os.environ["RECLAKE_HOME"] = str(redis_home)
         redis_store = FeatureStore(repo_path=str(FEATURE_REPO_DIR), fs_yaml_file=FEATURE_REPO_DIR / "feature_store.redis.yaml")
-        sources = feast_store.source_facts(home)
+        sources = feast_store.source_facts(Lake(home))
         deadline = time.monotonic() + 30
         while True:
             try:
-                feast_store.materialize_online(redis_store, sources, redis_home, full_refresh=True, log=lambda _: None)
+                feast_store.materialize_online(redis_store, sources, Lake(redis_home), full_refresh=True, log=lambda _: None)
                 break
             except Exception:  # noqa: BLE001 - redis may still be starting
                 if time.monotonic() > deadline:
@@ -181,8 +182,6 @@ def test_redis_online_store_serves_the_same_values(store, home, tmp_path):
         for name in from_sqlite:
             assert from_redis[name] == pytest.approx(from_sqlite[name]) if name.endswith(("rating", "std")) else from_redis[name] == from_sqlite[name]
     finally:
-        os.environ.pop("REDIS_CONNECTION_STRING", None)
-        os.environ["RECLAKE_HOME"] = str(home)
         stop_server(server)
 
 

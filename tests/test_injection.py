@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import ML100K_DIR, ML_LATEST_SMALL_DIR, loo_splits
+from conftest import ML100K_DIR, ML_LATEST_SMALL_DIR
 from models.embeddings import _encoder, encode_texts
 from models.injection import (ATTACKS, item_variants, judge_shifts, noise_level, pick_targets, rank_shifts, table,
                               title_model, vocabulary_pool)
 from models.judge import Judge
 from models.profiles import fallback_profile, item_profile_inputs, user_profile_inputs
+from models.recsys.data import leave_one_out
 from models.sanitize import sanitize_fields, sanitize_text
 
 N_TARGETS, N_JUDGE_USERS, SEED = 2, 3, 0
@@ -108,7 +109,7 @@ def test_fault_injected_item_text_moves_the_judge_within_noise_after_sanitizing(
     raw = raw[raw["user_id"].isin(users)].assign(rating=lambda d: d["rating"].astype(float),
                                                  event_ts=lambda d: pd.to_datetime(d["timestamp"].astype(int), unit="s"))
     # real users' taste profiles from their train history (the deterministic template: no generation time)
-    profiles = [fallback_profile("user", data) for _, data in user_profile_inputs(loo_splits(raw).query("split == 'train'"), items)]
+    profiles = [fallback_profile("user", data) for _, data in user_profile_inputs(leave_one_out(raw).query("split == 'train'"), items)]
     genres = items.set_index("item_id")["genres"]
     cards = {r["item_id"]: {"genres": genres[r["item_id"]].replace("|", ", ")} for r in rank_rows}
     # the instruction-style attacks (the STS targets the ranker; bench/injection.py also tries it on the judge)
@@ -129,9 +130,9 @@ def test_fault_injected_titles_are_embedded_and_carded_sanitized_and_counted(tmp
     import dagster as dg
     import duckdb
 
+    from orchestration.core.resources import LakeResource
     from orchestration.defs.evaluation.assets import item_cards
     from orchestration.defs.llm.assets import item_text_embeddings
-    from orchestration.resources import LakeResource
 
     titles = {"1": "Toy Story", "2": "Babe" + ATTACKS["instruction"], "3": "Heat" + ATTACKS["chat_template"]}
     lake = LakeResource(home=str(tmp_path))

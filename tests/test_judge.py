@@ -183,9 +183,9 @@ def test_judge_partition_for_today_in_the_lake_mlflow_and_dagster(ml100k_runs, m
 def test_judge_asset_with_a_second_judge_reports_their_agreement(incremental_runs, llm_server):
     import dagster as dg
 
+    from orchestration.core.resources import LakeResource
     from orchestration.definitions import build_defs
     from orchestration.defs.evaluation.resources import JudgeResource
-    from orchestration.resources import LakeResource
 
     base_url, model = llm_server
     home = incremental_runs.edited.home

@@ -65,7 +65,7 @@ def test_reclake_lineage_walks_from_the_partition_to_raw_rows(incremental_runs):
     out = subprocess.run([RECLAKE, "lineage", "--date", TODAY, "--user", "7", "--json"], capture_output=True,
                          text=True, check=True, env=env)
     chain = json.loads(out.stdout)
-    client = registry.connect(edited.home)
+    client = registry.connect(edited.home / "mlflow")
     champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion")
     assert chain["partition"]["model_version"] == str(champion.version)
     assert chain["mlflow_run"]["run_id"] == champion.run_id

@@ -20,10 +20,9 @@ import pytest
 from models.judge import Judge, JudgeCase, judge_cases, summarize
 from models.llm.openai_backend import OpenAIBackend
 from models.profiles import ProfileCache, write_profiles
+from orchestration.core.resources import LakeResource, LLMResource
+from orchestration.core.unchanged import DATA_VERSION_TAG
 from orchestration.defs.llm.assets import item_profiles
-from orchestration.defs.llm.resources import LLMResource
-from orchestration.resources import LakeResource
-from orchestration.unchanged import DATA_VERSION_TAG
 
 PROFILE_TEXT = ("A warm and funny story about friendship and loyalty that suits families, fans of animation and "
                 "anyone who enjoys clever dialogue, gentle adventure and a hopeful ending after a long week.")

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import AMAZON_FILE, ML100K_DIR, ML_LATEST_SMALL_DIR
-from orchestration.defs.ingest.datasets import DatasetError, parse_rating_scale, resolve_dataset
+from orchestration.core.datasets import DatasetError, parse_rating_scale, resolve_dataset
 from orchestration.defs.ingest.loaders import load_raw_table
 
 

@@ -17,7 +17,7 @@ import pytest
 
 import corpus
 from conftest import query
-from orchestration.defs.ingest.datasets import DatasetError, resolve_dataset
+from orchestration.core.datasets import DatasetError, resolve_dataset
 from orchestration.defs.ingest.loaders import load_raw_table
 
 # The fault each format's pipeline test injects after its good run (the rest are checked on the loader).
@@ -25,18 +25,17 @@ FAULT_AFTER_GOOD_RUN = {"csv": "semicolon_csv", "parquet": "corrupt_parquet", "p
                         "amazon": "json_gz_not_gzip", "recbole": "utf16_recbole", "ml-latest-small": "renamed_column_mls"}
 
 
-def run_warehouse(home: Path, dataset: str, data_dir: Path, monkeypatch):
+def run_warehouse(home: Path, dataset: str, data_dir: Path):
     """The real `ingest_transform` job on a fresh instance, up to the quarantine: ingest, dbt_cleaning
     (staging, checked rows, fct/quarantine, their dbt tests) and the blocking checks. dbt_marts is left
     out: it reads only fct_interactions, and leaving it out keeps six runs inside the CI budget."""
     import dagster as dg
 
+    from orchestration.core.resources import LakeResource
     from orchestration.definitions import WAREHOUSE_JOB, build_defs
     from orchestration.defs.ingest.assets import ingest_assets
     from orchestration.defs.transform.assets import dbt_cleaning
-    from orchestration.resources import LakeResource
 
-    monkeypatch.setenv("RECLAKE_HOME", str(home))  # dbt reads it
     lake = LakeResource(home=str(home), dataset=dataset, data_dir=str(data_dir))
     with dg.DagsterInstance.ephemeral() as instance:
         selection = [key for assets in (*ingest_assets, dbt_cleaning) for key in assets.keys]
@@ -71,13 +70,13 @@ def source_position(fmt: str, folder: Path, records: list, record) -> tuple[str,
 
 @pytest.mark.integration
 @pytest.mark.parametrize("fmt", corpus.FORMATS)
-def test_fault_injection_corpus_exact_quarantine_then_failed_run_keeps_tables(fmt, tmp_path, monkeypatch):
+def test_fault_injection_corpus_exact_quarantine_then_failed_run_keeps_tables(fmt, tmp_path):
     records = corpus.records_for(fmt)
     dataset, data_dir = corpus.write_format(fmt, tmp_path / "data")
     expected_reasons, expected_clean = corpus.expected_counts(fmt)
     home = tmp_path / "home"
     started = time.monotonic()
-    run = run_warehouse(home, dataset, data_dir, monkeypatch)
+    run = run_warehouse(home, dataset, data_dir)
     assert run.success, failure_message(run)
     warehouse = home / "warehouse.duckdb"
     raw_path = home / "lake" / "raw" / resolve_dataset(dataset, str(data_dir)).name / "interactions.parquet"
@@ -132,7 +131,7 @@ def test_fault_injection_corpus_exact_quarantine_then_failed_run_keeps_tables(fm
     # a whole-file problem after the good run: a clear error, and nothing already written changes
     raw_before = raw_path.read_bytes()
     _, message = corpus.break_file(FAULT_AFTER_GOOD_RUN[fmt], data_dir)
-    failed = run_warehouse(home, dataset, data_dir, monkeypatch)
+    failed = run_warehouse(home, dataset, data_dir)
     assert not failed.success
     assert re.search(message, failure_message(failed)), failure_message(failed)
     assert raw_path.read_bytes() == raw_before

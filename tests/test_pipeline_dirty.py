@@ -56,11 +56,11 @@ def write_dirty_copy(folder) -> dict[str, int]:
     return {**{reason: len(rows) for reason, rows in bad.items()}, "malformed_record": 1}
 
 
-def test_dirty_copy_quarantines_exact_counts_and_keeps_good_rows(tmp_path, monkeypatch):
+def test_dirty_copy_quarantines_exact_counts_and_keeps_good_rows(tmp_path):
     folder = tmp_path / "dirty"
     folder.mkdir()
     expected = write_dirty_copy(folder)
-    run = run_pipeline(tmp_path / "home", str(folder), monkeypatch=monkeypatch)
+    run = run_pipeline(tmp_path / "home", str(folder))
     assert run.result.success
     by_reason = dict(query(run.warehouse, "select reason, count(*) from quarantine_interactions group by reason"))
     assert by_reason == expected
@@ -81,20 +81,20 @@ def test_dirty_copy_quarantines_exact_counts_and_keeps_good_rows(tmp_path, monke
     assert row == [("interactions.csv", 1 + CLEAN_ROWS + 6 + 1, "yesterday")]
 
 
-def test_failed_run_names_file_and_column_and_keeps_previous_tables(tmp_path, monkeypatch):
+def test_failed_run_names_file_and_column_and_keeps_previous_tables(tmp_path):
     folder = tmp_path / "data"
     folder.mkdir()
     good = ml100k_head(500)
     with open(folder / "interactions.csv", "w", newline="") as handle:
         csv.writer(handle).writerows([["user_id", "item_id", "rating", "timestamp"], *good])
     home = tmp_path / "home"
-    assert run_pipeline(home, str(folder), monkeypatch=monkeypatch).result.success
+    assert run_pipeline(home, str(folder)).result.success
     before = query(home / "warehouse.duckdb", "select count(*) from fct_interactions")
     raw_before = (home / "lake" / "raw" / "data" / "interactions.parquet").read_bytes()
 
     with open(folder / "interactions.csv", "w", newline="") as handle:  # the item column is gone
         csv.writer(handle).writerows([["user_id", "rating", "timestamp"], *[[u, r, t] for u, _, r, t in good]])
-    failed = run_pipeline(home, str(folder), monkeypatch=monkeypatch)
+    failed = run_pipeline(home, str(folder))
     assert not failed.result.success
     failure = next(e for e in failed.result.all_events if e.event_type_value == "STEP_FAILURE")
     error = failure.event_specific_data.error
@@ -114,7 +114,7 @@ def test_failing_expectation_blocks_the_marts_fault_injected(tmp_path, monkeypat
     with open(folder / "interactions.csv", "w", newline="") as handle:
         csv.writer(handle).writerows([["user_id", "item_id", "rating", "timestamp"], *ml100k_head(300)])
     monkeypatch.setattr(transform_checks, "VALID_EVENT_TS", ("1998-01-01 00:00:00", "2100-01-01 00:00:00"))
-    run = run_pipeline(tmp_path / "home", str(folder), monkeypatch=monkeypatch)
+    run = run_pipeline(tmp_path / "home", str(folder))
     assert not run.result.success
     ge = next(e for e in run.result.get_asset_check_evaluations() if e.asset_check_key.name == "fct_interactions_expectations")
     assert not ge.passed

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ML100K_DIR, loo_splits, write_ml100k_slice
+from conftest import ML100K_DIR, write_ml100k_slice
 from models.poisoning import ATTACKS, INJECTED_FILE, detect, exposure, inject, pick_target, precision_recall
-from models.recsys.data import SplitData
+from models.recsys.data import SplitData, leave_one_out
 
 SHARES = (0.01, 0.03, 0.05)
 
@@ -20,7 +20,7 @@ def ml100k_frame(max_user: int | None = None) -> pd.DataFrame:
         raw = raw[raw["user_id"].astype(int) <= max_user]
     raw["event_ts"] = pd.to_datetime(raw["timestamp"].astype(int), unit="s")
     columns = ["user_id", "item_id", "event_ts", "split", "source_file", "source_row"]
-    return loo_splits(raw)[columns].reset_index(drop=True)
+    return leave_one_out(raw)[columns].reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_detector_leaves_short_histories_alone_on_sparse_data():
         rows += [(str(user), str(item), position) for position, item in enumerate(items)]
     frame = pd.DataFrame(rows, columns=["user_id", "item_id", "position"])
     frame["event_ts"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(frame["position"], unit="D")
-    report = detect(SplitData.from_splits(loo_splits(frame[["user_id", "item_id", "event_ts"]])))
+    report = detect(SplitData.from_splits(leave_one_out(frame[["user_id", "item_id", "event_ts"]])))
     assert report["flagged"].mean() < 0.02, report["reasons"].value_counts()
 
 
@@ -129,7 +129,7 @@ def test_attack_raises_target_exposure_and_the_defence_brings_it_back(ml100k):
 
 
 def _exposure_check(ml100k):
-    from models.evaluation import evaluate
+    from models.recsys.evaluation import evaluate
     from models.recsys.sasrec import SASRec
 
     frame = ml100k[ml100k["user_id"].astype(int) <= 300]
@@ -163,17 +163,16 @@ def test_without_users_keeps_the_index_space_and_the_evaluation(slice_data):
     assert all(np.array_equal(fit_data.train[u], slice_data.train[u]) for u in range(1, 5))
 
 
-def test_suspicious_users_asset_materializes_and_skips_when_splits_unchanged(tmp_path, monkeypatch):
+def test_suspicious_users_asset_materializes_and_skips_when_splits_unchanged(tmp_path):
     """The Dagster asset on a real warehouse (the ingest_transform job on ML-100K's first 120 users)."""
     import dagster as dg
 
+    from orchestration.core.resources import LakeResource
     from orchestration.definitions import WAREHOUSE_JOB, build_defs
-    from orchestration.defs.evaluation.poisoning import flagged_user_ids, suspicious_users, suspicious_users_path
-    from orchestration.resources import LakeResource
+    from orchestration.defs.training.suspicious_users import flagged_user_ids, suspicious_users
 
     data_dir = write_ml100k_slice(tmp_path / "ml-100k", 120)
     home = tmp_path / "home"
-    monkeypatch.setenv("RECLAKE_HOME", str(home))  # dbt reads it
     lake = LakeResource(home=str(home), dataset="ml-100k", data_dir=str(data_dir))
     with dg.DagsterInstance.ephemeral() as instance:
         warehouse = build_defs(lake).resolve_job_def(WAREHOUSE_JOB).execute_in_process(instance=instance)
@@ -181,7 +180,7 @@ def test_suspicious_users_asset_materializes_and_skips_when_splits_unchanged(tmp
         runs = [dg.materialize([suspicious_users], resources={"lake": lake}, instance=instance) for _ in range(2)]
     assert all(r.success for r in runs)
     first, second = (r.asset_materializations_for_node("suspicious_users")[0].metadata for r in runs)
-    report = pd.read_parquet(suspicious_users_path(lake))
+    report = pd.read_parquet(home / "lake" / "evaluation" / "suspicious_users.parquet")
     assert list(report.columns) == ["user_id", "score", "flagged", "reasons"] and len(report) == 120
     assert first["n_users"].value == 120 and first["n_flagged"].value == int(report["flagged"].sum())
     assert first["n_flagged"].value <= 3  # real users only
@@ -189,10 +188,11 @@ def test_suspicious_users_asset_materializes_and_skips_when_splits_unchanged(tmp
     assert "skipped" in second  # splits unchanged: not recomputed
 
     # what training does with it: the flagged users' rows are left out of fitting, on this splits version only
-    from orchestration.defs.training.assets import defended, load_splits
+    from orchestration.core.warehouse import load_splits
+    from orchestration.defs.training.assets import defended
     from orchestration.defs.training.resources import TrainingResource
 
-    data, version = load_splits(lake)
+    data, version = load_splits(lake.warehouse_path)
     flagged = set(report.loc[report["flagged"], "user_id"])
     assert flagged_user_ids(lake, version) == flagged
     fit_data, left_out = defended(lake, TrainingResource(), data, version)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import ML100K_DIR
-from models.evaluation import evaluate, metrics_from_topk
+from models.recsys.evaluation import evaluate, metrics_from_topk
 from models.recsys.catalog import EASE, LLMSASRec, MODELS, SASRec
 from models.recsys.data import SplitData
 from models.recsys.serving import SavedRecommender

@@ -8,29 +8,27 @@ import pandas as pd
 import pytest
 
 from models import registry
-from models.evaluation import evaluate
+from models.recsys.evaluation import evaluate
 from models.recsys.catalog import EASE, Popularity
 
 
-def _register(model, data, home: Path, data_version="dv1"):
+def _register(client, model, data, home: Path, data_version="dv1"):
     fit = model.fit(data, log=lambda _: None)
     candidate = registry.log_and_register(
-        model, data, fit, evaluate(model, data, "valid"), evaluate(model, data, "test"),
+        client, model, data, fit, evaluate(model, data, "valid"), evaluate(model, data, "test"),
         workdir=home / "work", run_tags={"dagster_run_id": "test"}, plots=[],
         version_tags={"dataset": "ml-100k-slice", "data_version": data_version})
-    registry.mark_complete(mlflow.MlflowClient(), candidate.version)  # as the training asset does
+    registry.mark_complete(client, candidate.version)  # as the training asset does
     return candidate
 
 
 @pytest.fixture
 def client(tmp_path):
-    client = registry.connect(tmp_path)
-    yield client
-    mlflow.set_tracking_uri(None)
+    return registry.connect(tmp_path / "mlflow")
 
 
-def test_run_is_logged_and_version_serves_through_pyfunc(client, slice_data, tmp_path):
-    candidate = _register(EASE(EASE.Config(lambdas=(50.0, 200.0))), slice_data, tmp_path)
+def test_run_is_logged_and_version_serves_through_pyfunc(client, slice_data, tmp_path, monkeypatch):
+    candidate = _register(client, EASE(EASE.Config(lambdas=(50.0, 200.0))), slice_data, tmp_path)
     run = client.get_run(candidate.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["model_name"] == "ease" and "test_ndcg_at_10" in run.data.metrics
@@ -39,6 +37,8 @@ def test_run_is_logged_and_version_serves_through_pyfunc(client, slice_data, tmp
     assert version.tags["model_name"] == "ease" and version.tags["data_version"] == "dv1"
     assert registry.artifacts_present(client, candidate.version)
 
+    # as a user loads it: MLflow's own models:/ URI, with the tracking URI from the environment
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.tracking_uri(tmp_path / "mlflow"))
     served = mlflow.pyfunc.load_model(f"models:/{registry.REGISTERED_MODEL}/{candidate.version}")
     user = str(slice_data.users[0])
     recs = served.predict(pd.DataFrame({"user_id": [user]}), params={"k": 7})
@@ -47,15 +47,15 @@ def test_run_is_logged_and_version_serves_through_pyfunc(client, slice_data, tmp
 
 
 def test_gate_promotes_the_best_and_keeps_the_champion_when_the_new_one_is_worse(client, slice_data, tmp_path):
-    good = _register(EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path)
-    weak = _register(Popularity(Popularity.Config()), slice_data, tmp_path)
+    good = _register(client, EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path)
+    weak = _register(client, Popularity(Popularity.Config()), slice_data, tmp_path)
     assert good.valid_ndcg10 > weak.valid_ndcg10
     first = registry.gate(client, "dv1")
     assert first["decision"] == "promote" and first["champion"] == good.version
     assert str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion").version) == good.version
 
     # a newer EASE version that is worse on valid (absurd regularization) must not take over
-    worse = _register(EASE(EASE.Config(lambdas=(1e7,))), slice_data, tmp_path)
+    worse = _register(client, EASE(EASE.Config(lambdas=(1e7,))), slice_data, tmp_path)
     assert worse.valid_ndcg10 < good.valid_ndcg10
     second = registry.gate(client, "dv1")
     assert second["decision"] == "keep" and second["champion"] == good.version
@@ -65,9 +65,9 @@ def test_gate_promotes_the_best_and_keeps_the_champion_when_the_new_one_is_worse
 
 
 def test_gate_never_points_champion_at_missing_artifacts(client, slice_data, tmp_path):
-    good = _register(EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path)
+    good = _register(client, EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path)
     registry.gate(client, "dv1")
-    weak = _register(Popularity(Popularity.Config()), slice_data, tmp_path)
+    weak = _register(client, Popularity(Popularity.Config()), slice_data, tmp_path)
     # the champion's files vanish (a wiped artifact store): the next gate must move the alias
     shutil.rmtree(registry.local_artifact_dir(client, good.version))
     decision = registry.gate(client, "dv1")
@@ -76,9 +76,9 @@ def test_gate_never_points_champion_at_missing_artifacts(client, slice_data, tmp
 
 
 def test_gate_compares_only_on_the_same_data_version(client, slice_data, tmp_path):
-    old = _register(EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path, data_version="dv-old")
+    old = _register(client, EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path, data_version="dv-old")
     registry.gate(client, "dv-old")
-    new = _register(Popularity(Popularity.Config()), slice_data, tmp_path, data_version="dv-new")
+    new = _register(client, Popularity(Popularity.Config()), slice_data, tmp_path, data_version="dv-new")
     decision = registry.gate(client, "dv-new")
     assert decision["candidates"].keys() == {"popularity"}  # the old data version's EASE is no candidate
     assert decision["champion"] == new.version and "another data version" in decision["reason"]
@@ -93,7 +93,7 @@ def test_crash_while_logging_leaves_no_model_version_fault_injected(client, slic
 
     monkeypatch.setattr(model, "state", broken_state)
     with pytest.raises(OSError, match="disk full"):
-        _register(model, slice_data, tmp_path)
+        _register(client, model, slice_data, tmp_path)
     assert client.search_model_versions(f"name='{registry.REGISTERED_MODEL}'") == []
     runs = client.search_runs([client.get_experiment_by_name(registry.EXPERIMENT).experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]

@@ -18,23 +18,23 @@ import pytest
 
 from conftest import ML100K_DIR, query
 from models.llm.openai_backend import OpenAIBackend
-from orchestration.defs.serving.assets import partition_path
-from orchestration.defs.training.assets import eval_topk_dir
-from orchestration.defs.transform.assets import table_fingerprint
-from orchestration.lake import OutsideHomeError
-from orchestration.resources import LakeResource
-from orchestration.spark import publish_spark_tables, spark_tables_dir
-from orchestration.sql import quote_ident, quote_literal
+from orchestration.core.paths import Lake, OutsideHomeError
+from orchestration.core.resources import LakeResource
+from orchestration.core.spark import publish_spark_tables
+from orchestration.core.sql import quote_ident, quote_literal
+from orchestration.core.warehouse import table_fingerprint
 
 
 def test_paths_from_config_cannot_escape_the_data_home(tmp_path):
-    lake = LakeResource(home=str(tmp_path / "home"))
-    assert lake.path("lake", "raw", "ml-100k") == tmp_path / "home" / "lake" / "raw" / "ml-100k"
-    assert partition_path(lake, "2026-01-02").is_relative_to(tmp_path / "home")
+    lake = LakeResource(home=str(tmp_path / "home")).paths
+    assert lake.raw_dir("ml-100k") == tmp_path / "home" / "lake" / "raw" / "ml-100k"
+    assert lake.recommendations("2026-01-02").is_relative_to(tmp_path / "home")
     with pytest.raises(OutsideHomeError, match="outside RECLAKE_HOME"):
-        partition_path(lake, "x/../../../../../etc")
+        lake.recommendations("x/../../../../../etc")
     with pytest.raises(OutsideHomeError):
-        eval_topk_dir(lake, "x/../../../../../elsewhere", "1")
+        lake.eval_topk("x/../../../../../elsewhere", "1")
+    with pytest.raises(OutsideHomeError):
+        lake.raw_table("ml-100k", "../../../../x")
     with pytest.raises(OutsideHomeError):
         lake.path("lake", "/etc/passwd")
     with pytest.raises(OutsideHomeError, match="not a plain name"):
@@ -54,16 +54,16 @@ def test_sql_quotes_identifiers_and_literals():
 
 def test_spark_tables_publish_from_a_home_with_a_quote_in_its_path(tmp_path):
     home = tmp_path / "it's home"
-    folder = spark_tables_dir(home) / "fct_interactions"
+    folder = Lake(home).spark_tables / "fct_interactions"
     folder.mkdir(parents=True)
     pq.write_table(pa.table({"user_id": ["1", "2"]}), folder / "part-0.parquet")
     warehouse = home / "warehouse.duckdb"
-    assert publish_spark_tables(warehouse, home, ["fct_interactions"]) == ["fct_interactions"]
+    assert publish_spark_tables(Lake(home), ["fct_interactions"]) == ["fct_interactions"]
     assert query(warehouse, "select count(*) from fct_interactions") == [(2,)]
 
 
 @pytest.mark.integration
-def test_ingest_and_dbt_run_in_a_home_whose_path_has_quotes_and_spaces(tmp_path, monkeypatch):
+def test_ingest_and_dbt_run_in_a_home_whose_path_has_quotes_and_spaces(tmp_path):
     """The data home's path is a SQL string literal in dbt's sources: a quote in it must not break
     (or inject into) the SQL."""
     import dagster as dg
@@ -76,7 +76,6 @@ def test_ingest_and_dbt_run_in_a_home_whose_path_has_quotes_and_spaces(tmp_path,
         rows = list(csv.reader(source, delimiter="\t"))[1:401]
         csv.writer(out).writerows([["user_id", "item_id", "rating", "timestamp"], *rows])
     home = tmp_path / "o'brien's \"home\" dir"
-    monkeypatch.setenv("RECLAKE_HOME", str(home))  # dbt reads it
     job = build_defs(LakeResource(home=str(home), dataset=str(data))).resolve_job_def(WAREHOUSE_JOB)
     result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert result.success

@@ -3,7 +3,6 @@
 from datetime import datetime, timezone
 
 import dagster as dg
-import mlflow
 import pandas as pd
 import pytest
 from dagster_pyspark import LazyPySparkResource
@@ -11,14 +10,17 @@ from dagster_pyspark import LazyPySparkResource
 from conftest import TODAY, materializations, query
 from models import registry
 from models.files import sha256_file
-from orchestration.defs.serving.assets import batch_recommendations, partition_path
-from orchestration.defs.serving.partitions import daily_partitions
+from orchestration.core.partitions import daily_partitions
+from orchestration.core.resources import LakeResource
+from orchestration.core.spark import spark_config
+from orchestration.defs.serving.assets import batch_recommendations
 from orchestration.defs.serving.resources import ServingResource
 from orchestration.defs.serving.schedules import champion_changed, nightly_batch_scoring
-from orchestration.resources import LakeResource
-from orchestration.spark import spark_config
 
 
+def partition_path(home, date: str):
+    """Where the contract says a date's recommendations are."""
+    return home / "lake" / "recommendations" / f"date={date}" / "recommendations.parquet"
 
 
 def _score(home, partition, **serving):
@@ -33,7 +35,7 @@ def _score(home, partition, **serving):
 def test_todays_partition_has_k_unseen_items_per_user_from_the_champion(ml100k_runs, mlflow_client):
     runs, _ = ml100k_runs
     home = runs[-1].home
-    recs = pd.read_parquet(partition_path(LakeResource(home=str(home)), TODAY))
+    recs = pd.read_parquet(partition_path(home, TODAY))
     assert list(recs.columns) == ["user_id", "item_id", "rank", "score", "model_name", "model_version"]
     assert len(recs) == 943 * 20 and recs["user_id"].nunique() == 943
     assert all(ranks == list(range(1, 21)) for ranks in recs.groupby("user_id")["rank"].apply(list))
@@ -56,14 +58,14 @@ def test_rerun_with_the_same_champion_gives_identical_rows(ml100k_runs):
 
 @pytest.mark.integration
 def test_feast_online_query_returns_the_partitions_list(ml100k_runs):
-    from orchestration.defs.features.store import feature_store
+    from orchestration.core.feast import feature_store
 
     runs, _ = ml100k_runs
     home = runs[-1].home
     store = feature_store(home)
     online = store.get_online_features(features=store.get_feature_service("recommendations_v1"),
                                        entity_rows=[{"user_id": "1"}], full_feature_names=True).to_dict()
-    recs = pd.read_parquet(partition_path(LakeResource(home=str(home)), TODAY))
+    recs = pd.read_parquet(partition_path(home, TODAY))
     mine = recs[recs["user_id"] == "1"].sort_values("rank")
     assert online["user_recommendations__item_ids"][0] == mine["item_id"].tolist()
     assert online["user_recommendations__model_version"][0] == mine["model_version"].iloc[0]
@@ -76,7 +78,7 @@ def test_crash_midway_keeps_the_previous_partition_fault_injected(ml100k_runs, m
 
     runs, _ = ml100k_runs
     home = runs[-1].home
-    path = partition_path(LakeResource(home=str(home)), TODAY)
+    path = partition_path(home, TODAY)
     before = sha256_file(path)
     original = SavedRecommender.iter_recommendations
 
@@ -111,7 +113,7 @@ def test_alias_change_triggers_the_sensor_and_the_next_run_uses_the_new_version(
         assert context.cursor == other
         result = _score(home, "2026-01-02")  # an old date, so today's partition stays as the other tests expect
         assert result.success
-        recs = pd.read_parquet(partition_path(lake, "2026-01-02"))
+        recs = pd.read_parquet(partition_path(home, "2026-01-02"))
         assert set(recs["model_version"]) == {other}
     finally:
         mlflow_client.set_registered_model_alias(registry.REGISTERED_MODEL, "champion", champion)
@@ -123,7 +125,6 @@ def test_no_champion_fails_naming_the_asset_to_materialize(tmp_path):
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "materialize the `training` group (its `champion_model` asset sets it) first" in str(
         failure.event_specific_data.error.message)
-    mlflow.set_tracking_uri(None)
 
 
 def test_nightly_schedule_scores_the_day_at_two_utc():
@@ -144,7 +145,7 @@ def test_cli_backfills_a_date_range_in_one_run(ml100k_runs, tmp_path):
     import sys
     from pathlib import Path
 
-    from orchestration.settings import REPO_ROOT
+    from orchestration.core.settings import REPO_ROOT
 
     runs, _ = ml100k_runs
     home = runs[-1].home
@@ -155,6 +156,5 @@ def test_cli_backfills_a_date_range_in_one_run(ml100k_runs, tmp_path):
                            "--partition-range", "2026-02-01...2026-02-03"],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    lake = LakeResource(home=str(home))
     for date in ("2026-02-01", "2026-02-02", "2026-02-03"):
-        assert len(pd.read_parquet(partition_path(lake, date))) == 943 * 20
+        assert len(pd.read_parquet(partition_path(home, date))) == 943 * 20

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestration.spark import java_missing
+from orchestration.core.spark import java_missing
 from conftest import ML100K_DIR, TODAY, assert_loopback_only, query
 
 needs_java = pytest.mark.skipif(java_missing() is not None, reason=str(java_missing()))
@@ -26,14 +26,13 @@ SORT_KEYS = {"fct_interactions": ["source_file", "source_row"], "quarantine_inte
              "feat_user_stats": ["user_id", "event_timestamp"], "feat_item_stats": ["item_id", "event_timestamp"]}
 
 
-def warehouse_run(home: Path, dataset: str, data_dir: Path | None, engine: str, monkeypatch):
+def warehouse_run(home: Path, dataset: str, data_dir: Path | None, engine: str):
     """The real ingest_transform job (ingest, dbt build with its tests as checks, GE) on one engine."""
     import dagster as dg
 
+    from orchestration.core.resources import LakeResource
     from orchestration.definitions import WAREHOUSE_JOB, build_defs
-    from orchestration.resources import LakeResource
 
-    monkeypatch.setenv("RECLAKE_HOME", str(home))
     lake = LakeResource(home=str(home), dataset=dataset, data_dir=str(data_dir) if data_dir else None, engine=engine)
     result = build_defs(lake).resolve_job_def(WAREHOUSE_JOB).execute_in_process(
         instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
@@ -62,19 +61,19 @@ def assert_same_tables(duck_home: Path, spark_home: Path) -> None:
 
 @pytest.mark.integration
 @needs_java
-def test_spark_parity_ml100k_tables(ml100k_runs, tmp_path, monkeypatch, fresh_spark):
+def test_spark_parity_ml100k_tables(ml100k_runs, tmp_path, fresh_spark):
     """ML-100K through dbt-spark: the contract tables equal the DuckDB engine's, row for row, and
     Feast's Spark offline store builds the same point-in-time training set as its DuckDB one."""
     import dagster as dg
     from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
 
+    from orchestration.core.feast import feature_store
+    from orchestration.core.resources import LakeResource
     from orchestration.defs.features.assets import feast_feature_sources, feast_registry, training_set
-    from orchestration.defs.features.store import feature_store, features_dir
-    from orchestration.resources import LakeResource
 
     runs, _ = ml100k_runs
     spark_home = tmp_path / "spark-home"
-    result = warehouse_run(spark_home, "ml-100k", ML100K_DIR, "spark", monkeypatch)
+    result = warehouse_run(spark_home, "ml-100k", ML100K_DIR, "spark")
     assert_same_tables(runs[0].home, spark_home)
     checks = result.get_asset_check_evaluations()
     assert len(checks) >= 20 and all(c.passed for c in checks)  # dbt tests (on Spark) and GE ran as checks
@@ -87,8 +86,8 @@ def test_spark_parity_ml100k_tables(ml100k_runs, tmp_path, monkeypatch, fresh_sp
     store = feature_store(spark_home, "spark")
     assert store.config.offline_store.type == "spark"
     assert isinstance(store.get_data_source("user_stats_source"), SparkSource)
-    on_spark = pd.read_parquet(features_dir(spark_home) / "training_set.parquet")
-    on_duckdb = pd.read_parquet(features_dir(runs[0].home) / "training_set.parquet")
+    on_spark = pd.read_parquet(spark_home / "lake" / "features" / "training_set.parquet")
+    on_duckdb = pd.read_parquet(runs[0].home / "lake" / "features" / "training_set.parquet")
     pd.testing.assert_frame_equal(on_spark, on_duckdb, check_exact=False, rtol=1e-9, atol=1e-12)
     assert (spark_home / "lake" / "spark" / "warehouse" / "main.db" / "splits").is_dir()
     assert query(spark_home / "warehouse.duckdb",
@@ -97,22 +96,28 @@ def test_spark_parity_ml100k_tables(ml100k_runs, tmp_path, monkeypatch, fresh_sp
 
 @pytest.mark.integration
 @needs_java
-def test_spark_parity_synthetic_quarantine(tmp_path, monkeypatch):
+def test_spark_parity_synthetic_quarantine(tmp_path):
     """A synthetic dataset with 3% broken rows: both engines quarantine the same rows for the same
-    reasons and keep the same clean rows and splits (ML-100K has no bad rows to compare)."""
+    reasons and keep the same clean rows and splits (ML-100K has no bad rows to compare); and the
+    dbt unit tests, which pipeline runs leave out, pass on Spark too."""
+    from orchestration.core.resources import LakeResource
     from orchestration.defs.ingest.synth import SynthConfig, write_synthetic_dataset
+    from orchestration.defs.transform.assets import dbt_vars
+    from test_dbt_contracts import assert_unit_tests_pass
 
     data = tmp_path / "synth"
     write_synthetic_dataset(SynthConfig(users=400, items=300, interactions=12_000, seed=7, malformed_share=0.03,
                                         item_text=True), data, log=lambda _: None)
-    warehouse_run(tmp_path / "duck", str(data), None, "duckdb", monkeypatch)
-    warehouse_run(tmp_path / "spark", str(data), None, "spark", monkeypatch)
+    warehouse_run(tmp_path / "duck", str(data), None, "duckdb")
+    warehouse_run(tmp_path / "spark", str(data), None, "spark")
     assert_same_tables(tmp_path / "duck", tmp_path / "spark")
     reasons = table(tmp_path / "spark", "quarantine_interactions")["reason"].value_counts()
     assert reasons.sum() >= 300 and {"missing_user_id", "rating_not_a_number", "rating_out_of_range",
                                      "unparseable_timestamp", "duplicate_event"} <= set(reasons.index)
     clean = query(tmp_path / "spark" / "warehouse.duckdb", "select count(*) from fct_interactions")[0][0]
     assert clean + reasons.sum() == 12_000  # counts in = clean + quarantined
+    spark = LakeResource(home=str(tmp_path / "spark"), dataset=str(data), engine="spark")
+    assert_unit_tests_pass(tmp_path / "spark", tmp_path / "dbt-unit", dbt_vars(spark), target="spark")
 
 
 def stop_active_spark() -> None:
@@ -135,22 +140,22 @@ def fresh_spark(tmp_path, monkeypatch):
 
 @pytest.mark.integration
 @needs_java
-def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, tmp_path, monkeypatch, fresh_spark):
+def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, tmp_path, fresh_spark):
     """The champion broadcast to two executor processes (local-cluster) and applied with mapInPandas
     writes the same lists as the in-process scorer did for the same date and champion."""
     import dagster as dg
     from dagster_pyspark import LazyPySparkResource
 
-    from orchestration.defs.serving.assets import batch_recommendations, partition_path
+    from orchestration.core.resources import LakeResource
+    from orchestration.core.spark import spark_config
+    from orchestration.defs.serving.assets import batch_recommendations
     from orchestration.defs.serving.resources import ServingResource
-    from orchestration.resources import LakeResource
-    from orchestration.spark import spark_config
 
     runs, _ = ml100k_runs
     duck_home = runs[-1].home
     date = TODAY
     spark_home = tmp_path / "spark-home"
-    warehouse_run(spark_home, "ml-100k", ML100K_DIR, "spark", monkeypatch)
+    warehouse_run(spark_home, "ml-100k", ML100K_DIR, "spark")
     shutil.copytree(duck_home / "mlflow", spark_home / "mlflow")  # the same registry, so the same champion
 
     master = "local-cluster[2,1,1024]"
@@ -168,8 +173,8 @@ def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, tmp_path,
     executors = context._jsc.sc().getExecutorMemoryStatus().size() - 1  # minus the driver
     assert executors == 2
 
-    in_process = pd.read_parquet(partition_path(LakeResource(home=str(duck_home)), date))
-    on_spark = pd.read_parquet(partition_path(lake, date))
+    in_process = pd.read_parquet(duck_home / "lake" / "recommendations" / f"date={date}" / "recommendations.parquet")
+    on_spark = pd.read_parquet(spark_home / "lake" / "recommendations" / f"date={date}" / "recommendations.parquet")
     [meta] = [e.materialization.metadata for e in result.get_asset_materialization_events()]
     assert meta["engine"].value == "spark" and meta["users_scored"].value == in_process["user_id"].nunique()
     key = ["user_id", "rank"]
@@ -186,7 +191,7 @@ def test_spark_listens_on_loopback_only(fresh_spark):
     driver RPC, block manager and py4j gateway ports are all on 127.0.0.1."""
     from pyspark.sql import SparkSession
 
-    from orchestration.spark import spark_config
+    from orchestration.core.spark import spark_config
 
     builder = SparkSession.builder
     for key, value in spark_config("local[1]").items():
@@ -197,14 +202,12 @@ def test_spark_listens_on_loopback_only(fresh_spark):
     assert len(assert_loopback_only(jvm)) >= 2
 
 
-def test_unknown_engine_is_a_clear_error(monkeypatch):
-    from orchestration.spark import engine_from_env
+def test_unknown_engine_is_a_clear_error():
+    from orchestration.core.settings import SettingError, resource_fields
 
-    monkeypatch.setenv("RECLAKE_ENGINE", "Spark")
-    assert engine_from_env() == "spark"
-    monkeypatch.setenv("RECLAKE_ENGINE", "postgres")
-    with pytest.raises(ValueError, match="RECLAKE_ENGINE='postgres': expected one of duckdb, spark"):
-        engine_from_env()
+    assert resource_fields("lake", {"RECLAKE_ENGINE": "Spark"})["engine"] == "spark"
+    with pytest.raises(SettingError, match="RECLAKE_ENGINE='postgres': expected one of duckdb, spark"):
+        resource_fields("lake", {"RECLAKE_ENGINE": "postgres"})
 
 
 def test_spark_tables_replace_duckdb_tables_as_views(tmp_path):
@@ -214,18 +217,19 @@ def test_spark_tables_replace_duckdb_tables_as_views(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from orchestration.spark import publish_spark_tables, spark_tables_dir
+    from orchestration.core.paths import Lake
+    from orchestration.core.spark import publish_spark_tables
 
     home = tmp_path / "it's home"
     warehouse = home / "warehouse.duckdb"
     home.mkdir()
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create table main.splits as select 'old' as split")
-    folder = spark_tables_dir(home) / "splits"
+    folder = Lake(home).spark_tables / "splits"
     folder.mkdir(parents=True)
     for part in range(2):
         pq.write_table(pa.table({"split": ["train", "test"]}), folder / f"part-0000{part}.parquet")
-    assert publish_spark_tables(warehouse, home, ["splits", "stg_interactions"]) == ["splits"]
+    assert publish_spark_tables(Lake(home), ["splits", "stg_interactions"]) == ["splits"]
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select table_type from information_schema.tables where table_name = 'splits'").fetchall() == [("VIEW",)]
         assert sorted(con.execute("select split from main.splits").fetchall()) == [("test",), ("test",), ("train",), ("train",)]

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import materializations, query
 from models import registry
-from models.evaluation import metrics_from_topk
+from models.recsys.evaluation import metrics_from_topk
 
 pytestmark = pytest.mark.integration
 
@@ -77,11 +77,12 @@ def test_eval_topk_recomputes_the_logged_test_metrics_from_splits(ml100k_runs, m
         assert value == pytest.approx(logged[registry.metric_name("test", name)], abs=1e-9)
 
 
-def test_champion_serves_recommendations_through_mlflow_pyfunc(ml100k_runs, mlflow_client):
+def test_champion_serves_recommendations_through_mlflow_pyfunc(ml100k_runs, monkeypatch):
+    runs, _ = ml100k_runs
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.tracking_uri(runs[-1].home / "mlflow"))  # as a user sets it
     model = mlflow.pyfunc.load_model(f"models:/{registry.REGISTERED_MODEL}@champion")
     recs = model.predict(pd.DataFrame({"user_id": ["1", "943"]}), params={"k": 10})
     assert len(recs) == 20 and sorted(set(recs["user_id"])) == ["1", "943"]
-    runs, _ = ml100k_runs
     seen = set(query(runs[-1].warehouse, "select user_id, item_id from fct_interactions where user_id in ('1', '943')"))
     assert not seen & set(zip(recs["user_id"], recs["item_id"]))
 

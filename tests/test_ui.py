@@ -17,7 +17,7 @@ import pytest
 
 from conftest import free_port, stop_server
 from models import registry
-from orchestration.settings import REPO_ROOT
+from orchestration.core.settings import REPO_ROOT
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
@@ -138,7 +138,7 @@ def test_dagster_asset_page_shows_its_metadata_plot(servers, browser):
 
 def test_mlflow_model_version_page_shows_the_champion_alias(servers, browser):
     _, mlflow_ui, home = servers
-    champion = registry.connect(home).get_model_version_by_alias(registry.REGISTERED_MODEL, "champion")
+    champion = registry.connect(home / "mlflow").get_model_version_by_alias(registry.REGISTERED_MODEL, "champion")
     body = _open(browser, f"{mlflow_ui}/#/models/{registry.REGISTERED_MODEL}/versions/{champion.version}",
                  f"Version {champion.version}", "Aliases", "judge_run_id")
     # the alias field itself, not the word inside some tag value

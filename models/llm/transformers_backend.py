@@ -30,7 +30,7 @@ def pick_dtype(device: str) -> torch.dtype:
 
 
 class TransformersBackend:
-    def __init__(self, model_dir: str | Path, *, gguf_file: str | None = None, device: str | None = None,
+    def __init__(self, model_dir: str | Path, *, device: str | None = None,
                  batch_size: int = 16, backend: str = "hf", model_name: str | None = None,
                  dtype: torch.dtype | None = None, repetition_penalty: float = 1.2):
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -42,11 +42,11 @@ class TransformersBackend:
         self.backend = backend
         self.model = model_name or Path(model_dir).name
         self.dtype = dtype or pick_dtype(self.device)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), gguf_file=gguf_file)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.tokenizer.padding_side = "left"  # decoder-only: pad on the left so new tokens line up
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.lm = AutoModelForCausalLM.from_pretrained(str(model_dir), gguf_file=gguf_file, dtype=self.dtype)
+        self.lm = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=self.dtype)
         self.lm.to(self.device).eval()
 
     def _encode(self, conversations: list[list[Message]]):

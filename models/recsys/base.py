@@ -6,6 +6,8 @@ A recommender is a small class with
     fit(data, log) -> FitResult           trains on TRAIN, selects on VALID (never on test)
     score_all(users, histories) -> Tensor [len(users), n_items] scores for every item
     state() / from_state(state)           everything needed to score again, in one torch file
+
+save_recommender writes that file; catalog.load_recommender reads it back into the right class.
 """
 
 import random
@@ -62,13 +64,3 @@ def save_recommender(model, data, path: Path) -> Path:
                 "items": list(data.items), "histories": data.full_histories(), **model.state()}, tmp)
     tmp.replace(path)
     return path
-
-
-def load_recommender(path: Path, device: str | None = None) -> tuple[object, dict]:
-    """The model and the saved dict (users, items, histories) it was written with."""
-    from models.recsys.catalog import MODELS  # imports every model file
-
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    cls = MODELS[saved["kind"]]
-    config = cls.Config(**{**saved["config"], **({"device": device} if device else {})})
-    return cls.from_state(config, saved), saved

@@ -92,6 +92,20 @@ class SplitData:
                            minlength=self.n_items)
 
 
+def leave_one_out(interactions: pd.DataFrame, source_file: str = "u.data") -> pd.DataFrame:
+    """The protocol in Python, for interactions outside the warehouse (benchmarks, tests; the
+    pipeline's `splits` is the dbt model): a stable sort by time over the rows' order, the last of
+    each user is test, the one before valid (users with 3+ interactions). Rows are numbered
+    source_row 1.. in their given order."""
+    frame = interactions.reset_index(drop=True).assign(source_file=source_file,
+                                                        source_row=lambda d: d.index + 1)
+    ordered = frame.sort_values(["user_id", "event_ts"], kind="stable")
+    position = ordered.groupby("user_id").cumcount(ascending=False)
+    size = ordered.groupby("user_id")["item_id"].transform("size")
+    split = np.where((size >= 3) & (position == 0), "test", np.where((size >= 3) & (position == 1), "valid", "train"))
+    return ordered.assign(split=split)
+
+
 def sequences_by_user(user_codes: np.ndarray, items: np.ndarray, n_users: int) -> list[np.ndarray]:
     """`items` cut into one array per user 0..n_users-1; rows must be sorted by user code (and, within
     a user, in time order). A user without rows gets an empty array."""

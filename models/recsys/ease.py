@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from models.device import pick_device
-from models.evaluation import evaluate
+from models.recsys.evaluation import evaluate
 from models.recsys.base import FitResult, Log, Timer
 from models.recsys.data import SplitData, require_min_size, seen_mask
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.device import pick_device
-from models.evaluation import evaluate
+from models.recsys.evaluation import evaluate
 from models.recsys.base import FitResult, Log, Timer, seed_everything
 from models.recsys.data import SplitData, require_min_size
 

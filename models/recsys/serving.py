@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.recsys.base import load_recommender
+from models.recsys.catalog import load_recommender
 from models.recsys.data import seen_mask
 
 OUTPUT_COLUMNS = ["user_id", "item_id", "rank", "score"]

@@ -15,7 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.lake import sha256_file
+from models.files import sha256_file
 
 
 class DatasetError(ValueError):

@@ -1,4 +1,4 @@
-"""Small file helpers every stage uses: atomic writes and content hashes.
+"""Atomic writes every stage uses.
 
 A stage writes to a temporary sibling and renames it into place, so a crash never leaves a
 half-written file and the previous good output stays readable until the new one is complete.
@@ -20,23 +20,6 @@ import pyarrow.parquet as pq
 
 from models.failpoints import failpoint
 from models.files import process_alive, sha256_file
-
-
-class OutsideHomeError(ValueError):
-    """A path built from configuration would lead outside the data home."""
-
-
-def inside_home(home: Path, *parts: str) -> Path:
-    """``home/parts...``, each part one folder or file name. Parts come from configuration or input
-    (dataset names, partition keys, model names), so one that is not a plain name (empty, ``.``,
-    ``..``, a path separator, NUL) is refused: it could lead outside the home or into another stage's."""
-    root = Path(os.path.abspath(home))
-    separators = {os.sep, os.altsep} - {None}
-    for part in parts:
-        if part in ("", ".", "..") or "\0" in part or any(sep in part for sep in separators):
-            raise OutsideHomeError(f"{'/'.join(parts)!r}: {part!r} is not a plain name; refusing a path that "
-                                   f"could lead outside RECLAKE_HOME ({root})")
-    return root.joinpath(*parts)
 
 
 def _temp_prefix(path: Path) -> str:

@@ -6,8 +6,7 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from models.files import sha256_file
-from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
+from orchestration.core.settings import DBT_PROJECT_DIR, REPO_ROOT
 
 
 @lru_cache(maxsize=1)
@@ -56,9 +55,8 @@ def run_tags(context, **inputs: str) -> dict[str, str]:
     }
 
 
-def raw_files_sha256(raw_dir: Path) -> str:
+def raw_files_sha256(dataset_facts: Path) -> str:
     """'file=sha256,...' of the source files ingest read (from its dataset.json)."""
-    facts = raw_dir / "dataset.json"
-    if not facts.exists():
+    if not dataset_facts.exists():
         return "missing"
-    return ",".join(f"{f['file']}={f['sha256']}" for f in json.loads(facts.read_text())["files"])
+    return ",".join(f"{f['file']}={f['sha256']}" for f in json.loads(dataset_facts.read_text())["files"])

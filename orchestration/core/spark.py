@@ -13,23 +13,17 @@ import os
 import shutil
 from pathlib import Path
 
-import duckdb
-
-from orchestration.sql import quote_ident, quote_literal
+from orchestration.core.paths import Lake
+from orchestration.core.settings import setting
+from orchestration.core.sql import quote_ident, quote_literal
+from orchestration.core.warehouse import connect
 
 ENGINES = ("duckdb", "spark")
 
 
-def engine_from_env() -> str:
-    engine = os.environ.get("RECLAKE_ENGINE", "duckdb").strip().lower() or "duckdb"
-    if engine not in ENGINES:
-        raise ValueError(f"RECLAKE_ENGINE={engine!r}: expected one of {', '.join(ENGINES)}")
-    return engine
-
-
 def java_missing() -> str | None:
     """Why Spark cannot start here (no Java runtime), or None when it can."""
-    java_home = os.environ.get("JAVA_HOME")
+    java_home = os.environ.get("JAVA_HOME")  # Java's own variable, as every JVM launcher reads it
     if (java_home and (Path(java_home) / "bin" / "java").exists()) or shutil.which("java"):
         return None
     return ("RECLAKE_ENGINE=spark needs a Java 17+ runtime (java on PATH or JAVA_HOME), e.g. "
@@ -43,38 +37,33 @@ def engine_problem(engine: str) -> str | None:
     return java_missing() if engine == "spark" else None
 
 
-def spark_tables_dir(home: Path) -> Path:
-    """dbt-spark's schema `main` (spark.sql.warehouse.dir in the profile, plus `main.db`)."""
-    return Path(home) / "lake" / "spark" / "warehouse" / "main.db"
-
-
 def spark_config(master: str | None = None) -> dict[str, str]:
     """Session settings for Spark jobs run by reclake itself (batch scoring). The values that decide
     results are the dbt profile's: UTC, timestamps without time zone, microsecond parquet timestamps."""
     return {
-        "spark.master": master or os.environ.get("RECLAKE_SPARK_MASTER", "local[*]"),
+        "spark.master": master or setting("RECLAKE_SPARK_MASTER"),
         "spark.app.name": "reclake",
-        "spark.driver.memory": os.environ.get("RECLAKE_SPARK_DRIVER_MEMORY", "4g"),
-        "spark.executor.memory": os.environ.get("RECLAKE_SPARK_EXECUTOR_MEMORY", "2g"),
+        "spark.driver.memory": setting("RECLAKE_SPARK_DRIVER_MEMORY"),
+        "spark.executor.memory": setting("RECLAKE_SPARK_EXECUTOR_MEMORY"),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.timestampType": "TIMESTAMP_NTZ",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-        "spark.sql.shuffle.partitions": os.environ.get("RECLAKE_SPARK_SHUFFLE_PARTITIONS", "8"),
-        "spark.ui.enabled": os.environ.get("RECLAKE_SPARK_UI", "false"),
+        "spark.sql.shuffle.partitions": str(setting("RECLAKE_SPARK_SHUFFLE_PARTITIONS")),
+        "spark.ui.enabled": str(setting("RECLAKE_SPARK_UI")).lower(),
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
     }
 
 
-def publish_spark_tables(warehouse_path: Path, home: Path, names: list[str]) -> list[str]:
+def publish_spark_tables(lake: Lake, names: list[str]) -> list[str]:
     """Point warehouse.duckdb's `main.<name>` at Spark's parquet folder for each name that Spark wrote
     as a table (its views, stg_/int_, stay in Spark). Returns the names published."""
     published = []
-    warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(warehouse_path)) as con:
+    lake.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    with connect(lake.warehouse, read_only=False) as con:
         for name in names:
-            folder = spark_tables_dir(home) / name
+            folder = lake.spark_tables / name
             if not folder.is_dir():
                 continue
             kind = con.execute("select table_type from information_schema.tables where table_schema = 'main' "

@@ -10,30 +10,30 @@ import tempfile
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from models import registry
+from models.device import torch_threads
 from models.judge import Judge, JudgeCase, agreement, judge_cases, sample_users, summarize
 from models.sanitize import sanitize_fields
+from orchestration.core.files import write_json_atomic, write_parquet_atomic
+from orchestration.core.lineage import run_tags
+from orchestration.core.partitions import daily_partitions
+from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMResource
+from orchestration.core.ui import png_markdown
+from orchestration.core.unchanged import Unchanged
+from orchestration.core.warehouse import load_splits, query
 from orchestration.defs.evaluation import plots
 from orchestration.defs.evaluation.resources import JudgeResource
-from orchestration.defs.llm.resources import LLMResource
-from orchestration.defs.serving.partitions import daily_partitions
-from orchestration.defs.training.assets import eval_topk_dir, latest_versions, load_splits, png_markdown
-from orchestration.lake import write_json_atomic, write_parquet_atomic
-from orchestration.lineage import run_tags
-from orchestration.resources import LakeResource
-from orchestration.unchanged import Unchanged
 
 EVALUATION_CODE_VERSION = "2"  # 2: item cards are sanitized (#11)
 BASELINE_MODEL = "popularity"
 
 
 def _eval_topk(lake: LakeResource, model_name: str, version: str, k: int) -> dict[str, list[str]]:
-    frame = pd.read_parquet(eval_topk_dir(lake, model_name, version))
+    frame = pd.read_parquet(lake.paths.eval_topk(model_name, version))
     frame = frame[frame["rank"] <= k].sort_values(["user_id", "rank"])
     return frame.groupby("user_id")["item_id"].apply(list).to_dict()
 
@@ -47,9 +47,8 @@ def item_cards(lake: LakeResource, profile_chars: int) -> tuple[dict[str, dict],
     """What the judge reads of an item: alone (title, genres, the start of its LLM profile) and
     inside a list (title and genres). Title and genres are sanitized, so injected instructions never
     reach the judge; the profile is the LLM's own text, written from sanitized inputs."""
-    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
-        items = con.execute("select item_id, title, genres from main.dim_items").df()
-    profiles = pd.read_parquet(lake.home_path / "lake" / "profiles" / "items" / "profiles.parquet")
+    items = query(lake.warehouse_path, "select item_id, title, genres from main.dim_items")
+    profiles = pd.read_parquet(lake.paths.profiles("item"))
     items = items.merge(profiles[["item_id", "profile"]], on="item_id", how="left")
     cards, list_cards = {}, {}
     for row in items.itertuples():
@@ -78,19 +77,18 @@ def _frames_for_contract(pointwise: pd.DataFrame, names: dict[str, tuple[str, st
 def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource,
                       judge: JudgeResource) -> dg.MaterializeResult:
     date = context.partition_key
-    out = lake.path("lake", "judge_evaluations", f"date={date}")
+    out = lake.paths.judge_evaluations(date)
     # what decides the verdicts: the judge settings and the judge models (not batch size or threads)
-    settings = {"judge": judge.model_dump(), "llm": llm.model_dump(exclude={
-        "batch_size", "torch_threads", "device", "model_cache_dir", "max_items", "max_users", "timeout_s", "max_retries"})}
+    settings = {"judge": judge.model_dump(), "llm": llm.model_dump(exclude={*LLM_RUNTIME_FIELDS, "max_items", "max_users"})}
     # users a failing judge backend skipped are judged on the next run, not left out for good
     memo = Unchanged(context, config=settings,
                      outputs_present=lambda last: (out / "summary.json").exists() and not last.get("unjudged_users"))
     if memo.skip:
         return memo.result
-    client = registry.connect(lake.home_path)
-    data, data_version = load_splits(lake)
+    client = registry.connect(lake.paths.mlflow_dir)
+    data, data_version = load_splits(lake.warehouse_path)
     champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS)
-    versions = {row["model_name"]: row for row in latest_versions(client, data_version)}
+    versions = {row["model_name"]: row for row in registry.latest_versions(client, data_version)}
     if BASELINE_MODEL not in versions:
         raise dg.Failure(f"judge_evaluations: no {BASELINE_MODEL} version on data version {data_version}; "
                          "materialize popularity_model first")
@@ -98,7 +96,7 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
     champ_lists = _eval_topk(lake, champ_name, str(champion.version), judge.k)
     base_lists = _eval_topk(lake, BASELINE_MODEL, base["version"], judge.k)
     cards, list_cards = item_cards(lake, judge.item_profile_chars)
-    user_profiles = pd.read_parquet(lake.home_path / "lake" / "profiles" / "users" / "profiles.parquet")
+    user_profiles = pd.read_parquet(lake.paths.profiles("user"))
     profile_of = dict(zip(user_profiles["user_id"], user_profiles["profile"]))
 
     # users with a test item, a profile and both lists; sampled by train activity
@@ -119,13 +117,12 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
         cases.append(JudgeCase(user_id, profile_of[user_id], champ_lists[user_id], base_lists[user_id],
                                str(data.items[data.test[u]]), [str(data.items[i]) for i in randoms]))
 
-    backends = [llm.load(lake.home_path, context.log.info)]
-    if judge.second_backend:
-        backends.append(judge.load_second(llm.cache_dir(lake.home_path), llm.batch_size, context.log.info))
-    judges = [Judge(backend) for backend in backends]
+    # the first judge is the `llm` resource; a second one is the same wiring on another model
+    judges = [Judge(one.load(lake.home_path, context.log.info)) for one in judge.llms(llm)]
     context.log.info(f"{date}: judging {len(cases)} users with {', '.join(j.name for j in judges)}: "
                      f"{champ_name} v{champion.version} vs {BASELINE_MODEL} v{base['version']}")
-    results = [judge_cases(j, cases, cards, list_cards, context.log.info) for j in judges]
+    with torch_threads(llm.torch_threads):
+        results = [judge_cases(j, cases, cards, list_cards, context.log.info) for j in judges]
 
     names = {"champion": (champ_name, str(champion.version)), "baseline": (BASELINE_MODEL, base["version"])}
     pointwise = _frames_for_contract(pd.concat([p for p, _ in results], ignore_index=True), names)
@@ -161,24 +158,22 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
             metrics["champion_win_rate"] = win_rate
         if summary["judge_agreement"] and summary["judge_agreement"]["verdict_agreement_rate"] is not None:
             metrics["judge_verdict_agreement_rate"] = summary["judge_agreement"]["verdict_agreement_rate"]
-        with registry.mlflow.start_run(run_name=f"judge_evaluations-{date}", tags={
-                **run_tags(context, data_version=data_version), "champion_model_name": champ_name,
-                "champion_version": str(champion.version), "champion_run_id": champion.run_id,
-                "judge": ", ".join(per_judge)}) as run:
-            registry.mlflow.log_params({"judge_users": judge.n_users, "judge_k": judge.k,
-                                        "judge_random_items": judge.n_random, "judge_seed": judge.seed})
-            registry.mlflow.log_metrics(metrics)
-            registry.mlflow.log_dict(summary, "summary.json")
-            registry.mlflow.log_artifact(str(distribution), "plots")
-            registry.mlflow.log_artifact(str(roc), "plots")
+        run_id = registry.log_report_run(
+            client, f"judge_evaluations-{date}",
+            {**run_tags(context, data_version=data_version), "champion_model_name": champ_name,
+             "champion_version": str(champion.version), "champion_run_id": champion.run_id,
+             "judge": ", ".join(per_judge)},
+            params={"judge_users": judge.n_users, "judge_k": judge.k, "judge_random_items": judge.n_random,
+                    "judge_seed": judge.seed},
+            metrics=metrics, dicts={"summary.json": summary}, artifacts={"plots": [distribution, roc]})
         metadata_plots = {"score_distributions": png_markdown(distribution), "roc": png_markdown(roc)}
     # the link back from the model version to its latest judgement, visible on its registry page
-    client.set_model_version_tag(registry.REGISTERED_MODEL, champion.version, "judge_run_id", run.info.run_id)
+    client.set_model_version_tag(registry.REGISTERED_MODEL, champion.version, "judge_run_id", run_id)
     client.set_model_version_tag(registry.REGISTERED_MODEL, champion.version, "judge_auc", f"{summary['judge_auc']:.4f}")
     context.log.info(f"judge_auc {summary['judge_auc']:.3f}, position bias {summary['position_bias_rate']:.2f}, "
                      f"champion win rate {win_rate}")
     return memo.stamp(dg.MaterializeResult(metadata={
-        **metrics, "judge": ", ".join(per_judge), "mlflow_run_id": run.info.run_id,
+        **metrics, "judge": ", ".join(per_judge), "mlflow_run_id": run_id,
         "champion_win_rate": win_rate if win_rate is not None else float("nan"),
         "test_ndcg10_difference": summary["test_ndcg10_difference"],
         "judge_agrees_with_ndcg": str(summary["judge_agrees_with_ndcg"]),

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from orchestration.defs.training.plots import _save, plt
+from orchestration.core.ui import plt, save_chart
 
 
 def score_distributions(pointwise: pd.DataFrame, path: Path) -> Path:
@@ -19,7 +19,7 @@ def score_distributions(pointwise: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
     ax.set_title("LLM judge scores by item role")
-    return _save(fig, path)
+    return save_chart(fig, path)
 
 
 def roc(pointwise: pd.DataFrame, area: float, path: Path) -> Path:
@@ -35,4 +35,4 @@ def roc(pointwise: pd.DataFrame, area: float, path: Path) -> Path:
     ax.set_ylabel("held-out items scored above t")
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title("held-out vs random")
-    return _save(fig, path)
+    return save_chart(fig, path)

@@ -1,14 +1,13 @@
 """The judge resource: how many users and items the nightly judge reads, and an optional second judge."""
 
-import os
-from pathlib import Path
-
 import dagster as dg
+
+from orchestration.core.resources import LLMResource
 
 
 class JudgeResource(dg.ConfigurableResource):
-    """Configured from RECLAKE_JUDGE_* env vars (see README). The first judge is the `llm` resource's
-    backend; a second one (RECLAKE_JUDGE2_*) turns on the multi-judge agreement report."""
+    """Configured from RECLAKE_JUDGE_* env vars (core/settings.py; see README). The first judge is the
+    `llm` resource's backend; a second one (RECLAKE_JUDGE2_*) turns on the multi-judge agreement report."""
 
     n_users: int = 200
     k: int = 10  # items of each list judged
@@ -20,18 +19,10 @@ class JudgeResource(dg.ConfigurableResource):
     second_base_url: str | None = None
     second_model: str | None = None
 
-    @classmethod
-    def from_env(cls) -> "JudgeResource":
-        env = os.environ.get
-        return cls(n_users=int(env("RECLAKE_JUDGE_USERS", "200")), k=int(env("RECLAKE_JUDGE_K", "10")),
-                   n_random=int(env("RECLAKE_JUDGE_RANDOM_ITEMS", "10")), seed=int(env("RECLAKE_JUDGE_SEED", "0")),
-                   second_backend=env("RECLAKE_JUDGE2_BACKEND") or None,
-                   second_model_path=env("RECLAKE_JUDGE2_MODEL_PATH") or None,
-                   second_base_url=env("RECLAKE_JUDGE2_BASE_URL") or None,
-                   second_model=env("RECLAKE_JUDGE2_MODEL") or None)
-
-    def load_second(self, cache_dir: Path, batch_size: int, log):
-        from models.llm.factory import load_backend
-
-        return load_backend(self.second_backend, cache_dir, model_path=self.second_model_path,
-                            base_url=self.second_base_url, model=self.second_model, batch_size=batch_size, log=log)
+    def llms(self, first: LLMResource) -> list[LLMResource]:
+        """The judges' LLM settings: `first`, and the second judge's model on the same device, batch,
+        threads, timeout and retries (one wiring: LLMResource.load -> models/llm/factory.py)."""
+        if not self.second_backend:
+            return [first]
+        return [first, first.with_backend(self.second_backend, model_path=self.second_model_path,
+                                          base_url=self.second_base_url, model=self.second_model)]

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from orchestration.core.feast import feature_store
+from orchestration.core.resources import LakeResource
+from orchestration.core.unchanged import Unchanged
 from orchestration.defs.features import store as feast_store
-from orchestration.resources import LakeResource
-from orchestration.unchanged import Unchanged
 
 FEATURES_CODE_VERSION = "1"
 
@@ -28,7 +29,7 @@ def feast_feature_sources(context: dg.AssetExecutionContext, lake: LakeResource)
     present = lambda last: all(Path(p).exists() for p in (last.get("paths") or []))  # noqa: E731
     if (memo := Unchanged(context, outputs_present=present)).skip:
         return memo.result
-    facts = feast_store.export_feature_sources(lake.warehouse_path, lake.home_path)
+    facts = feast_store.export_feature_sources(lake.paths)
     for view, f in facts.items():
         context.log.info(f"{view}: {f['rows']} rows, {f['entities']} entities, {f['features']} features -> {f['path']}")
     return memo.stamp(dg.MaterializeResult(
@@ -52,20 +53,21 @@ def feast_feature_sources(context: dg.AssetExecutionContext, lake: LakeResource)
     description="`feast apply` of feature_repo/: entities user/item, views user_stats/item_stats, services ranking_v1/serving_v1.",
 )
 def feast_registry(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    # the registry file named in feature_store.yaml, as recorded by the last apply
     memo = Unchanged(context, config={"engine": lake.engine},
-                     outputs_present=(lake.home_path / "feast" / "registry.db").exists())
+                     outputs_present=lambda last: Path(last.get("registry") or "/nonexistent").exists())
     if memo.skip:
         return memo.result
-    output = feast_store.feast_apply(lake.home_path, lake.engine)
-    context.log.info(output)
-    store = feast_store.feature_store(lake.home_path, lake.engine)
+    context.log.info(feast_store.feast_apply(lake.paths, lake.engine))
+    store = feature_store(lake.home_path, lake.engine)
+    registry_path = Path(store.config.registry.path)
     views = sorted(v.name for v in store.list_feature_views())
     services = sorted(s.name for s in store.list_feature_services())
     return memo.stamp(dg.MaterializeResult(metadata={
         "feature_views": ", ".join(views),
         "feature_services": ", ".join(services),
         "entities": ", ".join(sorted(e.name for e in store.list_entities())),
-        "registry": dg.MetadataValue.path(str(lake.home_path / "feast" / "registry.db")),
+        "registry": dg.MetadataValue.path(str(registry_path)),
     }))
 
 
@@ -81,18 +83,19 @@ class OnlineStoreConfig(dg.Config):
     description="Latest feature values per user/item in Feast's online store, materialized incrementally.",
 )
 def feast_online_store(context: dg.AssetExecutionContext, config: OnlineStoreConfig, lake: LakeResource) -> dg.MaterializeResult:
-    present = (lake.home_path / "feast" / "online_store.db").exists() and not config.full_refresh
+    present = lambda last: Path(last.get("online_store") or "/nonexistent").exists() and not config.full_refresh  # noqa: E731
     if (memo := Unchanged(context, config={"engine": lake.engine}, outputs_present=present)).skip:
         return memo.result
-    sources = feast_store.source_facts(lake.home_path)
-    store = feast_store.feature_store(lake.home_path, lake.engine)
-    windows = feast_store.materialize_online(store, sources, lake.home_path, config.full_refresh, log=context.log.info)
+    store = feature_store(lake.home_path, lake.engine)
+    online_store = Path(store.config.online_store.path)
+    sources = feast_store.source_facts(lake.paths)
+    windows = feast_store.materialize_online(store, sources, lake.paths, config.full_refresh, log=context.log.info)
     return memo.stamp(dg.MaterializeResult(metadata={
         "windows": dg.MetadataValue.json(windows),
         "views_loaded": sum(not w["skipped"] for w in windows.values()),
         "entities_online": dg.MetadataValue.json({v: f["entities"] for v, f in sources.items()}),
         "source_sha256": dg.MetadataValue.json({v: f["sha256"] for v, f in sources.items()}),
-        "online_store": dg.MetadataValue.path(str(lake.home_path / "feast" / "online_store.db")),
+        "online_store": dg.MetadataValue.path(str(online_store)),
     }))
 
 
@@ -110,9 +113,9 @@ def training_set(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Ma
     entities = feast_store.training_entities(lake.warehouse_path)
     context.log.info(f"joining {feast_store.TRAINING_SERVICE} features onto {len(entities)} train interactions "
                      f"({'Spark' if lake.engine == 'spark' else 'DuckDB'} offline store)")
-    store = feast_store.feature_store(lake.home_path, lake.engine)
+    store = feature_store(lake.home_path, lake.engine)
     frame = feast_store.build_training_set(store, entities)
-    path, digest = feast_store.write_training_set(frame, lake.home_path)
+    path, digest = feast_store.write_training_set(frame, lake.paths)
     feature_columns = [c for c in frame.columns if "__" in c]
     return memo.stamp(dg.MaterializeResult(
         metadata={

@@ -6,7 +6,6 @@ Plain functions (no Dagster), called by the `features` assets and by tests.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -15,42 +14,44 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from orchestration.lake import sha256_file, write_json_atomic, write_parquet_atomic
-from orchestration.settings import FEAST_EXECUTABLE, FEATURE_REPO_DIR
-from orchestration.sql import quote_ident
+from models.files import sha256_file
+from orchestration.core.feast import feast_command_env, store_yaml
+from orchestration.core.files import write_json_atomic, write_parquet_atomic
+from orchestration.core.paths import Lake
+from orchestration.core.settings import FEAST_EXECUTABLE, FEATURE_REPO_DIR
+from orchestration.core.sql import quote_ident
+from orchestration.core.warehouse import connect, query
 
-# Feast view name -> dbt mart that feeds it (exported to its ONLINE_SOURCES path).
+# Feast view name -> dbt mart that feeds it (exported to the view's source file, online_source_path).
 FEATURE_SOURCES = {"user_stats": "feat_user_stats", "item_stats": "feat_item_stats"}
-# Every online view -> its source parquet under RECLAKE_HOME (the embeddings come from the llm group).
-ONLINE_SOURCES = {
-    "user_stats": "lake/features/user_stats.parquet",
-    "item_stats": "lake/features/item_stats.parquet",
-    "item_text_embedding": "lake/embeddings/items.parquet",
-    "user_profile_embedding": "lake/embeddings/users.parquet",
-}
+# Every view materialized online: the stats marts, and the embeddings the llm group writes.
+ONLINE_VIEWS = ("user_stats", "item_stats", "item_text_embedding", "user_profile_embedding")
 TRAINING_SERVICE = "ranking_v1"
 # Predict an event at t with features from strictly before t: a stats row stamped t includes t.
 BEFORE_EVENT = timedelta(microseconds=1)
 
 
-def features_dir(home: Path) -> Path:
-    return home / "lake" / "features"
+def online_source_path(lake: Lake, view: str) -> Path:
+    """The parquet a view's Feast source reads (feature_repo/data_sources.py declares the same)."""
+    return {"user_stats": lake.features("user_stats"), "item_stats": lake.features("item_stats"),
+            "item_text_embedding": lake.embeddings("items"),
+            "user_profile_embedding": lake.embeddings("users")}[view]
 
 
 def null_rates(frame: pd.DataFrame, columns: list[str]) -> dict[str, float]:
     return {c: round(float(frame[c].isna().mean()), 6) for c in columns} if len(frame) else {c: 0.0 for c in columns}
 
 
-def export_feature_sources(warehouse: Path, home: Path) -> dict[str, dict]:
+def export_feature_sources(lake: Lake) -> dict[str, dict]:
     """Write each feature mart to the parquet its Feast FileSource reads; return per-view facts."""
     facts = {}
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect(lake.warehouse) as con:
         for view, mart in FEATURE_SOURCES.items():
             table = con.execute(f"select * from main.{quote_ident(mart)} order by 1, event_timestamp").to_arrow_table()
             # Feast reads timestamps as UTC: store them tz-aware so no reader has to guess.
             index = table.schema.get_field_index("event_timestamp")
             table = table.set_column(index, "event_timestamp", table.column(index).cast(pa.timestamp("us", tz="UTC")))
-            path = home / ONLINE_SOURCES[view]
+            path = online_source_path(lake, view)
             digest = write_parquet_atomic(table, path)
             frame = table.to_pandas()
             feature_columns = [c for c in table.column_names if c not in ("event_timestamp", table.column_names[0])]
@@ -65,37 +66,20 @@ def export_feature_sources(warehouse: Path, home: Path) -> dict[str, dict]:
     return facts
 
 
-def feast_env(home: Path, engine: str = "duckdb") -> dict[str, str]:
-    return {**os.environ, "RECLAKE_HOME": str(home), "RECLAKE_ENGINE": engine}
-
-
-def store_yaml(engine: str) -> Path:
-    """The repo's config for the engine: Feast's DuckDB offline store, or its Spark one."""
-    return FEATURE_REPO_DIR / ("feature_store.spark.yaml" if engine == "spark" else "feature_store.yaml")
-
-
-def feast_apply(home: Path, engine: str = "duckdb") -> str:
+def feast_apply(lake: Lake, engine: str = "duckdb") -> str:
     """`feast apply` through Feast's own CLI, exactly as a user runs it; returns its output."""
-    (home / "feast").mkdir(parents=True, exist_ok=True)
+    lake.feast_dir.mkdir(parents=True, exist_ok=True)
     # A SparkSource is validated by reading its files, and the embeddings and recommendations files
     # are written by later stages: on Spark, sources are checked when they are read, not at apply.
     skip = ["--skip-source-validation"] if engine == "spark" else []
     result = subprocess.run([FEAST_EXECUTABLE, "-c", str(FEATURE_REPO_DIR), "-f", str(store_yaml(engine)), "apply", *skip],
-                            capture_output=True, text=True, env=feast_env(home, engine))
+                            capture_output=True, text=True, env=feast_command_env(lake.home, engine))
     if result.returncode != 0:
         raise RuntimeError(f"feast apply failed in {FEATURE_REPO_DIR}:\n{result.stdout[-2000:]}{result.stderr[-3000:]}")
     return result.stdout
 
 
-def feature_store(home: Path, engine: str = "duckdb"):
-    """A FeatureStore on this data home (its yaml expands ${RECLAKE_HOME})."""
-    from feast import FeatureStore
-
-    os.environ["RECLAKE_HOME"] = str(home)
-    return FeatureStore(repo_path=str(FEATURE_REPO_DIR), fs_yaml_file=store_yaml(engine))
-
-
-def materialize_online(store, sources: dict[str, dict], home: Path, full_refresh: bool = False, log=print) -> dict:
+def materialize_online(store, sources: dict[str, dict], lake: Lake, full_refresh: bool = False, log=print) -> dict:
     """Load each view's latest values into the online store, incrementally.
 
     The window starts where the last materialization ended (Feast records it per view) and ends
@@ -104,7 +88,7 @@ def materialize_online(store, sources: dict[str, dict], home: Path, full_refresh
     a change under an old timestamp is only caught that way. Online rows are keyed by entity, so a
     repeated window overwrites the same keys with the same values: nothing is written twice.
     """
-    state_path = home / "feast" / "materialized_sources.json"
+    state_path = lake.feast_state("materialized_sources")
     loaded = json.loads(state_path.read_text()) if state_path.exists() else {}
     windows = {}
     for view_name, facts in sources.items():
@@ -128,11 +112,8 @@ def materialize_online(store, sources: dict[str, dict], home: Path, full_refresh
 
 def training_entities(warehouse: Path) -> pd.DataFrame:
     """Train interactions as Feast's entity dataframe: features are joined as of just before each event."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        frame = con.execute(
-            "select user_id, item_id, event_ts, rating, source_file, source_row from main.splits "
-            "where split = 'train' order by user_id, event_ts, source_file, source_row"
-        ).df()
+    frame = query(warehouse, "select user_id, item_id, event_ts, rating, source_file, source_row from main.splits "
+                             "where split = 'train' order by user_id, event_ts, source_file, source_row")
     frame["event_timestamp"] = frame["event_ts"].dt.tz_localize("UTC") - BEFORE_EVENT
     return frame
 
@@ -153,18 +134,18 @@ def build_training_set(store, entities: pd.DataFrame) -> pd.DataFrame:
     return joined.reset_index(drop=True)
 
 
-def write_training_set(frame: pd.DataFrame, home: Path) -> tuple[Path, str]:
-    path = features_dir(home) / "training_set.parquet"
+def write_training_set(frame: pd.DataFrame, lake: Lake) -> tuple[Path, str]:
+    path = lake.features("training_set")
     table = pa.Table.from_pandas(frame, preserve_index=False)
     return path, write_parquet_atomic(table, path)
 
 
-def source_facts(home: Path) -> dict[str, dict]:
+def source_facts(lake: Lake) -> dict[str, dict]:
     """Time range, entity count and hash of each exported source, read back from its parquet."""
     facts = {}
-    with duckdb.connect() as con:
-        for view, relative in ONLINE_SOURCES.items():
-            path = home / relative
+    with duckdb.connect() as con:  # an in-memory database: it only reads the parquet files
+        for view in ONLINE_VIEWS:
+            path = online_source_path(lake, view)
             if not path.exists():
                 raise FileNotFoundError(f"{path} not found: materialize the assets upstream of feast_online_store first")
             entity = con.execute("select column_name from (describe select * from read_parquet(?)) limit 1",

@@ -3,11 +3,10 @@
 
 import dagster as dg
 
+from orchestration.core.files import write_json_atomic, write_parquet_atomic
+from orchestration.core.resources import LakeResource
 from orchestration.defs.ingest.loaders import load_raw_table
-from orchestration.lake import write_json_atomic, write_parquet_atomic
-from orchestration.resources import LakeResource
 
-RAW_TABLES = ("interactions", "items", "users", "item_tags")
 INGEST_CODE_VERSION = "1"
 
 
@@ -15,7 +14,7 @@ def materialize_raw_table(lake: LakeResource, table: str, log) -> dg.Materialize
     spec = lake.spec()
     folder = lake.source_folder(log=log.info)
     data, files = load_raw_table(spec, folder, table)
-    out_path = lake.raw_dir() / f"{table}.parquet"
+    out_path = lake.paths.raw_table(spec.name, table)
     content_hash = write_parquet_atomic(data, out_path)
     parse_errors = sum(f["parse_errors"] for f in files)
     if table == "interactions":
@@ -29,7 +28,7 @@ def materialize_raw_table(lake: LakeResource, table: str, log) -> dg.Materialize
                 "has_ratings": data.column("rating").null_count < data.num_rows,
                 "files": files,
             },
-            lake.raw_dir() / "dataset.json",
+            lake.paths.dataset_facts(spec.name),
         )
     log.info(f"raw_{table}: {data.num_rows} rows from {len(files)} file(s) -> {out_path}")
     return dg.MaterializeResult(

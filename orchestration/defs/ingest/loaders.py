@@ -19,8 +19,8 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from orchestration.defs.ingest.datasets import DatasetError, DatasetSpec
-from orchestration.lake import sha256_file
+from models.files import sha256_file
+from orchestration.core.datasets import DatasetError, DatasetSpec
 
 RAW_COLUMNS: dict[str, list[str]] = {
     "interactions": ["user_id", "item_id", "rating", "timestamp", "review_summary", "review_text"],
@@ -28,7 +28,6 @@ RAW_COLUMNS: dict[str, list[str]] = {
     "users": ["user_id", "age", "gender", "occupation", "zip_code"],
     "item_tags": ["user_id", "item_id", "tag", "timestamp"],
 }
-LINEAGE_COLUMNS = ["_source_file", "_source_sha256", "_source_row", "_parse_error"]
 REQUIRED_COLUMNS: dict[str, list[str]] = {
     "interactions": ["user_id", "item_id", "timestamp"],
     "items": ["item_id"],

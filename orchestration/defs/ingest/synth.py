@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from orchestration.lake import atomic_file
+from orchestration.core.files import atomic_file
 
 WORDS = ("quiet storm river glass north summer iron velvet city garden echo orbit paper lantern signal "
          "harbor ember meadow circuit canyon").split()

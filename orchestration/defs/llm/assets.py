@@ -8,42 +8,42 @@ user_profile_embeddings  profile vectors -> lake/embeddings/users.parquet (Feast
 
 from collections import Counter
 
-import duckdb
 import dagster as dg
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from models.device import torch_threads
 from models.embeddings import DIMENSIONS, encode_texts
 from models.profiles import ProfileCache, item_profile_inputs, user_profile_inputs, write_profiles
 from models.sanitize import sanitize_fields
-from orchestration.defs.llm.resources import LLMResource
-from orchestration.lake import write_parquet_atomic
-from orchestration.resources import LakeResource
-from orchestration.unchanged import Unchanged
+from orchestration.core.files import write_parquet_atomic
+from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMResource
+from orchestration.core.unchanged import Unchanged
+from orchestration.core.warehouse import query
 
 LLM_CODE_VERSION = "2"  # 2: untrusted item text is sanitized before the LLM and the embedder (#11)
 
 
-def _read(lake: LakeResource, sql: str) -> pd.DataFrame:
-    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
-        return con.execute(sql).df()
-
-
-def _profile_path(lake: LakeResource, kind: str):
-    return lake.home_path / "lake" / "profiles" / f"{kind}s" / "profiles.parquet"
-
-
 def _profile_memo(context, lake: LakeResource, llm: LLMResource, kind: str) -> Unchanged:
     # what decides the profiles' text: the backend, its model and the budgets (not batch size or threads)
-    config = llm.model_dump(exclude={"batch_size", "torch_threads", "device", "model_cache_dir", "timeout_s", "max_retries"})
+    config = llm.model_dump(exclude=set(LLM_RUNTIME_FIELDS))
     # fallbacks a failing backend caused are not final: a run that had any is not one to skip
     return Unchanged(context, config=config,
-                     outputs_present=lambda last: _profile_path(lake, kind).exists() and not last.get("backend_errors"))
+                     outputs_present=lambda last: lake.paths.profiles(kind).exists() and not last.get("backend_errors"))
+
+
+def _write_profiles(context, lake: LakeResource, llm: LLMResource, kind: str, inputs: list,
+                    max_new_tokens: int) -> tuple[pd.DataFrame, object]:
+    """Profiles for `inputs` from the configured backend, through the LLM cache."""
+    backend = llm.load(lake.home_path, context.log.info)
+    cache = ProfileCache(lake.paths.llm_cache)
+    with torch_threads(llm.torch_threads):
+        return write_profiles(backend, kind, inputs, cache, max_new_tokens, llm.batch_size, log=context.log.info)
 
 
 def _profile_result(kind: str, frame: pd.DataFrame, stats, lake: LakeResource) -> dg.MaterializeResult:
-    path = _profile_path(lake, kind)
+    path = lake.paths.profiles(kind)
     digest = write_parquet_atomic(pa.Table.from_pandas(frame, preserve_index=False), path)
     words = frame["profile"].str.split().str.len()
     samples = "\n\n".join(f"**{kind} {row[f'{kind}_id']}** ({row['source']}): {row['profile']}"
@@ -79,12 +79,9 @@ def _profile_result(kind: str, frame: pd.DataFrame, stats, lake: LakeResource) -
 def item_profiles(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource) -> dg.MaterializeResult:
     if (memo := _profile_memo(context, lake, llm, "item")).skip:
         return memo.result
-    items = _read(lake, "select * from main.dim_items order by item_id")
-    backend = llm.load(lake.home_path, context.log.info)
-    cache = ProfileCache(lake.home_path / "cache" / "llm" / "profiles.sqlite")
+    items = query(lake.warehouse_path, "select * from main.dim_items order by item_id")
     inputs = item_profile_inputs(items)[: llm.max_items]
-    frame, stats = write_profiles(backend, "item", inputs, cache, llm.item_max_new_tokens, llm.batch_size,
-                                  log=context.log.info)
+    frame, stats = _write_profiles(context, lake, llm, "item", inputs, llm.item_max_new_tokens)
     return memo.stamp(_profile_result("item", frame, stats, lake))
 
 
@@ -93,14 +90,12 @@ def item_profiles(context: dg.AssetExecutionContext, lake: LakeResource, llm: LL
 def user_profiles(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource) -> dg.MaterializeResult:
     if (memo := _profile_memo(context, lake, llm, "user")).skip:
         return memo.result
-    items = _read(lake, "select * from main.dim_items")
-    train = _read(lake, "select user_id, item_id, rating, event_ts, source_file, source_row from main.splits "
-                        "where split = 'train' order by user_id, event_ts, source_file, source_row")
-    backend = llm.load(lake.home_path, context.log.info)
-    cache = ProfileCache(lake.home_path / "cache" / "llm" / "profiles.sqlite")
+    items = query(lake.warehouse_path, "select * from main.dim_items")
+    train = query(lake.warehouse_path, "select user_id, item_id, rating, event_ts, source_file, source_row "
+                                       "from main.splits where split = 'train' "
+                                       "order by user_id, event_ts, source_file, source_row")
     inputs = user_profile_inputs(train, items)[: llm.max_users]
-    frame, stats = write_profiles(backend, "user", inputs, cache, llm.user_max_new_tokens, llm.batch_size,
-                                  log=context.log.info)
+    frame, stats = _write_profiles(context, lake, llm, "user", inputs, llm.user_max_new_tokens)
     return memo.stamp(_profile_result("user", frame, stats, lake))
 
 
@@ -117,12 +112,8 @@ def _embedding_table(ids_name: str, ids, stamps, vectors: dict[str, np.ndarray])
     return pa.table(columns)
 
 
-def _embeddings_path(lake: LakeResource, name: str):
-    return lake.home_path / "lake" / "embeddings" / f"{name}.parquet"
-
-
 def _write_embeddings(context, lake: LakeResource, table: pa.Table, name: str, **metadata) -> dg.MaterializeResult:
-    path = _embeddings_path(lake, name)
+    path = lake.paths.embeddings(name)
     digest = write_parquet_atomic(table, path)
     context.log.info(f"{table.num_rows} {name} embeddings -> {path}")
     return dg.MaterializeResult(metadata={"dagster/row_count": table.num_rows, "dimensions": DIMENSIONS,
@@ -134,10 +125,11 @@ def _write_embeddings(context, lake: LakeResource, table: pa.Table, name: str, *
 @dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=[item_profiles, "dim_items", "splits"], kinds={"pytorch", "parquet"},
           description="all-MiniLM-L6-v2 vectors (384-d) of each item's profile text and title.")
 def item_text_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    if (memo := Unchanged(context, outputs_present=_embeddings_path(lake, "items").exists())).skip:
+    if (memo := Unchanged(context, outputs_present=lake.paths.embeddings("items").exists())).skip:
         return memo.result
-    profiles = pd.read_parquet(lake.home_path / "lake" / "profiles" / "items" / "profiles.parquet")
-    meta = _read(lake, "select item_id, coalesce(title, 'item ' || item_id) as title from main.dim_items order by item_id")
+    profiles = pd.read_parquet(lake.paths.profiles("item"))
+    meta = query(lake.warehouse_path,
+                 "select item_id, coalesce(title, 'item ' || item_id) as title from main.dim_items order by item_id")
     # Every item gets vectors (models need one per item); one not profiled (an LLM budget) uses its title.
     frame = meta.merge(profiles[["item_id", "profile"]], on="item_id", how="left")
     # the untrusted title is embedded sanitized: an injected or optimized suffix would move the item's
@@ -149,7 +141,7 @@ def item_text_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) 
     sanitized = sum(bool(found) for found in findings)
     has_profile = frame["profile"].notna()
     # Stamped at the end of the train period: the profile may quote train reviews up to then.
-    cutoff = _read(lake, "select max(event_ts) as t from main.splits where split = 'train'")["t"].iloc[0]
+    cutoff = query(lake.warehouse_path, "select max(event_ts) as t from main.splits where split = 'train'")["t"].iloc[0]
     table = _embedding_table("item_id", frame["item_id"], [cutoff] * len(frame), {
         "profile_embedding": encode_texts(frame["profile"].where(has_profile, frame["title"]).tolist()),
         "title_embedding": encode_texts(frame["title"].tolist()),
@@ -163,11 +155,12 @@ def item_text_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) 
 @dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=[user_profiles, "splits"], kinds={"pytorch", "parquet"},
           description="all-MiniLM-L6-v2 vectors (384-d) of each user's profile text.")
 def user_profile_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    if (memo := Unchanged(context, outputs_present=_embeddings_path(lake, "users").exists())).skip:
+    if (memo := Unchanged(context, outputs_present=lake.paths.embeddings("users").exists())).skip:
         return memo.result
-    profiles = pd.read_parquet(lake.home_path / "lake" / "profiles" / "users" / "profiles.parquet")
+    profiles = pd.read_parquet(lake.paths.profiles("user"))
     # Stamped at the user's last train interaction: the profile describes them as of then.
-    last = _read(lake, "select user_id, max(event_ts) as t from main.splits where split = 'train' group by user_id")
+    last = query(lake.warehouse_path,
+                 "select user_id, max(event_ts) as t from main.splits where split = 'train' group by user_id")
     frame = profiles.merge(last, on="user_id", how="left")
     table = _embedding_table("user_id", frame["user_id"], frame["t"], {
         "profile_embedding": encode_texts(frame["profile"].tolist())})

@@ -13,7 +13,6 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -22,28 +21,24 @@ from dagster_pyspark import LazyPySparkResource
 
 from models import registry
 from models.recsys.data import sequences_by_user
-from orchestration.defs.serving.partitions import daily_partitions
+from orchestration.core.feast import feature_store
+from orchestration.core.files import write_json_atomic, write_parquet_atomic, write_parquet_chunks_atomic
+from orchestration.core.partitions import daily_partitions
+from orchestration.core.resources import LakeResource
+from orchestration.core.spark import engine_problem
+from orchestration.core.warehouse import query
 from orchestration.defs.serving.resources import ServingResource
-from orchestration.lake import write_json_atomic, write_parquet_atomic, write_parquet_chunks_atomic
-from orchestration.resources import LakeResource
-from orchestration.spark import engine_problem, spark_tables_dir
 
 SERVING_CODE_VERSION = "2"  # 2: Spark scoring; popularity_bias counts every list an item is in
 RECOMMENDATION_SCHEMA = pa.schema([("user_id", pa.string()), ("item_id", pa.string()), ("rank", pa.int32()),
                                    ("score", pa.float32()), ("model_name", pa.string()), ("model_version", pa.string())])
 
 
-def partition_path(lake: LakeResource, date: str):
-    return lake.path("lake", "recommendations", f"date={date}", "recommendations.parquet")
-
-
 def histories_until(lake: LakeResource, end: datetime, item_index: pd.Series) -> tuple[np.ndarray, list[np.ndarray]]:
     """Every user's interactions before `end`, in time order (ties by source file and row), as the
     model's item indices; items the model never saw are dropped."""
-    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
-        frame = con.execute(
-            "select user_id, item_id from main.fct_interactions where event_ts < ? "
-            "order by user_id, event_ts, source_file, source_row", [end.replace(tzinfo=None)]).df()
+    frame = query(lake.warehouse_path, "select user_id, item_id from main.fct_interactions where event_ts < ? "
+                                       "order by user_id, event_ts, source_file, source_row", [end.replace(tzinfo=None)])
     users, codes = np.unique(frame["user_id"].to_numpy(dtype=object), return_inverse=True)
     items = item_index.reindex(frame["item_id"]).to_numpy()
     known = ~np.isnan(items)
@@ -67,7 +62,7 @@ def lists_on_spark(spark, lake: LakeResource, serving: ServingResource, champion
 
     from models.recsys.spark_scoring import score_with_spark, ship_models_package, user_histories
 
-    source = spark_tables_dir(lake.home_path) / "fct_interactions"
+    source = lake.paths.spark_tables / "fct_interactions"
     if not source.is_dir():
         raise dg.Failure(f"{source} not found: with RECLAKE_ENGINE=spark, materialize the `transform` group "
                          "on Spark first (it writes fct_interactions there)")
@@ -78,7 +73,7 @@ def lists_on_spark(spark, lake: LakeResource, serving: ServingResource, champion
     counted = histories.select(F.explode("history").alias("i")).groupBy("i").count().toPandas()
     popularity = np.zeros(len(recommender.items), np.int64)
     popularity[counted["i"].to_numpy(np.int64)] = counted["count"].to_numpy()
-    scratch = lake.path("lake", "recommendations", ".spark", f"date={date}")
+    scratch = lake.paths.recommendations_scratch(date)
     lists = score_with_spark(spark, recommender, histories, k=serving.top_k, chunk_users=serving.chunk_users,
                              model_name=champion.model_name, model_version=champion.version)
     lists.write.mode("overwrite").parquet(str(scratch))
@@ -118,7 +113,7 @@ def score_partition(context, lake: LakeResource, serving: ServingResource, champ
             context.log.info(f"{date}: {users_done}/{n_users} users' lists written")
             yield pa.Table.from_pandas(frame, preserve_index=False)
 
-    path = partition_path(lake, date)
+    path = lake.paths.recommendations(date)
     digest, rows = write_parquet_chunks_atomic(chunks(), RECOMMENDATION_SCHEMA, path)
     seconds = time.perf_counter() - started
     popularity = counts if popularity is None else popularity
@@ -136,7 +131,7 @@ def score_partition(context, lake: LakeResource, serving: ServingResource, champ
           description="The champion's top-K unseen items for every user, from their history up to the end of day D.")
 def batch_recommendations(context: dg.AssetExecutionContext, lake: LakeResource, serving: ServingResource,
                           spark: LazyPySparkResource) -> dg.MaterializeResult:
-    client = registry.connect(lake.home_path)
+    client = registry.connect(lake.paths.mlflow_dir)
     try:
         champion = registry.load_champion(client)
     except registry.NoChampionError as err:
@@ -165,22 +160,20 @@ def batch_recommendations(context: dg.AssetExecutionContext, lake: LakeResource,
           deps=[batch_recommendations, "feast_registry"], kinds={"feast", "sqlite"},
           description="The partition's lists pushed to Feast's online store (view user_recommendations).")
 def online_recommendations(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    from orchestration.defs.features.store import feature_store
-
     date = max(context.partition_keys)  # in a backfilled range, only the newest date goes online
-    recs = pd.read_parquet(partition_path(lake, date)).sort_values(["user_id", "rank"])
+    recs = pd.read_parquet(lake.paths.recommendations(date)).sort_values(["user_id", "rank"])
     per_user = recs.groupby("user_id", sort=True).agg(
         item_ids=("item_id", list), scores=("score", list), model_name=("model_name", "first"),
         model_version=("model_version", "first")).reset_index()
     per_user["partition_date"] = date
     per_user["event_timestamp"] = pd.Timestamp(date, tz="UTC")
-    state_path = lake.home_path / "feast" / "recommendations_pushed.json"
+    state_path = lake.paths.feast_state("recommendations_pushed")
     newest = json.loads(state_path.read_text()).get("date") if state_path.exists() else None
     if newest is not None and newest > date:  # a backfill must not replace newer lists online
         context.log.info(f"online store holds {newest}, newer than {date}: not pushed")
         return dg.MaterializeResult(metadata={"pushed": False, "online_partition": str(newest)})
     table = pa.Table.from_pandas(per_user, preserve_index=False)
-    write_parquet_atomic(table, lake.home_path / "lake" / "recommendations" / "latest" / "user_recommendations.parquet")
+    write_parquet_atomic(table, lake.paths.latest_recommendations)
     store = feature_store(lake.home_path, lake.engine)
     store.write_to_online_store("user_recommendations", per_user)
     write_json_atomic({"date": date}, state_path)

@@ -1,20 +1,20 @@
 """When the serving group runs: nightly, and whenever the champion alias moves."""
 
-import os
 from datetime import datetime, timezone
 
 import dagster as dg
 
-from orchestration.defs.evaluation.assets import evaluation_assets
-from orchestration.defs.serving.assets import serving_assets
-from orchestration.resources import LakeResource
+from models import registry
+from orchestration.core.resources import LakeResource
+from orchestration.core.settings import setting
 
+# the nightly stages by group: this stage's assets and the evaluation group's judge, named, not imported
 batch_scoring_job = dg.define_asset_job(
-    "batch_scoring", selection=dg.AssetSelection.assets(*serving_assets, *evaluation_assets),
+    "batch_scoring", selection=dg.AssetSelection.groups("serving", "evaluation"),
     description="Score every user with the champion for one date, push the lists to Feast, judge them.")
 
 # "HH:MM" in UTC; RECLAKE_NIGHTLY_AT moves it.
-_hour, _minute = (int(part) for part in os.environ.get("RECLAKE_NIGHTLY_AT", "02:00").split(":"))
+_hour, _minute = setting("RECLAKE_NIGHTLY_AT")
 
 nightly_batch_scoring = dg.build_schedule_from_partitioned_job(
     batch_scoring_job, name="nightly_batch_scoring", hour_of_day=_hour, minute_of_hour=_minute,
@@ -24,9 +24,7 @@ nightly_batch_scoring = dg.build_schedule_from_partitioned_job(
 @dg.sensor(job=batch_scoring_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Re-score today's partition when reclake-recommender@champion points at another version.")
 def champion_changed(context: dg.SensorEvaluationContext, lake: LakeResource):
-    from models import registry
-
-    client = registry.connect(lake.home_path)
+    client = registry.connect(lake.paths.mlflow_dir)
     try:
         version = str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS).version)
     except registry.MlflowException:

@@ -1,5 +1,7 @@
 """Group `training`: recommenders trained on `splits`, tracked and registered in MLflow, and gated.
 
+suspicious_users                likely fake (poisoning) accounts in TRAIN, flagged before any model
+                                learns (suspicious_users.py); the models leave them out
 popularity_model, ease_model,   each: fit on TRAIN (early stopping / grid on VALID), evaluate on
 sasrec_model, llm_sasrec_model  TEST, one MLflow run + a version of `reclake-recommender`, top-20
                                 to lake/eval_topk/model_name=…/model_version=…/
@@ -7,58 +9,32 @@ model_comparison                every model's latest version on this data versio
 champion_model                  the gate: `champion` alias to the best VALID NDCG@10, if it improves
 """
 
-import base64
 import tempfile
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import torch
 
 from models import registry
-from models.evaluation import METRICS, evaluate
+from models.device import torch_threads
+from models.recsys.evaluation import evaluate
 from models.files import sha256_file
 from models.recsys.catalog import EASE, LLMSASRec, Popularity, SASRec
 from models.recsys.data import SplitData
 from models.recsys.llm_sasrec import item_text_columns, text_vectors
-from orchestration.defs.evaluation.poisoning import flagged_user_ids
+from orchestration.core.files import write_json_atomic, write_parquet_atomic
+from orchestration.core.lineage import raw_files_sha256, run_tags
+from orchestration.core.resources import LakeResource
+from orchestration.core.ui import png_markdown
+from orchestration.core.unchanged import Unchanged
+from orchestration.core.warehouse import load_splits, splits_version
 from orchestration.defs.training import plots
 from orchestration.defs.training.resources import TrainingResource
-from orchestration.defs.transform.assets import table_fingerprint
-from orchestration.lake import write_json_atomic, write_parquet_atomic
-from orchestration.lineage import raw_files_sha256, run_tags
-from orchestration.resources import LakeResource
-from orchestration.unchanged import Unchanged
+from orchestration.defs.training.suspicious_users import flagged_user_ids, suspicious_users
 
 TRAINING_CODE_VERSION = "2"  # 2: flagged suspicious users left out of training (poisoning defence)
-SPLIT_COLUMNS = "user_id, item_id, event_ts, split, source_file, source_row"
-
-
-def load_splits(lake: LakeResource) -> tuple[SplitData, str]:
-    """The split as index arrays, and its data version (the content hash of `splits`)."""
-    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
-        frame = con.execute(f"select {SPLIT_COLUMNS} from main.splits").df()
-        _, digest = table_fingerprint(con, "splits")
-    return SplitData.from_splits(frame), digest
-
-
-def splits_data_version(lake: LakeResource) -> str:
-    """The data version of `splits` alone, for steps that compare versions but train nothing."""
-    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
-        return table_fingerprint(con, "splits")[1]
-
-
-def png_markdown(path: Path) -> dg.MetadataValue:
-    """A PNG shown inline in the Dagster UI's metadata panel."""
-    return dg.MetadataValue.md(f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")
-
-
-def eval_topk_dir(lake: LakeResource, model_name: str, version) -> Path:
-    """Contract folder of a model version's test-time top-20 lists."""
-    return lake.path("lake", "eval_topk", f"model_name={model_name}", f"model_version={version}")
 
 
 def write_eval_topk(lake: LakeResource, model_name: str, version: str, data: SplitData, test) -> Path:
@@ -67,7 +43,7 @@ def write_eval_topk(lake: LakeResource, model_name: str, version: str, data: Spl
     table = pa.table({"user_id": pa.array(users.tolist(), pa.string()),
                       "item_id": pa.array(data.items[test.topk.ravel()].tolist(), pa.string()),
                       "rank": pa.array(list(range(1, test.topk.shape[1] + 1)) * len(test.users), pa.int32())})
-    path = eval_topk_dir(lake, model_name, version) / "topk.parquet"
+    path = lake.paths.eval_topk(model_name, version) / "topk.parquet"
     write_parquet_atomic(table, path)
     return path
 
@@ -76,20 +52,20 @@ def train_and_register(context: dg.AssetExecutionContext, lake: LakeResource, tr
                        model, data: SplitData, data_version: str, fit_data: SplitData | None = None,
                        **input_versions: str) -> dg.MaterializeResult:
     """Fit on `fit_data` (default `data`); evaluate and register on `data`, the full split."""
-    torch.set_num_threads(training.torch_threads)
-    client = registry.connect(lake.home_path)
+    client = registry.connect(lake.paths.mlflow_dir)
     reaped = registry.reap_crashed(client)
     if any(reaped.values()):
         context.log.warning(f"cleaned up after a killed training process: deleted incomplete versions "
                             f"{reaped['deleted_versions']}, marked runs KILLED {reaped['killed_runs']}")
     context.log.info(f"{model.name}: {data.n_users} users, {data.n_items} items, device {model.device}")
-    fit = model.fit(data if fit_data is None else fit_data, log=context.log.info)
-    valid, test = evaluate(model, data, "valid"), evaluate(model, data, "test")
+    with torch_threads(training.torch_threads):
+        fit = model.fit(data if fit_data is None else fit_data, log=context.log.info)
+        valid, test = evaluate(model, data, "valid"), evaluate(model, data, "test")
     context.log.info(f"{model.name}: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.metrics.items()))
     with tempfile.TemporaryDirectory(dir=lake.home_path) as workdir:
         curve = plots.learning_curve(model.name, fit, Path(workdir) / f"{model.name}_learning_curve.png")
         candidate = registry.log_and_register(
-            model, data, fit, valid, test, workdir=Path(workdir), plots=[curve],
+            client, model, data, fit, valid, test, workdir=Path(workdir), plots=[curve],
             run_tags=run_tags(context, dataset=lake.dataset, data_version=data_version, **input_versions),
             version_tags={"dataset": lake.dataset, "data_version": data_version, "seed": str(model.config.seed),
                           **input_versions})
@@ -121,13 +97,13 @@ def _version_in_place(lake: LakeResource, model_name: str, version) -> bool:
     """The registered version, its artifacts and its eval_topk are all still there."""
     if version is None:
         return False
-    client = registry.connect(lake.home_path)
+    client = registry.connect(lake.paths.mlflow_dir)
     try:
         complete = client.get_model_version(registry.REGISTERED_MODEL, str(version)).tags.get(registry.COMPLETE_TAG) == "true"
     except registry.MlflowException:
         return False
     return (complete and registry.artifacts_present(client, str(version))
-            and eval_topk_dir(lake, model_name, version).exists())
+            and lake.paths.eval_topk(model_name, version).exists())
 
 
 def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...] = ()):
@@ -138,9 +114,9 @@ def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...]
                          outputs_present=lambda last: _version_in_place(lake, name, last.get("model_version")))
         if memo.skip:
             return memo.result
-        data, data_version = load_splits(lake)
+        data, data_version = load_splits(lake.warehouse_path)
         model, input_versions = build(training, lake, data)
-        input_versions["raw_files_sha256"] = raw_files_sha256(lake.raw_dir())
+        input_versions["raw_files_sha256"] = raw_files_sha256(lake.dataset_facts())
         fit_data, input_versions["users_left_out"] = defended(lake, training, data, data_version)
         return memo.stamp(train_and_register(context, lake, training, model, data, data_version, fit_data,
                                              **input_versions))
@@ -173,12 +149,12 @@ def _sasrec(training, lake, data):
 def _llm_sasrec(training, lake, data):
     config = LLMSASRec.Config(**training.overrides(), item_text=training.llm_item_text,
                               use_user_profile=training.llm_use_user_profile)
-    items_path = lake.home_path / "lake" / "embeddings" / "items.parquet"
+    items_path = lake.paths.embeddings("items")
     item_text, missing = text_vectors(data.items, pd.read_parquet(items_path), "item_id", item_text_columns(config))
     versions = {"item_text_embeddings_sha256": sha256_file(items_path), "items_without_text": str(missing)}
     user_text = None
     if config.use_user_profile:
-        users_path = lake.home_path / "lake" / "embeddings" / "users.parquet"
+        users_path = lake.paths.embeddings("users")
         user_text, _ = text_vectors(data.users, pd.read_parquet(users_path), "user_id", ["profile_embedding"])
         versions["user_profile_embeddings_sha256"] = sha256_file(users_path)
     return LLMSASRec(config, item_text, user_text), versions
@@ -196,35 +172,22 @@ llm_sasrec_model = _recommender_asset(
 RECOMMENDER_ASSETS = [popularity_model, ease_model, sasrec_model, llm_sasrec_model]
 
 
-def latest_versions(client, data_version: str) -> list[dict]:
-    """Each model's newest registered version on this data version, with its run's metrics."""
-    rows = []
-    for name, v in sorted(registry.latest_per_model(client, data_version).items()):
-        metrics = client.get_run(v.run_id).data.metrics
-        rows.append({"model_name": name, "version": str(v.version), "run_id": v.run_id,
-                     **{registry.metric_name(s, m): metrics.get(registry.metric_name(s, m), float("nan"))
-                        for s in ("valid", "test") for m in METRICS},
-                     "seconds_per_epoch": metrics.get("seconds_per_epoch", float("nan"))})
-    return rows
-
-
 @dg.asset(group_name="training", code_version=TRAINING_CODE_VERSION, deps=RECOMMENDER_ASSETS,
           kinds={"mlflow"}, description="Every model's latest version on this data version, side by side (table + bar chart).")
 def model_comparison(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    report_dir = lake.home_path / "lake" / "reports"
-    if (memo := Unchanged(context, outputs_present=(report_dir / "model_comparison.json").exists())).skip:
+    report = lake.paths.report("model_comparison.json")
+    if (memo := Unchanged(context, outputs_present=report.exists())).skip:
         return memo.result
-    client = registry.connect(lake.home_path)
-    data_version = splits_data_version(lake)
-    rows = latest_versions(client, data_version)
+    client = registry.connect(lake.paths.mlflow_dir)
+    data_version = splits_version(lake.warehouse_path)
+    rows = registry.latest_versions(client, data_version)
     if not rows:
         raise dg.Failure(f"no registered model versions on data version {data_version}: materialize the models first")
     table = pd.DataFrame(rows)
-    chart = plots.model_comparison(rows, report_dir / "model_comparison.png")
-    write_json_atomic({"data_version": data_version, "models": rows}, report_dir / "model_comparison.json")
-    with registry.mlflow.start_run(run_name="model_comparison", tags=run_tags(context, data_version=data_version)):
-        registry.mlflow.log_artifact(str(chart), "plots")
-        registry.mlflow.log_table(table, "model_comparison.json")
+    chart = plots.model_comparison(rows, lake.paths.report("model_comparison.png"))
+    write_json_atomic({"data_version": data_version, "models": rows}, report)
+    registry.log_report_run(client, "model_comparison", run_tags(context, data_version=data_version),
+                            artifacts={"plots": [chart]}, tables={"model_comparison.json": table})
     shown = ["model_name", "version", "valid_ndcg_at_10", "test_ndcg_at_10", "test_recall_at_10", "test_mrr_at_10",
              "seconds_per_epoch"]
     return memo.stamp(dg.MaterializeResult(metadata={
@@ -238,11 +201,11 @@ def model_comparison(context: dg.AssetExecutionContext, lake: LakeResource) -> d
 @dg.asset(group_name="training", code_version=TRAINING_CODE_VERSION, deps=[model_comparison],
           kinds={"mlflow"}, description="The gate: `champion` alias to the best valid NDCG@10 only if it beats the current champion.")
 def champion_model(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    client = registry.connect(lake.home_path)
+    client = registry.connect(lake.paths.mlflow_dir)
     memo = Unchanged(context, outputs_present=lambda last: _alias_points_to(client, last.get("champion_version")))
     if memo.skip:
         return memo.result
-    data_version = splits_data_version(lake)
+    data_version = splits_version(lake.warehouse_path)
     decision = registry.gate(client, data_version)
     context.log.info(f"gate: {decision['decision']} ({decision['reason']}); champion is v{decision['champion']}")
     return memo.stamp(dg.MaterializeResult(
@@ -266,4 +229,4 @@ def _alias_points_to(client, version) -> bool:
         return False
 
 
-training_assets = [*RECOMMENDER_ASSETS, model_comparison, champion_model]
+training_assets = [suspicious_users, *RECOMMENDER_ASSETS, model_comparison, champion_model]

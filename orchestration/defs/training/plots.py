@@ -2,12 +2,8 @@
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-
-from models.recsys.base import FitResult  # noqa: E402
+from models.recsys.base import FitResult
+from orchestration.core.ui import plt, save_chart
 
 
 def learning_curve(model_name: str, fit: FitResult, path: Path) -> Path:
@@ -34,7 +30,7 @@ def learning_curve(model_name: str, fit: FitResult, path: Path) -> Path:
             twin.legend(loc="lower right", fontsize=8)
         ax.legend(loc="upper left", fontsize=8)
     ax.set_title(f"{model_name}: best valid NDCG@10 {fit.best_valid_ndcg10:.4f}")
-    return _save(fig, path)
+    return save_chart(fig, path)
 
 
 def model_comparison(rows: list[dict], path: Path) -> Path:
@@ -50,12 +46,4 @@ def model_comparison(rows: list[dict], path: Path) -> Path:
                   ["valid NDCG@10", "test NDCG@10", "test Recall@10", "test MRR@10"])
     ax.legend(fontsize=8)
     ax.set_title("reclake recommenders (leave-one-out, full ranking)")
-    return _save(fig, path)
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_chart(fig, path)

@@ -1,12 +1,10 @@
 """The training resource: device, seed and budget shared by every recommender asset."""
 
-import os
-
 import dagster as dg
 
 
 class TrainingResource(dg.ConfigurableResource):
-    """Configured from RECLAKE_TRAIN_* env vars (see README)."""
+    """Configured from RECLAKE_TRAIN_* env vars (core/settings.py; see README)."""
 
     device: str = "auto"  # auto: cuda when present, else cpu
     seed: int = 0
@@ -21,23 +19,6 @@ class TrainingResource(dg.ConfigurableResource):
     # NDCG@10 from 0.0711 to 0.0708 (SASRec's seed-to-seed std is 0.0046); see bench/poisoning.py.
     # RECLAKE_TRAIN_POISONING_DEFENCE=0 turns it off.
     poisoning_defence: bool = True
-
-    @classmethod
-    def from_env(cls) -> "TrainingResource":
-        def optional_int(name):
-            value = os.environ.get(name)
-            return int(value) if value else None
-
-        return cls(
-            device=os.environ.get("RECLAKE_TRAIN_DEVICE", "auto"),
-            seed=int(os.environ.get("RECLAKE_TRAIN_SEED", "0")),
-            torch_threads=int(os.environ.get("RECLAKE_TRAIN_THREADS", "2")),
-            max_epochs=optional_int("RECLAKE_TRAIN_MAX_EPOCHS"),
-            patience=optional_int("RECLAKE_TRAIN_PATIENCE"),
-            llm_item_text=os.environ.get("RECLAKE_TRAIN_LLM_ITEM_TEXT", "title+profile"),
-            llm_use_user_profile=os.environ.get("RECLAKE_TRAIN_LLM_USER_PROFILE", "") in ("1", "true", "True"),
-            poisoning_defence=os.environ.get("RECLAKE_TRAIN_POISONING_DEFENCE", "1") not in ("0", "false", "False"),
-        )
 
     def overrides(self) -> dict:
         """Config fields every model shares, with the budget knobs when set."""

@@ -1,4 +1,4 @@
-"""Group `evaluation`: users who look like injected fake accounts, flagged before any model trains.
+"""Group `training`: users who look like injected fake accounts, flagged before any model trains.
 
 suspicious_users  models.poisoning.detect on the TRAIN part of `splits` (no labels) ->
                   lake/evaluation/suspicious_users.parquet (user_id, score, flagged, reasons);
@@ -10,33 +10,26 @@ suspicious_users  models.poisoning.detect on the TRAIN part of `splits` (no labe
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from models.poisoning import DetectorConfig, detect
-from models.recsys.data import SplitData
-from orchestration.defs.transform.assets import table_fingerprint
-from orchestration.lake import atomic_file, write_parquet_atomic
-from orchestration.resources import LakeResource
-from orchestration.unchanged import Unchanged
+from orchestration.core.files import write_parquet_atomic
+from orchestration.core.resources import LakeResource
+from orchestration.core.ui import plt, png_markdown, save_chart
+from orchestration.core.unchanged import Unchanged
+from orchestration.core.warehouse import load_splits
 
 POISONING_CODE_VERSION = "2"  # 2: the report records the splits version it was computed on
-
-
-def suspicious_users_path(lake: LakeResource) -> Path:
-    return lake.home_path / "lake" / "evaluation" / "suspicious_users.parquet"
-
-
 SPLITS_VERSION_KEY = b"reclake.splits_data_version"  # parquet metadata: which `splits` was checked
 
 
 def flagged_user_ids(lake: LakeResource, splits_version: str) -> set[str]:
     """The users `suspicious_users` flagged on this version of `splits` (what the training defence
     leaves out); a missing or stale report is an error, never a silent empty or old list."""
-    path = suspicious_users_path(lake)
+    path = lake.paths.suspicious_users
     if not path.exists():
         raise dg.Failure(f"{path} not found: materialize suspicious_users before training "
                          "(or set RECLAKE_TRAIN_POISONING_DEFENCE=0)")
@@ -49,41 +42,28 @@ def flagged_user_ids(lake: LakeResource, splits_version: str) -> set[str]:
 
 
 def _score_histogram(report: pd.DataFrame, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.hist(report["score"], bins=50, color="tab:blue")
     ax.axvline(1.0, color="tab:red", linestyle="--", label="flag threshold")
     ax.set(xlabel="suspicion score (units of each rule's threshold)", ylabel="users", yscale="log")
     ax.legend()
-    fig.tight_layout()
-    with atomic_file(path) as tmp:  # never a half-written chart
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
-    return path
+    return save_chart(fig, path, dpi=80)
 
 
-@dg.asset(group_name="evaluation", code_version=POISONING_CODE_VERSION, deps=["splits"], kinds={"python"},
+@dg.asset(group_name="training", code_version=POISONING_CODE_VERSION, deps=["splits"], kinds={"python"},
           description="Suspected fake (poisoning) users from TRAIN data: score, flagged, reasons; runs before training.")
 def suspicious_users(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    path = suspicious_users_path(lake)
+    path = lake.paths.suspicious_users
     if (memo := Unchanged(context, outputs_present=path.exists())).skip:
         return memo.result
-    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
-        frame = con.execute("select user_id, item_id, event_ts, split, source_file, source_row from main.splits").df()
-        _, splits_version = table_fingerprint(con, "splits")
-    report = detect(SplitData.from_splits(frame), DetectorConfig())
+    data, splits_version = load_splits(lake.warehouse_path)
+    report = detect(data, DetectorConfig())
     table = pa.Table.from_pandas(report, preserve_index=False)
     table = table.replace_schema_metadata({**table.schema.metadata, SPLITS_VERSION_KEY: splits_version.encode()})
     digest = write_parquet_atomic(table, path)
     flagged = report[report["flagged"]]
     reasons = flagged["reasons"].str.split(",").explode().value_counts()
     context.log.info(f"suspicious_users: {len(flagged)} of {len(report)} users flagged")
-    from orchestration.defs.training.assets import png_markdown  # the UI's inline-PNG helper
-
     chart = _score_histogram(report, path.with_suffix(".png"))
     return memo.stamp(dg.MaterializeResult(
         metadata={
@@ -101,5 +81,3 @@ def suspicious_users(context: dg.AssetExecutionContext, lake: LakeResource) -> d
         data_version=dg.DataVersion(digest[:16]),
     ))
 
-
-poisoning_assets = [suspicious_users]

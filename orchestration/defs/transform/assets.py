@@ -8,35 +8,39 @@ downstream runs.
 
 RECLAKE_ENGINE (LakeResource.engine) picks the dbt target: `duckdb` builds the tables in
 warehouse.duckdb; `spark` builds the same models with dbt-spark into parquet under lake/spark/, and
-the marts are then exposed in warehouse.duckdb as views over those files (orchestration/spark.py).
+the marts are then exposed in warehouse.duckdb as views over those files (orchestration/core/spark.py).
 """
 
 import json
-import os
 
 import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
+from orchestration.core.resources import LakeResource
+from orchestration.core.settings import DBT_PROJECT_DIR, parse_dbt_project, under_dagster_dev
+from orchestration.core.spark import engine_problem, publish_spark_tables
+from orchestration.core.unchanged import CONFIG_KEY, DATA_VERSION_TAG, SKIPPED_KEY, config_sha256, unchanged_reason
+from orchestration.core.warehouse import connect, table_fingerprint
 from orchestration.defs.transform.expectations import VALID_EVENT_TS
-from orchestration.resources import LakeResource
-from orchestration.unchanged import CONFIG_KEY, DATA_VERSION_TAG, SKIPPED_KEY, config_sha256, unchanged_reason
-from orchestration.settings import DBT_PROJECT_DIR, parse_dbt_project
-from orchestration.spark import engine_problem, publish_spark_tables
-from orchestration.sql import quote_ident
 
-if os.getenv("DAGSTER_IS_DEV_CLI"):
+if under_dagster_dev():
     parse_dbt_project()  # under `dagster dev`, re-parse on each (re)load so the manifest matches the SQL
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
+# dbt unit tests check the models' logic, not the data: CI runs them on both engines
+# (tests/test_dbt_contracts.py, tests/test_spark.py), and pipeline runs leave them out, as dbt advises
+# for production builds (on Spark they would add ~25 s to every build).
+PRODUCTION = ["--exclude-resource-type", "unit_test"]
 CLEANING_SELECT = "stg_interactions stg_items stg_users stg_item_tags int_interactions_checked fct_interactions quarantine_interactions"
 MARTS_SELECT = "splits dim_items dim_users feat_user_stats feat_item_stats"
 translator = DagsterDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
 def dbt_vars(lake: LakeResource) -> dict:
-    """The dataset facts dbt needs, read from the manifest the ingest stage wrote."""
-    manifest_path = lake.raw_dir() / "dataset.json"
+    """The dataset facts dbt needs, read from the manifest the ingest stage wrote. Their fingerprint
+    decides whether the models must be rebuilt; the data home travels beside them (dbt_invocation_vars)."""
+    manifest_path = lake.dataset_facts()
     if not manifest_path.exists():
         raise dg.Failure(f"{manifest_path} not found: materialize the `ingest` group (raw_interactions) first")
     facts = json.loads(manifest_path.read_text())
@@ -51,13 +55,10 @@ def dbt_vars(lake: LakeResource) -> dict:
     return variables
 
 
-def table_fingerprint(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[int, str]:
-    """Row count and an order-independent content hash (md5 over sorted row md5s)."""
-    rows, digest = con.execute(
-        "select count(*), md5(coalesce(string_agg(h, '' order by h), '')) "
-        f"from (select md5(cast(t as varchar)) as h from main.{quote_ident(relation)} as t)"
-    ).fetchone()
-    return rows, digest
+def dbt_invocation_vars(lake: LakeResource, variables: dict) -> str:
+    """--vars of a dbt run: the dataset facts and the data home (the profile and the sources read
+    `var('reclake_home')`, so nothing passes through this process's environment)."""
+    return json.dumps({**variables, "reclake_home": str(lake.home_path)})
 
 
 def _failed_nodes(invocation) -> list[str]:
@@ -97,7 +98,7 @@ def _unchanged_models(context: dg.AssetExecutionContext, lake: LakeResource, con
         lasts[key] = (last, reason)
     if not lake.warehouse_path.exists():
         return None
-    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
+    with connect(lake.warehouse_path) as con:
         for key, (last, _) in lasts.items():
             try:
                 _, digest = table_fingerprint(con, key.path[-1])
@@ -112,7 +113,6 @@ def _unchanged_models(context: dg.AssetExecutionContext, lake: LakeResource, con
 def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource):
     """`dbt build` the selected models; attach row counts, content hashes and data versions. When
     nothing they depend on changed, the models are not rebuilt: their tests still run (`dbt test`)."""
-    os.environ["RECLAKE_HOME"] = lake.home  # dbt (a subprocess) finds the warehouse and lake through it
     if problem := engine_problem(lake.engine):
         raise dg.Failure(problem)
     variables = dbt_vars(lake)
@@ -124,22 +124,24 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
             yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
                             metadata={**{k: v for k, v in last.metadata.items() if k != SKIPPED_KEY}, SKIPPED_KEY: reason},
                             data_version=dg.DataVersion(last.tags[DATA_VERSION_TAG]))
-        invocation = dbt.cli(["test", *target, "--vars", json.dumps(variables)], context=context, raise_on_error=False)
+        invocation = dbt.cli(["test", *target, *PRODUCTION, "--vars", dbt_invocation_vars(lake, variables)],
+                             context=context, raise_on_error=False)
         yield from invocation.stream()
         if not invocation.is_successful():
             failed = _failed_nodes(invocation) or ["see the dbt log above"]
             raise dg.Failure(description="dbt test failed; downstream assets will not run:\n" + "\n".join(failed))
         return
-    invocation = dbt.cli(["build", *target, "--vars", json.dumps(variables)], context=context, raise_on_error=False)
+    invocation = dbt.cli(["build", *target, *PRODUCTION, "--vars", dbt_invocation_vars(lake, variables)],
+                         context=context, raise_on_error=False)
     events = list(invocation.stream())
     if lake.engine == "spark":
         names = [context.asset_key_for_output(e.output_name).path[-1] for e in events if isinstance(e, dg.Output)]
-        published = publish_spark_tables(lake.warehouse_path, lake.home_path, names)
+        published = publish_spark_tables(lake.paths, names)
         context.log.info(f"spark: {len(published)} tables exposed in {lake.warehouse_path.name} as views: {', '.join(published)}")
     # Fingerprint after dbt exits: DuckDB allows one writer, and dbt holds the file while it runs.
     fingerprints = {}
     if lake.warehouse_path.exists():
-        with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
+        with connect(lake.warehouse_path) as con:
             for event in events:
                 if isinstance(event, dg.Output):
                     name = context.asset_key_for_output(event.output_name).path[-1]

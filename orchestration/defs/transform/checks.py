@@ -6,10 +6,10 @@ Both run after dbt_cleaning and before dbt_marts; an ERROR result stops everythi
 import json
 
 import dagster as dg
-import duckdb
 
+from orchestration.core.resources import LakeResource
+from orchestration.core.warehouse import connect, query
 from orchestration.defs.transform.expectations import VALID_EVENT_TS, reconcile_counts, validate_fct_interactions
-from orchestration.resources import LakeResource
 
 FCT = dg.AssetKey("fct_interactions")
 QUARANTINE = dg.AssetKey("quarantine_interactions")
@@ -17,10 +17,9 @@ QUARANTINE = dg.AssetKey("quarantine_interactions")
 
 @dg.asset_check(asset=FCT, blocking=True, description="Great Expectations suite: non-null keys, rating in the dataset's scale, unique (user_id, item_id, event_ts), timestamps in range.")
 def fct_interactions_expectations(lake: LakeResource) -> dg.AssetCheckResult:
-    facts = json.loads((lake.raw_dir() / "dataset.json").read_text())
+    facts = json.loads(lake.dataset_facts().read_text())
     scale = (facts["rating_min"], facts["rating_max"]) if facts["has_ratings"] else None
-    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
-        frame = con.execute("select user_id, item_id, rating, event_ts from main.fct_interactions").df()
+    frame = query(lake.warehouse_path, "select user_id, item_id, rating, event_ts from main.fct_interactions")
     suite = validate_fct_interactions(frame, scale, *VALID_EVENT_TS)
     failed = [r for r in suite.results if not r["success"]]
     return dg.AssetCheckResult(
@@ -39,8 +38,8 @@ def fct_interactions_expectations(lake: LakeResource) -> dg.AssetCheckResult:
 @dg.asset_check(asset=FCT, blocking=True, additional_deps=[QUARANTINE, dg.AssetKey("raw_interactions")],
                 description="Raw rows = fct_interactions + quarantine_interactions, exactly.")
 def raw_rows_reconcile(lake: LakeResource) -> dg.AssetCheckResult:
-    with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
-        counts = reconcile_counts(con, str(lake.raw_dir() / "interactions.parquet"))
+    with connect(lake.warehouse_path) as con:
+        counts = reconcile_counts(con, str(lake.paths.raw_table(lake.spec().name, "interactions")))
     return dg.AssetCheckResult(
         passed=counts["balanced"],
         severity=dg.AssetCheckSeverity.ERROR,

@@ -1,0 +1,57 @@
+"""Reading the DuckDB warehouse: connections, queries, content fingerprints and the split.
+
+Readers open it read-only (DuckDB allows one writer process per file; dbt is that writer while it
+runs), so every stage reads through here:
+
+    frame = query(lake.warehouse, "select * from main.dim_items")
+    data, version = load_splits(lake.warehouse)      # SplitData + the content hash of `splits`
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from models.recsys.data import SplitData
+from orchestration.core.sql import quote_ident
+
+SPLIT_COLUMNS = "user_id, item_id, event_ts, split, source_file, source_row"
+
+
+@contextmanager
+def connect(warehouse: Path, read_only: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    with duckdb.connect(str(warehouse), read_only=read_only) as con:
+        yield con
+
+
+def query(warehouse: Path, sql: str, params: list | None = None) -> pd.DataFrame:
+    """One read-only query as a DataFrame."""
+    with connect(warehouse) as con:
+        return con.execute(sql, params or []).df()
+
+
+def table_fingerprint(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[int, str]:
+    """Row count and an order-independent content hash (md5 over sorted row md5s)."""
+    rows, digest = con.execute(
+        "select count(*), md5(coalesce(string_agg(h, '' order by h), '')) "
+        f"from (select md5(cast(t as varchar)) as h from main.{quote_ident(relation)} as t)"
+    ).fetchone()
+    return rows, digest
+
+
+def load_splits(warehouse: Path) -> tuple[SplitData, str]:
+    """The split as index arrays, and its data version (the content hash of `splits`)."""
+    with connect(warehouse) as con:
+        frame = con.execute(f"select {SPLIT_COLUMNS} from main.splits").df()
+        _, digest = table_fingerprint(con, "splits")
+    return SplitData.from_splits(frame), digest
+
+
+def splits_version(warehouse: Path) -> str:
+    """The data version of `splits` alone, for steps that compare versions but read no rows."""
+    with connect(warehouse) as con:
+        return table_fingerprint(con, "splits")[1]

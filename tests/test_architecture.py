@@ -1,0 +1,119 @@
+"""The code's layers, checked: import contracts (import-linter, [tool.importlinter] in pyproject.toml),
+one reader of the RECLAKE_* settings, and the Feast repo's paths agreeing with the core's named paths."""
+
+from __future__ import annotations
+
+import re
+import runpy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestration.core.paths import Lake
+from orchestration.core.settings import FEATURE_REPO_DIR, REPO_ROOT, VARIABLES, SettingError, resource_fields, setting
+
+LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
+PACKAGES = ("orchestration", "models", "feature_repo")
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """`lint-imports` over the packages under `root`, with the contracts of root/pyproject.toml."""
+    env = {"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(root), "HOME": str(root)}
+    return subprocess.run([LINT_IMPORTS, "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_import_contracts_are_kept():
+    done = lint_imports(REPO_ROOT)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "5 kept, 0 broken" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def copy_of_the_code(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("code")
+    for package in PACKAGES:
+        shutil.copytree(REPO_ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO_ROOT / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+@pytest.mark.parametrize("module, line, broken", [
+    ("orchestration/defs/evaluation/assets.py", "from orchestration.defs.training import assets as _",
+     "the stage folders under orchestration/defs are independent of each other BROKEN"),
+    ("models/registry.py", "import orchestration.core.paths as _",
+     "models is plain Python: it never imports orchestration BROKEN"),
+    ("orchestration/core/warehouse.py", "from orchestration.defs.transform import assets as _",
+     "layers: the application over the stages over the core BROKEN"),
+    ("models/recsys/base.py", "from models.recsys import catalog as _",
+     "no import cycles between sibling modules, at any depth BROKEN"),
+])
+def test_a_deliberate_violation_breaks_its_contract(copy_of_the_code, module, line, broken):
+    """The contracts can fail: one import added against each of them (in a copy of the code) breaks it."""
+    path = copy_of_the_code / module
+    original = path.read_text()
+    try:
+        path.write_text(original + f"\n{line}  # deliberate violation\n")
+        done = lint_imports(copy_of_the_code)
+    finally:
+        path.write_text(original)
+    assert done.returncode != 0 and broken in done.stdout, done.stdout[-3000:]
+
+
+def _sources(pattern: str) -> list[str]:
+    """'file:line' of each match of `pattern` in orchestration/ outside core/settings.py."""
+    found = []
+    for path in sorted((REPO_ROOT / "orchestration").rglob("*.py")):
+        if path == REPO_ROOT / "orchestration" / "core" / "settings.py":
+            continue
+        for number, text in enumerate(path.read_text().splitlines(), 1):
+            if re.search(pattern, text):
+                found.append(f"{path.relative_to(REPO_ROOT)}:{number}")
+    return found
+
+
+def test_settings_are_read_in_one_place_and_never_written_back():
+    assert _sources(r"""(environ(\.get)?[\[(]|getenv\()\s*["']RECLAKE_""") == []
+    assert _sources(r"os\.environ\[[^\]]+\]\s*=|os\.environ\.(setdefault|update|pop)\(|os\.putenv|set_tracking_uri|"
+                    r"set_registry_uri|set_num_threads") == []
+
+
+def test_every_bad_setting_names_the_variable_the_value_and_what_is_allowed():
+    free_text = {"RECLAKE_HOME", "RECLAKE_LLM_MODEL", "RECLAKE_LLM_MODEL_CACHE", "RECLAKE_JUDGE2_MODEL",
+                 "RECLAKE_SPARK_MASTER"}  # any value is a name or a path to create
+    for variable in VARIABLES:
+        if variable.name in free_text:
+            continue
+        value = "not/a-valid value"
+        with pytest.raises(SettingError) as error:
+            (resource_fields(variable.resource, {variable.name: value}) if variable.resource
+             else setting(variable.name, {variable.name: value}))
+        message = str(error.value)
+        assert message.startswith(f"{variable.name}={value!r}: expected") or "no such file" in message, message
+
+
+def test_set_variables_become_env_vars_and_checked_values():
+    import dagster as dg
+
+    fields = resource_fields("training", {"RECLAKE_TRAIN_SEED": "3", "RECLAKE_TRAIN_POISONING_DEFENCE": "false",
+                                          "RECLAKE_TRAIN_DEVICE": "CPU"})
+    assert fields["seed"].name == "RECLAKE_TRAIN_SEED"  # Dagster reads it when a run starts
+    assert fields["poisoning_defence"] is False and fields["device"] == "cpu"  # Dagster has no bool EnvVar; normalized
+    assert isinstance(resource_fields("lake", {"RECLAKE_ENGINE": "spark"})["engine"], dg.EnvVar)
+    assert setting("RECLAKE_NIGHTLY_AT", {"RECLAKE_NIGHTLY_AT": "03:30"}) == (3, 30)
+    assert setting("RECLAKE_NIGHTLY_AT", {}) == (2, 0)
+
+
+def test_the_feast_repo_reads_the_files_the_core_names(tmp_path, monkeypatch):
+    """feature_repo/ imports nothing of reclake (Feast's CLI loads it alone), so it declares its
+    sources' paths itself: they must be the ones the core's Lake writes."""
+    monkeypatch.setenv("RECLAKE_HOME", str(tmp_path))
+    sources = runpy.run_path(str(FEATURE_REPO_DIR / "data_sources.py"))
+    lake = Lake(tmp_path)
+    assert sources["user_stats_source"].path == str(lake.features("user_stats"))
+    assert sources["item_stats_source"].path == str(lake.features("item_stats"))
+    assert sources["item_text_embedding_source"].path == str(lake.embeddings("items"))
+    assert sources["user_profile_embedding_source"].path == str(lake.embeddings("users"))
+    assert sources["user_recommendations_source"].path == str(lake.latest_recommendations)

@@ -20,8 +20,13 @@ def parquet_source(*, name: str, path: str, timestamp_field: str, description: s
     return FileSource(name=name, path=path, timestamp_field=timestamp_field, description=description)
 
 
-# Same default as reclake itself: ./.reclake at the repo root.
-RECLAKE_HOME = Path(os.environ.get("RECLAKE_HOME") or Path(__file__).resolve().parent.parent / ".reclake")
+# The data home, as feature_store.yaml reads it (${RECLAKE_HOME}); reclake passes it to `feast apply`.
+# No default of its own: `feast apply` runs this file from inside feature_repo/, where a relative
+# default would point elsewhere than reclake's (./.reclake from where reclake runs).
+if not os.environ.get("RECLAKE_HOME"):
+    raise RuntimeError("RECLAKE_HOME is not set: export it before using the Feast CLI on this repo, e.g. "
+                       "`export RECLAKE_HOME=$PWD/.reclake` from the reclake checkout")
+RECLAKE_HOME = Path(os.environ["RECLAKE_HOME"]).expanduser()
 FEATURES_DIR = RECLAKE_HOME.resolve() / "lake" / "features"
 
 user_stats_source = parquet_source(

@@ -229,7 +229,6 @@ VARIABLES = [
     Variable("RECLAKE_SPARK_UI", _boolean, default=False),
 ]
 BY_NAME = {v.name: v for v in VARIABLES}
-RESOURCES = sorted({v.resource for v in VARIABLES if v.resource})
 
 
 def _parsed(variable: Variable, environ: Mapping[str, str]) -> tuple[str, Any] | None:

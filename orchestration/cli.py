@@ -20,8 +20,8 @@ from pathlib import Path
 
 from orchestration.core.datasets import DatasetError
 from orchestration.core.paths import Lake
-from orchestration.core.settings import (SettingError, apply_process_switches, dagster_home, ensure_dagster_home,
-                                         home_from_env, parse_dbt_project, resource_fields)
+from orchestration.core.settings import (SettingError, apply_process_switches, check_environment, dagster_home,
+                                         ensure_dagster_home, home_from_env, parse_dbt_project, resource_fields)
 
 
 def _step_failures(result) -> list[str]:
@@ -207,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
 
     apply_process_switches()
     try:
+        check_environment()  # a bad RECLAKE_* value stops every command here, before any work
         if args.command == "demo":
             return run_pipeline()
         home = home_from_env()

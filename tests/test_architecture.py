@@ -89,8 +89,9 @@ def test_every_bad_setting_names_the_variable_the_value_and_what_is_allowed():
         with pytest.raises(SettingError) as error:
             (resource_fields(variable.resource, {variable.name: value}) if variable.resource
              else setting(variable.name, {variable.name: value}))
-        message = str(error.value)
-        assert message.startswith(f"{variable.name}={value!r}: expected") or "no such file" in message, message
+        message = str(error.value)  # the variable, the value, then what is allowed
+        assert message.startswith(f"{variable.name}={value!r}: "), message
+        assert re.search(r": (expected|unknown dataset\. Use one of|no such file)", message), message
 
 
 def test_set_variables_become_env_vars_and_checked_values():

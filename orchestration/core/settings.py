@@ -128,8 +128,8 @@ def _dataset(text: str) -> str:
 
     value = text.strip()
     if value not in NAMED_DATASETS and not Path(value).expanduser().is_dir():
-        raise SettingError(f"expected one of {', '.join(NAMED_DATASETS)} or the path of a folder holding "
-                           "interactions.csv|parquet")
+        raise SettingError(f"unknown dataset. Use one of {', '.join(NAMED_DATASETS)} or the path of a folder "
+                           "holding interactions.csv|parquet")
     return value
 
 

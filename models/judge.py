@@ -9,7 +9,9 @@ profiles, and answers from its next-token distribution, never free text:
     auc(positive, negative)                     how often the held-out test item outscores a random
                                                 unseen item (ties count half): the judge's calibration
     judge_cases(judge, cases, cards)            both of the above for many users -> two DataFrames
-    summarize(pointwise, pairwise)              judge_auc, position_bias_rate, champion_win_rate, ...
+    auc_interval(pointwise)                     a bootstrap interval of judge_auc over users
+    summarize(pointwise, pairwise)              judge_auc (+ CI, `trusted`), position_bias_rate, win rates
+                                                (withheld, with the reason, when the judge is not trusted)
     agreement(frames_a, frames_b)               how far two judges agree (the multi-judge option)
 
     judge = Judge(backend); judge.pointwise(profile, [{"title": ..., "profile": ...}, ...])
@@ -25,6 +27,9 @@ from models.llm.base import LLMBackend
 from models.profiles import PromptTemplate
 
 RATINGS = ["1", "2", "3", "4", "5"]
+# A judge is trusted when the 95% interval of its AUC (held-out item vs random unseen items) lies
+# clear of chance by a margin: lower bound >= 0.60. Below that its verdicts are not results.
+TRUST_AUC_LOWER = 0.60
 UNJUDGED = "unjudged"  # the pairwise verdict of a user the judge backend failed on
 SIDES = ["A", "B"]
 
@@ -42,6 +47,25 @@ def auc(positive, negative) -> float:
     greater = (positive[:, None] > negative[None, :]).sum()
     ties = (positive[:, None] == negative[None, :]).sum()
     return float((greater + 0.5 * ties) / (len(positive) * len(negative)))
+
+
+def auc_interval(pointwise: pd.DataFrame, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> list[float]:
+    """Percentile bootstrap of the pooled held-out-vs-random AUC, resampling users (a user's items
+    are not independent draws). Pair counts between every two users are computed once, so each
+    resample is two matrix products: AUC = w'Cw / ((w.P)(w.N)) for user multiplicities w."""
+    frame = pointwise[pointwise["role"].isin(["heldout", "random"])]
+    users = sorted(frame["user_id"].unique())
+    pos = [frame.loc[(frame["user_id"] == u) & (frame["role"] == "heldout"), "score"].to_numpy(float) for u in users]
+    neg = [frame.loc[(frame["user_id"] == u) & (frame["role"] == "random"), "score"].to_numpy(float) for u in users]
+    wins = np.array([[((p[:, None] > n[None, :]).sum() + 0.5 * (p[:, None] == n[None, :]).sum()) for n in neg] for p in pos])
+    n_pos, n_neg = np.array([len(p) for p in pos], float), np.array([len(n) for n in neg], float)
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(len(users), np.full(len(users), 1 / len(users)), size=n_boot).astype(float)
+    denominators = (weights @ n_pos) * (weights @ n_neg)
+    valid = denominators > 0
+    samples = np.einsum("bi,ij,bj->b", weights[valid], wins, weights[valid]) / denominators[valid]
+    tail = (1 - level) / 2 * 100
+    return [round(float(np.percentile(samples, tail)), 4), round(float(np.percentile(samples, 100 - tail)), 4)]
 
 
 def sample_users(activity: pd.Series, n: int, seed: int, strata: int = 4) -> list[str]:
@@ -146,19 +170,26 @@ def summarize(pointwise: pd.DataFrame, pairwise: pd.DataFrame) -> dict:
         raise RuntimeError(f"the judge failed on every one of {len(unjudged)} users; first error: "
                            f"{unjudged['error'].iloc[0] if len(unjudged) else 'no users'}")
     consistent = pairwise[pairwise["verdict"] != "inconsistent"]
+    judge_auc = auc(pointwise.loc[pointwise["role"] == "heldout", "score"], pointwise.loc[pointwise["role"] == "random", "score"])
+    interval = auc_interval(pointwise)
+    trusted = interval[0] >= TRUST_AUC_LOWER
     return {
         "n_users": int(pairwise["user_id"].nunique()),
         "unjudged_users": int(len(unjudged)),
-        "judge_auc": auc(pointwise.loc[pointwise["role"] == "heldout", "score"],
-                         pointwise.loc[pointwise["role"] == "random", "score"]),
+        "judge_auc": judge_auc,
+        "judge_auc_ci": interval,
+        "trusted": bool(trusted),
+        "withheld_reason": None if trusted else (
+            f"judge_auc {judge_auc:.3f}, 95% CI [{interval[0]:.2f}, {interval[1]:.2f}]: the lower bound is below "
+            f"{TRUST_AUC_LOWER:.2f}, so this judge's verdicts are not results"),
         "position_bias_rate": float((pairwise["verdict"] == "inconsistent").mean()),
-        # among the users whose two orders agree; None when none do
-        "champion_win_rate": float((consistent["verdict"] == "champion").mean()) if len(consistent) else None,
+        # among the users whose two orders agree; None when none do or when the judge is not trusted
+        "champion_win_rate": float((consistent["verdict"] == "champion").mean()) if len(consistent) and trusted else None,
         "n_consistent_verdicts": int(len(consistent)),
         # position-calibrated alternative (Wang et al. 2023, "LLMs are not fair evaluators"): average
         # the two orders' P(champion better), so a judge that always says "A" lands at 0.5
         "champion_win_rate_order_averaged": float(
-            ((pairwise["p_champion_first_order"] + pairwise["p_champion_swapped"]) / 2 > 0.5).mean()),
+            ((pairwise["p_champion_first_order"] + pairwise["p_champion_swapped"]) / 2 > 0.5).mean()) if trusted else None,
         "mean_score": {role: round(float(v), 4) for role, v in pointwise.groupby("role")["score"].mean().items()},
     }
 

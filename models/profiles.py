@@ -18,12 +18,13 @@ import json
 import re
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from models.failpoints import failpoint
+from models.faithfulness import complete_sentences
 from models.llm.base import LLMBackend, Message
 from models.sanitize import sanitize_fields
 
@@ -222,6 +223,8 @@ def _generate_checked(backend, template, kind, batch, max_new_tokens, stats, rem
             texts.append(None)
             reasons.append(f"backend error: {generation.error}")
             continue
+        # a generation cut at the token limit keeps its full sentences only
+        generation = replace(generation, text=complete_sentences(generation.text))
         reason = validate(generation.text, kind)
         texts.append(None if reason else " ".join(generation.text.split()))
         reasons.append(reason)

@@ -78,9 +78,15 @@ def _judge_lines(home: Path, date: str) -> list[str]:
     if not path.exists():
         return []
     s = json.loads(path.read_text())
-    win = "n/a (no order-consistent verdict)" if s["champion_win_rate"] is None else f"{s['champion_win_rate']:.2f}"
+    low, high = s["judge_auc_ci"]
+    trust = "trusted" if s["trusted"] else "NOT trusted (CI lower bound < 0.60): verdicts withheld"
+    if not s["trusted"]:
+        win = "withheld"
+    else:
+        win = "n/a (no order-consistent verdict)" if s["champion_win_rate"] is None else f"{s['champion_win_rate']:.2f}"
     lines = ["", f"LLM judge ({s['judge']}, {s['n_users']} users, {date}):",
-             f"  judge_auc {s['judge_auc']:.3f} (held-out item vs random unseen; 0.5 = chance)",
+             f"  judge_auc {s['judge_auc']:.3f}, 95% CI [{low:.2f}, {high:.2f}] (held-out item vs random unseen; "
+             f"0.5 = chance): {trust}",
              f"  position_bias_rate {s['position_bias_rate']:.2f}; {s['champion']['model_name']} vs "
              f"{s['baseline']['model_name']} win rate {win} (test NDCG@10 difference {s['test_ndcg10_difference']:+.4f})"]
     if s.get("judge_agreement"):

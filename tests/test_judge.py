@@ -10,7 +10,7 @@ import torch
 
 from conftest import TEST_MODEL_CACHE, TODAY, materializations, tiny_llm
 from models import registry
-from models.judge import RATINGS, Judge, JudgeCase, agreement, auc, expected_rating, judge_cases, sample_users, summarize
+from models.judge import RATINGS, Judge, JudgeCase, agreement, auc, auc_interval, expected_rating, judge_cases, sample_users, summarize
 from models.llm.openai_backend import OpenAIBackend
 
 
@@ -98,13 +98,41 @@ def test_summary_and_agreement_match_hand_examples():
     summary = summarize(pointwise, pairwise)
     assert summary["judge_auc"] == 0.5  # 3.0 beats 2.0, loses to 4.0
     assert summary["position_bias_rate"] == pytest.approx(1 / 3)
-    assert summary["champion_win_rate"] == 0.5 and summary["n_consistent_verdicts"] == 2
-    assert summary["champion_win_rate_order_averaged"] == pytest.approx(2 / 3)  # means 0.75, 0.55, 0.3
+    # a judge at chance is not trusted: its verdicts are withheld, with the reason
+    assert summary["trusted"] is False and "below 0.60" in summary["withheld_reason"]
+    assert summary["champion_win_rate"] is None and summary["champion_win_rate_order_averaged"] is None
+    # the same verdicts from a judge that ranks the held-out item first for 30 users are results
+    sure = pd.concat([pointwise.assign(user_id=f"u{n}", score=[3.0, 2.0, 1.0, 5.0]) for n in range(30)])
+    trusted = summarize(sure, pairwise)
+    assert trusted["judge_auc"] == 1.0 and trusted["judge_auc_ci"] == [1.0, 1.0] and trusted["trusted"]
+    assert trusted["champion_win_rate"] == 0.5 and trusted["n_consistent_verdicts"] == 2
+    assert trusted["champion_win_rate_order_averaged"] == pytest.approx(2 / 3)  # means 0.75, 0.55, 0.3
     other = pairwise.assign(verdict=["champion", "champion", "champion"])
     agreed = agreement((pointwise, pairwise), (pointwise.assign(score=[1.0, 2.0, 3.0, 4.0]), other))
     # users u and w are consistent for both judges; they agree on u only
     assert agreed["verdict_agreement_rate"] == 0.5 and agreed["n_users_both_consistent"] == 2
     assert agreed["score_spearman"] == pytest.approx(0.8)  # ranks 2,1,3,4 vs 1,2,3,4
+
+
+def test_auc_interval_resamples_users_and_brackets_the_auc():
+    rng = np.random.default_rng(1)
+    rows = []
+    for n in range(60):  # the held-out item scores higher than random items, with noise
+        rows.append({"user_id": f"u{n}", "role": "heldout", "score": rng.normal(0.8)})
+        rows += [{"user_id": f"u{n}", "role": "random", "score": rng.normal(0.0)} for _ in range(9)]
+    frame = pd.DataFrame(rows)
+    point = auc(frame.loc[frame["role"] == "heldout", "score"], frame.loc[frame["role"] == "random", "score"])
+    low, high = auc_interval(frame, seed=0)
+    assert low < point < high and 0.1 < high - low < 0.35
+    # the same as resampling users by hand, one resample at a time
+    users = sorted(frame["user_id"].unique())
+    draws = np.random.default_rng(0).multinomial(len(users), np.full(len(users), 1 / len(users)), size=200)
+    by_hand = []
+    for counts in draws:
+        picked = pd.concat([frame[frame["user_id"] == u] for u, c in zip(users, counts) for _ in range(c)])
+        by_hand.append(auc(picked.loc[picked["role"] == "heldout", "score"], picked.loc[picked["role"] == "random", "score"]))
+    matrix = auc_interval(frame, n_boot=200, seed=0, level=0.5)
+    assert matrix == [round(float(np.percentile(by_hand, 25)), 4), round(float(np.percentile(by_hand, 75)), 4)]
 
 
 def test_judge_cases_scores_an_item_in_two_roles_once_with_a_recording_backend():
@@ -122,10 +150,10 @@ def test_judge_cases_scores_an_item_in_two_roles_once_with_a_recording_backend()
 @pytest.mark.integration
 def test_shared_prefix_choice_scoring_equals_scoring_each_prompt_whole(monkeypatch):
     from models.llm import transformers_backend
-    from models.llm.embedded import ensure_embedded_checkpoint
+    from models.llm.embedded import ensure_checkpoint
 
     # fp32, so the two computations may differ only by float rounding
-    backend = transformers_backend.TransformersBackend(ensure_embedded_checkpoint(TEST_MODEL_CACHE), device="cpu",
+    backend = transformers_backend.TransformersBackend(ensure_checkpoint(TEST_MODEL_CACHE), device="cpu",
                                                        dtype=torch.float32, batch_size=4)
     judge = Judge(backend)
     conversations = [judge.pointwise_template.messages({"user": PROFILE, "item": item}) for item in ITEMS]

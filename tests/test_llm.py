@@ -113,3 +113,37 @@ def test_profile_assets_write_contract_tables_and_second_run_calls_no_llm(ml100k
     assert meta(runs[1], "item_profiles")["llm_calls"].value == 0
     vectors = pd.read_parquet(home / "lake" / "embeddings" / "users.parquet")
     assert len(vectors["profile_embedding"].iloc[0]) == 384
+
+
+@pytest.fixture(scope="module")
+def llamacpp():
+    """The embedded GGUF on the llama.cpp runtime (xllamacpp), 4 slots, one thread."""
+    from conftest import TEST_MODEL_CACHE
+    from models.llm.embedded import load_embedded
+
+    return load_embedded(TEST_MODEL_CACHE, runtime="llamacpp", batch_size=4, threads=1)
+
+
+@pytest.mark.integration
+def test_llamacpp_runtime_generates_the_same_words_for_the_same_prompt_across_parallel_slots(llamacpp):
+    outputs = llamacpp.generate([QUESTION] * 3 + [[{"role": "user", "content": "Name one colour."}]], max_new_tokens=12)
+    assert all(o.text and o.error is None and 0 < o.new_tokens <= 12 for o in outputs)
+    assert outputs[0] == outputs[1] == outputs[2] and outputs[3].text != outputs[0].text
+    assert llamacpp.model.endswith("@llama.cpp")  # its texts are cached apart from the transformers runtime's
+
+
+@pytest.mark.integration
+def test_llamacpp_and_transformers_runtimes_score_the_same_gguf_alike(llamacpp, embedded):
+    """Same weights, two engines: llama.cpp computes with the quantized blocks, transformers with
+    their fp32 dequantization, so the scores differ a little, not in kind."""
+    from models.judge import Judge
+
+    profile = "Loves animated family films and comedies; dislikes horror and slow dramas."
+    items = [{"title": t, "genres": g} for t, g in [("Toy Story (1995)", "Animation, Comedy"), ("Scream (1996)", "Horror"),
+                                                     ("Aladdin (1992)", "Animation, Musical"), ("Babe (1995)", "Children's, Comedy")]]
+    on_llamacpp, on_torch = Judge(llamacpp).pointwise(profile, items), Judge(embedded).pointwise(profile, items)
+    print(f"\nexpected ratings: llama.cpp {[round(x, 3) for x in on_llamacpp]}, transformers {[round(x, 3) for x in on_torch]}")
+    assert all(1 <= x <= 5 for x in on_llamacpp)
+    assert max(abs(a - b) for a, b in zip(on_llamacpp, on_torch)) < 0.15
+    [scores] = llamacpp.score_choices([RATING], list("12345"))
+    assert sum(scores.values()) == pytest.approx(1.0) and len({round(v, 6) for v in scores.values()}) > 1

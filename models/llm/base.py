@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,3 +36,14 @@ def normalize(weights: dict[str, float]) -> dict[str, float]:
     if total <= 0:
         return {k: 1.0 / len(weights) for k in weights}
     return {k: v / total for k, v in weights.items()}
+
+
+def choice_distribution(top_logprobs: list[dict], choices: list[str]) -> dict[str, float]:
+    """P(each choice) from an OpenAI-style `top_logprobs` list of the first answer token (" 4" and
+    "4" count as the same answer), normalized over the choices."""
+    weights = {c: 0.0 for c in choices}
+    for entry in top_logprobs:
+        token = entry["token"].strip()
+        if token in weights:
+            weights[token] += math.exp(entry["logprob"])
+    return normalize(weights)

@@ -1,4 +1,5 @@
-"""Pick a backend by name: `embedded` (default), `hf` (a local checkpoint dir), `openai` (a server URL)."""
+"""Pick a backend by name: `embedded` (default: a ladder model, llama.cpp or transformers runtime),
+`hf` (a local checkpoint dir), `openai` (a server URL)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ BACKENDS = ("embedded", "hf", "openai")
 
 def load_backend(kind: str, cache_dir: Path, *, model_path: str | None = None, base_url: str | None = None,
                  model: str | None = None, device: str | None = None, batch_size: int = 16, log=print,
-                 timeout_s: float = 60.0, max_retries: int = 3):
+                 timeout_s: float = 60.0, max_retries: int = 3, embedded_model: str = "smollm2-135m",
+                 runtime: str = "transformers", threads: int = 1):
     if kind == "embedded":
         from models.llm.embedded import load_embedded
 
-        return load_embedded(cache_dir, device=device, batch_size=batch_size, log=log)
+        return load_embedded(cache_dir, model=embedded_model, runtime=runtime, device=device, batch_size=batch_size,
+                             threads=threads, log=log)
     if kind == "hf":
         if not model_path:
             raise ValueError("the hf backend needs RECLAKE_LLM_MODEL_PATH: a local transformers checkpoint directory")

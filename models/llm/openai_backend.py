@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
-from models.llm.base import Generation, Message, normalize
+from models.llm.base import Generation, Message, choice_distribution
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 10.0
@@ -186,11 +186,6 @@ class OpenAIBackend:
         def one(messages):
             top = self._complete(messages, 1, lambda a: a["choices"][0]["logprobs"]["content"][0]["top_logprobs"],
                                  logprobs=True, top_logprobs=20)
-            weights = {c: 0.0 for c in choices}
-            for entry in top:
-                token = entry["token"].strip()
-                if token in weights:
-                    weights[token] += math.exp(entry["logprob"])
-            return normalize(weights)
+            return choice_distribution(top, choices)
 
         return self._map(one, conversations)

@@ -29,7 +29,7 @@ def build_app(backend):
     from fastapi import FastAPI, HTTPException
 
     app = FastAPI(title="reclake llm")
-    lock = threading.Lock()  # one forward pass at a time: the model is not re-entrant
+    lock = threading.Lock()  # transformers: one forward pass at a time, the model is not re-entrant
 
     @app.get("/v1/models")
     def models():
@@ -39,6 +39,14 @@ def build_app(backend):
     def chat(request: ChatRequest):
         if not request.messages:
             raise HTTPException(status_code=400, detail="messages must not be empty")
+        if hasattr(backend, "chat_completion"):  # llama.cpp: its own engine answers, concurrently
+            # the same decoding as the backend's own generate (its repetition penalty), so a remote
+            # and an in-process call write the same words
+            request_fields = {"messages": request.messages, "max_tokens": request.max_tokens,
+                              "repeat_penalty": backend.repetition_penalty}
+            if request.logprobs and request.top_logprobs > 0:
+                request_fields |= {"max_tokens": 1, "logprobs": True, "top_logprobs": min(request.top_logprobs, 20)}
+            return {**backend.chat_completion(request_fields), "model": backend.model}
         choice: dict = {"index": 0, "finish_reason": "stop"}
         with lock:
             if request.logprobs and request.top_logprobs > 0:

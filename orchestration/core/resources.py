@@ -62,6 +62,8 @@ class LLMResource(dg.ConfigurableResource):
     openai backend from the environment itself and never pass through Dagster config."""
 
     backend: str = "embedded"  # embedded | hf | openai
+    embedded_model: str = "smollm2-135m"  # embedded: a rung of models/llm/ladder.py
+    runtime: str = "transformers"  # embedded: transformers (dequantized, torch) | llamacpp (the GGUF as it is)
     model_path: str | None = None  # hf: a local checkpoint directory
     base_url: str | None = None  # openai: e.g. http://127.0.0.1:8011/v1
     model: str | None = None  # openai: model name on that server
@@ -72,7 +74,7 @@ class LLMResource(dg.ConfigurableResource):
     user_max_new_tokens: int = 160
     max_items: int | None = None  # profile only the first N items (by id); None: all
     max_users: int | None = None
-    torch_threads: int = 2  # on an idle 2-core machine 2 threads gave 1.6x the tokens/s of 1 (README)
+    torch_threads: int = 2  # threads of the torch or llama.cpp runtime
     timeout_s: float = 60.0  # openai: per request
     max_retries: int = 3  # openai: per request, after the first try
 
@@ -93,4 +95,5 @@ class LLMResource(dg.ConfigurableResource):
 
         return load_backend(self.backend, self.cache_dir(home), model_path=self.model_path, base_url=self.base_url,
                             model=self.model, device=self.device, batch_size=self.batch_size, log=log,
-                            timeout_s=self.timeout_s, max_retries=self.max_retries)
+                            timeout_s=self.timeout_s, max_retries=self.max_retries,
+                            embedded_model=self.embedded_model, runtime=self.runtime, threads=self.torch_threads)

@@ -32,6 +32,9 @@ from typing import Any
 
 import dagster as dg
 
+from models.llm.embedded import RUNTIMES
+from models.llm.ladder import LADDER
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "transforms"
 FEATURE_REPO_DIR = REPO_ROOT / "feature_repo"
@@ -88,6 +91,9 @@ def _boolean(text: str) -> bool:
     if lowered not in ("1", "0", "true", "false"):
         raise SettingError("expected one of 1, 0, true, false")
     return lowered in ("1", "true")
+
+
+EMBEDDED_MODELS = tuple(LADDER)
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -185,6 +191,9 @@ VARIABLES = [
     Variable("RECLAKE_ENGINE", _choice("duckdb", "spark"), "lake", "engine", env_source="str"),
     # the LLM that writes profiles (and judges)
     Variable("RECLAKE_LLM_BACKEND", _choice("embedded", "hf", "openai"), "llm", "backend", env_source="str"),
+    Variable("RECLAKE_LLM_EMBEDDED_MODEL", _choice(*EMBEDDED_MODELS), "llm", "embedded_model", env_source="str"),
+    Variable("RECLAKE_LLM_RUNTIME", _choice(*RUNTIMES), "llm", "runtime", env_source="str"),
+    Variable("RECLAKE_LLM_THREADS", _integer(1), "llm", "torch_threads", env_source="int"),
     Variable("RECLAKE_LLM_MODEL_PATH", _existing_path, "llm", "model_path", env_source="str"),
     Variable("RECLAKE_LLM_BASE_URL", _url, "llm", "base_url", env_source="str"),
     Variable("RECLAKE_LLM_MODEL", _text, "llm", "model", env_source="str"),
@@ -217,6 +226,8 @@ VARIABLES = [
     Variable("RECLAKE_JUDGE_K", _integer(1), "judge", "k", env_source="int"),
     Variable("RECLAKE_JUDGE_RANDOM_ITEMS", _integer(1), "judge", "n_random", env_source="int"),
     Variable("RECLAKE_JUDGE_SEED", _integer(0), "judge", "seed", env_source="int"),
+    Variable("RECLAKE_JUDGE_EMBEDDED_MODEL", _choice(*EMBEDDED_MODELS), "judge", "embedded_model", env_source="str"),
+    Variable("RECLAKE_JUDGE_RUNTIME", _choice(*RUNTIMES), "judge", "runtime", env_source="str"),
     Variable("RECLAKE_JUDGE2_BACKEND", _choice("embedded", "hf", "openai"), "judge", "second_backend", env_source="str"),
     Variable("RECLAKE_JUDGE2_MODEL_PATH", _existing_path, "judge", "second_model_path", env_source="str"),
     Variable("RECLAKE_JUDGE2_BASE_URL", _url, "judge", "second_base_url", env_source="str"),

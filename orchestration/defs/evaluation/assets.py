@@ -152,7 +152,9 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
     with tempfile.TemporaryDirectory(dir=lake.home_path) as workdir:
         distribution = plots.score_distributions(first_points, Path(workdir) / "judge_scores.png")
         roc = plots.roc(first_points, summary["judge_auc"], Path(workdir) / "judge_roc.png")
-        metrics = {"judge_auc": summary["judge_auc"], "position_bias_rate": summary["position_bias_rate"],
+        metrics = {"judge_auc": summary["judge_auc"], "judge_auc_ci_low": summary["judge_auc_ci"][0],
+                   "judge_auc_ci_high": summary["judge_auc_ci"][1], "judge_trusted": float(summary["trusted"]),
+                   "position_bias_rate": summary["position_bias_rate"],
                    "n_users": summary["n_users"], "unjudged_users": summary["unjudged_users"]}
         if win_rate is not None:
             metrics["champion_win_rate"] = win_rate
@@ -170,10 +172,12 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
     # the link back from the model version to its latest judgement, visible on its registry page
     client.set_model_version_tag(registry.REGISTERED_MODEL, champion.version, "judge_run_id", run_id)
     client.set_model_version_tag(registry.REGISTERED_MODEL, champion.version, "judge_auc", f"{summary['judge_auc']:.4f}")
-    context.log.info(f"judge_auc {summary['judge_auc']:.3f}, position bias {summary['position_bias_rate']:.2f}, "
-                     f"champion win rate {win_rate}")
+    context.log.info(f"judge_auc {summary['judge_auc']:.3f} {summary['judge_auc_ci']}, position bias "
+                     f"{summary['position_bias_rate']:.2f}, " + (f"champion win rate {win_rate}" if summary["trusted"]
+                                                                  else f"verdicts withheld: {summary['withheld_reason']}"))
     return memo.stamp(dg.MaterializeResult(metadata={
         **metrics, "judge": ", ".join(per_judge), "mlflow_run_id": run_id,
+        "trusted": summary["trusted"], "withheld_reason": summary["withheld_reason"] or "",
         "champion_win_rate": win_rate if win_rate is not None else float("nan"),
         "test_ndcg10_difference": summary["test_ndcg10_difference"],
         "judge_agrees_with_ndcg": str(summary["judge_agrees_with_ndcg"]),

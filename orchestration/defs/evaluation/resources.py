@@ -14,14 +14,20 @@ class JudgeResource(dg.ConfigurableResource):
     n_random: int = 10  # random unseen items per user: the negatives of judge_auc
     seed: int = 0
     item_profile_chars: int = 160  # of each item's LLM profile the pointwise judge reads
+    embedded_model: str | None = None  # the first judge's ladder model when embedded; None: the llm's
+    runtime: str | None = None  # the first judge's embedded runtime; None: the llm's
     second_backend: str | None = None  # embedded | hf | openai
     second_model_path: str | None = None
     second_base_url: str | None = None
     second_model: str | None = None
 
     def llms(self, first: LLMResource) -> list[LLMResource]:
-        """The judges' LLM settings: `first`, and the second judge's model on the same device, batch,
-        threads, timeout and retries (one wiring: LLMResource.load -> models/llm/factory.py)."""
+        """The judges' LLM settings: `first`, with this resource's embedded model and runtime where set
+        (profiles and judging may use different rungs of the ladder), and the second judge's model
+        on the same device, batch, threads, timeout and retries (one wiring: LLMResource.load ->
+        models/llm/factory.py)."""
+        own = {k: v for k, v in {"embedded_model": self.embedded_model, "runtime": self.runtime}.items() if v}
+        first = first.model_copy(update=own)
         if not self.second_backend:
             return [first]
         return [first, first.with_backend(self.second_backend, model_path=self.second_model_path,

@@ -41,11 +41,11 @@ def build(spec: str, seed: int, data: SplitData, home: Path, max_epochs: int | N
     if name != "llm_sasrec":
         return cls(cls.Config(seed=seed, **budget))
     config = cls.Config(seed=seed, item_text=variant or "title+profile", use_user_profile=user == "user", **budget)
-    items = pd.read_parquet(home / "lake" / "embeddings" / "items.parquet")
+    items = pd.read_parquet(Lake(home).embeddings("items"))
     vectors, _ = text_vectors(data.items, items, "item_id", item_text_columns(config))
     user_vectors = None
     if config.use_user_profile:
-        users = pd.read_parquet(home / "lake" / "embeddings" / "users.parquet")
+        users = pd.read_parquet(Lake(home).embeddings("users"))
         user_vectors, _ = text_vectors(data.users, users, "user_id", ["profile_embedding"])
     return cls(config, item_text=vectors, user_text=user_vectors)
 
@@ -76,7 +76,7 @@ def main() -> None:
     print(f"{data.n_users} users, {data.n_items} items, seeds {args.seeds}, {args.threads} torch thread(s), "
           f"device {'cuda' if torch.cuda.is_available() else 'cpu'}")
 
-    out = args.home / "lake" / "reports"
+    out = Lake(args.home).report("model_quality_runs.jsonl").parent
     out.mkdir(parents=True, exist_ok=True)
     runs_file = out / "model_quality_runs.jsonl"  # one line per (model, seed): parallel invocations append
     jobs = [] if args.table_only else [(spec, seed) for spec in args.models for seed in args.seeds]

@@ -29,7 +29,7 @@ from models.recsys.sasrec import training_windows
 def measure(data: SplitData, home: Path, model_name: str, device: str, epochs: int) -> tuple[float, int]:
     if model_name == "llm_sasrec":
         config = LLMSASRec.Config(device=device)
-        items = pd.read_parquet(home / "lake" / "embeddings" / "items.parquet")
+        items = pd.read_parquet(Lake(home).embeddings("items"))
         model = LLMSASRec(config, item_text=text_vectors(data.items, items, "item_id", item_text_columns(config))[0])
     else:
         model = SASRec(SASRec.Config(device=device))

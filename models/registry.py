@@ -39,6 +39,7 @@ from models.recsys.serving import RecommenderPyfunc
 
 REGISTERED_MODEL = "reclake-recommender"
 CHAMPION_ALIAS = "champion"
+JUDGE_MODEL = "reclake-judge"  # tuned judges (models/judge_probe.py): never candidates for champion
 EXPERIMENT = "reclake"
 MODEL_CODE = Path(__file__).resolve().parent  # the `models` package, shipped inside each MLflow model
 # user ids in; ranked items out; `k` (how many per user) as a parameter
@@ -111,6 +112,14 @@ def log_report_run(client: mlflow.MlflowClient, run_name: str, tags: dict[str, s
             for path in paths:
                 client.log_artifact(run_id, str(path), folder)
     return run_id
+
+
+def register_judge(client: mlflow.MlflowClient, run_id: str, artifact_folder: str, tags: dict[str, str]) -> str:
+    """A version of the tuned judge registered from a finished run's artifact folder; its number."""
+    if not client.search_registered_models(f"name='{JUDGE_MODEL}'"):
+        client.create_registered_model(JUDGE_MODEL, description="reclake's tuned judge: a probe on an LLM's hidden states")
+    source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_folder}"
+    return client.create_model_version(JUDGE_MODEL, source, run_id=run_id, tags=tags).version
 
 
 @dataclass

@@ -80,15 +80,21 @@ def _judge_lines(home: Path, date: str) -> list[str]:
     s = json.loads(path.read_text())
     low, high = s["judge_auc_ci"]
     trust = "trusted" if s["trusted"] else "NOT trusted (CI lower bound < 0.60): verdicts withheld"
-    if not s["trusted"]:
-        win = "withheld"
+    if not s.get("verdicts_trusted", s["trusted"]):
+        win = f"withheld ({s['withheld_reason']})" if s["trusted"] else "withheld"
     else:
         win = "n/a (no order-consistent verdict)" if s["champion_win_rate"] is None else f"{s['champion_win_rate']:.2f}"
-    lines = ["", f"LLM judge ({s['judge']}, {s['n_users']} users, {date}):",
+    lines = ["", f"Judge ({s['judge']}, {s['n_users']} users, {date}):",
              f"  judge_auc {s['judge_auc']:.3f}, 95% CI [{low:.2f}, {high:.2f}] (held-out item vs random unseen; "
              f"0.5 = chance): {trust}",
              f"  position_bias_rate {s['position_bias_rate']:.2f}; {s['champion']['model_name']} vs "
              f"{s['baseline']['model_name']} win rate {win} (test NDCG@10 difference {s['test_ndcg10_difference']:+.4f})"]
+    if s.get("verdict_truth_n"):
+        low_t, high_t = s["verdict_truth_ci"]
+        lines.append(f"  list verdict vs held-out truth: agrees on {s['verdict_truth_agreement']:.2f} [{low_t:.2f}, {high_t:.2f}] "
+                     f"of {s['verdict_truth_n']} users whose test item is in exactly one list")
+    if s.get("test_ece") is not None:
+        lines.append(f"  calibrated on the valid split; ECE on these test items {s['test_ece']:.3f}")
     if s.get("judge_agreement"):
         lines.append(f"  second judge agreement: {s['judge_agreement']}")
     return lines

@@ -115,6 +115,53 @@ class TransformersBackend:
         return torch.cat(out)
 
 
+    @torch.inference_mode()
+    def hidden_states(self, texts: list[str], depth: float = 0.5, batch_size: int = 32) -> "np.ndarray":
+        """One vector per text: the mean over its tokens of the hidden state after layer
+        ``round(depth * n_layers)`` (0.5 = the middle one, which probes read best; README). The layers
+        above it are not run (half the cost at 0.5). Texts run shortest first, right padded
+        (positions start at 0 in every row), so a text's vector does not depend on its batch."""
+        import numpy as np
+
+        layers = self.lm.base_model.layers
+        stop_after = max(1, round(depth * len(layers)))
+        tokens = [self.tokenizer(t, add_special_tokens=False)["input_ids"] or [self.tokenizer.eos_token_id] for t in texts]
+        order = np.argsort([len(t) for t in tokens], kind="stable")
+        out = np.zeros((len(texts), self.lm.config.hidden_size), dtype=np.float32)
+
+        def stop(_module, _inputs, output):
+            raise _Reached(output[0] if isinstance(output, tuple) else output)
+
+        hook = layers[stop_after - 1].register_forward_hook(stop)
+        try:
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                width = max(len(tokens[r]) for r in rows)
+                input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, device=self.device)
+                mask = torch.zeros((len(rows), width), dtype=torch.long, device=self.device)
+                for i, r in enumerate(rows):
+                    input_ids[i, : len(tokens[r])] = torch.tensor(tokens[r], device=self.device)
+                    mask[i, : len(tokens[r])] = 1
+                try:
+                    self.lm.base_model(input_ids=input_ids, attention_mask=mask, use_cache=False)
+                    raise RuntimeError("hidden_states: the stopping hook did not fire")
+                except _Reached as reached:
+                    layer = reached.hidden.float()
+                pooled = (layer * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+                out[rows] = pooled.cpu().numpy()
+        finally:
+            hook.remove()
+        return out
+
+
+class _Reached(Exception):
+    """Carries a layer's output out of the forward pass, so the layers above it never run."""
+
+    def __init__(self, hidden: torch.Tensor):
+        super().__init__("layer reached")
+        self.hidden = hidden
+
+
 MIN_SHARED_PREFIX = 32  # tokens; below this the cache copy costs more than it saves
 
 

@@ -222,6 +222,7 @@ VARIABLES = [
     Variable("RECLAKE_SERVING_START_DATE", _date, default="2026-01-01"),
     Variable("RECLAKE_NIGHTLY_AT", _clock, default=(2, 0)),
     # the judge (its first backend is the llm resource; RECLAKE_JUDGE2_* add a second)
+    Variable("RECLAKE_JUDGE_KIND", _choice("probe", "zero-shot"), "judge", "kind", env_source="str"),
     Variable("RECLAKE_JUDGE_USERS", _integer(1), "judge", "n_users", env_source="int"),
     Variable("RECLAKE_JUDGE_K", _integer(1), "judge", "k", env_source="int"),
     Variable("RECLAKE_JUDGE_RANDOM_ITEMS", _integer(1), "judge", "n_random", env_source="int"),

@@ -1,9 +1,14 @@
-"""Group `evaluation`: the profile-aware LLM judge on the champion's and a baseline's lists.
+"""Group `evaluation`: the judge on the champion's and a baseline's lists.
 
-judge_evaluations[D]  sampled users; pointwise 1-5 scores of the champion's and popularity's test
-                      top-k, the held-out test item and random unseen items; pairwise champion vs
-                      baseline in both orders -> lake/judge_evaluations/date=D/{pointwise,pairwise}.parquet,
-                      summary.json (judge_auc, position_bias_rate, win rates), an MLflow run with plots
+judge_evaluations[D]  sampled users; pointwise scores of the champion's and popularity's test top-k,
+                      the held-out test item and random unseen items; champion vs baseline per user
+                      -> lake/judge_evaluations/date=D/{pointwise,pairwise}.parquet, summary.json
+                      (judge_auc + CI, trusted, position_bias_rate, win rates or why they are
+                      withheld), an MLflow run with plots
+
+The judge is the tuned one by default (RECLAKE_JUDGE_KIND=probe, tuned_judge.py: calibrated
+P(relevant), order-free list comparison); `zero-shot` asks the LLM for a 1-5 rating and an A/B
+preference in both orders (models/judge.py).
 """
 
 import tempfile
@@ -16,7 +21,9 @@ import pyarrow as pa
 
 from models import registry
 from models.device import torch_threads
+from models import judge_probe as probe_judge
 from models.judge import Judge, JudgeCase, agreement, judge_cases, sample_users, summarize
+from models.judge_probe import ece
 from models.sanitize import sanitize_fields
 from orchestration.core.files import write_json_atomic, write_parquet_atomic
 from orchestration.core.lineage import run_tags
@@ -27,8 +34,9 @@ from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import load_splits, query
 from orchestration.defs.evaluation import plots
 from orchestration.defs.evaluation.resources import JudgeResource
+from orchestration.defs.evaluation.tuned_judge import judge_probe, probe_key, reader_llm
 
-EVALUATION_CODE_VERSION = "2"  # 2: item cards are sanitized (#11)
+EVALUATION_CODE_VERSION = "3"  # 2: item cards are sanitized (#11); 3: the tuned judge, histories in cases
 BASELINE_MODEL = "popularity"
 
 
@@ -70,10 +78,11 @@ def _frames_for_contract(pointwise: pd.DataFrame, names: dict[str, tuple[str, st
 
 
 @dg.asset(group_name="evaluation", code_version=EVALUATION_CODE_VERSION, partitions_def=daily_partitions,
-          deps=["batch_recommendations", "user_profiles", "item_profiles", "champion_model"],
+          deps=["batch_recommendations", "user_profiles", "item_profiles", "champion_model", judge_probe],
           kinds={"pytorch", "parquet", "mlflow"},
-          description="Profile-aware LLM judge: pointwise and pairwise scores of the champion vs popularity, "
-                      "calibrated by the AUC of the held-out item against random unseen items.")
+          description="The judge (tuned probe by default, or the zero-shot LLM): pointwise and pairwise scores of "
+                      "the champion vs popularity, trusted only when its AUC of held-out vs random unseen items is "
+                      "clear of chance.")
 def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource,
                       judge: JudgeResource) -> dg.MaterializeResult:
     date = context.partition_key
@@ -99,12 +108,15 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
     user_profiles = pd.read_parquet(lake.paths.profiles("user"))
     profile_of = dict(zip(user_profiles["user_id"], user_profiles["profile"]))
 
-    # users with a test item, a profile and both lists; sampled by train activity
-    eligible = [u for u in data.eval_users("test")
-                if data.users[u] in profile_of and data.users[u] in champ_lists and data.users[u] in base_lists]
+    # users with a test item, both lists and (for a zero-shot judge, which reads it) a profile;
+    # sampled by train activity
+    needs_profile = judge.kind == "zero-shot" or judge.second_backend is not None
+    eligible = [u for u in data.eval_users("test") if data.users[u] in champ_lists and data.users[u] in base_lists
+                and (data.users[u] in profile_of or not needs_profile)]
     if not eligible:
-        raise dg.Failure("judge_evaluations: no user has a test item, a profile and both models' lists; "
-                         "materialize user_profiles and the models first")
+        raise dg.Failure("judge_evaluations: no user has a test item, both models' lists"
+                         + (" and a profile; materialize user_profiles and" if needs_profile else "; materialize")
+                         + " the models first")
     sampled = sample_users(pd.Series({data.users[u]: len(data.train[u]) for u in eligible}), judge.n_users, judge.seed)
     index = {user_id: u for u, user_id in enumerate(data.users)}
     rng = np.random.default_rng(judge.seed)
@@ -114,11 +126,22 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
         seen = np.append(data.histories([u], "test")[0], data.test[u])
         unseen = np.setdiff1d(np.arange(data.n_items), seen)
         randoms = rng.choice(unseen, size=min(judge.n_random, len(unseen)), replace=False)
-        cases.append(JudgeCase(user_id, profile_of[user_id], champ_lists[user_id], base_lists[user_id],
-                               str(data.items[data.test[u]]), [str(data.items[i]) for i in randoms]))
+        cases.append(JudgeCase(user_id, profile_of.get(user_id, ""), champ_lists[user_id], base_lists[user_id],
+                               str(data.items[data.test[u]]), [str(data.items[i]) for i in randoms],
+                               history=[str(data.items[i]) for i in seen[:-1]]))
 
-    # the first judge is the `llm` resource; a second one is the same wiring on another model
-    judges = [Judge(one.load(lake.home_path, context.log.info)) for one in judge.llms(llm)]
+    # the first judge: the tuned probe on the `llm` resource's model, or that LLM zero-shot; a second
+    # one (RECLAKE_JUDGE2_*) is the zero-shot wiring on another model
+    llms = judge.llms(llm)
+    if judge.kind == "probe":
+        reader = reader_llm(judge, llm)
+        path = lake.paths.judge_probe(probe_key(reader))
+        if not path.exists():
+            raise dg.Failure(f"judge_evaluations: no tuned judge at {path}; materialize judge_probe first")
+        judges = [probe_judge.load(path, name=f"probe:{probe_key(reader)}")]
+    else:
+        judges = [Judge(llms[0].load(lake.home_path, context.log.info))]
+    judges += [Judge(one.load(lake.home_path, context.log.info)) for one in llms[1:]]
     context.log.info(f"{date}: judging {len(cases)} users with {', '.join(j.name for j in judges)}: "
                      f"{champ_name} v{champion.version} vs {BASELINE_MODEL} v{base['version']}")
     with torch_threads(llm.torch_threads):
@@ -131,6 +154,9 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
     ndcg_diff = client.get_run(champion.run_id).data.metrics.get("test_ndcg_at_10", np.nan) - base["test_ndcg_at_10"]
     per_judge = {j.name: summarize(*frames) for j, frames in zip(judges, results)}
     first = per_judge[judges[0].name]
+    if judge.kind == "probe":  # its scores are probabilities: how well do they match the test truth?
+        truth = results[0][0][results[0][0]["role"].isin(["heldout", "random"])]
+        first["test_ece"] = ece(truth["score"].to_numpy(), truth["role"].eq("heldout").to_numpy())
     win_rate = first["champion_win_rate"]
     summary = {
         "date": date, "judge": judges[0].name, **first,
@@ -141,7 +167,9 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
         "judge_agrees_with_ndcg": None if win_rate is None else bool(np.sign(win_rate - 0.5) == np.sign(ndcg_diff)),
         "judges": per_judge,
         "judge_agreement": agreement(results[0], results[1]) if len(results) > 1 else None,
-        "prompts": [judges[0].pointwise_template.version, judges[0].pairwise_template.version],
+        "judge_kind": judge.kind,
+        "prompts": [j.pointwise_template.version for j in judges if isinstance(j, Judge)][:1]
+                   + [j.pairwise_template.version for j in judges if isinstance(j, Judge)][:1],
         "config": {"n_users": judge.n_users, "k": judge.k, "n_random": judge.n_random, "seed": judge.seed},
     }
     write_parquet_atomic(pa.Table.from_pandas(pointwise, preserve_index=False), out / "pointwise.parquet")
@@ -150,12 +178,19 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
 
     first_points = pointwise[pointwise["judge"] == judges[0].name]
     with tempfile.TemporaryDirectory(dir=lake.home_path) as workdir:
-        distribution = plots.score_distributions(first_points, Path(workdir) / "judge_scores.png")
+        distribution = plots.score_distributions(
+            first_points, Path(workdir) / "judge_scores.png",
+            *(("calibrated P(relevant)", (0.0, max(0.05, float(first_points["score"].max()))))
+              if judge.kind == "probe" else ()))
         roc = plots.roc(first_points, summary["judge_auc"], Path(workdir) / "judge_roc.png")
         metrics = {"judge_auc": summary["judge_auc"], "judge_auc_ci_low": summary["judge_auc_ci"][0],
                    "judge_auc_ci_high": summary["judge_auc_ci"][1], "judge_trusted": float(summary["trusted"]),
                    "position_bias_rate": summary["position_bias_rate"],
                    "n_users": summary["n_users"], "unjudged_users": summary["unjudged_users"]}
+        if summary["verdict_truth_agreement"] is not None:
+            metrics["verdict_truth_agreement"] = summary["verdict_truth_agreement"]
+        if "test_ece" in summary:
+            metrics["test_ece"] = summary["test_ece"]
         if win_rate is not None:
             metrics["champion_win_rate"] = win_rate
         if summary["judge_agreement"] and summary["judge_agreement"]["verdict_agreement_rate"] is not None:
@@ -187,4 +222,4 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
     }))
 
 
-evaluation_assets = [judge_evaluations]
+evaluation_assets = [judge_probe, judge_evaluations]

@@ -1,4 +1,5 @@
-"""Judge plots: score distributions per role, and the ROC of held-out items against random ones."""
+"""Judge plots: score distributions per role, the ROC of held-out items against random ones, and
+the tuned judge's reliability curve."""
 
 from pathlib import Path
 
@@ -8,14 +9,15 @@ import pandas as pd
 from orchestration.core.ui import plt, save_chart
 
 
-def score_distributions(pointwise: pd.DataFrame, path: Path) -> Path:
+def score_distributions(pointwise: pd.DataFrame, path: Path, label: str = "judge's expected rating (1-5)",
+                        value_range: tuple[float, float] = (1, 5)) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    bins = np.linspace(1, 5, 41)
+    bins = np.linspace(*value_range, 41)
     for role in ("champion", "baseline", "heldout", "random"):
         scores = pointwise.loc[pointwise["role"] == role, "score"]
         if len(scores):
             ax.hist(scores, bins=bins, alpha=0.5, density=True, label=f"{role} (mean {scores.mean():.2f})")
-    ax.set_xlabel("judge's expected rating (1-5)")
+    ax.set_xlabel(label)
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
     ax.set_title("LLM judge scores by item role")
@@ -35,4 +37,19 @@ def roc(pointwise: pd.DataFrame, area: float, path: Path) -> Path:
     ax.set_ylabel("held-out items scored above t")
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title("held-out vs random")
+    return save_chart(fig, path)
+
+
+def reliability(calibrated: pd.DataFrame, raw: pd.DataFrame, path: Path) -> Path:
+    """Predicted vs observed rate per bin (models.judge_probe.reliability), before and after calibration."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.plot([0, 1], [0, 1], ":", color="gray", label="perfect")
+    for table, name, color in ((raw, "probe score", "tab:orange"), (calibrated, "calibrated", "tab:blue")):
+        ax.plot(table["predicted"], table["observed"], "o-", color=color, label=name)
+        for row in table.itertuples():
+            ax.annotate(str(row.count), (row.predicted, row.observed), fontsize=6, color=color)
+    ax.set_xlabel("predicted P(held-out item)")
+    ax.set_ylabel("observed rate (valid split)")
+    ax.legend(fontsize=8)
+    ax.set_title("tuned judge reliability")
     return save_chart(fig, path)

@@ -9,6 +9,7 @@ class JudgeResource(dg.ConfigurableResource):
     """Configured from RECLAKE_JUDGE_* env vars (core/settings.py; see README). The first judge is the
     `llm` resource's backend; a second one (RECLAKE_JUDGE2_*) turns on the multi-judge agreement report."""
 
+    kind: str = "probe"  # probe: the tuned judge (judge_probe); zero-shot: the LLM answers 1-5 / A-B itself
     n_users: int = 200
     k: int = 10  # items of each list judged
     n_random: int = 10  # random unseen items per user: the negatives of judge_auc

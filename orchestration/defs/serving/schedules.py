@@ -8,9 +8,10 @@ from models import registry
 from orchestration.core.resources import LakeResource
 from orchestration.core.settings import setting
 
-# the nightly stages by group: this stage's assets and the evaluation group's judge, named, not imported
+# the nightly stages: this stage's assets and the evaluation group's judge, named, not imported (the
+# tuned judge, judge_probe, is re-fitted by the pipeline when its inputs change, not nightly)
 batch_scoring_job = dg.define_asset_job(
-    "batch_scoring", selection=dg.AssetSelection.groups("serving", "evaluation"),
+    "batch_scoring", selection=dg.AssetSelection.groups("serving") | dg.AssetSelection.assets("judge_evaluations"),
     description="Score every user with the champion for one date, push the lists to Feast, judge them.")
 
 # "HH:MM" in UTC; RECLAKE_NIGHTLY_AT moves it.

@@ -1,0 +1,245 @@
+"""A judge tuned on train-split behaviour: a linear probe on an LLM's hidden states (TALLRec-style).
+
+Zero-shot judges from the small embedded models rank a user's held-out item above random unseen
+items barely better than chance (AUC 0.51-0.61, README). This judge keeps the LLM as the reader
+and learns the verdict from behaviour:
+
+    item_card_texts(titles, years, genres)  what the LLM reads of an item ("Fargo (1996). Genres: Crime, Drama.")
+    read_cards(backend, cards, cache_dir)   their hidden-state vectors (mean over tokens, middle layer), cached
+    train_examples(data, config)         from TRAIN only: each user's last `targets_per_user` train
+                                         items (positives) and random items outside their train
+                                         history (negatives), each with the train items before them
+    fit_probe(vectors, data, config)     logistic regression on [user * item, item, user], where an
+                                         item is its card's hidden state and a user the mean of their
+                                         history's items
+    ProbeJudge(probe).judge_case(...)    calibrated P(relevant) per item; lists compared by how often
+                                         an item of one outscores an item of the other (order-free)
+    Calibration.fit(scores, labels)      isotonic map fitted on the valid split; ece(), reliability()
+
+The judge stays content-based and independent of the recommenders: it reads item cards and the
+user's own history, never a model's scores, and never a valid or test item while it is tuned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.recsys.data import SplitData
+
+
+@dataclass
+class ProbeConfig:
+    targets_per_user: int = 10  # the last train items of each user that the probe learns to pick out
+    negatives_per_target: int = 4  # random items outside the user's train history, per positive
+    min_history: int = 3  # users with fewer train items before their targets are not used
+    l2_c: float = 0.05  # inverse L2 strength of the logistic regression (chosen on valid, README)
+    seed: int = 0
+
+
+ARTICLE_LAST = re.compile(r"^(.*), (The|A|An|Les|La|Le|L'|Il|Das|Der|Die|El)$")
+
+
+def natural_title(title: str) -> str:
+    """ML-100K files titles library-style ("Wizard of Oz, The"); the LLM knows them as written."""
+    match = ARTICLE_LAST.match(title)
+    return f"{match.group(2)} {match.group(1)}" if match else title
+
+
+def item_card_texts(titles: list[str], years: list, genres: list[str | None]) -> list[str]:
+    """The card the LLM reads: the (sanitized) title, release year and genres, nothing a recommender
+    computed. The year matters: it lifts the probe's valid AUC from 0.754 to 0.806 (README)."""
+    cards = []
+    for title, year, genre in zip(titles, years, genres):
+        genre = genre.replace("|", ", ") if isinstance(genre, str) and genre else "unknown"
+        dated = f"{natural_title(title)} ({int(year)})" if pd.notna(year) else natural_title(title)
+        cards.append(f"{dated}. Genres: {genre}.")
+    return cards
+
+
+def read_cards(backend, cards: list[str], cache_dir: Path, depth: float = 0.5, log=print) -> np.ndarray:
+    """Unit-length hidden-state vectors of the cards (``backend.hidden_states``), cached per model,
+    dtype and depth by the card's sha256, so a re-run or a new dataset version reads only new cards."""
+    path = Path(cache_dir) / "hidden_states" / f"{backend.model}-{str(backend.dtype).removeprefix('torch.')}-depth{depth}.npz"
+    keys = [hashlib.sha256(card.encode()).hexdigest()[:32] for card in cards]
+    known: dict[str, np.ndarray] = {}
+    if path.exists():
+        with np.load(path, allow_pickle=False) as f:
+            known = dict(zip(f["keys"].tolist(), f["vectors"]))
+    missing = sorted({k: card for k, card in zip(keys, cards) if k not in known}.items())
+    log(f"{backend.model} reads {len(missing)} item cards ({len(set(keys)) - len(missing)} distinct ones cached)")
+    if missing:
+        fresh = backend.hidden_states([card for _, card in missing], depth=depth)
+        known.update(zip([k for k, _ in missing], fresh / (np.linalg.norm(fresh, axis=1, keepdims=True) + 1e-12)))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as out:  # temp + rename: a reader never sees half a cache
+            np.savez(out, keys=np.array(list(known), dtype=str), vectors=np.stack(list(known.values())))
+        os.replace(tmp, path)
+    return np.stack([known[k] for k in keys]).astype(np.float32)
+
+
+def user_vectors(vectors: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
+    """Each user is the mean of their history's item vectors (zeros for an empty history)."""
+    out = np.zeros((len(histories), vectors.shape[1]), dtype=np.float32)
+    for row, history in enumerate(histories):
+        if len(history):
+            out[row] = vectors[history].mean(0)
+    return out
+
+
+def pair_features(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    return np.hstack([users * items, items, users])
+
+
+def train_examples(data: SplitData, config: ProbeConfig) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """(histories, item indices, labels) from the train split alone. Negatives are drawn from all
+    items outside the user's train history: excluding the valid/test items would mean reading them."""
+    rng = np.random.default_rng(config.seed)
+    histories, items, labels = [], [], []
+    for sequence in data.train:
+        if len(sequence) < config.targets_per_user + config.min_history:
+            continue
+        history, targets = sequence[:-config.targets_per_user], sequence[-config.targets_per_user:]
+        seen = np.zeros(data.n_items, bool)
+        seen[sequence] = True
+        candidates = np.flatnonzero(~seen)
+        for target in targets:
+            negatives = rng.choice(candidates, size=min(config.negatives_per_target, len(candidates)), replace=False)
+            histories += [history] * (1 + len(negatives))
+            items += [target, *negatives]
+            labels += [1] + [0] * len(negatives)
+    if not labels:
+        raise ValueError(f"no user has {config.targets_per_user + config.min_history} train items: nothing to tune the judge on")
+    return histories, np.asarray(items), np.asarray(labels)
+
+
+@dataclass
+class Probe:
+    """Standardize, then a logistic regression: the whole tuned judge, a few thousand numbers."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def raw_scores(self, vectors: np.ndarray, history: np.ndarray, items: np.ndarray) -> np.ndarray:
+        users = np.repeat(user_vectors(vectors, [history]), len(items), axis=0)
+        x = (pair_features(users, vectors[items]) - self.mean) / self.scale
+        return 1.0 / (1.0 + np.exp(-(x @ self.coef + self.intercept)))
+
+
+def fit_probe(vectors: np.ndarray, data: SplitData, config: ProbeConfig) -> tuple[Probe, dict]:
+    """L2-regularized logistic regression on standardized pair features, full-batch L-BFGS in torch
+    (float32: seconds where scikit-learn's float64 solver took half a minute on ML-100K)."""
+    import torch
+
+    histories, items, labels = train_examples(data, config)
+    x = pair_features(user_vectors(vectors, histories), vectors[items])
+    mean, scale = x.mean(0), x.std(0) + 1e-6
+    features = torch.from_numpy(((x - mean) / scale).astype(np.float32))
+    target = torch.from_numpy(labels.astype(np.float32))
+    weight = torch.zeros(features.shape[1], requires_grad=True)
+    bias = torch.zeros(1, requires_grad=True)
+    # scikit-learn's C on a sum of losses is 1 / (C * n) on their mean
+    l2 = 1.0 / (config.l2_c * len(labels))
+    solver = torch.optim.LBFGS([weight, bias], max_iter=500, tolerance_grad=1e-6, line_search_fn="strong_wolfe")
+
+    def loss():
+        solver.zero_grad()
+        value = torch.nn.functional.binary_cross_entropy_with_logits(features @ weight + bias, target) + 0.5 * l2 * weight @ weight
+        value.backward()
+        return value
+
+    solver.step(loss)
+    with torch.no_grad():
+        final = float(torch.nn.functional.binary_cross_entropy_with_logits(features @ weight + bias, target))
+    probe = Probe(mean.astype(np.float32), scale.astype(np.float32), weight.detach().numpy().copy(), float(bias.item()))
+    return probe, {"train_examples": int(len(labels)), "train_positives": int(labels.sum()),
+                   "features": int(x.shape[1]), "train_log_loss": final}
+
+
+@dataclass
+class Calibration:
+    """An isotonic map from the probe's score to P(the item is the user's held-out item), fitted on
+    the valid split's held-out items against random unseen ones (the base rate of that sample)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    @classmethod
+    def fit(cls, scores: np.ndarray, labels: np.ndarray) -> "Calibration":
+        from sklearn.isotonic import IsotonicRegression
+
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(scores, labels)
+        return cls(np.asarray(iso.X_thresholds_, np.float64), np.asarray(iso.y_thresholds_, np.float64))
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        return np.interp(scores, self.x, self.y)
+
+
+def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Equal-width bins: mean predicted vs observed rate and count (the reliability curve)."""
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
+    frame = pd.DataFrame({"bin": which, "p": probabilities, "y": labels})
+    return frame.groupby("bin").agg(predicted=("p", "mean"), observed=("y", "mean"), count=("y", "size")).reset_index()
+
+
+def ece(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: the count-weighted gap between predicted and observed rates."""
+    table = reliability(np.asarray(probabilities, float), np.asarray(labels, float), bins)
+    return float((table["count"] * (table["predicted"] - table["observed"]).abs()).sum() / table["count"].sum())
+
+
+def dump(probe: Probe, calibration: Calibration, vectors: np.ndarray, item_ids, config: ProbeConfig) -> bytes:
+    """One .npz: the probe, its calibration, the item vectors it reads and the config (the caller
+    writes it atomically)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, mean=probe.mean, scale=probe.scale, coef=probe.coef, intercept=np.array([probe.intercept]),
+             calibration_x=calibration.x, calibration_y=calibration.y, vectors=vectors.astype(np.float32),
+             item_ids=np.asarray(item_ids, dtype=str), config=np.array([repr(asdict(config))]))
+    return buffer.getvalue()
+
+
+def load(path, name: str = "probe") -> "ProbeJudge":
+    with np.load(path, allow_pickle=False) as f:
+        probe = Probe(f["mean"], f["scale"], f["coef"], float(f["intercept"][0]))
+        return ProbeJudge(probe, Calibration(f["calibration_x"], f["calibration_y"]), f["vectors"],
+                          [str(i) for i in f["item_ids"]], name=name)
+
+
+class ProbeJudge:
+    """The tuned judge behind the same per-user interface as the zero-shot one (models/judge.py)."""
+
+    def __init__(self, probe: Probe, calibration: Calibration, vectors: np.ndarray, item_ids: list[str],
+                 name: str = "probe"):
+        self.probe, self.calibration, self.vectors = probe, calibration, vectors
+        self.index = {item: i for i, item in enumerate(item_ids)}
+        self.name = name
+
+    def scores(self, history: list[str], items: list[str]) -> np.ndarray:
+        """Calibrated P(relevant) of each item for a user with this history (item ids)."""
+        known = np.array([self.index[i] for i in history if i in self.index], dtype=int)
+        raw = self.probe.raw_scores(self.vectors, known, np.array([self.index[i] for i in items]))
+        return self.calibration(raw)
+
+    def judge_case(self, case, cards: dict, list_cards: dict):
+        """Scores of every item the case names, and the champion-vs-baseline verdict: P(champion
+        better) is how often a champion item outscores a baseline item (ties half). It reads no
+        order, so both orders give the same answer and position bias is 0 by construction."""
+        from models.judge import PairVerdict, auc
+
+        unique = list(dict.fromkeys([*case.champion, *case.baseline, case.heldout, *case.randoms]))
+        score_of = dict(zip(unique, self.scores(case.history, unique)))
+        p = auc([score_of[i] for i in case.champion], [score_of[i] for i in case.baseline])
+        verdict = "champion" if p > 0.5 else "baseline" if p < 0.5 else "tie"
+        return score_of, PairVerdict(p, p, verdict)

@@ -221,6 +221,8 @@ def summarize(pointwise: pd.DataFrame, pairwise: pd.DataFrame) -> dict:
 def verdict_truth_agreement(pointwise: pd.DataFrame, pairwise: pd.DataFrame) -> dict:
     """The list verdict against held-out truth: among users where exactly one of the two lists holds
     their test item, how often the judge prefers that list (with a 95% Wilson interval)."""
+    if "is_heldout_truth" not in pointwise.columns:
+        return {"verdict_truth_agreement": None, "verdict_truth_n": 0, "verdict_truth_ci": None}
     hits = (pointwise[pointwise["role"].isin(["champion", "baseline"])]
             .groupby(["user_id", "role"])["is_heldout_truth"].any().unstack("role"))
     if not {"champion", "baseline"} <= set(hits.columns):

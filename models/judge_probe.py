@@ -5,7 +5,8 @@ items barely better than chance (AUC 0.51-0.61, README). This judge keeps the LL
 and learns the verdict from behaviour:
 
     item_card_texts(titles, years, genres)  what the LLM reads of an item ("Fargo (1996). Genres: Crime, Drama.")
-    read_cards(backend, cards, cache_dir)   their hidden-state vectors (mean over tokens, middle layer), cached
+    read_cards(backend, cards, cache_dir)   their hidden-state vectors (mean over tokens, middle layer), cached;
+                                         the judge joins the LLM's with a sentence encoder's (SentenceEncoder)
     train_examples(data, config)         from TRAIN only: each user's last `targets_per_user` train
                                          items (positives) and random items outside their train
                                          history (negatives), each with the train items before them
@@ -85,6 +86,18 @@ def read_cards(backend, cards: list[str], cache_dir: Path, depth: float = 0.5, l
             np.savez(out, keys=np.array(list(known), dtype=str), vectors=np.stack(list(known.values())))
         os.replace(tmp, path)
     return np.stack([known[k] for k in keys]).astype(np.float32)
+
+
+class SentenceEncoder:
+    """all-MiniLM-L6-v2 (models/embeddings.py) behind the reader interface of `read_cards`: its
+    vectors beside the LLM's lift the probe's valid AUC from 0.814 (LLM) / 0.820 (MiniLM) to 0.865."""
+
+    model, dtype = "all-MiniLM-L6-v2", "float32"
+
+    def hidden_states(self, texts: list[str], depth: float = 0.5) -> np.ndarray:
+        from models.embeddings import encode_texts
+
+        return encode_texts(texts)
 
 
 def user_vectors(vectors: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:

@@ -232,9 +232,11 @@ def _generate_checked(backend, template, kind, batch, max_new_tokens, stats, rem
 
 
 def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]], cache: ProfileCache,
-                   max_new_tokens: int, batch_size: int = 16, log=print) -> tuple[pd.DataFrame, ProfileStats]:
-    """Profiles for the inputs: cached, else generated (batched), validated, retried, or fallback."""
-    template = PromptTemplate.load(TEMPLATES[kind])
+                   max_new_tokens: int, batch_size: int = 16, log=print,
+                   template_name: str | None = None) -> tuple[pd.DataFrame, ProfileStats]:
+    """Profiles for the inputs: cached, else generated (batched), validated, retried, or fallback.
+    `template_name` picks another prompt (bench/profile_faithfulness.py compares them)."""
+    template = PromptTemplate.load(template_name or TEMPLATES[kind])
     keys = [ProfileCache.key(backend, template.version, data) for _, data in inputs]
     cached = cache.get_many(keys)
     stats = ProfileStats(profiles=len(inputs), cache_hits=sum(key in cached for key in keys))

@@ -1,6 +1,7 @@
 """Group `evaluation`: the tuned judge (models/judge_probe.py), fitted on train, calibrated on valid.
 
-judge_probe   the judge LLM reads every item card once (hidden states); a probe learns from the
+judge_probe   the judge LLM reads every item card once (hidden states, joined with a sentence
+              encoder's vector of the same card); a probe learns from the
               train split which items a user picks; an isotonic map fitted on the valid split turns
               its scores into probabilities -> lake/judge_probe/<model>/probe.npz, an MLflow run
               (valid AUC + CI, ECE, reliability curve) and a version of the `reclake-judge` model
@@ -18,8 +19,8 @@ import pandas as pd
 from models import registry
 from models.device import torch_threads
 from models.judge import auc, auc_interval, sample_users
-from models.judge_probe import (Calibration, ProbeConfig, dump, ece, fit_probe, item_card_texts, read_cards,
-                                reliability)
+from models.judge_probe import (Calibration, ProbeConfig, SentenceEncoder, dump, ece, fit_probe, item_card_texts,
+                                read_cards, reliability)
 from models.recsys.data import SplitData
 from models.sanitize import sanitize_fields
 from orchestration.core.files import atomic_file
@@ -91,7 +92,8 @@ def judge_probe(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMR
     reader = reader_llm(judge, llm)
     config = ProbeConfig(seed=judge.seed)
     path = lake.paths.judge_probe(probe_key(reader))
-    settings = {"reader": reader.model_dump(include={"backend", "embedded_model", "model_path"}), "probe": asdict(config),
+    settings = {"reader": reader.model_dump(include={"backend", "embedded_model", "model_path"}),
+                "encoder": SentenceEncoder.model, "probe": asdict(config),
                 "calibration": {"n_users": judge.n_users, "n_random": judge.n_random, "seed": judge.seed}}
     if (memo := Unchanged(context, config=settings, outputs_present=path.exists())).skip:
         return memo.result
@@ -103,8 +105,10 @@ def judge_probe(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMR
 
     started = time.perf_counter()
     backend = reader.load(lake.home_path, context.log.info)
-    with torch_threads(llm.torch_threads):
-        vectors = read_cards(backend, cards, reader.cache_dir(lake.home_path), log=context.log.info)
+    cache = reader.cache_dir(lake.home_path)
+    with torch_threads(llm.torch_threads):  # the LLM's reading of each card beside a sentence encoder's
+        vectors = np.hstack([read_cards(backend, cards, cache, log=context.log.info),
+                             read_cards(SentenceEncoder(), cards, cache, log=context.log.info)])
     read_s = time.perf_counter() - started
     started = time.perf_counter()
     probe, facts = fit_probe(vectors, data, config)

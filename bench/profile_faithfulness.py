@@ -1,12 +1,12 @@
 """Benchmark: how faithful the LLM profiles are to their input, by prompt version (and model/runtime),
 on the same ML-100K items and users, in one run.
 
-    .venv/bin/python bench/profile_faithfulness.py [--items 40] [--users 40] [--templates v1 v2]
+    .venv/bin/python bench/profile_faithfulness.py [--items 40] [--users 40] [--variants v1 v1+verify v2+verify]
                                                    [--model smollm2-135m] [--runtime transformers] [--threads 2]
 
 Profiles are written exactly as the pipeline writes them (models.profiles.write_profiles: batched
-greedy generation, cut to full sentences, validated, one retry, else a template fallback) into a
-throw-away cache, then measured by models.faithfulness: the share of profiles with a claim the input
+greedy generation, cut to full sentences, with `+verify` stripped of sentences that claim what the
+input does not hold, validated, one retry, else a template fallback) into a throw-away cache, then measured by models.faithfulness: the share of profiles with a claim the input
 does not support (numbers, ratings/awards, names), claims per profile, profiles ending mid-sentence,
 and for users the precision of the genres they name against the user's top train genres. Also new
 tokens, seconds and fallbacks. Items and users are seeded samples; users' inputs use TRAIN rows only.
@@ -37,7 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=40)
     parser.add_argument("--users", type=int, default=40)
-    parser.add_argument("--templates", nargs="+", default=["v1", "v2"])
+    parser.add_argument("--variants", nargs="+", default=["v1", "v1+verify", "v2+verify"])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--runtime", default="transformers")
     parser.add_argument("--threads", type=int, default=2)
@@ -56,16 +56,17 @@ def main() -> None:
     backend = load_embedded(cache, model=args.model, runtime=args.runtime, threads=args.threads, batch_size=16)
     rows = []
     with tempfile.TemporaryDirectory() as scratch, torch_threads(args.threads):
-        for version in args.templates:
+        for variant in args.variants:
+            version, verify = variant.split("+")[0], variant.endswith("+verify")
             for kind in ("item", "user"):
                 started = time.perf_counter()
-                frame, stats = write_profiles(backend, kind, inputs[kind], ProfileCache(Path(scratch) / f"{version}.sqlite"),
+                frame, stats = write_profiles(backend, kind, inputs[kind], ProfileCache(Path(scratch) / f"{variant}.sqlite"),
                                               MAX_NEW_TOKENS[kind], batch_size=16, log=lambda _: None,
-                                              template_name=f"{kind}_profile_{version}")
+                                              template_name=f"{kind}_profile_{version}", verify=verify)
                 report = faithfulness_report(frame, inputs[kind], kind, genres)
                 words = frame.loc[frame["source"] == "llm", "profile"].str.split().str.len()
-                rows.append({"model": backend.model, "prompt": version, "kind": kind, **{k: v for k, v in report.items() if k != "examples"},
-                             "fallbacks": stats.fallback, "mean_words": round(float(words.mean()), 1) if len(words) else None,
+                rows.append({"model": backend.model, "variant": variant, "kind": kind, **{k: v for k, v in report.items() if k != "examples"},
+                             "fallbacks": stats.fallback, "sentences_dropped": stats.unsupported_sentences_dropped, "mean_words": round(float(words.mean()), 1) if len(words) else None,
                              "new_tokens": stats.new_tokens, "seconds": round(time.perf_counter() - started, 1),
                              "examples": report["examples"][:3]})
                 print(json.dumps(rows[-1]), flush=True)

@@ -6,6 +6,7 @@
                                         user's top train genres (None when it names none)
     complete_sentences(text)            the text up to its last full sentence (generation stops at a
                                         token limit, often mid-sentence)
+    supported_sentences(text, data)     the text without the sentences that make unsupported claims
     faithfulness_report(frame, inputs, kind, genres)
                                         the above over many profiles -> one dict of rates
 
@@ -66,6 +67,20 @@ def complete_sentences(text: str) -> str:
     text = text.strip()
     ends = [m.end() for m in SENTENCE_END.finditer(text)]
     return text[: ends[-1]] if ends else text
+
+
+def supported_sentences(text: str, data: dict) -> tuple[str, int]:
+    """The text without its sentences that assert something the input does not hold, and how many
+    were dropped: a small model told to stick to the data still invents specifics (README), so the
+    claims are checked after generation instead of trusted."""
+    pieces, start = [], 0
+    for match in SENTENCE_END.finditer(text):
+        pieces.append(text[start : match.end()].strip())
+        start = match.end()
+    if text[start:].strip():
+        pieces.append(text[start:].strip())
+    kept = [p for p in pieces if not unsupported_claims(p, data)]
+    return " ".join(kept), len(pieces) - len(kept)
 
 
 def faithfulness_report(frame: pd.DataFrame, inputs: list[tuple[str, dict]], kind: str,

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from models.failpoints import failpoint
-from models.faithfulness import complete_sentences
+from models.faithfulness import complete_sentences, supported_sentences
 from models.llm.base import LLMBackend, Message
 from models.sanitize import sanitize_fields
 
@@ -194,6 +194,7 @@ class ProfileStats:
     retries: int = 0
     backend_errors: int = 0  # calls (or whole batches) the backend failed, after its own retries
     new_tokens: int = 0
+    unsupported_sentences_dropped: int = 0
     generation_seconds: float = 0.0
     fallback_reasons: dict = field(default_factory=dict)
     backend_faults: dict = field(default_factory=dict)  # the backend's own counts (openai: requests, retries, by kind)
@@ -203,8 +204,9 @@ class ProfileStats:
         return self.new_tokens / self.generation_seconds if self.generation_seconds else 0.0
 
 
-def _generate_checked(backend, template, kind, batch, max_new_tokens, stats, reminder=None):
-    """Generate for a batch of (id, data); return {index: text or None (failed) }, reasons."""
+def _generate_checked(backend, template, kind, batch, max_new_tokens, stats, reminder=None, verify=True):
+    """Generate for a batch of (id, data); return {index: text or None (failed) }, reasons. With
+    `verify`, sentences claiming what the data does not hold are dropped before validation."""
     conversations = [template.messages(data, reminder) for _, data in batch]
     started = time.perf_counter()
     try:
@@ -216,7 +218,7 @@ def _generate_checked(backend, template, kind, batch, max_new_tokens, stats, rem
         stats.generation_seconds += time.perf_counter() - started
         stats.llm_calls += len(batch)
     texts, reasons = [], []
-    for generation in generations:
+    for (_, data), generation in zip(batch, generations):
         stats.new_tokens += generation.new_tokens
         if generation.error:  # this one call failed (its retries included); the rest of the batch stands
             stats.backend_errors += 1
@@ -225,6 +227,10 @@ def _generate_checked(backend, template, kind, batch, max_new_tokens, stats, rem
             continue
         # a generation cut at the token limit keeps its full sentences only
         generation = replace(generation, text=complete_sentences(generation.text))
+        if verify:
+            text, dropped = supported_sentences(generation.text, data)
+            stats.unsupported_sentences_dropped += dropped
+            generation = replace(generation, text=text)
         reason = validate(generation.text, kind)
         texts.append(None if reason else " ".join(generation.text.split()))
         reasons.append(reason)
@@ -233,11 +239,13 @@ def _generate_checked(backend, template, kind, batch, max_new_tokens, stats, rem
 
 def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]], cache: ProfileCache,
                    max_new_tokens: int, batch_size: int = 16, log=print,
-                   template_name: str | None = None) -> tuple[pd.DataFrame, ProfileStats]:
-    """Profiles for the inputs: cached, else generated (batched), validated, retried, or fallback.
-    `template_name` picks another prompt (bench/profile_faithfulness.py compares them)."""
+                   template_name: str | None = None, verify: bool = True) -> tuple[pd.DataFrame, ProfileStats]:
+    """Profiles for the inputs: cached, else generated (batched), cut to full sentences, stripped of
+    sentences with unsupported claims (`verify`), validated, retried, or fallback.
+    `template_name` and `verify` let bench/profile_faithfulness.py compare prompts and the check."""
     template = PromptTemplate.load(template_name or TEMPLATES[kind])
-    keys = [ProfileCache.key(backend, template.version, data) for _, data in inputs]
+    version = template.version + ("+verified" if verify else "")  # the check changes the text: its own cache key
+    keys = [ProfileCache.key(backend, version, data) for _, data in inputs]
     cached = cache.get_many(keys)
     stats = ProfileStats(profiles=len(inputs), cache_hits=sum(key in cached for key in keys))
     todo = [(i, inputs[i]) for i, key in enumerate(keys) if key not in cached]
@@ -246,12 +254,13 @@ def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]
         f"{backend.backend}:{backend.model}")
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
-        texts, reasons = _generate_checked(backend, template, kind, [x for _, x in chunk], max_new_tokens, stats)
+        texts, reasons = _generate_checked(backend, template, kind, [x for _, x in chunk], max_new_tokens, stats,
+                                           verify=verify)
         failed = [j for j, text in enumerate(texts) if text is None]
         if failed:
             stats.retries += len(failed)
             retry_texts, retry_reasons = _generate_checked(
-                backend, template, kind, [chunk[j][1] for j in failed], max_new_tokens, stats, RETRY_REMINDER)
+                backend, template, kind, [chunk[j][1] for j in failed], max_new_tokens, stats, RETRY_REMINDER, verify)
             for j, text, reason in zip(failed, retry_texts, retry_reasons):
                 texts[j], reasons[j] = text, reason
         rows, transient = [], set()
@@ -274,7 +283,7 @@ def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]
         "profile": [cached[k][0] for k in keys],
         "source": [cached[k][1] for k in keys],
         "model": f"{backend.backend}:{backend.model}",
-        "prompt_version": template.version,
+        "prompt_version": version,
         "cache_key": keys,
     })
     faults_after = dict(getattr(backend, "faults", {}))

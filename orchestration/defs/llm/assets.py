@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from models.device import torch_threads
 from models.embeddings import DIMENSIONS, encode_texts
+from models.faithfulness import faithfulness_report
 from models.profiles import ProfileCache, item_profile_inputs, user_profile_inputs, write_profiles
 from models.sanitize import sanitize_fields
 from orchestration.core.files import write_parquet_atomic
@@ -22,7 +23,7 @@ from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMRe
 from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import query
 
-LLM_CODE_VERSION = "2"  # 2: untrusted item text is sanitized before the LLM and the embedder (#11)
+LLM_CODE_VERSION = "3"  # 2: untrusted item text is sanitized (#11); 3: unsupported sentences dropped (#19)
 
 
 def _profile_memo(context, lake: LakeResource, llm: LLMResource, kind: str) -> Unchanged:
@@ -42,8 +43,11 @@ def _write_profiles(context, lake: LakeResource, llm: LLMResource, kind: str, in
         return write_profiles(backend, kind, inputs, cache, max_new_tokens, llm.batch_size, log=context.log.info)
 
 
-def _profile_result(kind: str, frame: pd.DataFrame, stats, lake: LakeResource) -> dg.MaterializeResult:
+def _profile_result(kind: str, frame: pd.DataFrame, stats, lake: LakeResource, inputs: list,
+                    genres: list[str] | None = None) -> dg.MaterializeResult:
     path = lake.paths.profiles(kind)
+    # how faithful the LLM-written profiles are to their inputs (models/faithfulness.py)
+    faithfulness = {k: v for k, v in faithfulness_report(frame, inputs, kind, genres).items() if k != "examples"}
     digest = write_parquet_atomic(pa.Table.from_pandas(frame, preserve_index=False), path)
     words = frame["profile"].str.split().str.len()
     samples = "\n\n".join(f"**{kind} {row[f'{kind}_id']}** ({row['source']}): {row['profile']}"
@@ -63,6 +67,8 @@ def _profile_result(kind: str, frame: pd.DataFrame, stats, lake: LakeResource) -
             "backend_errors": stats.backend_errors,
             "backend_faults": dg.MetadataValue.json(stats.backend_faults),
             "new_tokens": stats.new_tokens,
+            "unsupported_sentences_dropped": stats.unsupported_sentences_dropped,
+            "faithfulness": dg.MetadataValue.json(faithfulness),
             "tokens_per_second": round(stats.tokens_per_second, 1),
             "model": frame["model"].iloc[0] if len(frame) else "",
             "prompt_version": frame["prompt_version"].iloc[0] if len(frame) else "",
@@ -82,7 +88,7 @@ def item_profiles(context: dg.AssetExecutionContext, lake: LakeResource, llm: LL
     items = query(lake.warehouse_path, "select * from main.dim_items order by item_id")
     inputs = item_profile_inputs(items)[: llm.max_items]
     frame, stats = _write_profiles(context, lake, llm, "item", inputs, llm.item_max_new_tokens)
-    return memo.stamp(_profile_result("item", frame, stats, lake))
+    return memo.stamp(_profile_result("item", frame, stats, lake, inputs))
 
 
 @dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=["splits", "dim_items"], kinds={"pytorch", "parquet"},
@@ -96,7 +102,8 @@ def user_profiles(context: dg.AssetExecutionContext, lake: LakeResource, llm: LL
                                        "order by user_id, event_ts, source_file, source_row")
     inputs = user_profile_inputs(train, items)[: llm.max_users]
     frame, stats = _write_profiles(context, lake, llm, "user", inputs, llm.user_max_new_tokens)
-    return memo.stamp(_profile_result("user", frame, stats, lake))
+    genres = sorted({g for value in items["genres"].dropna() for g in value.split("|") if g})
+    return memo.stamp(_profile_result("user", frame, stats, lake, inputs, genres))
 
 
 def _finding_counts(findings: list[list[str]]) -> dict[str, int]:

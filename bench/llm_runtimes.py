@@ -35,6 +35,7 @@ def ml100k_frames(cache) -> tuple[pd.DataFrame, pd.DataFrame]:
     items = pd.read_csv(folder / "ml-100k.item", sep="\t", dtype=str)
     items.columns = ["item_id", "title", "release_year", "genres"]
     items["genres"] = items["genres"].str.replace(" ", "|")
+    items["release_year"] = pd.to_numeric(items["release_year"], errors="coerce").astype("Int64")  # the file has "unkonwn"
     for column in ("tags", "description", "review_snippets"):
         items[column] = None
     inter = pd.read_csv(folder / "ml-100k.inter", sep="\t", dtype=str)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from models.failpoints import failpoint
-from models.faithfulness import complete_sentences, supported_sentences
+from models.faithfulness import complete_sentences, ends_mid_sentence, supported_sentences
 from models.llm.base import LLMBackend, Message
 from models.sanitize import sanitize_fields
 
@@ -121,6 +121,8 @@ def validate(text: str, kind: str) -> str | None:
     low, high = WORD_BOUNDS[kind]
     if not text.strip():
         return "empty"
+    if ends_mid_sentence(text):  # no full sentence at all: one run-on cut at the token limit
+        return "ends mid-sentence"
     if words < low or words > high:
         return f"{words} words (want {low}-{high})"
     lowered = text.lower()

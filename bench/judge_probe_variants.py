@@ -28,8 +28,6 @@ from models.judge import auc, auc_interval
 from models.judge_probe import ProbeConfig, fit_probe, item_card_texts
 from models.llm.embedded import load_embedded
 from models.recsys.data import SplitData
-from orchestration.core.paths import Lake
-from orchestration.core.settings import home_from_env
 
 
 def candidates(data: SplitData, stage: str, users: np.ndarray, seed: int, n_random: int = 10):
@@ -63,10 +61,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from llm_runtimes import ml100k_frames  # bench/ is this script's folder
+    from llm_runtimes import home_ml100k  # bench/ is this script's folder
 
-    cache = Lake(home_from_env()).cache
-    items, splits = ml100k_frames(cache)
+    cache, items, splits = home_ml100k()
     items = items.set_index("item_id")
     data = SplitData.from_splits(splits)
     popularity = data.train_counts()

@@ -45,6 +45,12 @@ def ml100k_frames(cache) -> tuple[pd.DataFrame, pd.DataFrame]:
     return items, leave_one_out(inter)
 
 
+def home_ml100k():
+    """(the data home's cache, ML-100K items, leave-one-out splits): what the LLM benches read."""
+    cache = Lake(home_from_env()).cache
+    return (cache, *ml100k_frames(cache))
+
+
 def timed(fn):
     started = time.perf_counter()
     result = fn()
@@ -60,8 +66,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=90)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    cache = Lake(home_from_env()).cache
-    items, splits = ml100k_frames(cache)
+    cache, items, splits = home_ml100k()
 
     generation = [PromptTemplate.load("item_profile_v1").messages(data) for _, data in item_profile_inputs(items)[: args.items]]
     rng = np.random.default_rng(args.seed)

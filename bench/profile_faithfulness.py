@@ -27,8 +27,6 @@ from models.device import torch_threads
 from models.faithfulness import faithfulness_report
 from models.llm.embedded import load_embedded
 from models.profiles import ProfileCache, item_profile_inputs, user_profile_inputs, write_profiles
-from orchestration.core.paths import Lake
-from orchestration.core.settings import home_from_env
 
 MAX_NEW_TOKENS = {"item": 90, "user": 160}  # the pipeline's defaults (RECLAKE_LLM_*_MAX_NEW_TOKENS)
 
@@ -43,10 +41,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from llm_runtimes import ml100k_frames  # bench/ is this script's folder
+    from llm_runtimes import home_ml100k  # bench/ is this script's folder
 
-    cache = Lake(home_from_env()).cache
-    items, splits = ml100k_frames(cache)
+    cache, items, splits = home_ml100k()
     rng = np.random.default_rng(args.seed)
     item_sample = items[items["item_id"].isin(rng.choice(items["item_id"], args.items, replace=False))]
     users = rng.choice(splits["user_id"].unique(), args.users, replace=False)

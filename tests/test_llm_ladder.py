@@ -97,4 +97,6 @@ def test_the_ladder_and_runtime_settings_are_checked_and_the_judge_can_differ():
     llm = LLMResource(embedded_model="smollm2-135m", runtime="transformers")
     [judge] = JudgeResource(embedded_model="qwen2.5-coder-1.5b", runtime="llamacpp").llms(llm)
     assert (judge.embedded_model, judge.runtime) == ("qwen2.5-coder-1.5b", "llamacpp")
-    assert JudgeResource().llms(llm) == [llm]  # unset: the profiles' model and runtime
+    # the judge's own default rung (chosen on valid, README), on the profiles' runtime
+    assert JudgeResource().llms(llm) == [llm.model_copy(update={"embedded_model": "qwen2.5-coder-0.5b"})]
+    assert JudgeResource(embedded_model=None).llms(llm) == [llm]  # unset: the profiles' model and runtime

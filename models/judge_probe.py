@@ -41,7 +41,7 @@ from models.recsys.data import SplitData
 class ProbeConfig:
     targets_per_user: int = 10  # the last train items of each user that the probe learns to pick out
     negatives_per_target: int = 4  # random items outside the user's train history, per positive
-    min_history: int = 3  # users with fewer train items before their targets are not used
+    min_history: int = 2  # train items kept as history; a shorter user gives fewer targets, none below this
     l2_c: float = 0.05  # inverse L2 strength of the logistic regression (chosen on valid, README)
     seed: int = 0
 
@@ -119,9 +119,10 @@ def train_examples(data: SplitData, config: ProbeConfig) -> tuple[list[np.ndarra
     rng = np.random.default_rng(config.seed)
     histories, items, labels = [], [], []
     for sequence in data.train:
-        if len(sequence) < config.targets_per_user + config.min_history:
+        n_targets = min(config.targets_per_user, len(sequence) - config.min_history)
+        if n_targets < 1:
             continue
-        history, targets = sequence[:-config.targets_per_user], sequence[-config.targets_per_user:]
+        history, targets = sequence[:-n_targets], sequence[-n_targets:]
         seen = np.zeros(data.n_items, bool)
         seen[sequence] = True
         candidates = np.flatnonzero(~seen)
@@ -131,7 +132,7 @@ def train_examples(data: SplitData, config: ProbeConfig) -> tuple[list[np.ndarra
             items += [target, *negatives]
             labels += [1] + [0] * len(negatives)
     if not labels:
-        raise ValueError(f"no user has {config.targets_per_user + config.min_history} train items: nothing to tune the judge on")
+        raise ValueError(f"no user has more than {config.min_history} train items: nothing to tune the judge on")
     return histories, np.asarray(items), np.asarray(labels)
 
 

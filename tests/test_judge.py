@@ -233,7 +233,9 @@ def test_judge_asset_with_a_second_judge_reports_their_agreement(incremental_run
 
     base_url, model = llm_server
     home = incremental_runs.edited.home
-    judge = JudgeResource(n_users=3, k=3, n_random=3, second_backend="openai", second_base_url=base_url, second_model=model)
+    # the tuned judge the incremental runs fitted (with the tests' reader) and a zero-shot second judge
+    judge = JudgeResource(n_users=3, k=3, n_random=3, embedded_model="smollm2-135m", second_backend="openai",
+                          second_base_url=base_url, second_model=model)
     defs = build_defs(LakeResource(home=str(home)), tiny_llm(), judge=judge)
     result = dg.materialize([defs.get_assets_def("judge_evaluations")], resources=defs.resources, partition_key=TODAY,
                             selection=["judge_evaluations"])

@@ -61,6 +61,18 @@ def test_the_probe_learns_from_train_items_only():
     assert not positives & held_out
 
 
+def test_short_histories_give_fewer_targets_and_none_below_the_minimum():
+    rows = [{"user_id": u, "item_id": f"{u}{n}", "event_ts": n, "split": "train"}
+            for u, length in (("a", 3), ("b", 2)) for n in range(length)]
+    data = SplitData.from_splits(pd.DataFrame(rows + [{"user_id": "c", "item_id": f"i{n}", "event_ts": n, "split": "train"}
+                                                      for n in range(6)]))
+    histories, items, labels = train_examples(data, ProbeConfig(targets_per_user=10, negatives_per_target=1, min_history=2))
+    # a: 1 target after 2 history items; b: none; c: 4 targets (6 - 2); each with one negative
+    assert labels.sum() == 5 and len(labels) == 10 and min(len(h) for h in histories) == 2
+    with pytest.raises(ValueError, match="no user has more than 2 train items"):
+        train_examples(SplitData.from_splits(pd.DataFrame(rows[3:])), ProbeConfig(min_history=2))
+
+
 def test_the_probe_ranks_held_out_items_when_the_vectors_carry_taste_and_not_otherwise():
     data, vectors = clustered_split()
     probe, facts = fit_probe(vectors, data, ProbeConfig(targets_per_user=5))

@@ -163,9 +163,10 @@ def fit_probe(vectors: np.ndarray, data: SplitData, config: ProbeConfig) -> tupl
     target = torch.from_numpy(labels.astype(np.float32))
     weight = torch.zeros(features.shape[1], requires_grad=True)
     bias = torch.zeros(1, requires_grad=True)
-    # scikit-learn's C on a sum of losses is 1 / (C * n) on their mean
+    # scikit-learn's C on a sum of losses is 1 / (C * n) on their mean. 100 L-BFGS steps: 500 gave
+    # valid AUC 0.8057 in 20 s, 100 gave 0.8048 in 10 s (SmolLM2 cards, ML-100K)
     l2 = 1.0 / (config.l2_c * len(labels))
-    solver = torch.optim.LBFGS([weight, bias], max_iter=500, tolerance_grad=1e-6, line_search_fn="strong_wolfe")
+    solver = torch.optim.LBFGS([weight, bias], max_iter=100, tolerance_grad=1e-6, line_search_fn="strong_wolfe")
 
     def loss():
         solver.zero_grad()

@@ -121,10 +121,9 @@ class Judge:
 
     def judge_case(self, case: "JudgeCase", cards: dict[str, dict], list_cards: dict[str, dict]):
         """Pointwise scores of every item the case names (each once) and the pairwise verdict."""
-        unique = list(dict.fromkeys([*case.champion, *case.baseline, case.heldout, *case.randoms]))
-        items = [cards[i] for i in unique]
+        items = [cards[i] for i in case.items]
         champion, baseline = [list_cards[i] for i in case.champion], [list_cards[i] for i in case.baseline]
-        score_of = dict(zip(unique, self.pointwise(case.profile, items)))
+        score_of = dict(zip(case.items, self.pointwise(case.profile, items)))
         return score_of, self.pairwise(case.profile, champion, baseline)
 
 
@@ -139,6 +138,11 @@ class JudgeCase:
     heldout: str  # the user's test item
     randoms: list[str] = field(default_factory=list)  # unseen items: the negatives of judge_auc
     history: list[str] = field(default_factory=list)  # what the user rated before the held-out item
+
+    @property
+    def items(self) -> list[str]:
+        """Every item the case names, once, in role order (an item in two roles is scored once)."""
+        return list(dict.fromkeys([*self.champion, *self.baseline, self.heldout, *self.randoms]))
 
 
 def judge_cases(judge, cases: list[JudgeCase], cards: dict[str, dict], list_cards: dict[str, dict],
@@ -221,18 +225,19 @@ def summarize(pointwise: pd.DataFrame, pairwise: pd.DataFrame) -> dict:
 def verdict_truth_agreement(pointwise: pd.DataFrame, pairwise: pd.DataFrame) -> dict:
     """The list verdict against held-out truth: among users where exactly one of the two lists holds
     their test item, how often the judge prefers that list (with a 95% Wilson interval)."""
+    unchecked = {"verdict_truth_agreement": None, "verdict_truth_n": 0, "verdict_truth_ci": None}
     if "is_heldout_truth" not in pointwise.columns:
-        return {"verdict_truth_agreement": None, "verdict_truth_n": 0, "verdict_truth_ci": None}
+        return unchecked
     hits = (pointwise[pointwise["role"].isin(["champion", "baseline"])]
             .groupby(["user_id", "role"])["is_heldout_truth"].any().unstack("role"))
     if not {"champion", "baseline"} <= set(hits.columns):
-        return {"verdict_truth_agreement": None, "verdict_truth_n": 0, "verdict_truth_ci": None}
+        return unchecked
     decided = hits[hits["champion"] != hits["baseline"]]
     truth = decided["champion"].map({True: "champion", False: "baseline"})
     verdicts = pairwise.set_index("user_id")["verdict"].reindex(truth.index)
     n, agree = len(truth), int((verdicts == truth).sum())
     if n == 0:
-        return {"verdict_truth_agreement": None, "verdict_truth_n": 0, "verdict_truth_ci": None}
+        return unchecked
     return {"verdict_truth_agreement": agree / n, "verdict_truth_n": n, "verdict_truth_ci": wilson(agree, n)}
 
 

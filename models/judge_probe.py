@@ -253,8 +253,7 @@ class ProbeJudge:
         order, so both orders give the same answer and position bias is 0 by construction."""
         from models.judge import PairVerdict, auc
 
-        unique = list(dict.fromkeys([*case.champion, *case.baseline, case.heldout, *case.randoms]))
-        score_of = dict(zip(unique, self.scores(case.history, unique)))
+        score_of = dict(zip(case.items, self.scores(case.history, case.items)))
         p = auc([score_of[i] for i in case.champion], [score_of[i] for i in case.baseline])
         verdict = "champion" if p > 0.5 else "baseline" if p < 0.5 else "tie"
         return score_of, PairVerdict(p, p, verdict)

@@ -21,9 +21,9 @@ import pyarrow as pa
 
 from models import registry
 from models.device import torch_threads
-from models import judge_probe as probe_judge
 from models.judge import Judge, JudgeCase, agreement, judge_cases, sample_users, summarize
 from models.judge_probe import ece
+from models.judge_probe import load as load_probe_judge
 from models.sanitize import sanitize_fields
 from orchestration.core.files import write_json_atomic, write_parquet_atomic
 from orchestration.core.lineage import run_tags
@@ -138,7 +138,7 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
         path = lake.paths.judge_probe(probe_key(reader))
         if not path.exists():
             raise dg.Failure(f"judge_evaluations: no tuned judge at {path}; materialize judge_probe first")
-        judges = [probe_judge.load(path, name=f"probe:{probe_key(reader)}")]
+        judges = [load_probe_judge(path, name=f"probe:{probe_key(reader)}")]
     else:
         judges = [Judge(llms[0].load(lake.home_path, context.log.info))]
     judges += [Judge(one.load(lake.home_path, context.log.info)) for one in llms[1:]]

@@ -71,7 +71,7 @@ def complete_sentences(text: str) -> str:
 
 def supported_sentences(text: str, data: dict) -> tuple[str, int]:
     """The text without its sentences that assert something the input does not hold, and how many
-    were dropped: a small model told to stick to the data still invents specifics (README), so the
+    were dropped: a small model told to stick to the data still invents specifics (docs/llm.md), so the
     claims are checked after generation instead of trusted."""
     pieces, start = [], 0
     for match in SENTENCE_END.finditer(text):

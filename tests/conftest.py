@@ -27,7 +27,7 @@ RECLAKE = str(Path(sys.executable).parent / "reclake")
 TEST_MODEL_CACHE = Path(os.environ.get("RECLAKE_TEST_MODEL_CACHE", Path(tempfile.gettempdir()) / "reclake-test-model-cache"))
 
 # The tuned judge reads item cards with the ladder's smallest model in tests (the product's default is
-# Qwen2.5-Coder-0.5B, a 491 MB download and ~3x the reading time; README "Judge evaluations").
+# Qwen2.5-Coder-0.5B, a 491 MB download and ~3x the reading time; docs/judge.md).
 os.environ.setdefault("RECLAKE_JUDGE_EMBEDDED_MODEL", "smollm2-135m")
 
 apply_process_switches()

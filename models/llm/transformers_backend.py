@@ -118,7 +118,7 @@ class TransformersBackend:
     @torch.inference_mode()
     def hidden_states(self, texts: list[str], depth: float = 0.5, batch_size: int = 32) -> "np.ndarray":
         """One vector per text: the mean over its tokens of the hidden state after layer
-        ``round(depth * n_layers)`` (0.5 = the middle one, which probes read best; README). The layers
+        ``round(depth * n_layers)`` (0.5 = the middle one, which probes read best: docs/judge.md). The layers
         above it are not run (half the cost at 0.5). Texts run shortest first, right padded
         (positions start at 0 in every row), so a text's vector does not depend on its batch."""
         import numpy as np

@@ -16,7 +16,7 @@ class JudgeResource(dg.ConfigurableResource):
     seed: int = 0
     item_profile_chars: int = 160  # of each item's LLM profile the pointwise judge reads
     # the first judge's ladder model when embedded (its reader when tuned): Qwen2.5-Coder-0.5B ranks
-    # held-out items best on the valid split (README); None: the llm resource's model
+    # held-out items best on the valid split (docs/judge.md); None: the llm resource's model
     embedded_model: str | None = "qwen2.5-coder-0.5b"
     runtime: str | None = None  # the first judge's embedded runtime; None: the llm's
     second_backend: str | None = None  # embedded | hf | openai

@@ -3,6 +3,7 @@ on the same ML-100K items and users, in one run.
 
     .venv/bin/python bench/profile_faithfulness.py [--items 40] [--users 40] [--variants v1 v1+verify v2+verify]
                                                    [--model smollm2-135m] [--runtime transformers] [--threads 2]
+                                                   [--tokens 90/160 64/128]   # item/user max new tokens
 
 Profiles are written exactly as the pipeline writes them (models.profiles.write_profiles: batched
 greedy generation, cut to full sentences, with `+verify` stripped of sentences that claim what the
@@ -40,6 +41,9 @@ def main() -> None:
     parser.add_argument("--runtime", default="transformers")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tokens", nargs="+", default=[f"{MAX_NEW_TOKENS['item']}/{MAX_NEW_TOKENS['user']}"],
+                        help="item/user max new tokens, one run each")
+    parser.add_argument("--batch-size", type=int, default=64, help="the pipeline's RECLAKE_LLM_BATCH_SIZE")
     args = parser.parse_args()
     from llm_runtimes import home_ml100k  # bench/ is this script's folder
 
@@ -50,19 +54,20 @@ def main() -> None:
     train = splits[(splits["split"] == "train") & splits["user_id"].isin(users)]
     inputs = {"item": item_profile_inputs(item_sample), "user": user_profile_inputs(train, items)}
     genres = sorted({g for value in items["genres"].dropna() for g in value.split("|")})
-    backend = load_embedded(cache, model=args.model, runtime=args.runtime, threads=args.threads, batch_size=16)
+    backend = load_embedded(cache, model=args.model, runtime=args.runtime, threads=args.threads, batch_size=args.batch_size)
     rows = []
     with tempfile.TemporaryDirectory() as scratch, torch_threads(args.threads):
-        for variant in args.variants:
+        for variant, tokens in ((v, t) for v in args.variants for t in args.tokens):
+            limits = dict(zip(("item", "user"), map(int, tokens.split("/"))))
             version, verify = variant.split("+")[0], variant.endswith("+verify")
             for kind in ("item", "user"):
                 started = time.perf_counter()
-                frame, stats = write_profiles(backend, kind, inputs[kind], ProfileCache(Path(scratch) / f"{variant}.sqlite"),
-                                              MAX_NEW_TOKENS[kind], batch_size=16, log=lambda _: None,
+                frame, stats = write_profiles(backend, kind, inputs[kind], ProfileCache(Path(scratch) / f"{variant}-{tokens.replace('/', '-')}.sqlite"),
+                                              limits[kind], batch_size=args.batch_size, log=lambda _: None,
                                               template_name=f"{kind}_profile_{version}", verify=verify)
                 report = faithfulness_report(frame, inputs[kind], kind, genres)
                 words = frame.loc[frame["source"] == "llm", "profile"].str.split().str.len()
-                rows.append({"model": backend.model, "variant": variant, "kind": kind, **{k: v for k, v in report.items() if k != "examples"},
+                rows.append({"model": backend.model, "variant": variant, "max_new_tokens": limits[kind], "kind": kind, **{k: v for k, v in report.items() if k != "examples"},
                              "fallbacks": stats.fallback, "sentences_dropped": stats.unsupported_sentences_dropped, "mean_words": round(float(words.mean()), 1) if len(words) else None,
                              "new_tokens": stats.new_tokens, "seconds": round(time.perf_counter() - started, 1),
                              "examples": report["examples"][:3]})

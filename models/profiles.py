@@ -242,8 +242,9 @@ def _generate_checked(backend, template, kind, batch, max_new_tokens, stats, rem
 def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]], cache: ProfileCache,
                    max_new_tokens: int, batch_size: int = 16, log=print,
                    template_name: str | None = None, verify: bool = True) -> tuple[pd.DataFrame, ProfileStats]:
-    """Profiles for the inputs: cached, else generated (batched), cut to full sentences, stripped of
-    sentences with unsupported claims (`verify`), validated, retried, or fallback.
+    """Profiles for the inputs: cached, else generated (batched, similar sizes together), cut to full
+    sentences, stripped of sentences with unsupported claims (`verify`), validated, retried once
+    (all failures together), or fallback.
     `template_name` and `verify` let bench/profile_faithfulness.py compare prompts and the check."""
     template = PromptTemplate.load(template_name or TEMPLATES[kind])
     version = template.version + ("+verified" if verify else "")  # the check changes the text: its own cache key
@@ -251,20 +252,28 @@ def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]
     cached = cache.get_many(keys)
     stats = ProfileStats(profiles=len(inputs), cache_hits=sum(key in cached for key in keys))
     todo = [(i, inputs[i]) for i, key in enumerate(keys) if key not in cached]
+    # similar-sized prompts batch together: less padding for the backend to run
+    todo.sort(key=lambda entry: len(json.dumps(entry[1][1], ensure_ascii=False)))
     faults_before = dict(getattr(backend, "faults", {}))
     log(f"{kind} profiles: {len(inputs)} inputs, {stats.cache_hits} cached, {len(todo)} to generate with "
         f"{backend.backend}:{backend.model}")
+    # First pass over everything, caching what passes chunk by chunk; the failures of all chunks are
+    # retried together at the end, so a retry runs in full batches, not a few rows per chunk.
+    failed: list[tuple[int, dict]] = []
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
+        texts, _ = _generate_checked(backend, template, kind, [x for _, x in chunk], max_new_tokens, stats,
+                                     verify=verify)
+        done = [(keys[index], text, "llm", 0) for (index, _), text in zip(chunk, texts) if text is not None]
+        failed += [entry for entry, text in zip(chunk, texts) if text is None]
+        cache.put_many(done)
+        cached.update({k: (t, s, n) for k, t, s, n in done})
+        log(f"{kind} profiles: {min(start + batch_size, len(todo))}/{len(todo)} generated ({stats.tokens_per_second:.1f} new tokens/s)")
+    stats.retries = len(failed)
+    for start in range(0, len(failed), batch_size):
+        chunk = failed[start : start + batch_size]
         texts, reasons = _generate_checked(backend, template, kind, [x for _, x in chunk], max_new_tokens, stats,
-                                           verify=verify)
-        failed = [j for j, text in enumerate(texts) if text is None]
-        if failed:
-            stats.retries += len(failed)
-            retry_texts, retry_reasons = _generate_checked(
-                backend, template, kind, [chunk[j][1] for j in failed], max_new_tokens, stats, RETRY_REMINDER, verify)
-            for j, text, reason in zip(failed, retry_texts, retry_reasons):
-                texts[j], reasons[j] = text, reason
+                                           RETRY_REMINDER, verify)
         rows, transient = [], set()
         for (index, (_, data)), text, reason in zip(chunk, texts, reasons):
             if text is None:
@@ -279,7 +288,7 @@ def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]
         # caused by a failing backend is not cached, so the next run asks again.
         cache.put_many([row for row in rows if row[0] not in transient])
         cached.update({k: (t, s, n) for k, t, s, n in rows})
-        log(f"{kind} profiles: {min(start + batch_size, len(todo))}/{len(todo)} generated ({stats.tokens_per_second:.1f} new tokens/s)")
+        log(f"{kind} profiles: {min(start + batch_size, len(failed))}/{len(failed)} retried with a reminder")
     frame = pd.DataFrame({
         f"{kind}_id": [entity for entity, _ in inputs],
         "profile": [cached[k][0] for k in keys],

@@ -34,16 +34,18 @@ def test_sentences_with_unsupported_claims_are_dropped_and_the_rest_kept_in_orde
 
 
 class ScriptedBackend:
-    """A fake backend answering from a script (fault injection: invented claims on purpose)."""
+    """A fake backend answering from a script per title, in call order (fault injection: invented
+    claims on purpose)."""
 
     backend, model = "fake", "scripted"
 
-    def __init__(self, answers):
-        self.answers, self.calls = list(answers), 0
+    def __init__(self, answers: dict[str, list[str]]):
+        self.answers, self.calls = {title: list(texts) for title, texts in answers.items()}, 0
 
     def generate(self, conversations, max_new_tokens):
         self.calls += len(conversations)
-        return [Generation(self.answers.pop(0), 20) for _ in conversations]
+        titles = [next(t for t in self.answers if f'"{t}"' in c[-1]["content"]) for c in conversations]
+        return [Generation(self.answers[title].pop(0), 20) for title in titles]
 
 
 def test_the_profile_writer_drops_invented_sentences_and_falls_back_when_nothing_true_is_left(tmp_path):
@@ -51,7 +53,8 @@ def test_the_profile_writer_drops_invented_sentences_and_falls_back_when_nothing
     invented = ("Fargo is a dark crime drama with a thriller's tension and a wry sense of humour. It won two Oscars "
                 "including Best Actress for Frances McDormand. Fans of crime stories will enjoy it.")
     all_invented = "Babe won seven Academy Awards and grossed 250 million dollars worldwide on its first release."
-    backend = ScriptedBackend([invented, all_invented, all_invented])  # the second item is retried once
+    script = {"Fargo": [invented], "Babe": [all_invented, all_invented]}  # Babe is retried once
+    backend = ScriptedBackend(script)
     frame, stats = write_profiles(backend, "item", inputs, ProfileCache(tmp_path / "c.sqlite"), 90, batch_size=2,
                                   log=lambda _: None)
     assert frame["source"].tolist() == ["llm", "fallback"] and stats.retries == 1
@@ -61,6 +64,6 @@ def test_the_profile_writer_drops_invented_sentences_and_falls_back_when_nothing
     report = faithfulness_report(frame, inputs, "item")
     assert report["profiles"] == 1 and report["with_unsupported_claim"] == 0.0
     # without the check the invented sentence stays, and the report finds it
-    unchecked, _ = write_profiles(ScriptedBackend([invented, all_invented, all_invented]), "item", inputs,
+    unchecked, _ = write_profiles(ScriptedBackend(script), "item", inputs,
                                   ProfileCache(tmp_path / "d.sqlite"), 90, batch_size=2, log=lambda _: None, verify=False)
     assert faithfulness_report(unchecked, inputs, "item")["with_unsupported_claim"] == 1.0

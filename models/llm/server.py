@@ -50,9 +50,8 @@ def build_app(backend):
         choice: dict = {"index": 0, "finish_reason": "stop"}
         with lock:
             if request.logprobs and request.top_logprobs > 0:
-                batch = backend._encode([request.messages])
                 with torch.inference_mode():
-                    logits = backend.lm(**batch).logits[0, -1, :].float()
+                    logits = backend._last_logits(backend._token_ids([request.messages]))[0].float()
                 logp = torch.log_softmax(logits, dim=-1)
                 values, ids = torch.topk(logp, min(request.top_logprobs, 20))
                 top = [{"token": backend.tokenizer.decode([int(i)]), "logprob": float(v)} for v, i in zip(values, ids)]

@@ -3,7 +3,8 @@
     backend = TransformersBackend("/path/to/checkpoint")        # CUDA + fp16 when present, else CPU fp32
     backend.generate([[{"role": "user", "content": "Hi"}]], max_new_tokens=32)
 
-Batched greedy generation with left padding; choice scoring from the next-token logits.
+Batched greedy generation with left padding; choice scoring from the next-token logits. Both run the
+prefix their prompts share once (its KV cache reused).
 """
 
 from __future__ import annotations
@@ -49,35 +50,64 @@ class TransformersBackend:
         self.lm = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=self.dtype)
         self.lm.to(self.device).eval()
 
-    def _encode(self, conversations: list[list[Message]]):
+    def _token_ids(self, conversations: list[list[Message]]) -> list[list[int]]:
         prompts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
                    for c in conversations]
-        return self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        return [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+
+    def _prefix_cache(self, prefix: list[int]):
+        return self.lm(input_ids=torch.tensor([prefix], device=self.device), use_cache=True).cache
 
     @torch.inference_mode()
     def generate(self, conversations: list[list[Message]], max_new_tokens: int) -> list[Generation]:
+        """Greedy generation. The token prefix every prompt shares (the system prompt and the
+        instructions before the data: 85-89 of a profile prompt's 157-337 tokens) runs once and its KV
+        cache is copied into each batch; rows are left padded between that prefix and their own part."""
+        ids = self._token_ids(conversations)
+        shared = _common_prefix_length(ids) if len(ids) > 1 else 0
+        if shared < MIN_SHARED_PREFIX:
+            shared = 0
+        prefix_cache = self._prefix_cache(ids[0][:shared]) if shared else None
         results = []
-        for start in range(0, len(conversations), self.batch_size):
-            batch = self._encode(conversations[start : start + self.batch_size])
-            output = self.lm.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                      repetition_penalty=self.repetition_penalty,
-                                      pad_token_id=self.tokenizer.pad_token_id)
-            new = output[:, batch["input_ids"].shape[1]:]
-            for row in new:
-                ids = row.tolist()
+        for start in range(0, len(ids), self.batch_size):
+            rows = ids[start : start + self.batch_size]
+            input_ids, mask = self._padded_after_prefix(rows, shared)
+            cache = {}
+            if prefix_cache is not None:
+                copied = copy.deepcopy(prefix_cache)
+                copied.batch_repeat_interleave(len(rows))
+                cache["cache"] = copied
+            output = self.lm.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                      do_sample=False, repetition_penalty=self.repetition_penalty,
+                                      pad_token_id=self.tokenizer.pad_token_id, **cache)
+            for row in output[:, input_ids.shape[1]:]:
+                ids_out = row.tolist()
                 # count up to the first end-of-sequence / padding token
-                end = next((i for i, t in enumerate(ids) if t in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)), len(ids))
-                results.append(Generation(self.tokenizer.decode(ids[:end], skip_special_tokens=True).strip(), end))
+                end = next((i for i, t in enumerate(ids_out) if t in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)), len(ids_out))
+                results.append(Generation(self.tokenizer.decode(ids_out[:end], skip_special_tokens=True).strip(), end))
         return results
+
+    def _padded_after_prefix(self, rows: list[list[int]], shared: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """[shared prefix | left padding | the row's own tokens]; with shared=0 plain left padding, so
+        new tokens line up at the end of every row. Positions come from the mask, so padding in
+        the middle shifts nothing."""
+        width = max(map(len, rows))
+        input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            own = len(row) - shared
+            input_ids[i, :shared] = torch.tensor(row[:shared])
+            mask[i, :shared] = 1
+            input_ids[i, width - own:] = torch.tensor(row[shared:])
+            mask[i, width - own:] = 1
+        return input_ids.to(self.device), mask.to(self.device)
 
     @torch.inference_mode()
     def score_choices(self, conversations: list[list[Message]], choices: list[str]) -> list[dict[str, float]]:
         """P(each choice) as the next token. Conversations that share a long token prefix (a judge
         asking about many items for one user) run the prefix once and reuse its KV cache."""
         choice_ids = [self.tokenizer.encode(c, add_special_tokens=False)[0] for c in choices]
-        prompts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-                   for c in conversations]
-        ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        ids = self._token_ids(conversations)
         shared = _common_prefix_length(ids)
         last_logits = (self._last_logits_shared_prefix(ids, shared) if len(ids) > 1 and shared >= MIN_SHARED_PREFIX
                        else self._last_logits(ids))
@@ -92,8 +122,7 @@ class TransformersBackend:
         return torch.cat(out)
 
     def _last_logits_shared_prefix(self, ids: list[list[int]], shared: int) -> torch.Tensor:
-        prefix = torch.tensor([ids[0][:shared]], device=self.device)
-        prefix_cache = self.lm(input_ids=prefix, use_cache=True).cache
+        prefix_cache = self._prefix_cache(ids[0][:shared])
         suffixes = [row[shared:] for row in ids]
         out = []
         for start in range(0, len(suffixes), self.batch_size):

@@ -7,7 +7,7 @@ point-in-time stats (Feast's `ranking_v1`) and LLM-derived features.
                                                                 #   ranker that never saw their label
     ranker = fit_ranker(X, labels(valid, data), valid.group_sizes, config)   # all users, for test
     test = candidates(base, data, "test", n=50)                # train+valid histories
-    test_eval = evaluate_reranked(ranker, feature_frame(test, data, sources), test, data)
+    test_eval = evaluate_reranked(ranker, feature_frame(test, data, sources), test, data, config)
 
 Labels are the held-out VALID item, which the base model did not train on; test is only reported.
 Re-ranking reorders the top-N and the protocol keeps the top 20 of them, so the metrics are the
@@ -17,7 +17,7 @@ one at a time: that is the ablation in bench/two_stage.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -69,14 +69,13 @@ class Candidates:
 
 @dataclass
 class FeatureSources:
-    """What the features are computed from; a missing source leaves its group out (NaN columns
-    would let a model look better than its inputs are)."""
+    """What the features are computed from; a group whose source is missing is an error (leave the
+    group out of the config instead), never a column of NaNs."""
 
     stats: pd.DataFrame | None = None  # Feast rows aligned with the candidate rows: user_stats__*, item_stats__*
     item_vectors: np.ndarray | None = None  # [n_items, d] unit vectors of the LLM item profiles
     user_vectors: np.ndarray | None = None  # [n_users, d] unit vectors of the LLM user profiles
     judge: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None  # (history, items) -> scores
-    missing: dict = field(default_factory=dict)
 
 
 @torch.no_grad()

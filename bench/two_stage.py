@@ -33,6 +33,7 @@ from orchestration.core.feast import feature_store
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env
 from orchestration.core.warehouse import connect, load_splits
+from orchestration.defs.features.store import BEFORE_EVENT  # as the training set: features as of just before the event
 
 VARIANTS = {  # name -> feature groups
     "base features only": ("base",),
@@ -42,7 +43,6 @@ VARIANTS = {  # name -> feature groups
     "+ stats + tuned judge score": ("base", "stats", "judge"),
     "all (default)": tuple(FEATURE_GROUPS),
 }
-BEFORE_EVENT = pd.Timedelta(microseconds=1)  # as the training set: features as of just before the event
 
 
 def held_out_moments(warehouse: Path, data, stage: str) -> pd.Series:
@@ -129,7 +129,7 @@ def main() -> None:
                   f"among them for {labels(cands, data).reshape(len(cands.users), -1).any(1).mean():.1%}", flush=True)
         (valid_cands, valid_frame), (test_cands, test_frame) = stage_data["valid"], stage_data["test"]
         for name, groups in [*VARIANTS.items(), ("all, LLM features shuffled (control)", tuple(FEATURE_GROUPS))]:
-            config = TwoStageConfig(n_candidates=args.n, groups=groups, seed=seed)
+            config = TwoStageConfig(groups=groups, seed=seed)
             shuffle = "control" in name
             vf = shuffled_llm_features(valid_frame, args.n, seed) if shuffle else valid_frame
             tf = shuffled_llm_features(test_frame, args.n, seed) if shuffle else test_frame

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.recsys.data import SplitData
+from models.recsys.data import SplitData, mean_vectors
 
 
 @dataclass
@@ -100,15 +100,6 @@ class SentenceEncoder:
         return encode_texts(texts)
 
 
-def user_vectors(vectors: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
-    """Each user is the mean of their history's item vectors (zeros for an empty history)."""
-    out = np.zeros((len(histories), vectors.shape[1]), dtype=np.float32)
-    for row, history in enumerate(histories):
-        if len(history):
-            out[row] = vectors[history].mean(0)
-    return out
-
-
 def pair_features(users: np.ndarray, items: np.ndarray) -> np.ndarray:
     return np.hstack([users * items, items, users])
 
@@ -146,7 +137,7 @@ class Probe:
     intercept: float
 
     def raw_scores(self, vectors: np.ndarray, history: np.ndarray, items: np.ndarray) -> np.ndarray:
-        users = np.repeat(user_vectors(vectors, [history]), len(items), axis=0)
+        users = np.repeat(mean_vectors(vectors, [history]), len(items), axis=0)
         x = (pair_features(users, vectors[items]) - self.mean) / self.scale
         return 1.0 / (1.0 + np.exp(-(x @ self.coef + self.intercept)))
 
@@ -157,7 +148,7 @@ def fit_probe(vectors: np.ndarray, data: SplitData, config: ProbeConfig) -> tupl
     import torch
 
     histories, items, labels = train_examples(data, config)
-    x = pair_features(user_vectors(vectors, histories), vectors[items])
+    x = pair_features(mean_vectors(vectors, histories), vectors[items])
     mean, scale = x.mean(0), x.std(0) + 1e-6
     features = torch.from_numpy(((x - mean) / scale).astype(np.float32))
     target = torch.from_numpy(labels.astype(np.float32))

@@ -58,25 +58,26 @@ class TransformersBackend:
     def _prefix_cache(self, prefix: list[int]):
         return self.lm(input_ids=torch.tensor([prefix], device=self.device), use_cache=True).cache
 
+    @staticmethod
+    def _batch_copy(prefix_cache, rows: int):
+        """The prefix's KV cache repeated for a batch of `rows` (a copy: the batch extends it)."""
+        cache = copy.deepcopy(prefix_cache)
+        cache.batch_repeat_interleave(rows)
+        return cache
+
     @torch.inference_mode()
     def generate(self, conversations: list[list[Message]], max_new_tokens: int) -> list[Generation]:
         """Greedy generation. The token prefix every prompt shares (the system prompt and the
         instructions before the data: 85-89 of a profile prompt's 157-337 tokens) runs once and its KV
         cache is copied into each batch; rows are left padded between that prefix and their own part."""
         ids = self._token_ids(conversations)
-        shared = _common_prefix_length(ids) if len(ids) > 1 else 0
-        if shared < MIN_SHARED_PREFIX:
-            shared = 0
+        shared = _reusable_prefix_length(ids)
         prefix_cache = self._prefix_cache(ids[0][:shared]) if shared else None
         results = []
         for start in range(0, len(ids), self.batch_size):
             rows = ids[start : start + self.batch_size]
             input_ids, mask = self._padded_after_prefix(rows, shared)
-            cache = {}
-            if prefix_cache is not None:
-                copied = copy.deepcopy(prefix_cache)
-                copied.batch_repeat_interleave(len(rows))
-                cache["cache"] = copied
+            cache = {"cache": self._batch_copy(prefix_cache, len(rows))} if prefix_cache is not None else {}
             output = self.lm.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
                                       do_sample=False, repetition_penalty=self.repetition_penalty,
                                       pad_token_id=self.tokenizer.pad_token_id, **cache)
@@ -108,9 +109,8 @@ class TransformersBackend:
         asking about many items for one user) run the prefix once and reuse its KV cache."""
         choice_ids = [self.tokenizer.encode(c, add_special_tokens=False)[0] for c in choices]
         ids = self._token_ids(conversations)
-        shared = _common_prefix_length(ids)
-        last_logits = (self._last_logits_shared_prefix(ids, shared) if len(ids) > 1 and shared >= MIN_SHARED_PREFIX
-                       else self._last_logits(ids))
+        shared = _reusable_prefix_length(ids)
+        last_logits = self._last_logits_shared_prefix(ids, shared) if shared else self._last_logits(ids)
         probs = torch.softmax(last_logits.float(), dim=-1)[:, choice_ids]
         return [normalize(dict(zip(choices, row.tolist()))) for row in probs]
 
@@ -136,9 +136,7 @@ class TransformersBackend:
             for row, suffix in enumerate(chunk):
                 input_ids[row, : len(suffix)] = torch.tensor(suffix, device=self.device)
                 mask[row, shared : shared + len(suffix)] = 1
-            cache = copy.deepcopy(prefix_cache)
-            cache.batch_repeat_interleave(len(chunk))
-            logits = self.lm(input_ids=input_ids, attention_mask=mask, cache=cache).logits
+            logits = self.lm(input_ids=input_ids, attention_mask=mask, cache=self._batch_copy(prefix_cache, len(chunk))).logits
             last = torch.tensor([len(s) - 1 for s in chunk], device=self.device)
             out.append(logits[torch.arange(len(chunk), device=self.device), last])
         return torch.cat(out)
@@ -192,6 +190,12 @@ class _Reached(Exception):
 
 
 MIN_SHARED_PREFIX = 32  # tokens; below this the cache copy costs more than it saves
+
+
+def _reusable_prefix_length(ids: list[list[int]]) -> int:
+    """The shared prefix worth running once: its length, or 0 for one prompt or a short prefix."""
+    shared = _common_prefix_length(ids) if len(ids) > 1 else 0
+    return shared if shared >= MIN_SHARED_PREFIX else 0
 
 
 def _common_prefix_length(ids: list[list[int]]) -> int:

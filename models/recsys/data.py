@@ -113,6 +113,15 @@ def sequences_by_user(user_codes: np.ndarray, items: np.ndarray, n_users: int) -
     return [items[bounds[k]:bounds[k + 1]] for k in range(n_users)]
 
 
+def mean_vectors(vectors: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
+    """Each history as the mean of its items' vectors (zeros for an empty history)."""
+    out = np.zeros((len(histories), vectors.shape[1]), dtype=np.float32)
+    for row, history in enumerate(histories):
+        if len(history):
+            out[row] = vectors[history].mean(0)
+    return out
+
+
 def seen_mask(histories: list[np.ndarray], n_items: int, device: str | torch.device = "cpu") -> torch.Tensor:
     """Boolean [len(histories), n_items]: True where the user has interacted with the item."""
     rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])

@@ -53,14 +53,30 @@ def rank_top_k(scores: torch.Tensor, seen: torch.Tensor, k: int = TOP_K) -> torc
 
 
 @torch.no_grad()
-def evaluate(model, data: SplitData, stage: str, batch_size: int = 256) -> Evaluation:
-    """Score every item for each evaluable user with `model.score_all(users, histories)`."""
+def top_unseen(model, data: SplitData, stage: str, k: int = TOP_K,
+               batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each user with a held-out item at `stage`: the k best-scored items by
+    `model.score_all(users, histories)` among those the user has not seen (ties: lower item index),
+    the model's scores of them, and how many unseen items the user has (fewer than k: the list ends
+    in seen items). Returns (users, items [users, k], scores [users, k], unseen counts)."""
     users = data.eval_users(stage)
-    topk = []
+    items, scores, unseen = [], [], []
     for start in range(0, len(users), batch_size):
         batch = users[start:start + batch_size]
         histories = data.histories(batch, stage)
-        scores = model.score_all(batch, histories)
-        topk.append(rank_top_k(scores, seen_mask(histories, data.n_items, scores.device)).cpu().numpy())
-    ranked = np.concatenate(topk) if topk else np.zeros((0, TOP_K), np.int64)
+        all_scores = model.score_all(batch, histories)
+        seen = seen_mask(histories, data.n_items, all_scores.device)
+        top = rank_top_k(all_scores, seen, k)
+        items.append(top.cpu().numpy())
+        scores.append(torch.gather(all_scores.float(), 1, top).cpu().numpy())
+        unseen.append((~seen).sum(1).cpu().numpy())
+    width = min(k, data.n_items)
+    if not items:
+        return users, np.zeros((0, width), np.int64), np.zeros((0, width), np.float32), np.zeros(0, np.int64)
+    return users, np.concatenate(items), np.concatenate(scores), np.concatenate(unseen)
+
+
+def evaluate(model, data: SplitData, stage: str, batch_size: int = 256) -> Evaluation:
+    """Score every item for each evaluable user and keep the top 20 unseen (`top_unseen`)."""
+    users, ranked, _, _ = top_unseen(model, data, stage, batch_size=batch_size)
     return Evaluation(stage, metrics_from_topk(ranked, data.target(stage)[users]), users, ranked)

@@ -22,10 +22,9 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-import torch
 
-from models.recsys.data import SplitData, seen_mask
-from models.recsys.evaluation import TOP_K, Evaluation, metrics_from_topk, rank_top_k
+from models.recsys.data import SplitData, mean_vectors
+from models.recsys.evaluation import TOP_K, Evaluation, metrics_from_topk, top_unseen
 
 STATS = ("n_interactions", "mean_rating", "rating_std", "days_since_first", "days_since_previous")
 FEATURE_GROUPS = {
@@ -41,7 +40,6 @@ MONOTONE = {"base_score": 1, "base_rank": -1}
 
 @dataclass
 class TwoStageConfig:
-    n_candidates: int = 50
     groups: tuple[str, ...] = tuple(FEATURE_GROUPS)
     folds: int = 5  # cross-fitting over users for the out-of-sample valid score
     # small trees, few rounds: one label per user (~45% of users have it among EASE's top 50 on
@@ -50,7 +48,6 @@ class TwoStageConfig:
     learning_rate: float = 0.05
     num_leaves: int = 4
     min_child_samples: int = 200
-    recent: int = 5  # the last items of a history that `recent_text_sim` compares with
     seed: int = 0
     threads: int = 2
 
@@ -78,26 +75,14 @@ class FeatureSources:
     judge: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None  # (history, items) -> scores
 
 
-@torch.no_grad()
 def candidates(model, data: SplitData, stage: str, n: int, batch_size: int = 256) -> Candidates:
     """The base model's top-n unseen items for every user with a held-out item at `stage`."""
-    users = data.eval_users(stage)
-    items, scores = [], []
-    for start in range(0, len(users), batch_size):
-        batch = users[start:start + batch_size]
-        histories = data.histories(batch, stage)
-        all_scores = model.score_all(batch, histories)
-        seen = seen_mask(histories, data.n_items, all_scores.device)
-        top = rank_top_k(all_scores, seen, k=n)
-        unseen = (~seen).sum(1).cpu().numpy()
-        if top.shape[1] < n or (unseen < n).any():
-            short = int(np.argmin(unseen))
-            raise ValueError(f"user {data.users[batch[short]]} has {unseen[short]} unseen items at {stage}, "
-                             f"fewer than the n={n} candidates the second stage re-ranks")
-        items.append(top.cpu().numpy())
-        scores.append(torch.gather(all_scores.float(), 1, top).cpu().numpy())
-    items = np.concatenate(items) if items else np.zeros((0, n), np.int64)
-    return Candidates(stage, users, items, np.concatenate(scores) if scores else np.zeros((0, n), np.float32))
+    users, items, scores, unseen = top_unseen(model, data, stage, k=n, batch_size=batch_size)
+    if (unseen < n).any():  # also when the catalogue itself has fewer than n items
+        short = int(np.argmin(unseen))
+        raise ValueError(f"user {data.users[users[short]]} has {unseen[short]} unseen items at {stage}, "
+                         f"fewer than the n={n} candidates the second stage re-ranks")
+    return Candidates(stage, users, items, scores)
 
 
 def labels(cands: Candidates, data: SplitData) -> np.ndarray:
@@ -112,7 +97,8 @@ def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def feature_frame(cands: Candidates, data: SplitData, sources: FeatureSources,
                   groups: tuple[str, ...] = tuple(FEATURE_GROUPS), recent: int = 5) -> pd.DataFrame:
-    """One row per (user, candidate), users in candidate order, candidates in the base model's order."""
+    """One row per (user, candidate), users in candidate order, candidates in the base model's order;
+    `recent_text_sim` compares the item with the last `recent` items of the history."""
     n_users, n = cands.items.shape
     frame = pd.DataFrame({"user": np.repeat(cands.users, n), "item": cands.items.ravel()})
     if "base" in groups:
@@ -127,11 +113,10 @@ def feature_frame(cands: Candidates, data: SplitData, sources: FeatureSources,
     histories = data.histories(cands.users, cands.stage)
     if "text" in groups:
         vectors = _require(sources.item_vectors, "text", "item profile vectors")
-        history_mean = np.stack([vectors[h].mean(0) if len(h) else np.zeros(vectors.shape[1]) for h in histories])
-        recent_mean = np.stack([vectors[h[-recent:]].mean(0) if len(h) else np.zeros(vectors.shape[1]) for h in histories])
         item = vectors[frame["item"].to_numpy()]
-        frame["history_text_sim"] = _cosine_rows(np.repeat(history_mean, n, axis=0), item)
-        frame["recent_text_sim"] = _cosine_rows(np.repeat(recent_mean, n, axis=0), item)
+        frame["history_text_sim"] = _cosine_rows(np.repeat(mean_vectors(vectors, histories), n, axis=0), item)
+        recent_items = [h[-recent:] for h in histories]
+        frame["recent_text_sim"] = _cosine_rows(np.repeat(mean_vectors(vectors, recent_items), n, axis=0), item)
     if "user_profile" in groups:
         users = _require(sources.user_vectors, "user_profile", "user profile vectors")
         items = _require(sources.item_vectors, "user_profile", "item profile vectors")

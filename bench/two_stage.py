@@ -24,16 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.judge_probe import load as load_probe
 from models.recsys.evaluation import evaluate
 from models.recsys.llm_sasrec import text_vectors
-from models.recsys.two_stage import (FEATURE_GROUPS, LLM_GROUPS, FeatureSources, TwoStageConfig, candidates,
-                                     cross_fitted, evaluate_reranked, feature_frame, fit_ranker, labels)
-from orchestration.core.feast import feature_store
+from models.recsys.two_stage import (FEATURE_GROUPS, LLM_GROUPS, TwoStage, TwoStageConfig, candidates, cross_fitted,
+                                     evaluate_reranked, feature_frame, fit_ranker, labels)
+from orchestration.core.feast import BEFORE_EVENT, feature_store, ranking_stats
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env
-from orchestration.core.warehouse import connect, load_splits
-from orchestration.defs.features.store import BEFORE_EVENT  # as the training set: features as of just before the event
+from orchestration.core.warehouse import held_out_moments, load_splits
 
 VARIANTS = {  # name -> feature groups
     "base features only": ("base",),
@@ -45,26 +43,11 @@ VARIANTS = {  # name -> feature groups
 }
 
 
-def held_out_moments(warehouse: Path, data, stage: str) -> pd.Series:
-    """The held-out event's time for each user with one at `stage`, indexed by user index."""
-    with connect(warehouse) as con:
-        frame = con.execute("select user_id, event_ts from main.splits where split = ?", [stage]).df()
-    index = {u: i for i, u in enumerate(data.users)}
-    return pd.Series(frame["event_ts"].to_numpy(), index=frame["user_id"].map(index).to_numpy())
-
-
 def feast_stats(store, data, cands, moments: pd.Series) -> pd.DataFrame:
-    """ranking_v1 (user_stats, item_stats) for every candidate row, as of just before the user's held-out event."""
+    """ranking_v1 for every candidate row, as of just before the user's held-out event."""
     n = cands.items.shape[1]
-    entities = pd.DataFrame({
-        "row": np.arange(cands.items.size),
-        "user_id": np.repeat(data.users[cands.users], n).astype(str),
-        "item_id": data.items[cands.items.ravel()].astype(str),
-        "event_timestamp": pd.to_datetime(np.repeat(moments.loc[cands.users].to_numpy(), n)).tz_localize("UTC") - BEFORE_EVENT,
-    })
-    joined = store.get_historical_features(entity_df=entities, features=store.get_feature_service("ranking_v1"),
-                                           full_feature_names=True).to_df()
-    return joined.sort_values("row").reset_index(drop=True)
+    moments_per_row = pd.to_datetime(np.repeat(moments.loc[cands.users].to_numpy(), n)) - BEFORE_EVENT
+    return ranking_stats(store, np.repeat(data.users[cands.users], n), data.items[cands.items.ravel()], moments_per_row)
 
 
 def shuffled_llm_features(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -95,13 +78,8 @@ def main() -> None:
     item_vectors, _ = text_vectors(data.items, items, "item_id", ["profile_embedding"])
     user_vectors, _ = text_vectors(data.users, users, "user_id", ["profile_embedding"])
     probe_path = next(lake.path("lake", "judge_probe").glob("*/probe.npz"))
-    judge = load_probe(probe_path)
-    to_probe = np.array([judge.index.get(str(i), -1) for i in data.items])
-
-    def judge_scores(history: np.ndarray, cands: np.ndarray) -> np.ndarray:
-        known = to_probe[history]
-        return judge.probe.raw_scores(judge.vectors, known[known >= 0], to_probe[cands])
-
+    features = TwoStage(TwoStageConfig(), None, None, item_vectors, user_vectors, probe_path.read_bytes(),
+                        data.users, data.items)  # only its feature sources are used here
     moments = {stage: held_out_moments(lake.warehouse, data, stage) for stage in ("valid", "test")}
     rows = []
     for seed in args.seeds:
@@ -119,10 +97,9 @@ def main() -> None:
             t0 = time.perf_counter()
             cands = candidates(base, data, stage, args.n)
             t_cands = time.perf_counter() - t0
-            sources = FeatureSources(stats=feast_stats(store, data, cands, moments[stage]), item_vectors=item_vectors,
-                                     user_vectors=user_vectors, judge=judge_scores)
+            sources = features.sources(feast_stats(store, data, cands, moments[stage]))
             t1 = time.perf_counter()
-            frame = feature_frame(cands, data, sources)
+            frame = feature_frame(cands, data.histories(cands.users, stage), sources)
             stage_data[stage] = (cands, frame)
             print(f"  {stage}: {len(cands.users)} users x {args.n} candidates in {t_cands:.1f} s, features "
                   f"(Feast join {t1 - t0 - t_cands:.1f} s, the rest {time.perf_counter() - t1:.1f} s); held-out item "

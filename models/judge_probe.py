@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from models.recsys.data import SplitData, mean_vectors
+from models.recsys.pair_probe import Probe, pair_features
 
 
 @dataclass
@@ -100,10 +101,6 @@ class SentenceEncoder:
         return encode_texts(texts)
 
 
-def pair_features(users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    return np.hstack([users * items, items, users])
-
-
 def train_examples(data: SplitData, config: ProbeConfig) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """(histories, item indices, labels) from the train split alone. Negatives are drawn from all
     items outside the user's train history: excluding the valid/test items would mean reading them."""
@@ -125,21 +122,6 @@ def train_examples(data: SplitData, config: ProbeConfig) -> tuple[list[np.ndarra
     if not labels:
         raise ValueError(f"no user has more than {config.min_history} train items: nothing to tune the judge on")
     return histories, np.asarray(items), np.asarray(labels)
-
-
-@dataclass
-class Probe:
-    """Standardize, then a logistic regression: the whole tuned judge, a few thousand numbers."""
-
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
-
-    def raw_scores(self, vectors: np.ndarray, history: np.ndarray, items: np.ndarray) -> np.ndarray:
-        users = np.repeat(mean_vectors(vectors, [history]), len(items), axis=0)
-        x = (pair_features(users, vectors[items]) - self.mean) / self.scale
-        return 1.0 / (1.0 + np.exp(-(x @ self.coef + self.intercept)))
 
 
 def fit_probe(vectors: np.ndarray, data: SplitData, config: ProbeConfig) -> tuple[Probe, dict]:
@@ -217,10 +199,10 @@ def dump(probe: Probe, calibration: Calibration, vectors: np.ndarray, item_ids, 
 
 
 def load(path, name: str = "probe") -> "ProbeJudge":
+    probe, vectors, item_ids = Probe.read(path)
     with np.load(path, allow_pickle=False) as f:
-        probe = Probe(f["mean"], f["scale"], f["coef"], float(f["intercept"][0]))
-        return ProbeJudge(probe, Calibration(f["calibration_x"], f["calibration_y"]), f["vectors"],
-                          [str(i) for i in f["item_ids"]], name=name)
+        calibration = Calibration(f["calibration_x"], f["calibration_y"])
+    return ProbeJudge(probe, calibration, vectors, item_ids, name=name)
 
 
 class ProbeJudge:

@@ -119,6 +119,41 @@ def test_alias_change_triggers_the_sensor_and_the_next_run_uses_the_new_version(
         mlflow_client.set_registered_model_alias(registry.REGISTERED_MODEL, "champion", champion)
 
 
+@pytest.mark.integration
+def test_a_two_stage_champion_is_served_reranked_with_feast_stats(ml100k_runs, mlflow_client, monkeypatch):
+    """The nightly batch serves two_stage as it serves any champion (Feast stats as of the batch date);
+    MLflow's pyfunc serves it from the online store."""
+    import mlflow
+
+    from orchestration.core.settings import FEATURE_REPO_DIR
+
+    runs, _ = ml100k_runs
+    home = runs[-1].home
+    champion = str(mlflow_client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion").version)
+    two_stage = max((v for v in mlflow_client.search_model_versions(f"name='{registry.REGISTERED_MODEL}'")
+                     if v.tags["model_name"] == "two_stage"), key=lambda v: int(v.version))
+    mlflow_client.set_registered_model_alias(registry.REGISTERED_MODEL, "champion", str(two_stage.version))
+    try:
+        result = _score(home, "2026-01-03")  # an old date, so today's partition stays as the other tests expect
+        assert result.success
+        recs = pd.read_parquet(partition_path(home, "2026-01-03"))
+        assert set(recs["model_name"]) == {"two_stage"} and len(recs) == 943 * 20
+        base = pd.read_parquet(partition_path(home, TODAY))  # today's, from the base model's champion
+        seen = set(query(runs[-1].warehouse, "select user_id, item_id from fct_interactions"))
+        assert not seen & set(zip(recs["user_id"], recs["item_id"]))
+        assert (recs.groupby("user_id")["score"].diff().dropna() < 0).all()  # strictly ordered: ties broken
+        assert not recs[["user_id", "item_id"]].equals(base[["user_id", "item_id"]])  # re-ranked
+
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.tracking_uri(home / "mlflow"))
+        monkeypatch.setenv("RECLAKE_FEATURE_REPO", str(FEATURE_REPO_DIR))
+        monkeypatch.setenv("RECLAKE_HOME", str(home))
+        model = mlflow.pyfunc.load_model(f"models:/{registry.REGISTERED_MODEL}@champion")
+        online = model.predict(pd.DataFrame({"user_id": ["1", "943"]}), params={"k": 10})
+        assert len(online) == 20 and sorted(set(online["user_id"])) == ["1", "943"]
+    finally:
+        mlflow_client.set_registered_model_alias(registry.REGISTERED_MODEL, "champion", champion)
+
+
 def test_no_champion_fails_naming_the_asset_to_materialize(tmp_path):
     result = _score(tmp_path / "home", TODAY)
     assert not result.success

@@ -11,6 +11,7 @@ no rows); `recommend_histories` scores any histories, e.g. everything up to a ba
 """
 
 import io
+import os
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -102,11 +103,36 @@ class SavedRecommender:
 
 
 class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow's view of a SavedRecommender: a DataFrame of user_id in, ranked items out."""
+    """MLflow's view of a SavedRecommender: a DataFrame of user_id in, ranked items out. A two_stage
+    model reads its Feast stats from the online store (latest values, `online_stats`) unless the
+    caller bound a lookup already (the nightly batch binds one as of its date)."""
 
     def load_context(self, context):
         self.recommender = SavedRecommender.load(context.artifacts["recommender"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         k = int((params or {}).get("k", 10))
+        model = self.recommender.model
+        if getattr(model, "stats", False) is None and "stats" in model.config.groups:
+            model.stats = online_stats(model.config.feature_service)
         return self.recommender.recommend(model_input["user_id"].astype(str).tolist(), k=k)
+
+
+def online_stats(feature_service: str):
+    """A lookup of a feature service's values in the Feast online store of the repo at
+    $RECLAKE_FEATURE_REPO (its yaml reads $RECLAKE_HOME, as `feast serve` does): what a two_stage
+    model served on its own (`mlflow models serve`) reads."""
+    from feast import FeatureStore
+
+    repo = os.environ.get("RECLAKE_FEATURE_REPO")
+    if not repo:
+        raise RuntimeError("a two_stage model reads Feast stats per candidate: set RECLAKE_FEATURE_REPO to the "
+                           "project's feature_repo folder and RECLAKE_HOME to the data home")
+    store = FeatureStore(repo_path=repo)
+    service = store.get_feature_service(feature_service)
+
+    def lookup(user_ids: np.ndarray, item_ids: np.ndarray) -> pd.DataFrame:
+        rows = [{"user_id": str(u), "item_id": str(i)} for u, i in zip(user_ids, item_ids)]
+        return store.get_online_features(features=service, entity_rows=rows, full_feature_names=True).to_df()
+
+    return lookup

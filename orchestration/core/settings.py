@@ -216,6 +216,9 @@ VARIABLES = [
              "llm_item_text", env_source="str"),
     Variable("RECLAKE_TRAIN_LLM_USER_PROFILE", _boolean, "training", "llm_use_user_profile"),
     Variable("RECLAKE_TRAIN_POISONING_DEFENCE", _boolean, "training", "poisoning_defence"),
+    Variable("RECLAKE_TRAIN_TWO_STAGE_BASE", _choice("popularity", "ease", "sasrec", "llm_sasrec"), "training",
+             "two_stage_base", env_source="str"),
+    Variable("RECLAKE_TRAIN_TWO_STAGE_N", _integer(20), "training", "two_stage_n", env_source="int"),
     # nightly serving
     Variable("RECLAKE_SERVING_TOP_K", _integer(1), "serving", "top_k", env_source="int"),
     Variable("RECLAKE_SERVING_CHUNK_USERS", _integer(1), "serving", "chunk_users", env_source="int"),

@@ -55,3 +55,10 @@ def splits_version(warehouse: Path) -> str:
     """The data version of `splits` alone, for steps that compare versions but read no rows."""
     with connect(warehouse) as con:
         return table_fingerprint(con, "splits")[1]
+
+
+def held_out_moments(warehouse: Path, data: SplitData, stage: str) -> pd.Series:
+    """When each user's held-out `stage` event happened (naive UTC), indexed by the user's index in `data`."""
+    frame = query(warehouse, "select user_id, event_ts from main.splits where split = ?", [stage])
+    index = pd.Series(range(len(data.users)), index=data.users)
+    return pd.Series(frame["event_ts"].to_numpy(), index=index.reindex(frame["user_id"]).to_numpy())

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from models.files import sha256_file
-from orchestration.core.feast import feast_command_env, store_yaml
+from orchestration.core.feast import BEFORE_EVENT, TRAINING_SERVICE, feast_command_env, store_yaml
 from orchestration.core.files import write_json_atomic, write_parquet_atomic
 from orchestration.core.paths import Lake
 from orchestration.core.settings import FEAST_EXECUTABLE, FEATURE_REPO_DIR
@@ -26,9 +26,6 @@ from orchestration.core.warehouse import connect, query
 FEATURE_SOURCES = {"user_stats": "feat_user_stats", "item_stats": "feat_item_stats"}
 # Every view materialized online: the stats marts, and the embeddings the llm group writes.
 ONLINE_VIEWS = ("user_stats", "item_stats", "item_text_embedding", "user_profile_embedding")
-TRAINING_SERVICE = "ranking_v1"
-# Predict an event at t with features from strictly before t: a stats row stamped t includes t.
-BEFORE_EVENT = timedelta(microseconds=1)
 
 
 def online_source_path(lake: Lake, view: str) -> Path:

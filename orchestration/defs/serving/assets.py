@@ -21,7 +21,7 @@ from dagster_pyspark import LazyPySparkResource
 
 from models import registry
 from models.recsys.data import sequences_by_user
-from orchestration.core.feast import feature_store
+from orchestration.core.feast import BEFORE_EVENT, feature_store, ranking_stats
 from orchestration.core.files import write_json_atomic, write_parquet_atomic, write_parquet_chunks_atomic
 from orchestration.core.partitions import daily_partitions
 from orchestration.core.resources import LakeResource
@@ -46,8 +46,13 @@ def histories_until(lake: LakeResource, end: datetime, item_index: pd.Series) ->
 
 
 def lists_in_process(lake: LakeResource, serving: ServingResource, champion, end: datetime):
-    """(users scored, each history item's count, DataFrames of lists chunk by chunk) on this machine."""
+    """(users scored, each history item's count, DataFrames of lists chunk by chunk) on this machine.
+    A model that reads Feast stats (two_stage) looks them up as of the end of the day, chunk by chunk."""
     recommender = champion.recommender
+    if hasattr(recommender.model, "stats"):
+        store = feature_store(lake.home_path, lake.engine)
+        service = recommender.model.config.feature_service
+        recommender.model.stats = lambda users, items: ranking_stats(store, users, items, end - BEFORE_EVENT, service)
     users, histories = histories_until(lake, end, recommender.item_index)
     popularity = np.bincount(np.concatenate(histories), minlength=len(recommender.items)) if histories else None
     frames = (frame.assign(model_name=champion.model_name, model_version=champion.version)
@@ -67,6 +72,9 @@ def lists_on_spark(spark, lake: LakeResource, serving: ServingResource, champion
         raise dg.Failure(f"{source} not found: with RECLAKE_ENGINE=spark, materialize the `transform` group "
                          "on Spark first (it writes fct_interactions there)")
     recommender = champion.recommender
+    if hasattr(recommender.model, "stats"):
+        raise dg.Failure(f"the champion is {champion.model_name} v{champion.version}, which looks up Feast stats per "
+                         "candidate: it is served in process (RECLAKE_ENGINE=duckdb), not on Spark executors")
     ship_models_package(spark)
     histories = user_histories(spark, spark.read.parquet(str(source)), end, recommender.items).cache()
     n_users = histories.count()

@@ -4,7 +4,9 @@ suspicious_users                likely fake (poisoning) accounts in TRAIN, flagg
                                 learns (suspicious_users.py); the models leave them out
 popularity_model, ease_model,   each: fit on TRAIN (early stopping / grid on VALID), evaluate on
 sasrec_model, llm_sasrec_model  TEST, one MLflow run + a version of `reclake-recommender`, top-20
-                                to lake/eval_topk/model_name=…/model_version=…/
+                                to lake/eval_topk/model_name=…/model_version=…/ (registration.py)
+two_stage_model                 the best of those re-ranked by LightGBM over Feast and LLM features,
+                                registered the same way (two_stage.py)
 model_comparison                every model's latest version on this data version, side by side (PNG)
 champion_model                  the gate: `champion` alias to the best VALID NDCG@10, if it improves
 """
@@ -32,78 +34,11 @@ from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import load_splits, splits_version
 from orchestration.defs.training import plots
 from orchestration.defs.training.resources import TrainingResource
+from orchestration.defs.training.registration import reap_crashed, register, version_in_place
 from orchestration.defs.training.suspicious_users import flagged_user_ids, suspicious_users
+from orchestration.defs.training.two_stage import two_stage_model
 
 TRAINING_CODE_VERSION = "2"  # 2: flagged suspicious users left out of training (poisoning defence)
-
-
-def write_eval_topk(lake: LakeResource, model_name: str, version: str, data: SplitData, test) -> Path:
-    """The test-time top-20 per user (contract: lake/eval_topk/model_name=…/model_version=…/)."""
-    users = data.users[test.users].repeat(test.topk.shape[1])
-    table = pa.table({"user_id": pa.array(users.tolist(), pa.string()),
-                      "item_id": pa.array(data.items[test.topk.ravel()].tolist(), pa.string()),
-                      "rank": pa.array(list(range(1, test.topk.shape[1] + 1)) * len(test.users), pa.int32())})
-    path = lake.paths.eval_topk(model_name, version) / "topk.parquet"
-    write_parquet_atomic(table, path)
-    return path
-
-
-def train_and_register(context: dg.AssetExecutionContext, lake: LakeResource, training: TrainingResource,
-                       model, data: SplitData, data_version: str, fit_data: SplitData | None = None,
-                       **input_versions: str) -> dg.MaterializeResult:
-    """Fit on `fit_data` (default `data`); evaluate and register on `data`, the full split."""
-    client = registry.connect(lake.paths.mlflow_dir)
-    reaped = registry.reap_crashed(client)
-    if any(reaped.values()):
-        context.log.warning(f"cleaned up after a killed training process: deleted incomplete versions "
-                            f"{reaped['deleted_versions']}, marked runs KILLED {reaped['killed_runs']}")
-    context.log.info(f"{model.name}: {data.n_users} users, {data.n_items} items, device {model.device}")
-    with torch_threads(training.torch_threads):
-        fit = model.fit(data if fit_data is None else fit_data, log=context.log.info)
-        valid, test = evaluate(model, data, "valid"), evaluate(model, data, "test")
-    context.log.info(f"{model.name}: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.metrics.items()))
-    with tempfile.TemporaryDirectory(dir=lake.home_path) as workdir:
-        curve = plots.learning_curve(model.name, fit, Path(workdir) / f"{model.name}_learning_curve.png")
-        candidate = registry.log_and_register(
-            client, model, data, fit, valid, test, workdir=Path(workdir), plots=[curve],
-            run_tags=run_tags(context, dataset=lake.dataset, data_version=data_version, **input_versions),
-            version_tags={"dataset": lake.dataset, "data_version": data_version, "seed": str(model.config.seed),
-                          **input_versions})
-        try:  # the version is only kept, and counts, once its evaluation output is in place
-            topk_path = write_eval_topk(lake, model.name, candidate.version, data, test)
-            curve_md = png_markdown(curve)
-            registry.mark_complete(client, candidate.version)
-        except BaseException:
-            registry.discard_version(client, candidate.version)
-            raise
-    return dg.MaterializeResult(
-        metadata={
-            **{f"test_{k}": v for k, v in test.metrics.items()},
-            "valid_ndcg@10": valid.metrics["ndcg@10"],
-            "epochs": len(fit.epochs), "best_epoch": fit.best_epoch,
-            "training_seconds": round(fit.seconds, 1), "seconds_per_epoch": round(fit.seconds_per_epoch, 2),
-            "grid": dg.MetadataValue.json(fit.trials) if fit.trials else dg.MetadataValue.text("-"),
-            "device": model.device, "seed": model.config.seed,
-            "model_version": candidate.version, "mlflow_run_id": candidate.run_id,
-            "data_version": data_version,
-            "eval_topk": dg.MetadataValue.path(str(topk_path)),
-            "learning_curve": curve_md,
-        },
-        data_version=dg.DataVersion(f"{model.name}-v{candidate.version}"),
-    )
-
-
-def _version_in_place(lake: LakeResource, model_name: str, version) -> bool:
-    """The registered version, its artifacts and its eval_topk are all still there."""
-    if version is None:
-        return False
-    client = registry.connect(lake.paths.mlflow_dir)
-    try:
-        complete = client.get_model_version(registry.REGISTERED_MODEL, str(version)).tags.get(registry.COMPLETE_TAG) == "true"
-    except registry.MlflowException:
-        return False
-    return (complete and registry.artifacts_present(client, str(version))
-            and lake.paths.eval_topk(model_name, version).exists())
 
 
 def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...] = ()):
@@ -111,15 +46,21 @@ def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...]
               deps=["splits", "suspicious_users", *deps], kinds={"pytorch", "mlflow"}, description=description)
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource, training: TrainingResource) -> dg.MaterializeResult:
         memo = Unchanged(context, config={"model": name, "dataset": lake.dataset, **training.model_dump(exclude={"torch_threads"})},
-                         outputs_present=lambda last: _version_in_place(lake, name, last.get("model_version")))
+                         outputs_present=lambda last: version_in_place(lake, name, last.get("model_version")))
         if memo.skip:
             return memo.result
         data, data_version = load_splits(lake.warehouse_path)
         model, input_versions = build(training, lake, data)
         input_versions["raw_files_sha256"] = raw_files_sha256(lake.dataset_facts())
         fit_data, input_versions["users_left_out"] = defended(lake, training, data, data_version)
-        return memo.stamp(train_and_register(context, lake, training, model, data, data_version, fit_data,
-                                             **input_versions))
+        reap_crashed(context, lake)
+        context.log.info(f"{model.name}: {data.n_users} users, {data.n_items} items, device {model.device}")
+        with torch_threads(training.torch_threads):  # fit on what the defence leaves; evaluate on the full split
+            fit = model.fit(fit_data, log=context.log.info)
+            valid, test = evaluate(model, data, "valid"), evaluate(model, data, "test")
+        return memo.stamp(register(context, lake, model, data, data_version, fit, valid, test,
+                                   lambda folder: plots.learning_curve(model.name, fit, folder / f"{model.name}_learning_curve.png"),
+                                   **input_versions))
 
     return _asset
 
@@ -169,7 +110,7 @@ sasrec_model = _recommender_asset(
 llm_sasrec_model = _recommender_asset(
     "llm_sasrec", "SASRec whose item embeddings add a learned map of the items' LLM-profile/title vectors.",
     _llm_sasrec, deps=("item_text_embeddings", "user_profile_embeddings"))
-RECOMMENDER_ASSETS = [popularity_model, ease_model, sasrec_model, llm_sasrec_model]
+RECOMMENDER_ASSETS = [popularity_model, ease_model, sasrec_model, llm_sasrec_model, two_stage_model]
 
 
 @dg.asset(group_name="training", code_version=TRAINING_CODE_VERSION, deps=RECOMMENDER_ASSETS,

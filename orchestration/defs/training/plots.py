@@ -1,4 +1,5 @@
-"""PNG plots for MLflow and Dagster: learning curves, the classic models' grid, the model comparison."""
+"""PNG plots for MLflow and Dagster: learning curves, the classic models' grid, the two-stage ranker's
+feature gains, the model comparison."""
 
 from pathlib import Path
 
@@ -46,4 +47,14 @@ def model_comparison(rows: list[dict], path: Path) -> Path:
                   ["valid NDCG@10", "test NDCG@10", "test Recall@10", "test MRR@10"])
     ax.legend(fontsize=8)
     ax.set_title("reclake recommenders (leave-one-out, full ranking)")
+    return save_chart(fig, path)
+
+
+def feature_gains(gains, path: Path) -> Path:
+    """The two-stage ranker's total split gain per feature (a pandas Series), largest on top."""
+    gains = gains.sort_values()
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(gains) + 1.2))
+    ax.barh(gains.index, gains.to_numpy(), color="tab:blue")
+    ax.set_xlabel("total split gain (LightGBM)")
+    ax.set_title("two_stage: what the ranker reads")
     return save_chart(fig, path)

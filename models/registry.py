@@ -31,7 +31,7 @@ from mlflow.models import ModelSignature
 from mlflow.tracking.context.registry import resolve_tags
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-from models.recsys.evaluation import METRICS, Evaluation
+from models.recsys.evaluation import METRICS, Evaluation, ndcg_by_user, paired_interval
 from models.failpoints import failpoint
 from models.files import process_alive
 from models.recsys.base import FitResult, save_recommender
@@ -49,8 +49,12 @@ SIGNATURE = ModelSignature(
                     ColSpec("double", "score")]),
     params=ParamSchema([ParamSpec("k", "long", 10)]))
 COMPLETE_TAG = "complete"
+VALID_BY_USER = "evaluation/valid_ndcg_at_10_by_user.parquet"  # what the gate's paired comparison reads
+# The gate prefers the first of these that the best candidate does not beat beyond noise: a model
+# that is not measurably better is not worth what it costs to train, serve and explain.
+SIMPLEST_FIRST = ("popularity", "ease", "sasrec", "llm_sasrec", "two_stage")
 PID_TAG, HOST_TAG = "reclake.pid", "reclake.host"  # which process wrote a run or version
-PIP_REQUIREMENTS = ["torch==2.13.0", "numpy==2.4.6", "pandas==2.3.3", "mlflow==3.17.2", "scipy"]
+PIP_REQUIREMENTS = ["torch==2.13.0", "numpy==2.4.6", "pandas==2.3.3", "mlflow==3.17.2", "scipy", "lightgbm==4.7.0"]
 
 
 def metric_name(stage: str, metric: str) -> str:
@@ -122,6 +126,17 @@ def register_judge(client: mlflow.MlflowClient, run_id: str, artifact_folder: st
     return client.create_model_version(JUDGE_MODEL, source, run_id=run_id, tags=tags).version
 
 
+def latest_judge_probe(client: mlflow.MlflowClient, data_version: str) -> tuple[str, Path] | None:
+    """The newest reclake-judge version fitted on this data version, and its probe file (a local
+    artifact store); None when there is none."""
+    versions = [v for v in client.search_model_versions(f"name='{JUDGE_MODEL}'") if v.tags.get("data_version") == data_version]
+    if not versions:
+        return None
+    newest = max(versions, key=lambda v: int(v.version))
+    folder = urlparse(client.get_model_version_download_uri(JUDGE_MODEL, str(newest.version)))
+    return str(newest.version), Path(unquote(folder.path)) / "probe.npz"
+
+
 @dataclass
 class Candidate:
     model_name: str
@@ -163,6 +178,11 @@ def log_and_register(client: mlflow.MlflowClient, model, data, fit: FitResult, v
             client.log_table(run_id, pd.DataFrame(fit.trials), "grid.json")
         for plot in plots:
             client.log_artifact(run_id, str(plot), "plots")
+        workdir.mkdir(parents=True, exist_ok=True)
+        by_user = workdir / Path(VALID_BY_USER).name
+        pd.DataFrame({"user_id": [str(u) for u in data.users[valid.users]],
+                      "ndcg_at_10": ndcg_by_user(valid.topk, data.target("valid")[valid.users])}).to_parquet(by_user)
+        client.log_artifact(run_id, str(by_user), str(Path(VALID_BY_USER).parent))
         checkpoint = save_recommender(model, data, workdir / "recommender.pt")
         model_dir = Path(tempfile.mkdtemp(prefix="pyfunc-", dir=workdir)) / "model"  # save_model wants a new folder
         mlflow.pyfunc.save_model(
@@ -254,9 +274,42 @@ def _champion(client: mlflow.MlflowClient):
         return None
 
 
+def valid_by_user(client: mlflow.MlflowClient, version) -> pd.Series | None:
+    """A version's valid NDCG@10 per user (user_id index); None for a version logged without it."""
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            path = client.download_artifacts(version.run_id, VALID_BY_USER, folder)
+            return pd.read_parquet(path).set_index("user_id")["ndcg_at_10"]
+    except (MlflowException, OSError):
+        return None
+
+
+def _simplicity(version) -> int:
+    name = version.tags.get("model_name", "")
+    return SIMPLEST_FIRST.index(name) if name in SIMPLEST_FIRST else len(SIMPLEST_FIRST)
+
+
+def _interval(client: mlflow.MlflowClient, a, b, cache: dict) -> tuple[float, float] | None:
+    """95% bootstrap interval of valid NDCG@10 of version a minus b, paired over their users."""
+    for v in (a, b):
+        if v.version not in cache:
+            cache[v.version] = valid_by_user(client, v)
+    if cache[a.version] is None or cache[b.version] is None:
+        return None
+    pair = pd.concat([cache[a.version], cache[b.version]], axis=1, join="inner").to_numpy()
+    return paired_interval(pair[:, 0] - pair[:, 1]) if len(pair) else None
+
+
 def gate(client: mlflow.MlflowClient, data_version: str) -> dict:
-    """Give `champion` to the best candidate on this data version by VALID NDCG@10, only if it beats
-    the current champion on the same data version. Test metrics never take part."""
+    """Give `champion` to a candidate on this data version by VALID NDCG@10 (test never takes part),
+    robust to the noise of one training run on a few hundred users:
+
+    - the candidate is the simplest model (SIMPLEST_FIRST) whose valid NDCG@10 the best one does not
+      beat beyond noise: the 95% paired bootstrap interval over users of (best - it) includes 0;
+    - it replaces a champion on this data version only when it beats it beyond noise (the interval
+      of candidate - champion lies above 0).
+
+    Versions logged without per-user valid scores are compared on the mean alone, as before."""
     valid_tag = metric_name("valid", "ndcg@10")
     latest = latest_per_model(client, data_version)
     candidates = [v for v in latest.values() if artifacts_present(client, str(v.version))]
@@ -268,28 +321,48 @@ def gate(client: mlflow.MlflowClient, data_version: str) -> dict:
     if not candidates:
         return {**decision, "decision": "keep", "reason": "no candidate with artifacts on this data version",
                 "champion": decision["champion_before"]}
+    cache: dict = {}
     best = max(candidates, key=lambda v: (float(v.tags[valid_tag]), -int(v.version)))
-    best_valid = float(best.tags[valid_tag])
-    best_version = str(best.version)
-    decision.update(candidate=best_version, candidate_model=best.tags["model_name"], candidate_valid_ndcg10=best_valid)
+    intervals = {v.version: _interval(client, best, v, cache) for v in candidates if v is not best}
+    for v in candidates:
+        if intervals.get(v.version) is not None:
+            decision["candidates"][v.tags["model_name"]]["best_minus_this_ci95"] = [round(x, 4) for x in intervals[v.version]]
+    chosen, within = best, "the best valid NDCG@10"
+    for v in sorted(candidates, key=lambda v: (_simplicity(v), -float(v.tags[valid_tag]))):
+        if v is best:
+            break  # nothing simpler is within noise of it
+        if intervals[v.version] is not None and intervals[v.version][0] <= 0:
+            low, high = intervals[v.version]
+            chosen, within = v, (f"the simplest within noise of the best ({best.tags['model_name']} v{best.version}, "
+                                 f"best - this in [{low:.4f}, {high:.4f}])")
+            break
+    chosen_valid, chosen_version = float(chosen.tags[valid_tag]), str(chosen.version)
+    decision.update(candidate=chosen_version, candidate_model=chosen.tags["model_name"], candidate_valid_ndcg10=chosen_valid)
     if current is None:
-        promote, reason = True, "no champion yet"
+        promote, reason = True, f"no champion yet; {within}"
     elif not artifacts_present(client, str(current.version)):
         promote, reason = True, f"champion v{current.version}'s artifacts are missing"
     elif current.tags.get("data_version") != data_version:
         promote, reason = True, f"champion v{current.version} was chosen on another data version; its valid score does not compare"
-    elif str(current.version) == best_version:
-        promote, reason = False, "the best candidate already is the champion"
-    elif best_valid > decision["champion_before_valid_ndcg@10"]:
-        promote, reason = True, f"valid NDCG@10 {best_valid:.4f} > champion's {decision['champion_before_valid_ndcg@10']:.4f}"
+    elif str(current.version) == chosen_version:
+        promote, reason = False, "the chosen candidate already is the champion"
     else:
-        promote, reason = False, f"valid NDCG@10 {best_valid:.4f} <= champion's {decision['champion_before_valid_ndcg@10']:.4f}"
+        interval = _interval(client, chosen, current, cache)
+        old = decision["champion_before_valid_ndcg@10"]
+        if interval is None:
+            promote = chosen_valid > old
+            reason = f"valid NDCG@10 {chosen_valid:.4f} {'>' if promote else '<='} champion's {old:.4f}"
+        else:
+            promote = interval[0] > 0
+            reason = (f"valid NDCG@10 {chosen_valid:.4f} vs champion's {old:.4f}: difference in "
+                      f"[{interval[0]:.4f}, {interval[1]:.4f}] (95%, paired over users), "
+                      f"{'above 0' if promote else 'not above 0: within noise'}")
     if promote:
-        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, best_version)
-    champion = best_version if promote else decision["champion_before"]
+        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, chosen_version)
+    champion = chosen_version if promote else decision["champion_before"]
     decision.update(decision="promote" if promote else "keep", reason=reason, champion=champion)
-    client.set_model_version_tag(REGISTERED_MODEL, best_version, "gate_decision", f"{decision['decision']}: {reason}")
-    client.set_registered_model_tag(REGISTERED_MODEL, "last_gate", f"{decision['decision']} v{best_version}: {reason}")
+    client.set_model_version_tag(REGISTERED_MODEL, chosen_version, "gate_decision", f"{decision['decision']}: {reason}")
+    client.set_registered_model_tag(REGISTERED_MODEL, "last_gate", f"{decision['decision']} v{chosen_version}: {reason}")
     return decision
 
 

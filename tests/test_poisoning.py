@@ -195,9 +195,9 @@ def test_suspicious_users_asset_materializes_and_skips_when_splits_unchanged(tmp
     data, version = load_splits(lake.warehouse_path)
     flagged = set(report.loc[report["flagged"], "user_id"])
     assert flagged_user_ids(lake, version) == flagged
-    fit_data, left_out = defended(lake, TrainingResource(), data, version)
+    fit_data, left_out = defended(lake, TrainingResource(poisoning_defence=True), data, version)
     assert left_out == str(len(flagged))
     assert all(len(fit_data.train[u]) == 0 for u in np.flatnonzero(np.isin(data.users, list(flagged))))
     assert defended(lake, TrainingResource(poisoning_defence=False), data, version) == (data, "0")
     with pytest.raises(dg.Failure, match="materialize suspicious_users again"):
-        defended(lake, TrainingResource(), data, "another-splits-version")
+        defended(lake, TrainingResource(poisoning_defence=True), data, "another-splits-version")

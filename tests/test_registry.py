@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -62,6 +63,30 @@ def test_gate_promotes_the_best_and_keeps_the_champion_when_the_new_one_is_worse
     assert second["champion_before_valid_ndcg@10"] == pytest.approx(good.valid_ndcg10)
     assert str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion").version) == good.version
     assert "keep" in client.get_model_version(registry.REGISTERED_MODEL, worse.version).tags["gate_decision"]
+
+
+def test_gate_prefers_the_simpler_model_within_noise_scripted_scores(client, slice_data, tmp_path, monkeypatch):
+    # per-user valid scores are logged with each version; here they are scripted (fault injection)
+    # so that EASE's lead over popularity is 0.01 on 400 users with a per-user spread of 0.3: noise
+    ease = _register(client, EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path)
+    pop = _register(client, Popularity(Popularity.Config()), slice_data, tmp_path)
+    logged = registry.valid_by_user(client, client.get_model_version(registry.REGISTERED_MODEL, ease.version))
+    assert len(logged) == len(slice_data.eval_users("valid"))  # the real per-user scores are there
+    assert logged.mean() == pytest.approx(ease.valid_ndcg10)
+    rng = np.random.default_rng(0)
+    base = pd.Series(rng.uniform(0, 0.3, 400), index=[f"u{k}" for k in range(400)])
+    scripted = {ease.version: base + 0.01 + rng.normal(0, 0.3, 400), pop.version: base}
+    monkeypatch.setattr(registry, "valid_by_user", lambda client, v: scripted[str(v.version)])
+    decision = registry.gate(client, "dv1")
+    assert decision["champion"] == pop.version and "simplest within noise" in decision["reason"]
+    low, high = decision["candidates"]["popularity"]["best_minus_this_ci95"]
+    assert low < 0 < high
+
+    # a clear lead (0.05, spread 0.01) is beyond noise: EASE replaces the simpler champion
+    scripted[ease.version] = base + 0.05 + rng.normal(0, 0.01, 400)
+    decision = registry.gate(client, "dv1")
+    assert decision["decision"] == "promote" and decision["champion"] == ease.version
+    assert "above 0" in decision["reason"]
 
 
 def test_gate_never_points_champion_at_missing_artifacts(client, slice_data, tmp_path):

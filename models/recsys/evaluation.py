@@ -30,13 +30,33 @@ class Evaluation:
     topk: np.ndarray  # [len(users), TOP_K] item indices, best first
 
 
+def hit_ranks(topk: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Each row's 1-based rank of its held-out item in its list; inf when it is not in the list."""
+    hits = topk == targets[:, None]
+    return np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, np.inf)
+
+
+def ndcg_by_user(topk: np.ndarray, targets: np.ndarray, k: int = 10) -> np.ndarray:
+    """NDCG@k of each row: what the gate's paired comparison of two models resamples."""
+    rank = hit_ranks(topk, targets)
+    return np.where(rank <= k, 1.0 / np.log2(rank + 1), 0.0)
+
+
+def paired_interval(differences: np.ndarray, level: float = 0.95, resamples: int = 2000,
+                    seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-user differences (users resampled)."""
+    rng = np.random.default_rng(seed)
+    means = np.array([differences[rng.integers(0, len(differences), len(differences))].mean()
+                      for _ in range(resamples)])
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+
+
 def metrics_from_topk(topk: np.ndarray, targets: np.ndarray) -> dict[str, float]:
     """The five metrics from ranked lists and one held-out item per row."""
     if len(targets) == 0:
         raise ValueError("no users with a held-out item to evaluate")
-    hits = topk == targets[:, None]
-    found = hits.any(axis=1)
-    rank = np.where(found, hits.argmax(axis=1) + 1, np.inf)  # 1-based; inf = not in the top 20
+    rank = hit_ranks(topk, targets)  # 1-based; inf = not in the top 20
     out = {}
     for k in (10, 20):
         inside = rank <= k

@@ -39,6 +39,7 @@ VARIANTS = {  # name -> feature groups
     "+ stats + LLM item-profile similarity": ("base", "stats", "text"),
     "+ stats + LLM user-profile similarity": ("base", "stats", "user_profile"),
     "+ stats + tuned judge score": ("base", "stats", "judge"),
+    "+ LLM features, no Feast stats": ("base", "text", "user_profile", "judge"),
     "all (default)": tuple(FEATURE_GROUPS),
 }
 

@@ -276,10 +276,14 @@ def _champion(client: mlflow.MlflowClient):
 
 def valid_by_user(client: mlflow.MlflowClient, version) -> pd.Series | None:
     """A version's valid NDCG@10 per user (user_id index); None for a version logged without it."""
+    store = urlparse(client.get_run(version.run_id).info.artifact_uri)
     try:
+        if store.scheme in ("", "file"):  # read in place (no download, no progress bar)
+            path = Path(unquote(store.path)) / VALID_BY_USER
+            return pd.read_parquet(path).set_index("user_id")["ndcg_at_10"] if path.is_file() else None
         with tempfile.TemporaryDirectory() as folder:
-            path = client.download_artifacts(version.run_id, VALID_BY_USER, folder)
-            return pd.read_parquet(path).set_index("user_id")["ndcg_at_10"]
+            return pd.read_parquet(client.download_artifacts(version.run_id, VALID_BY_USER, folder)
+                                   ).set_index("user_id")["ndcg_at_10"]
     except (MlflowException, OSError):
         return None
 
@@ -364,6 +368,16 @@ def gate(client: mlflow.MlflowClient, data_version: str) -> dict:
     client.set_model_version_tag(REGISTERED_MODEL, chosen_version, "gate_decision", f"{decision['decision']}: {reason}")
     client.set_registered_model_tag(REGISTERED_MODEL, "last_gate", f"{decision['decision']} v{chosen_version}: {reason}")
     return decision
+
+
+def last_gate(client: mlflow.MlflowClient) -> dict | None:
+    """The gate's last decision and reason (the registered model's `last_gate` tag) and the champion."""
+    models = client.search_registered_models(f"name='{REGISTERED_MODEL}'")
+    if not models or "last_gate" not in models[0].tags:
+        return None
+    head, _, reason = models[0].tags["last_gate"].partition(": ")  # "promote v4: <reason>"
+    current = _champion(client)
+    return {"decision": head.split(" ")[0], "reason": reason, "champion": current.version if current else None}
 
 
 class NoChampionError(RuntimeError):

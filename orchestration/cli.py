@@ -52,8 +52,9 @@ def _check_lines(result) -> list[str]:
     return lines
 
 
-def _model_lines(home: Path, result) -> list[str]:
-    """The model comparison table and the gate's decision, as the demo's closing summary."""
+def model_lines(home: Path) -> list[str]:
+    """The model comparison table and the gate's last decision, as the demo's closing summary (and
+    bench/readme_results.py's)."""
     report = Lake(home).report("model_comparison.json")
     if not report.exists():
         return []
@@ -62,18 +63,16 @@ def _model_lines(home: Path, result) -> list[str]:
     for row in json.loads(report.read_text())["models"]:
         lines.append(f"  {row['model_name']:<12}{row['version']:>8}{row['valid_ndcg_at_10']:>15.4f}"
                      f"{row['test_ndcg_at_10']:>9.4f}{row['test_recall_at_10']:>11.4f}{row['test_mrr_at_10']:>8.4f}")
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_MATERIALIZATION":
-            m = event.event_specific_data.materialization
-            if m.asset_key.to_user_string() == "champion_model":
-                lines.append(f"  gate: {m.metadata['decision'].value} ({m.metadata['reason'].value}); "
-                             f"champion = v{m.metadata['champion_version'].value}")
+    from models import registry  # mlflow: imported only when there is something to show
+
+    if (gate := registry.last_gate(registry.connect(Lake(home).mlflow_dir))) is not None:
+        lines.append(f"  gate: {gate['decision']} ({gate['reason']}); champion = v{gate['champion']}")
     lines.append(f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///{home / 'mlflow' / 'mlflow.db'} "
                  "--host 127.0.0.1 --port 5000")
     return lines
 
 
-def _judge_lines(home: Path, date: str) -> list[str]:
+def judge_lines(home: Path, date: str) -> list[str]:
     path = Lake(home).judge_evaluations(date) / "summary.json"
     if not path.exists():
         return []
@@ -137,7 +136,7 @@ def run_pipeline() -> int:
             print(f"  {materialization.asset_key.to_user_string():<28}{count}{kept}")
     checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     print(f"  {len(checks)} checks ran, {sum(not e.event_specific_data.passed for e in checks)} failed")
-    print("\n".join(_check_lines(result) + _model_lines(home, result) + _judge_lines(home, today)))
+    print("\n".join(_check_lines(result) + model_lines(home) + judge_lines(home, today)))
     print(f"\nWarehouse: {Lake(home).warehouse}   Lake: {Lake(home).path('lake')}")
     print("Open the Dagster UI with `make ui`, then http://127.0.0.1:3000")
     return 0

@@ -17,6 +17,7 @@ DOWNSTREAM_OF_INGEST = {
     "stg_interactions", "fct_interactions", "splits", "dim_items", "item_profiles", "user_profiles",
     "item_text_embeddings", "user_profile_embeddings", "feast_feature_sources", "feast_registry",
     "feast_online_store", "training_set", "popularity_model", "ease_model", "sasrec_model", "llm_sasrec_model",
+    "two_stage_model",
     "model_comparison", "champion_model", "judge_probe", "judge_evaluations",
 }
 
@@ -47,7 +48,7 @@ def test_one_edited_item_title_recomputes_only_its_dependents(incremental_runs):
     assert edited.result.success
     skipped = _skipped(edited)
     # depends on the item text: recomputed
-    for key in ("raw_items", "dim_items", "item_profiles", "item_text_embeddings", "llm_sasrec_model"):
+    for key in ("raw_items", "dim_items", "item_profiles", "item_text_embeddings", "llm_sasrec_model", "two_stage_model"):
         assert key not in skipped, key
     # depends only on interactions: kept
     for key in ("popularity_model", "ease_model", "sasrec_model", "training_set", "feast_feature_sources"):

@@ -2,6 +2,8 @@
 
 A stage writes to a temporary sibling and renames it into place, so a crash never leaves a
 half-written file and the previous good output stays readable until the new one is complete.
+The file is fsynced before the rename and its folder after: a power cut cannot leave a renamed
+but empty file, nor lose the rename itself.
 """
 
 from __future__ import annotations
@@ -51,10 +53,20 @@ def atomic_file(path: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        _fsync(tmp, os.O_RDONLY)  # the bytes are on disk before the name points at them
         os.replace(tmp, path)
+        _fsync(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))  # and so is the new name
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> str:

@@ -35,6 +35,13 @@ def test_demo_runs_the_whole_pipeline_and_records_the_run(tmp_path):
     assert (home / "dagster" / "history" / "runs.db").exists()
 
 
+def test_version_names_the_installed_package(tmp_path):
+    from importlib.metadata import version
+
+    done = run_cli(["--version"], tmp_path / "home")
+    assert done.returncode == 0 and done.stdout.strip() == f"reclake {version('reclake')}"
+
+
 def test_unknown_dataset_fails_with_one_clear_line(tmp_path):
     done = run_cli(["demo"], tmp_path / "home", RECLAKE_DATASET="no-such-dataset")
     assert done.returncode == 2

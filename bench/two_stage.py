@@ -24,14 +24,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models import registry
 from models.recsys.evaluation import evaluate
 from models.recsys.llm_sasrec import text_vectors
 from models.recsys.two_stage import (FEATURE_GROUPS, LLM_GROUPS, TwoStage, TwoStageConfig, candidates, cross_fitted,
                                      evaluate_reranked, feature_frame, fit_ranker, labels)
-from orchestration.core.feast import BEFORE_EVENT, feature_store, ranking_stats
+from orchestration.core.feast import feature_store
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env
 from orchestration.core.warehouse import held_out_moments, load_splits
+from orchestration.defs.training.two_stage import candidate_stats
 
 VARIANTS = {  # name -> feature groups
     "base features only": ("base",),
@@ -42,13 +44,6 @@ VARIANTS = {  # name -> feature groups
     "+ LLM features, no Feast stats": ("base", "text", "user_profile", "judge"),
     "all (default)": tuple(FEATURE_GROUPS),
 }
-
-
-def feast_stats(store, data, cands, moments: pd.Series) -> pd.DataFrame:
-    """ranking_v1 for every candidate row, as of just before the user's held-out event."""
-    n = cands.items.shape[1]
-    moments_per_row = pd.to_datetime(np.repeat(moments.loc[cands.users].to_numpy(), n)) - BEFORE_EVENT
-    return ranking_stats(store, np.repeat(data.users[cands.users], n), data.items[cands.items.ravel()], moments_per_row)
 
 
 def shuffled_llm_features(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -72,13 +67,13 @@ def main() -> None:
     from model_quality import build  # bench/ is this script's folder
 
     lake = Lake(args.home or home_from_env())
-    data, _ = load_splits(lake.warehouse)
+    data, data_version = load_splits(lake.warehouse)
     store = feature_store(lake.home)
     items = pd.read_parquet(lake.embeddings("items"))
     users = pd.read_parquet(lake.embeddings("users"))
     item_vectors, _ = text_vectors(data.items, items, "item_id", ["profile_embedding"])
     user_vectors, _ = text_vectors(data.users, users, "user_id", ["profile_embedding"])
-    probe_path = next(lake.path("lake", "judge_probe").glob("*/probe.npz"))
+    _, probe_path = registry.latest_judge_probe(registry.connect(lake.mlflow_dir), data_version)  # as the asset reads it
     features = TwoStage(TwoStageConfig(), None, None, item_vectors, user_vectors, probe_path.read_bytes(),
                         data.users, data.items)  # only its feature sources are used here
     moments = {stage: held_out_moments(lake.warehouse, data, stage) for stage in ("valid", "test")}
@@ -98,7 +93,7 @@ def main() -> None:
             t0 = time.perf_counter()
             cands = candidates(base, data, stage, args.n)
             t_cands = time.perf_counter() - t0
-            sources = features.sources(feast_stats(store, data, cands, moments[stage]))
+            sources = features.sources(candidate_stats(store, data, cands, moments[stage]))
             t1 = time.perf_counter()
             frame = feature_frame(cands, data.histories(cands.users, stage), sources)
             stage_data[stage] = (cands, frame)

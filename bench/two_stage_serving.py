@@ -19,7 +19,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from models import registry
-from models.recsys.serving import SavedRecommender
 from orchestration.core.paths import Lake
 from orchestration.core.resources import LakeResource
 from orchestration.core.settings import home_from_env
@@ -29,8 +28,7 @@ from orchestration.defs.serving.resources import ServingResource
 
 def load_version(client, version: str) -> registry.Champion:
     v = client.get_model_version(registry.REGISTERED_MODEL, version)
-    recommender = SavedRecommender.load(registry.local_artifact_dir(client, version) / "artifacts" / "recommender.pt")
-    return registry.Champion(version, v.run_id, v.tags["model_name"], recommender)
+    return registry.Champion(version, v.run_id, v.tags["model_name"], registry.load_version(client, version))
 
 
 def score_everyone(lake: LakeResource, serving: ServingResource, champion, end: datetime) -> tuple[float, int]:

@@ -199,8 +199,8 @@ def dump(probe: Probe, calibration: Calibration, vectors: np.ndarray, item_ids, 
 
 
 def load(path, name: str = "probe") -> "ProbeJudge":
-    probe, vectors, item_ids = Probe.read(path)
     with np.load(path, allow_pickle=False) as f:
+        probe, vectors, item_ids = Probe.from_arrays(f)
         calibration = Calibration(f["calibration_x"], f["calibration_y"])
     return ProbeJudge(probe, calibration, vectors, item_ids, name=name)
 

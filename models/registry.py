@@ -35,7 +35,7 @@ from models.recsys.evaluation import METRICS, Evaluation, ndcg_by_user, paired_i
 from models.failpoints import failpoint
 from models.files import process_alive
 from models.recsys.base import FitResult, save_recommender
-from models.recsys.serving import RecommenderPyfunc
+from models.recsys.serving import RecommenderPyfunc, SavedRecommender
 
 REGISTERED_MODEL = "reclake-recommender"
 CHAMPION_ALIAS = "champion"
@@ -132,9 +132,9 @@ def latest_judge_probe(client: mlflow.MlflowClient, data_version: str) -> tuple[
     versions = [v for v in client.search_model_versions(f"name='{JUDGE_MODEL}'") if v.tags.get("data_version") == data_version]
     if not versions:
         return None
-    newest = max(versions, key=lambda v: int(v.version))
-    folder = urlparse(client.get_model_version_download_uri(JUDGE_MODEL, str(newest.version)))
-    return str(newest.version), Path(unquote(folder.path)) / "probe.npz"
+    newest = str(max(versions, key=lambda v: int(v.version)).version)
+    folder = local_artifact_dir(client, newest, JUDGE_MODEL)
+    return (newest, folder / "probe.npz") if folder is not None else None
 
 
 @dataclass
@@ -228,10 +228,21 @@ def reap_crashed(client: mlflow.MlflowClient) -> dict[str, list[str]]:
     return {"deleted_versions": deleted, "killed_runs": killed}
 
 
-def local_artifact_dir(client: mlflow.MlflowClient, version: str) -> Path | None:
-    """Where a version's model files are on disk (None for a remote artifact store)."""
-    parsed = urlparse(client.get_model_version_download_uri(REGISTERED_MODEL, version))
+def _local_path(uri: str) -> Path | None:
+    """An artifact URI as a path on this disk (None for a remote artifact store)."""
+    parsed = urlparse(uri)
     return Path(unquote(parsed.path)) if parsed.scheme in ("", "file") else None
+
+
+def local_artifact_dir(client: mlflow.MlflowClient, version: str, name: str = REGISTERED_MODEL) -> Path | None:
+    """Where a version's model files are on disk (None for a remote artifact store)."""
+    return _local_path(client.get_model_version_download_uri(name, version))
+
+
+def load_version(client: mlflow.MlflowClient, version: str):
+    """A registered recommender version's checkpoint as a SavedRecommender, read in place (no pyfunc
+    environment): what a model over another (two_stage) and the benches load."""
+    return SavedRecommender.load(local_artifact_dir(client, version) / "artifacts" / "recommender.pt")
 
 
 def artifacts_present(client: mlflow.MlflowClient, version: str) -> bool:
@@ -276,10 +287,10 @@ def _champion(client: mlflow.MlflowClient):
 
 def valid_by_user(client: mlflow.MlflowClient, version) -> pd.Series | None:
     """A version's valid NDCG@10 per user (user_id index); None for a version logged without it."""
-    store = urlparse(client.get_run(version.run_id).info.artifact_uri)
+    root = _local_path(client.get_run(version.run_id).info.artifact_uri)
     try:
-        if store.scheme in ("", "file"):  # read in place (no download, no progress bar)
-            path = Path(unquote(store.path)) / VALID_BY_USER
+        if root is not None:  # read in place (no download, no progress bar)
+            path = root / VALID_BY_USER
             return pd.read_parquet(path).set_index("user_id")["ndcg_at_10"] if path.is_file() else None
         with tempfile.TemporaryDirectory() as folder:
             return pd.read_parquet(client.download_artifacts(version.run_id, VALID_BY_USER, folder)

@@ -50,5 +50,10 @@ class Probe:
         """The probe, the item vectors it reads and their item ids, from judge_probe's .npz (a path or
         file object)."""
         with np.load(npz, allow_pickle=False) as f:
-            return (cls(f["mean"], f["scale"], f["coef"], float(f["intercept"][0])), f["vectors"],
-                    [str(i) for i in f["item_ids"]])
+            return cls.from_arrays(f)
+
+    @classmethod
+    def from_arrays(cls, f) -> tuple["Probe", np.ndarray, list[str]]:
+        """The same from the arrays of an opened .npz."""
+        return (cls(f["mean"], f["scale"], f["coef"], float(f["intercept"][0])), f["vectors"],
+                [str(i) for i in f["item_ids"]])

@@ -8,16 +8,13 @@ sasrec_model, llm_sasrec_model  TEST, one MLflow run + a version of `reclake-rec
 two_stage_model                 the best of those re-ranked by LightGBM over Feast and LLM features,
                                 registered the same way (two_stage.py)
 model_comparison                every model's latest version on this data version, side by side (PNG)
-champion_model                  the gate: `champion` alias to the best VALID NDCG@10, if it improves
+champion_model                  the gate: `champion` alias by VALID NDCG@10 read with its noise (paired
+                                bootstrap over users; the simplest model within noise of the best)
 """
-
-import tempfile
-from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from models import registry
 from models.device import torch_threads
@@ -26,7 +23,7 @@ from models.files import sha256_file
 from models.recsys.catalog import EASE, LLMSASRec, Popularity, SASRec
 from models.recsys.data import SplitData
 from models.recsys.llm_sasrec import item_text_columns, text_vectors
-from orchestration.core.files import write_json_atomic, write_parquet_atomic
+from orchestration.core.files import write_json_atomic
 from orchestration.core.lineage import raw_files_sha256, run_tags
 from orchestration.core.resources import LakeResource
 from orchestration.core.ui import png_markdown
@@ -45,7 +42,7 @@ def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...]
     @dg.asset(name=f"{name}_model", group_name="training", code_version=TRAINING_CODE_VERSION,
               deps=["splits", "suspicious_users", *deps], kinds={"pytorch", "mlflow"}, description=description)
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource, training: TrainingResource) -> dg.MaterializeResult:
-        memo = Unchanged(context, config={"model": name, "dataset": lake.dataset, **training.model_dump(exclude={"torch_threads"})},
+        memo = Unchanged(context, config={"model": name, "dataset": lake.dataset, **training.model_dump(exclude={"torch_threads", "two_stage_base", "two_stage_n"})},
                          outputs_present=lambda last: version_in_place(lake, name, last.get("model_version")))
         if memo.skip:
             return memo.result

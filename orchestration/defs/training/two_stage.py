@@ -24,7 +24,6 @@ from models.files import sha256_file
 from models.recsys.base import FitResult
 from models.recsys.data import SplitData
 from models.recsys.llm_sasrec import text_vectors
-from models.recsys.serving import SavedRecommender
 from models.recsys.two_stage import (Candidates, TwoStage, TwoStageConfig, candidates, cross_fitted,
                                      evaluate_reranked, feature_frame, fit_ranker, labels)
 from orchestration.core.feast import BEFORE_EVENT, feature_store, ranking_stats
@@ -57,7 +56,7 @@ def pick_base(lake: LakeResource, data_version: str, wanted: str | None):
                          f"protocol; re-materialize {name}_model. Nothing was registered.")
     if not registry.artifacts_present(client, version):
         raise dg.Failure(f"base model {name} v{version}'s artifacts are missing; re-materialize {name}_model")
-    return name, version, SavedRecommender.load(registry.local_artifact_dir(client, version) / "artifacts" / "recommender.pt")
+    return name, version, registry.load_version(client, version)
 
 
 def checked_stats(store, data: SplitData, cands: Candidates, moments: pd.Series, known: dict[str, set]) -> pd.DataFrame:
@@ -65,21 +64,27 @@ def checked_stats(store, data: SplitData, cands: Candidates, moments: pd.Series,
     views are built from TRAIN rows: a candidate user or item with train interactions but no row in
     its view is an error naming it (a stale or partial export); one without train interactions, or
     a moment before its first row, is a NaN that says "nothing yet", and the ranker reads it so."""
-    n = cands.items.shape[1]
-    user_ids = np.repeat(data.users[cands.users], n).astype(str)
-    item_ids = data.items[cands.items.ravel()].astype(str)
+    in_candidates = {"user_stats": set(data.users[cands.users].astype(str)),
+                     "item_stats": set(data.items[np.unique(cands.items)].astype(str))}
     in_train = {"user_stats": set(data.users[[u for u, h in enumerate(data.train) if len(h)]].astype(str)),
                 "item_stats": set(data.items[np.flatnonzero(data.train_counts())].astype(str))}
-    for view, ids in (("user_stats", user_ids), ("item_stats", item_ids)):
-        missing = sorted((set(ids) & in_train[view]) - known[view])
+    for view, ids in in_candidates.items():
+        missing = sorted((ids & in_train[view]) - known[view])
         if missing:
             entity = view.split("_")[0]
             raise dg.Failure(f"Feast view {view} has no row for {entity} {missing[0]} ({len(missing)} such {entity}s with "
                              f"train interactions), so feature {view}__n_interactions and the rest of {view} are "
                              f"missing for it ({cands.stage} candidates); re-materialize feast_feature_sources. "
                              "Nothing was registered.")
+    return candidate_stats(store, data, cands, moments)
+
+
+def candidate_stats(store, data: SplitData, cands: Candidates, moments: pd.Series) -> pd.DataFrame:
+    """ranking_v1 for every candidate row, as of just before the user's held-out event."""
+    n = cands.items.shape[1]
     moments_per_row = pd.to_datetime(np.repeat(moments.loc[cands.users].to_numpy(), n)) - BEFORE_EVENT
-    return ranking_stats(store, user_ids, item_ids, moments_per_row, TwoStageConfig.feature_service)
+    return ranking_stats(store, np.repeat(data.users[cands.users], n), data.items[cands.items.ravel()],
+                         moments_per_row, TwoStageConfig.feature_service)
 
 
 @dg.asset(group_name="training", code_version=TWO_STAGE_CODE_VERSION,

@@ -13,7 +13,7 @@ from orchestration.core.resources import LakeResource, LLMResource
 from orchestration.core.settings import DBT_EXECUTABLE, apply_process_switches, check_environment, resource_fields
 from orchestration.core.spark import spark_config
 from orchestration.defs.evaluation.assets import evaluation_assets
-from orchestration.defs.evaluation.resources import JudgeResource
+from orchestration.defs.evaluation.resources import JudgeResource, SimulatorResource
 from orchestration.defs.features.assets import features_assets
 from orchestration.defs.ingest.assets import ingest_assets
 from orchestration.defs.llm.assets import llm_assets
@@ -33,7 +33,7 @@ WAREHOUSE_JOB = "ingest_transform"
 
 def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None,
                training: TrainingResource | None = None, serving: ServingResource | None = None,
-               judge: JudgeResource | None = None) -> dg.Definitions:
+               judge: JudgeResource | None = None, simulator: SimulatorResource | None = None) -> dg.Definitions:
     """Definitions bound to one data home; tests pass resources on a temporary home and small budgets.
     A resource not passed is configured from the environment (core/settings.py)."""
     check_environment()
@@ -44,7 +44,7 @@ def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None,
         jobs=[
             dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),
                                 description="Every asset and check, for one date: raw files to marts, features, profiles, "
-                                            "trained models, that date's recommendations and their judge evaluation."),
+                                            "trained models, that date's recommendations, their judge evaluation and simulated feedback."),
             dg.define_asset_job(WAREHOUSE_JOB, selection=dg.AssetSelection.groups("ingest", "transform"),
                                 description="Raw files to the warehouse's checked tables and marts only."),
             batch_scoring_job,
@@ -57,6 +57,7 @@ def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None,
             "training": training or TrainingResource(**resource_fields("training")),
             "serving": serving or ServingResource(**resource_fields("serving")),
             "judge": judge or JudgeResource(**resource_fields("judge")),
+            "simulator": simulator or SimulatorResource(**resource_fields("simulator")),
             "spark": LazyPySparkResource(spark_config=spark_config()),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
         },

@@ -46,4 +46,4 @@ def test_stage_groups_and_the_nightly_job():
     assert {groups[name] for name in ("popularity_model", "champion_model")} == {"training"}
     nightly = defs.resolve_job_def("batch_scoring")
     assert {key.to_user_string() for key in nightly.asset_layer.selected_asset_keys} == {
-        "batch_recommendations", "online_recommendations", "judge_evaluations"}
+        "batch_recommendations", "online_recommendations", "judge_evaluations", "simulated_feedback"}

@@ -18,7 +18,7 @@ DOWNSTREAM_OF_INGEST = {
     "item_text_embeddings", "user_profile_embeddings", "feast_feature_sources", "feast_registry",
     "feast_online_store", "training_set", "popularity_model", "ease_model", "sasrec_model", "llm_sasrec_model",
     "two_stage_model",
-    "model_comparison", "champion_model", "judge_probe", "judge_evaluations",
+    "model_comparison", "champion_model", "judge_probe", "judge_evaluations", "simulated_feedback",
 }
 
 

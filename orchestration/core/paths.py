@@ -125,6 +125,9 @@ class Lake:
     def judge_evaluations(self, date: str) -> Path:
         return self.path("lake", "judge_evaluations", f"date={date}")
 
+    def simulations(self, date: str) -> Path:
+        return self.path("lake", "simulations", f"date={date}")
+
     def judge_probe(self, model_name: str) -> Path:
         """The tuned judge for one LLM (probe, calibration, the item vectors it reads): one .npz."""
         return self.path("lake", "judge_probe", model_name, "probe.npz")

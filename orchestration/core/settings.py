@@ -64,14 +64,16 @@ class SettingError(ValueError):
 
 # --- parsers: raw text -> value, or SettingError naming what is allowed ---------------------------
 
-def _integer(minimum: int) -> Callable[[str], int]:
+def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    allowed = f"a whole number >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise SettingError(f"expected a whole number >= {minimum}") from None
-        if value < minimum:
-            raise SettingError(f"expected a whole number >= {minimum}")
+            raise SettingError(f"expected {allowed}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise SettingError(f"expected {allowed}")
         return value
     return parse
 
@@ -236,6 +238,14 @@ VARIABLES = [
     Variable("RECLAKE_JUDGE2_MODEL_PATH", _existing_path, "judge", "second_model_path", env_source="str"),
     Variable("RECLAKE_JUDGE2_BASE_URL", _url, "judge", "second_base_url", env_source="str"),
     Variable("RECLAKE_JUDGE2_MODEL", _text, "judge", "second_model", env_source="str"),
+    # the simulated users (the probe kind reads the judge's tuned probe; zero-shot an LLM of the ladder)
+    Variable("RECLAKE_SIM_KIND", _choice("probe", "zero-shot"), "simulator", "kind", env_source="str"),
+    Variable("RECLAKE_SIM_USERS", _integer(1), "simulator", "n_users", env_source="int"),
+    Variable("RECLAKE_SIM_PAGE_SIZE", _integer(2, 20), "simulator", "page_size", env_source="int"),
+    Variable("RECLAKE_SIM_MODELS", _integer(1), "simulator", "max_models", env_source="int"),
+    Variable("RECLAKE_SIM_SEED", _integer(0), "simulator", "seed", env_source="int"),
+    Variable("RECLAKE_SIM_EMBEDDED_MODEL", _choice(*EMBEDDED_MODELS), "simulator", "embedded_model", env_source="str"),
+    Variable("RECLAKE_SIM_RUNTIME", _choice(*RUNTIMES), "simulator", "runtime", env_source="str"),
     # Spark (RECLAKE_ENGINE=spark); the dbt profile reads the same variables
     Variable("RECLAKE_SPARK_MASTER", _text, default="local[*]"),
     Variable("RECLAKE_SPARK_DRIVER_MEMORY", _memory, default="4g"),

@@ -33,17 +33,13 @@ from orchestration.core.ui import png_markdown
 from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import load_splits, query
 from orchestration.defs.evaluation import plots
+from orchestration.defs.evaluation.inputs import eval_topk
+from orchestration.defs.evaluation.simulated_feedback import simulated_feedback
 from orchestration.defs.evaluation.resources import JudgeResource
 from orchestration.defs.evaluation.tuned_judge import judge_probe, probe_key, reader_llm
 
 EVALUATION_CODE_VERSION = "3"  # 2: item cards are sanitized (#11); 3: the tuned judge, histories in cases
 BASELINE_MODEL = "popularity"
-
-
-def _eval_topk(lake: LakeResource, model_name: str, version: str, k: int) -> dict[str, list[str]]:
-    frame = pd.read_parquet(lake.paths.eval_topk(model_name, version))
-    frame = frame[frame["rank"] <= k].sort_values(["user_id", "rank"])
-    return frame.groupby("user_id")["item_id"].apply(list).to_dict()
 
 
 def _shorten(text: str, chars: int) -> str:
@@ -102,8 +98,8 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
         raise dg.Failure(f"judge_evaluations: no {BASELINE_MODEL} version on data version {data_version}; "
                          "materialize popularity_model first")
     champ_name, base = champion.tags["model_name"], versions[BASELINE_MODEL]
-    champ_lists = _eval_topk(lake, champ_name, str(champion.version), judge.k)
-    base_lists = _eval_topk(lake, BASELINE_MODEL, base["version"], judge.k)
+    champ_lists = eval_topk(lake, champ_name, str(champion.version), judge.k)
+    base_lists = eval_topk(lake, BASELINE_MODEL, base["version"], judge.k)
     cards, list_cards = item_cards(lake, judge.item_profile_chars)
     user_profiles = pd.read_parquet(lake.paths.profiles("user"))
     profile_of = dict(zip(user_profiles["user_id"], user_profiles["profile"]))
@@ -222,4 +218,4 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
     }))
 
 
-evaluation_assets = [judge_probe, judge_evaluations]
+evaluation_assets = [judge_probe, judge_evaluations, simulated_feedback]

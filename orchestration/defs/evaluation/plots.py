@@ -53,3 +53,35 @@ def reliability(calibrated: pd.DataFrame, raw: pd.DataFrame, path: Path) -> Path
     ax.legend(fontsize=8)
     ax.set_title("tuned judge reliability")
     return save_chart(fig, path)
+
+
+def pick_rate_vs_ndcg(summary: dict, path: Path) -> Path:
+    """Each model's simulated pick rate (95% interval) against its offline test NDCG@10."""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name, m in summary["pick_rate_by_model"].items():
+        if m["offline_test_ndcg_at_10"] is None:
+            continue
+        low, high = m["pick_rate_ci"]
+        ax.errorbar(m["offline_test_ndcg_at_10"], m["pick_rate"], yerr=[[m["pick_rate"] - low], [high - m["pick_rate"]]],
+                    fmt="o", capsize=3)
+        ax.annotate(f"{name} v{m['version']}", (m["offline_test_ndcg_at_10"], m["pick_rate"]), fontsize=7,
+                    xytext=(4, 4), textcoords="offset points")
+    tau = summary["kendall_tau"]
+    ax.set_xlabel("offline test NDCG@10 (all users)")
+    ax.set_ylabel("simulated pick rate (P(watches one))")
+    ax.set_title(f"simulated users vs offline truth: Kendall tau {'n/a' if tau is None else f'{tau:.2f}'}"
+                 + ("" if summary["trusted"] else " (advisory)"), fontsize=9)
+    return save_chart(fig, path)
+
+
+def pick_rate_by_position(summary: dict, path: Path) -> Path:
+    """P(position | a pick) on shuffled pages: flat at 1/K when the simulator reads no position."""
+    positions = summary["pick_rate_by_position"]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.bar(list(positions), list(positions.values()), color="tab:blue")
+    ax.axhline(summary["chance_pick_rate"], linestyle=":", color="gray", label="1/K (no position bias)")
+    ax.set_xlabel("position on the page")
+    ax.set_ylabel("P(picked | a pick)")
+    ax.legend(fontsize=8)
+    ax.set_title("simulated picks by position (shuffled pages)", fontsize=9)
+    return save_chart(fig, path)

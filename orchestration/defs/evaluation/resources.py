@@ -35,3 +35,22 @@ class JudgeResource(dg.ConfigurableResource):
             return [first]
         return [first, first.with_backend(self.second_backend, model_path=self.second_model_path,
                                           base_url=self.second_base_url, model=self.second_model)]
+
+
+class SimulatorResource(dg.ConfigurableResource):
+    """Configured from RECLAKE_SIM_* env vars (core/settings.py; see README): the simulated users'
+    kind, sample and page budget. Cost grows with n_users * (1 + max_models) pages."""
+
+    kind: str = "probe"  # probe: the tuned judge's P(relevant) as a choice model; zero-shot: the LLM picks a letter
+    n_users: int = 200
+    page_size: int = 10
+    max_models: int = 5  # model pages per user (plus one held-out page): the champion, popularity, then by valid NDCG
+    n_recent: int = 10  # recent train films the simulated user remembers
+    seed: int = 0
+    embedded_model: str | None = None  # zero-shot: a rung of the ladder; None: the llm resource's model
+    runtime: str | None = None  # zero-shot: the embedded runtime; None: the llm's
+
+    def llm(self, first: LLMResource) -> LLMResource:
+        """The zero-shot simulator's LLM: the llm resource with this resource's model and runtime."""
+        own = {k: v for k, v in {"embedded_model": self.embedded_model, "runtime": self.runtime}.items() if v}
+        return first.model_copy(update=own)

@@ -8,11 +8,13 @@ from models import registry
 from orchestration.core.resources import LakeResource
 from orchestration.core.settings import setting
 
-# the nightly stages: this stage's assets and the evaluation group's judge, named, not imported (the
-# tuned judge, judge_probe, is re-fitted by the pipeline when its inputs change, not nightly)
+# the nightly stages: this stage's assets, the evaluation group's judge and simulated users, named, not
+# imported (the tuned judge, judge_probe, is re-fitted by the pipeline when its inputs change, not nightly)
 batch_scoring_job = dg.define_asset_job(
-    "batch_scoring", selection=dg.AssetSelection.groups("serving") | dg.AssetSelection.assets("judge_evaluations"),
-    description="Score every user with the champion for one date, push the lists to Feast, judge them.")
+    "batch_scoring", selection=dg.AssetSelection.groups("serving")
+    | dg.AssetSelection.assets("judge_evaluations", "simulated_feedback"),
+    description="Score every user with the champion for one date, push the lists to Feast, judge them, "
+                "show them to simulated users.")
 
 # "HH:MM" in UTC; RECLAKE_NIGHTLY_AT moves it.
 _hour, _minute = setting("RECLAKE_NIGHTLY_AT")

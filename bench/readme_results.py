@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from models import registry
-from orchestration.cli import judge_lines, model_lines
+from orchestration.cli import judge_lines, model_lines, simulation_lines
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env
 
@@ -32,7 +32,7 @@ def main() -> None:
         raise SystemExit(f"{report} not found: run `make demo` first")
     dates = sorted(p.name.removeprefix("date=") for p in Lake(home).path("lake", "judge_evaluations").glob("date=*"))
     date = args.date or (dates[-1] if dates else None)
-    print("\n".join(model_lines(home) + (judge_lines(home, date) if date else [])))
+    print("\n".join(model_lines(home) + (judge_lines(home, date) + simulation_lines(home, date) if date else [])))
     client = registry.connect(Lake(home).mlflow_dir)
     print("\nconfiguration as logged (MLflow params of each compared version):")
     for row in json.loads(report.read_text())["models"]:

@@ -99,6 +99,20 @@ def judge_lines(home: Path, date: str) -> list[str]:
     return lines
 
 
+def simulation_lines(home: Path, date: str) -> list[str]:
+    path = Lake(home).simulations(date) / "summary.json"
+    if not path.exists():
+        return []
+    s = json.loads(path.read_text())
+    low, high = s["heldout_pick_ci"]
+    tau = "n/a" if s["kendall_tau"] is None else f"{s['kendall_tau']:+.2f}"
+    rates = ", ".join(f"{name} {m['pick_rate']:.3f}" for name, m in s["pick_rate_by_model"].items())
+    return ["", f"Simulated users ({s['simulator']}, {s['n_users']} users, {date}): held-out pick rate "
+                f"{s['heldout_pick_rate']:.3f} [{low:.2f}, {high:.2f}] vs 1/K {s['chance_pick_rate']:.2f}; Kendall tau "
+                f"{tau} vs offline NDCG@10 over {s['n_models']} models: "
+                + (f"trusted; pick rates {rates}" if s["trusted"] else f"advisory, pick rates withheld ({s['advisory_reason']})")]
+
+
 def run_pipeline() -> int:
     home = home_from_env()
     instance_dir = ensure_dagster_home(home)
@@ -136,7 +150,7 @@ def run_pipeline() -> int:
             print(f"  {materialization.asset_key.to_user_string():<28}{count}{kept}")
     checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     print(f"  {len(checks)} checks ran, {sum(not e.event_specific_data.passed for e in checks)} failed")
-    print("\n".join(_check_lines(result) + model_lines(home) + judge_lines(home, today)))
+    print("\n".join(_check_lines(result) + model_lines(home) + judge_lines(home, today) + simulation_lines(home, today)))
     print(f"\nWarehouse: {Lake(home).warehouse}   Lake: {Lake(home).path('lake')}")
     print("Open the Dagster UI with `make ui`, then http://127.0.0.1:3000")
     return 0

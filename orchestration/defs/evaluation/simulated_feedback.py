@@ -147,7 +147,7 @@ def simulated_feedback(context: dg.AssetExecutionContext, lake: LakeResource, ll
         positions = plots.pick_rate_by_position(summary, Path(workdir) / "pick_rate_by_position.png")
         run_id = registry.log_report_run(
             client, f"simulated_feedback-{date}",
-            {**run_tags(context, data_version=data_version), "simulator": chooser.name,
+            {**run_tags(context, data_version=data_version), "simulator": summary["simulator"],
              "champion_model_name": champion["model_name"], "champion_version": champion["version"]},
             params={f"simulator_{k}": v for k, v in simulator.model_dump().items()},
             metrics=metrics, dicts={"summary.json": summary}, artifacts={"plots": [versus, positions]})
@@ -157,7 +157,7 @@ def simulated_feedback(context: dg.AssetExecutionContext, lake: LakeResource, ll
                      f"{summary['n_models']} models, " + ("trusted" if summary["trusted"]
                                                           else f"advisory: {summary['advisory_reason']}"))
     return memo.stamp(dg.MaterializeResult(metadata={
-        **metrics, "simulator": chooser.name, "mlflow_run_id": run_id, "trusted": summary["trusted"],
+        **metrics, "simulator": summary["simulator"], "mlflow_run_id": run_id, "trusted": summary["trusted"],
         "advisory_reason": summary["advisory_reason"] or "", "backend_failures": backend_failures,
         "pick_rate_by_model": dg.MetadataValue.json(summary["pick_rate_by_model"]),
         "unsimulated_reasons": dg.MetadataValue.json(summary["unsimulated_reasons"]),

@@ -1,23 +1,42 @@
 # reclake: `make demo` runs the whole pipeline on ML-100K; `make test` runs the tests.
-# Both create .venv from the pinned pyproject.toml when it is missing or older than pyproject.toml.
+# Both create .venv from pyproject.toml + constraints.txt (every package pinned) when it is missing or
+# older than either; `make help` lists the targets.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.reclake-installed
+TEST_STAMP := $(VENV)/.reclake-test-installed
 RECLAKE_HOME ?= $(CURDIR)/.reclake
 export RECLAKE_HOME
 export DAGSTER_HOME ?= $(RECLAKE_HOME)/dagster
 PYTEST_ARGS ?=
 
-.PHONY: demo test browsers ui mlflow-ui venv bench bench-online bench-train bench-models bench-serving bench-engines clean-state
+.PHONY: help demo test browsers ui mlflow-ui serve-model venv bench-simulator bench bench-online bench-train bench-models bench-serving bench-engines clean-state
+
+help:
+	@echo "make demo          the whole pipeline on ML-100K with the embedded LLM, into RECLAKE_HOME (default ./.reclake)"
+	@echo "make test          unit, integration and browser tests (installs the test extra)"
+	@echo "make ui            Dagster UI on http://127.0.0.1:3000 (schedule, sensors, run queue)"
+	@echo "make mlflow-ui     MLflow UI on http://127.0.0.1:5000 (runs, plots, registry)"
+	@echo "make serve-model   the champion behind 'mlflow models serve' on http://127.0.0.1:5001"
+	@echo "make bench         ingest + transform benchmark; bench-online, bench-train, bench-models,"
+	@echo "                   bench-serving, bench-engines, bench-simulator: see docs/testing.md"
+	@echo "make clean-state   delete RECLAKE_HOME (a full reset)"
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
+	@echo "reclake: installing the pinned environment into $(VENV) (first time: several minutes; pip names each package)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e . -c constraints.txt
 	touch $(STAMP)
+
+# the test extra (pytest, selenium, import-linter): only `make test` installs it
+$(TEST_STAMP): $(STAMP)
+	@echo "reclake: installing the test extra (pytest, selenium, import-linter)"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]' -c constraints.txt
+	touch $(TEST_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/reclake demo
@@ -31,7 +50,7 @@ browsers:
 	  echo "make browsers: could not install chromium + chromium-driver; the browser tests will be skipped" >&2
 
 # pytest exits 5 when it collected no tests: treat that as a failure, not a pass.
-test: $(STAMP) browsers
+test: $(TEST_STAMP) browsers
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
@@ -42,6 +61,12 @@ ui: $(STAMP)
 # MLflow's UI over the runs and registry of the data home (127.0.0.1 only)
 mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(RECLAKE_HOME)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+
+# the champion behind MLflow's own scoring server (POST /invocations), 127.0.0.1 only
+serve-model: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH MLFLOW_TRACKING_URI=sqlite:///$(RECLAKE_HOME)/mlflow/mlflow.db \
+	  RECLAKE_FEATURE_REPO=$(CURDIR)/feature_repo \
+	  $(BIN)/mlflow models serve -m "models:/reclake-recommender@champion" --env-manager local -h 127.0.0.1 -p 5001
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest_transform.py
@@ -63,6 +88,10 @@ bench-serving: $(STAMP)
 # DuckDB vs Spark at 1M and 10M synthetic interactions: ingest + transform and batch scoring (~30 min on 2 cores)
 bench-engines: $(STAMP)
 	$(BIN)/python bench/engines.py
+
+# after `make demo`: the simulated users' validation per simulator (tuned, zero-shot SmolLM2), ~10 min
+bench-simulator: $(STAMP)
+	$(BIN)/python bench/simulator.py --home $(RECLAKE_HOME) --kinds probe zero-shot:smollm2-135m
 
 clean-state:
 	rm -rf $(RECLAKE_HOME)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from models.llm.base import LLMBackend
 from models.profiles import PromptTemplate
+from models.progress import bar
 
 RATINGS = ["1", "2", "3", "4", "5"]
 # A judge is trusted when the 95% interval of its AUC (held-out item vs random unseen items) lies
@@ -152,7 +153,9 @@ def judge_cases(judge, cases: list[JudgeCase], cards: dict[str, dict], list_card
     `models.judge_probe.ProbeJudge`). `cards` is what a judge reads of an item alone, `list_cards`
     of an item inside a list (shorter, so two lists of k fit one prompt)."""
     rows, pairs = [], []
+    progress = bar(len(cases), f"{judge.name} judged users", "user")
     for number, case in enumerate(cases, start=1):
+        progress.update(1)
         roles = ([(i, "champion") for i in case.champion] + [(i, "baseline") for i in case.baseline]
                  + [(case.heldout, "heldout")] + [(i, "random") for i in case.randoms])
         try:
@@ -170,6 +173,7 @@ def judge_cases(judge, cases: list[JudgeCase], cards: dict[str, dict], list_card
                       "p_champion_swapped": verdict.p_swapped, "verdict": verdict.verdict, "error": None})
         if number % 20 == 0 or number == len(cases):
             log(f"{judge.name}: judged {number} of {len(cases)} users")
+    progress.close()
     return pd.DataFrame(rows), pd.DataFrame(pairs)
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 from models.failpoints import failpoint
 from models.faithfulness import complete_sentences, ends_mid_sentence, supported_sentences
 from models.llm.base import LLMBackend, Message
+from models.progress import bar
 from models.sanitize import sanitize_fields
 
 PROMPT_DIR = Path(__file__).parent / "prompts"
@@ -260,15 +261,18 @@ def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]
     # First pass over everything, caching what passes chunk by chunk; the failures of all chunks are
     # retried together at the end, so a retry runs in full batches, not a few rows per chunk.
     failed: list[tuple[int, dict]] = []
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        texts, _ = _generate_checked(backend, template, kind, [x for _, x in chunk], max_new_tokens, stats,
-                                     verify=verify)
-        done = [(keys[index], text, "llm", 0) for (index, _), text in zip(chunk, texts) if text is not None]
-        failed += [entry for entry, text in zip(chunk, texts) if text is None]
-        cache.put_many(done)
-        cached.update({k: (t, s, n) for k, t, s, n in done})
-        log(f"{kind} profiles: {min(start + batch_size, len(todo))}/{len(todo)} generated ({stats.tokens_per_second:.1f} new tokens/s)")
+    with bar(len(todo), f"{kind} profiles", "profile") as progress:
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            texts, _ = _generate_checked(backend, template, kind, [x for _, x in chunk], max_new_tokens, stats,
+                                         verify=verify)
+            done = [(keys[index], text, "llm", 0) for (index, _), text in zip(chunk, texts) if text is not None]
+            failed += [entry for entry, text in zip(chunk, texts) if text is None]
+            cache.put_many(done)
+            cached.update({k: (t, s, n) for k, t, s, n in done})
+            progress.update(len(chunk))
+            log(f"{kind} profiles: {min(start + batch_size, len(todo))}/{len(todo)} generated "
+                f"({stats.tokens_per_second:.1f} new tokens/s)")
     stats.retries = len(failed)
     for start in range(0, len(failed), batch_size):
         chunk = failed[start : start + batch_size]

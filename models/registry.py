@@ -268,14 +268,15 @@ def latest_per_model(client: mlflow.MlflowClient, data_version: str) -> dict[str
 
 def latest_versions(client: mlflow.MlflowClient, data_version: str) -> list[dict]:
     """Each model's newest complete version on this data version, with its run's metrics, by model name."""
-    rows = []
-    for name, v in sorted(latest_per_model(client, data_version).items()):
-        metrics = client.get_run(v.run_id).data.metrics
-        rows.append({"model_name": name, "version": str(v.version), "run_id": v.run_id,
-                     **{metric_name(s, m): metrics.get(metric_name(s, m), float("nan"))
-                        for s in ("valid", "test") for m in METRICS},
-                     "seconds_per_epoch": metrics.get("seconds_per_epoch", float("nan"))})
-    return rows
+    return [version_row(client, name, v) for name, v in sorted(latest_per_model(client, data_version).items())]
+
+
+def version_row(client: mlflow.MlflowClient, name: str, version) -> dict:
+    """A model version with its run's valid/test metrics (one row of model_comparison)."""
+    metrics = client.get_run(version.run_id).data.metrics
+    return {"model_name": name, "version": str(version.version), "run_id": version.run_id,
+            **{metric_name(s, m): metrics.get(metric_name(s, m), float("nan")) for s in ("valid", "test") for m in METRICS},
+            "seconds_per_epoch": metrics.get("seconds_per_epoch", float("nan"))}
 
 
 def _champion(client: mlflow.MlflowClient):

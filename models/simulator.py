@@ -40,6 +40,7 @@ import pandas as pd
 from scipy.stats import kendalltau
 
 from models.profiles import PromptTemplate
+from models.progress import bar
 
 TRUST_TAU = 0.6
 TRUST_PICK_RATE_TIMES_CHANCE = 1.5  # the held-out pick rate's lower bound must exceed 1.5/K
@@ -264,7 +265,9 @@ def simulate(chooser, users: list[SimulatedUser], pages: dict[str, list[Page]], 
     with no pages or an empty page, or whose chooser call fails, is counted by reason and skipped."""
     rng = np.random.default_rng(seed)
     rows, unsimulated, redactions = [], {}, 0
+    progress = bar(len(users), f"{chooser.name} simulated users", "user")
     for number, user in enumerate(users, start=1):
+        progress.update(1)
         user_pages = pages.get(user.user_id, [])
         reason = ("no pages" if not user_pages else "empty page" if any(not page.items for page in user_pages)
                   else "no profile" if chooser.needs_profile and not user.profile else None)
@@ -289,6 +292,7 @@ def simulate(chooser, users: list[SimulatedUser], pages: dict[str, list[Page]], 
                      for position, item in enumerate(page.items, start=1)]
         if number % 25 == 0 or number == len(users):
             log(f"{chooser.name}: simulated {number} of {len(users)} users")
+    progress.close()
     columns = ["user_id", "page_id", "page_kind", "position", "item_id", "model_name", "model_version", "is_heldout",
                "choice_probability", "chosen"]
     return Simulation(pd.DataFrame(rows, columns=columns), unsimulated, redactions)

@@ -4,6 +4,10 @@
     reclake fetch-data    download ML-100K (recbole wheel via pip) into the cache, verify sha256
     reclake paths         where state lives
     reclake llm serve     an OpenAI-compatible server (127.0.0.1) over the embedded or hf backend
+    reclake recommend --user U [--k 10] [--date D] [--json]
+                          one user's list: the online store, a batch partition, or the champion now
+    reclake config [--markdown | --json]
+                          every RECLAKE_* setting: its value here, its default, where it is explained
     reclake lineage --date D [--user U] [--json]
                           a recommendation partition's chain back to the raw file rows
     reclake data synth --users N --items M --interactions K --out DIR [--seed S] [--malformed-share F]
@@ -130,9 +134,14 @@ def run_pipeline() -> int:
 
     today = daily_partitions.get_last_partition_key()  # the serving group scores today's partition
     started = time.monotonic()
+    from orchestration.core.runs import mark_orphaned_runs, wait_for_other_runs, worker_tags
+
     with dg.DagsterInstance.from_config(str(instance_dir)) as instance:
+        for run_id in mark_orphaned_runs(instance):
+            print(f"reclake: run {run_id} was left STARTED by a killed process: marked failed")
+        wait_for_other_runs(instance)  # e.g. a run launched from the UI, or the champion sensor's
         result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(instance=instance, raise_on_error=False,
-                                                                        partition_key=today)
+                                                                        partition_key=today, tags=worker_tags())
     elapsed = time.monotonic() - started
     if not result.success:
         print(f"\nreclake: the pipeline FAILED after {elapsed:.1f}s:", file=sys.stderr)
@@ -186,6 +195,64 @@ def print_lineage(home: Path, args) -> int:
     return 0
 
 
+def print_recommendations(home: Path, engine: str, args) -> int:
+    from orchestration.recommend import RecommendError, recommend, render
+
+    try:
+        answer = recommend(home, str(args.user), k=args.k, date=args.date, engine=engine)
+    except RecommendError as err:
+        print(f"reclake recommend: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(answer, indent=2) if args.json else render(answer))
+    return 0
+
+
+# where each resource's settings are explained
+DOCS = {"lake": "docs/data.md", "llm": "docs/llm.md", "training": "docs/recommenders.md", "serving": "docs/serving.md",
+        "judge": "docs/judge.md", "simulator": "docs/simulator.md", None: "docs/serving.md, docs/engines.md"}
+
+
+def settings_rows(environ) -> list[dict]:
+    """Every RECLAKE_* variable: its value in `environ` (or None), its default, what it sets."""
+    from orchestration.core.resources import LakeResource, LLMResource
+    from orchestration.core.settings import VARIABLES
+    from orchestration.defs.evaluation.resources import JudgeResource, SimulatorResource
+    from orchestration.defs.serving.resources import ServingResource
+    from orchestration.defs.training.resources import TrainingResource
+
+    classes = {"lake": LakeResource, "llm": LLMResource, "training": TrainingResource, "serving": ServingResource,
+               "judge": JudgeResource, "simulator": SimulatorResource}
+    rows = []
+    for v in VARIABLES:
+        default = classes[v.resource].model_fields[v.field].default if v.resource else v.default
+        if v.name == "RECLAKE_NIGHTLY_AT":
+            default = "%02d:%02d" % default
+        elif v.name == "RECLAKE_HOME":
+            default = "./.reclake"  # home_from_env: the working directory's
+        rows.append({"variable": v.name, "value": environ.get(v.name) or None, "default": default,
+                     "sets": f"{v.resource}.{v.field}" if v.resource else "definitions", "docs": DOCS[v.resource]})
+    return rows
+
+
+def print_settings(args) -> int:
+    import os
+
+    rows = settings_rows({} if args.markdown else os.environ)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    elif args.markdown:
+        print("| variable | default | sets | explained in |\n|---|---|---|---|")
+        for r in rows:
+            default = "—" if r["default"] is None else f"`{r['default']}`"
+            print(f"| `{r['variable']}` | {default} | `{r['sets']}` | [{r['docs']}]({r['docs'].split(',')[0].removeprefix('docs/')}) |")
+    else:
+        width = max(len(r["variable"]) for r in rows)
+        for r in rows:
+            shown = f"{r['value']}  (default {r['default']})" if r["value"] else f"{r['default']}  (default)"
+            print(f"{r['variable']:<{width}}  {shown}")
+    return 0
+
+
 def synthesize(args) -> int:
     from orchestration.defs.ingest.synth import SynthConfig, write_synthetic_dataset
 
@@ -222,6 +289,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8011)
     serve.add_argument("--backend", default=None, help="embedded (default) or hf (RECLAKE_LLM_MODEL_PATH)")
+    recommend = commands.add_parser("recommend", help="one user's recommendations (online store, a partition, or scored now)")
+    recommend.add_argument("--user", required=True)
+    recommend.add_argument("--k", type=int, default=10)
+    recommend.add_argument("--date", default=None, help="read that night's batch partition instead of the online store")
+    recommend.add_argument("--json", action="store_true", help="machine-readable output")
+    config = commands.add_parser("config", help="every RECLAKE_* setting: value, default, where it is explained")
+    config.add_argument("--markdown", action="store_true", help="the defaults as docs/configuration.md's table")
+    config.add_argument("--json", action="store_true", help="machine-readable output")
     lineage = commands.add_parser("lineage", help="a recommendation partition's chain back to the raw files")
     lineage.add_argument("--date", required=True, help="the partition, YYYY-MM-DD")
     lineage.add_argument("--user", default=None, help="also that user's list and raw rows (file, row number)")
@@ -239,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "data":
         return synthesize(args)
+    if args.command == "config":
+        return print_settings(args)
 
     apply_process_switches()
     try:
@@ -253,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve_llm(args)
         if args.command == "lineage":
             return print_lineage(home, args)
+        if args.command == "recommend":
+            return print_recommendations(home, lake.engine, args)
         if args.command == "fetch-data":
             print(lake.source_folder())
         elif args.command == "paths":

@@ -10,6 +10,7 @@ from dagster_dbt import DbtCliResource
 from dagster_pyspark import LazyPySparkResource
 
 from orchestration.core.resources import LakeResource, LLMResource
+from orchestration.core.runs import orphaned_runs
 from orchestration.core.settings import DBT_EXECUTABLE, apply_process_switches, check_environment, resource_fields
 from orchestration.core.spark import spark_config
 from orchestration.defs.evaluation.assets import evaluation_assets
@@ -50,7 +51,7 @@ def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None,
             batch_scoring_job,
         ],
         schedules=[nightly_batch_scoring],
-        sensors=[champion_changed],
+        sensors=[champion_changed, orphaned_runs],
         resources={
             "lake": lake or LakeResource(**resource_fields("lake")),
             "llm": llm or LLMResource(**resource_fields("llm")),

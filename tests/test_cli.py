@@ -65,3 +65,17 @@ def test_paths_lists_state_under_the_data_home(tmp_path):
     done = run_cli(["paths"], tmp_path / "home", RECLAKE_DATA_DIR=str(ML100K_DIR))
     assert done.returncode == 0
     assert f"warehouse  {tmp_path / 'home' / 'warehouse.duckdb'}" in done.stdout
+
+
+def test_config_lists_every_setting_and_the_docs_table_is_its_output(tmp_path):
+    from orchestration.core.settings import REPO_ROOT, VARIABLES
+
+    shown = run_cli(["config"], tmp_path / "home", RECLAKE_SIM_USERS="50")
+    assert shown.returncode == 0, shown.stderr
+    lines = {line.split()[0]: line for line in shown.stdout.splitlines()}
+    assert set(lines) == {v.name for v in VARIABLES}
+    assert lines["RECLAKE_SIM_USERS"].split()[1:] == ["50", "(default", "200)"]
+    assert lines["RECLAKE_SERVING_TOP_K"].split()[1:] == ["20", "(default)"]
+    table = run_cli(["config", "--markdown"], tmp_path / "home", RECLAKE_SIM_USERS="50").stdout.strip().splitlines()
+    documented = [line for line in (REPO_ROOT / "docs" / "configuration.md").read_text().splitlines() if line.startswith("|")]
+    assert table == documented, "docs/configuration.md is stale: regenerate its table with `reclake config --markdown`"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import ML100K_DIR, ML_LATEST_SMALL_DIR
+from conftest import ML100K_DIR, ML_LATEST_SMALL_DIR, needs_shared
 from models.embeddings import _encoder, encode_texts
 from models.injection import (ATTACKS, item_variants, judge_shifts, noise_level, pick_targets, rank_shifts, table,
                               title_model, vocabulary_pool)
@@ -44,15 +44,22 @@ def test_sanitizer_leaves_benign_text_and_every_real_title_genre_and_tag_unchang
               "Forget Paris (1995)", "The Assistant (2019)", "Top Gun (1986)", "Five Easy Pieces (1970)",
               "M*A*S*H (1970)", "Seven (Se7en) (1995)", "Dr. Strangelove or: How I Learned to Stop Worrying and Love the Bomb"]
     ml100k = _ml100k_items()
-    movies = pd.read_csv(ML_LATEST_SMALL_DIR / "movies.csv", dtype=str)
-    tags = pd.read_csv(ML_LATEST_SMALL_DIR / "tags.csv", dtype=str)["tag"].dropna().unique()
-    texts = benign + [*ml100k["title"].dropna(), *ml100k["genres"], *movies["title"], *movies["genres"], *tags]
+    texts = benign + [*ml100k["title"].dropna(), *ml100k["genres"]]
     altered = [(text, sanitize_text(text).findings) for text in texts if sanitize_text(text).changed]
-    assert altered == [] and len(texts) > 20_000
+    assert altered == [] and len(texts) > 3_000
     # the profile inputs of real items pass through unchanged
     inputs = item_profile_inputs(ml100k.assign(tags=None, description=None, review_snippets=None))
     assert [data["title"] for _, data in inputs] == [t if isinstance(t, str) else f"item {i}"
                                                      for i, t in zip(ml100k["item_id"], ml100k["title"])]
+
+
+@needs_shared(ML_LATEST_SMALL_DIR, "the real ml-latest-small")
+def test_sanitizer_leaves_every_ml_latest_small_title_genre_and_tag_unchanged():
+    movies = pd.read_csv(ML_LATEST_SMALL_DIR / "movies.csv", dtype=str)
+    tags = pd.read_csv(ML_LATEST_SMALL_DIR / "tags.csv", dtype=str)["tag"].dropna().unique()
+    texts = [*movies["title"], *movies["genres"], *tags]
+    altered = [(text, sanitize_text(text).findings) for text in texts if sanitize_text(text).changed]
+    assert altered == [] and len(texts) > 20_000
 
 
 def test_sanitize_fields_walks_nested_data_and_profile_inputs_are_sanitized():

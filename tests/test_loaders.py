@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import AMAZON_FILE, ML100K_DIR, ML_LATEST_SMALL_DIR
+from conftest import AMAZON_FILE, ML100K_DIR, ML_LATEST_SMALL_DIR, needs_shared
 from orchestration.core.datasets import DatasetError, parse_rating_scale, resolve_dataset
 from orchestration.defs.ingest.loaders import load_raw_table
 
@@ -34,6 +34,7 @@ def test_ml100k_loader_reads_recbole_files():
     assert load("ml-100k", ML100K_DIR, "item_tags")[0].num_rows == 0
 
 
+@needs_shared(ML_LATEST_SMALL_DIR, "the real ml-latest-small")
 def test_ml_latest_small_loader_reads_grouplens_csv():
     ratings, files = load("ml-latest-small", ML_LATEST_SMALL_DIR, "interactions")
     assert ratings.num_rows == 100_836
@@ -48,6 +49,7 @@ def test_ml_latest_small_loader_reads_grouplens_csv():
     assert resolve_dataset("ml-latest-small", str(ML_LATEST_SMALL_DIR)).rating_scale == (0.5, 5.0)
 
 
+@needs_shared(AMAZON_FILE, "the real Amazon All_Beauty sample")
 def test_amazon_reviews_loader_reads_gzipped_json_lines():
     reviews, files = load("amazon-reviews", AMAZON_FILE, "interactions")
     assert reviews.num_rows == 5_269

@@ -22,6 +22,7 @@ from torch import nn
 from models.device import pick_device
 from models.recsys.evaluation import evaluate
 from models.recsys.base import FitResult, Log, Timer, seed_everything
+from models.progress import bar
 from models.recsys.data import SplitData, require_min_size
 
 
@@ -160,10 +161,13 @@ class SASRec:
             raise ValueError(f"{self.name}: no user has 2 or more train items to learn a next item from")
         optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         result, best_state, waited, timer = FitResult(), None, 0, Timer()
+        progress = bar(cfg.max_epochs, f"{self.name} epochs (early stopping may end sooner)", "epoch")
         for epoch in range(1, cfg.max_epochs + 1):
             epoch_timer = Timer()
             loss = self._train_epoch(windows, owners, optimizer, rng)
             valid = evaluate(self, data, "valid").metrics["ndcg@10"]
+            progress.update(1)
+            progress.set_postfix(valid_ndcg10=f"{valid:.4f}")
             result.epochs.append({"epoch": epoch, "train_loss": loss, "valid_ndcg@10": valid,
                                   "seconds": epoch_timer()})
             log(f"{self.name} epoch {epoch}: loss {loss:.4f}, valid NDCG@10 {valid:.4f} ({epoch_timer():.1f} s)")
@@ -175,6 +179,7 @@ class SASRec:
                 if waited >= cfg.patience:
                     log(f"{self.name}: no valid gain for {waited} epochs, stopping; best epoch {result.best_epoch}")
                     break
+        progress.close()
         self.net.load_state_dict(best_state)
         result.seconds = timer()
         return result

@@ -77,7 +77,11 @@ def simulate_home(lake: LakeResource, llm: LLMResource, judge: JudgeResource, si
     client = registry.connect(lake.paths.mlflow_dir)
     data, data_version = load_splits(lake.warehouse_path)
     champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS)
-    versions = compared_versions(registry.latest_versions(client, data_version), champion.tags["model_name"],
+    # each model's newest version on this data, but the champion's own version for its model (a
+    # newer version the gate did not promote may exist)
+    champion_name = champion.tags["model_name"]
+    rows = [r for r in registry.latest_versions(client, data_version) if r["model_name"] != champion_name]
+    versions = compared_versions([registry.version_row(client, champion_name, champion), *rows], champion_name,
                                  simulator.max_models)
     lists = {(v["model_name"], v["version"]): eval_topk(lake, v["model_name"], v["version"], simulator.page_size)
              for v in versions}

@@ -283,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="materialize every asset and check into RECLAKE_HOME")
     commands.add_parser("fetch-data", help="download and verify the configured dataset (ML-100K)")
-    commands.add_parser("paths", help="print where reclake keeps its state")
+    commands.add_parser("paths", help="print where reclake keeps its state").add_argument(
+        "--json", action="store_true", help="machine-readable output")
     llm = commands.add_parser("llm", help="LLM tools").add_subparsers(dest="llm_command", required=True)
     serve = llm.add_parser("serve", help="OpenAI-compatible HTTP server over a local model")
     serve.add_argument("--host", default="127.0.0.1")
@@ -335,9 +336,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "fetch-data":
             print(lake.source_folder())
         elif args.command == "paths":
-            for label, path in [("home", home), ("warehouse", lake.warehouse_path), ("raw", lake.raw_dir()),
-                                ("dagster", dagster_home(home)), ("mlflow", lake.paths.mlflow_dir / "mlflow.db")]:
-                print(f"{label:<10} {path}")
+            paths = {"home": home, "warehouse": lake.warehouse_path, "raw": lake.raw_dir(),
+                     "dagster": dagster_home(home), "mlflow": lake.paths.mlflow_dir / "mlflow.db"}
+            if args.json:
+                print(json.dumps({label: str(path) for label, path in paths.items()}, indent=2))
+            else:
+                print("\n".join(f"{label:<10} {path}" for label, path in paths.items()))
         return 0
     except (DatasetError, SettingError) as err:
         print(f"reclake: {err}", file=sys.stderr)

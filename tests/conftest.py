@@ -193,6 +193,22 @@ def assert_loopback_only(pid: int) -> set[tuple[str, int]]:
     return addresses
 
 
+def wait_for_http(url: str, server, seconds: float = 120) -> None:
+    """Poll `url` until it answers 2xx; fail if the server process exits or time runs out."""
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"the server behind {url} exited"
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"{url} did not answer within {seconds:.0f} s")
+
+
 def stop_server(process) -> None:
     """Stop a server started with start_new_session=True, its children included."""
     import os

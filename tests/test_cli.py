@@ -65,6 +65,10 @@ def test_paths_lists_state_under_the_data_home(tmp_path):
     done = run_cli(["paths"], tmp_path / "home", RECLAKE_DATA_DIR=str(ML100K_DIR))
     assert done.returncode == 0
     assert f"warehouse  {tmp_path / 'home' / 'warehouse.duckdb'}" in done.stdout
+    import json
+
+    as_json = json.loads(run_cli(["paths", "--json"], tmp_path / "home", RECLAKE_DATA_DIR=str(ML100K_DIR)).stdout)
+    assert as_json["warehouse"] == str(tmp_path / "home" / "warehouse.duckdb")
 
 
 def test_config_lists_every_setting_and_the_docs_table_is_its_output(tmp_path):

@@ -113,12 +113,11 @@ def test_mlflow_models_serve_answers_with_the_batch_partitions_list(ml100k_runs)
     import os
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
     import requests
 
-    from conftest import assert_loopback_only, free_port, stop_server
+    from conftest import assert_loopback_only, free_port, stop_server, wait_for_http
 
     runs, _ = ml100k_runs
     home = runs[-1].home
@@ -132,13 +131,7 @@ def test_mlflow_models_serve_answers_with_the_batch_partitions_list(ml100k_runs)
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(240):
-            try:
-                if requests.get(f"{base}/ping", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                assert server.poll() is None, "mlflow models serve exited"
-                time.sleep(0.5)
+        wait_for_http(f"{base}/ping", server, seconds=120)
         assert_loopback_only(server.pid)
         answer = requests.post(f"{base}/invocations", timeout=60,
                                json={"dataframe_records": [{"user_id": "1"}], "params": {"k": 10}}).json()

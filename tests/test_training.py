@@ -127,12 +127,11 @@ def test_mlflow_ui_server_lists_the_runs_and_serves_the_plots(ml100k_runs, tmp_p
     """`mlflow ui` as the README starts it (127.0.0.1), read through its REST API."""
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
     import requests
 
-    from conftest import assert_loopback_only, free_port, stop_server
+    from conftest import assert_loopback_only, free_port, stop_server, wait_for_http
 
     runs, _ = ml100k_runs
     port = free_port()
@@ -142,12 +141,7 @@ def test_mlflow_ui_server_lists_the_runs_and_serves_the_plots(ml100k_runs, tmp_p
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
-            try:
-                if requests.get(f"{base}/health", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
+        wait_for_http(f"{base}/health", server, seconds=60)
         model = requests.get(f"{base}/api/2.0/mlflow/registered-models/get",
                              params={"name": registry.REGISTERED_MODEL}, timeout=10).json()["registered_model"]
         assert {a["alias"] for a in model["aliases"]} == {"champion"}

@@ -58,6 +58,7 @@ class SimulatedUser:
     recent_titles: list[str]  # the last train titles, newest last
     profile: str = ""  # the LLM profile written from train
     redactions: int = 0  # held-out titles cut from the profile by guard_leakage
+    unusable: str | None = None  # why this user cannot be simulated without leaking (counted, skipped)
 
 
 @dataclass
@@ -114,6 +115,9 @@ def simulation_inputs(data, names: dict[str, str], cards: dict[str, str], profil
         train = [str(data.items[i]) for i in data.train[u]]
         heldout = [str(data.items[i]) for i in (data.valid[u], data.test[u]) if i >= 0]
         user = SimulatedUser(user_id, train, [cards[i] for i in train[-n_recent:]], profiles.get(user_id, ""))
+        if set(heldout) & set(train):  # a repeat: the held-out film is already in the history it would read
+            users.append(SimulatedUser(user_id, [], [], unusable="held-out film already in the train history"))
+            continue
         users.append(guard_leakage(user, {i: names.get(i, "") for i in heldout}))
         own = []
         if data.test[u] >= 0:
@@ -205,6 +209,9 @@ class ChoiceModel:
         """Maximum likelihood of each user's next film (the VALID item, from TRAIN histories)."""
         import torch
 
+        keep = [target not in set(history) for history, target in zip(histories, targets)]  # repeats cannot be chosen
+        histories = [h for h, k in zip(histories, keep) if k]
+        targets = [t for t, k in zip(targets, keep) if k]
         self.mean, self.scale = np.zeros(len(self.FEATURES)), np.ones(len(self.FEATURES))
         raw = self.features(histories)
         self.mean, self.scale = raw.reshape(-1, raw.shape[-1]).mean(0), raw.reshape(-1, raw.shape[-1]).std(0) + 1e-9
@@ -269,8 +276,8 @@ def simulate(chooser, users: list[SimulatedUser], pages: dict[str, list[Page]], 
     for number, user in enumerate(users, start=1):
         progress.update(1)
         user_pages = pages.get(user.user_id, [])
-        reason = ("no pages" if not user_pages else "empty page" if any(not page.items for page in user_pages)
-                  else "no profile" if chooser.needs_profile and not user.profile else None)
+        reason = (user.unusable or ("no pages" if not user_pages else "empty page" if any(not page.items for page in user_pages)
+                  else "no profile" if chooser.needs_profile and not user.profile else None))
         if reason:
             unsimulated[reason] = unsimulated.get(reason, 0) + 1
             continue

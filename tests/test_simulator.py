@@ -13,6 +13,7 @@ from conftest import ML100K_DIR, TODAY, materializations
 from models import registry
 from models.judge_probe import Calibration, ProbeJudge
 from models.profiles import ProfileCache
+from models.recsys.data import SplitData
 from models.recsys.pair_probe import Probe
 from models.simulator import (HELDOUT_PAGE, MODEL_PAGE, ChoiceModel, LLMChooser, Page, SimulatedUser, guard_leakage,
                               simulate, simulation_inputs, summarize)
@@ -63,6 +64,15 @@ def test_no_heldout_title_reaches_the_simulator_from_the_user_side(slice_data, n
         assert held.items.count(test_item) == 1 and len(held.items) == K and held.heldout == test_item
         assert not set(held.items[1:]) & set(user.history)
     assert len({p.items.index(p.heldout) for u in simulated for p in pages[u.user_id] if p.kind == HELDOUT_PAGE}) > 3
+    # a repeat (the test film is already in the train history): skipped and counted, not leaked
+    index_of_test = index[users[0]]
+    repeat = SplitData(slice_data.users, slice_data.items, list(slice_data.train), slice_data.valid, slice_data.test)
+    repeat.train[index_of_test] = np.append(repeat.train[index_of_test], repeat.test[index_of_test])
+    again, _ = simulation_inputs(repeat, names, {i: f"{t}." for i, t in names.items()}, profiles, lists, users[:1], K,
+                                 n_recent=10, seed=0)
+    assert again[0].unusable and not again[0].history
+    counted = simulate(chooser, again, {users[0]: pages[users[0]]}, seed=0)
+    assert counted.unsimulated == {"held-out film already in the train history": 1} and counted.choices.empty
     leaky = SimulatedUser("u", history=["1", "2"], recent_titles=[])
     with pytest.raises(ValueError, match=r"held-out item\(s\) \['2'\] in the simulator's history"):
         guard_leakage(leaky, {"2": "Some Film"})

@@ -41,6 +41,7 @@ from scipy.stats import kendalltau
 
 from models.profiles import PromptTemplate
 from models.progress import bar
+from models.recsys.evaluation import paired_interval
 
 TRUST_TAU = 0.6
 TRUST_PICK_RATE_TIMES_CHANCE = 1.5  # the held-out pick rate's lower bound must exceed 1.5/K
@@ -305,12 +306,9 @@ def simulate(chooser, users: list[SimulatedUser], pages: dict[str, list[Page]], 
     return Simulation(pd.DataFrame(rows, columns=columns), unsimulated, redactions)
 
 
-def _bootstrap_mean(values: pd.Series, n_boot: int = 2000, seed: int = 0) -> list[float]:
-    """95% percentile interval of the mean over users (one value per user)."""
-    x = values.to_numpy(float)
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1)
-    return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)), 4)]
+def _bootstrap_mean(values: pd.Series) -> list[float]:
+    """95% percentile interval of the mean over users (one value per user), users resampled."""
+    return [round(bound, 4) for bound in paired_interval(values.to_numpy(float))]
 
 
 def page_pick_rates(choices: pd.DataFrame) -> pd.DataFrame:

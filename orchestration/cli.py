@@ -76,11 +76,15 @@ def model_lines(home: Path) -> list[str]:
     return lines
 
 
+def _summary(folder: Path) -> dict | None:
+    """A partition's summary.json (judge, simulator), or None before that partition was written."""
+    path = folder / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def judge_lines(home: Path, date: str) -> list[str]:
-    path = Lake(home).judge_evaluations(date) / "summary.json"
-    if not path.exists():
+    if (s := _summary(Lake(home).judge_evaluations(date))) is None:
         return []
-    s = json.loads(path.read_text())
     low, high = s["judge_auc_ci"]
     trust = "trusted" if s["trusted"] else "NOT trusted (CI lower bound < 0.60): verdicts withheld"
     if not s.get("verdicts_trusted", s["trusted"]):
@@ -104,10 +108,8 @@ def judge_lines(home: Path, date: str) -> list[str]:
 
 
 def simulation_lines(home: Path, date: str) -> list[str]:
-    path = Lake(home).simulations(date) / "summary.json"
-    if not path.exists():
+    if (s := _summary(Lake(home).simulations(date))) is None:
         return []
-    s = json.loads(path.read_text())
     low, high = s["heldout_pick_ci"]
     tau = "n/a" if s["kendall_tau"] is None else f"{s['kendall_tau']:+.2f}"
     rates = ", ".join(f"{name} {m['pick_rate']:.3f}" for name, m in s["pick_rate_by_model"].items())

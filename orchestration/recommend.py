@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from models import registry
-from orchestration.core.feast import BEFORE_EVENT, feature_store, ranking_stats
+from orchestration.core.feast import bind_ranking_stats, feature_store
 from orchestration.core.paths import Lake
 from orchestration.core.warehouse import query
 
@@ -77,10 +77,7 @@ def scored_by_champion(home: Path, user_id: str, k: int, engine: str, titles: di
     if history.empty:
         raise RecommendError(f"user {user_id!r} has no list in the online store and no interactions in the warehouse")
     known = recommender.item_index.reindex(history).dropna().astype(np.int64).to_numpy()
-    if hasattr(recommender.model, "stats"):  # two_stage reads Feast stats: the latest, as the nightly run's end
-        store, service = feature_store(home, engine), recommender.model.config.feature_service
-        now = datetime.now(timezone.utc)
-        recommender.model.stats = lambda users, items: ranking_stats(store, users, items, now - BEFORE_EVENT, service)
+    bind_ranking_stats(recommender.model, home, engine, datetime.now(timezone.utc))  # two_stage: the latest stats
     frame = recommender.recommend_histories(np.array([user_id], dtype=object), [known], k)
     return _answer(user_id, SCORED_NOW, frame["item_id"].tolist(), frame["score"].tolist(), champion.model_name,
                    champion.version, None, titles)

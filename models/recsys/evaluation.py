@@ -44,7 +44,8 @@ def ndcg_by_user(topk: np.ndarray, targets: np.ndarray, k: int = 10) -> np.ndarr
 
 def paired_interval(differences: np.ndarray, level: float = 0.95, resamples: int = 2000,
                     seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of per-user differences (users resampled)."""
+    """Percentile bootstrap interval of the mean of per-user values (users resampled): the gate's
+    differences between two models, the simulator's pick rates."""
     rng = np.random.default_rng(seed)
     means = np.array([differences[rng.integers(0, len(differences), len(differences))].mean()
                       for _ in range(resamples)])

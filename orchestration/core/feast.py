@@ -54,6 +54,16 @@ def feature_store(home: Path, engine: str = "duckdb"):
     return FeatureStore(repo_path=str(FEATURE_REPO_DIR), config=config)
 
 
+def bind_ranking_stats(model, home: Path, engine: str, moment) -> None:
+    """Give a model that reads Feast stats (two_stage: it has a `stats` slot) a lookup of its feature
+    service as of just before `moment`, the way its features were built for training; other models
+    are left alone."""
+    if not hasattr(model, "stats"):
+        return
+    store, service = feature_store(home, engine), model.config.feature_service
+    model.stats = lambda users, items: ranking_stats(store, users, items, moment - BEFORE_EVENT, service)
+
+
 def ranking_stats(store, user_ids: np.ndarray, item_ids: np.ndarray, as_of,
                   service: str = TRAINING_SERVICE) -> pd.DataFrame:
     """A feature service's features (ranking_v1: user_stats, item_stats) for (user, item) rows, each as

@@ -47,8 +47,7 @@ CHOICE_COLUMNS = ["user_id", "page_id", "position", "item_id", "model_name", "mo
 def compared_versions(rows: list[dict], champion_name: str, max_models: int) -> list[dict]:
     """Which model versions get a page: the champion, popularity, then the rest by valid NDCG@10."""
     first = [champion_name, "popularity"]
-    ordered = sorted(rows, key=lambda r: (r["model_name"] not in first,
-                                          first.index(r["model_name"]) if r["model_name"] in first else 0,
+    ordered = sorted(rows, key=lambda r: (first.index(r["model_name"]) if r["model_name"] in first else len(first),
                                           -np.nan_to_num(r.get("valid_ndcg_at_10", np.nan), nan=-1.0)))
     return ordered[:max_models]
 

@@ -21,7 +21,7 @@ from dagster_pyspark import LazyPySparkResource
 
 from models import registry
 from models.recsys.data import sequences_by_user
-from orchestration.core.feast import BEFORE_EVENT, feature_store, ranking_stats
+from orchestration.core.feast import bind_ranking_stats, feature_store
 from orchestration.core.files import write_json_atomic, write_parquet_atomic, write_parquet_chunks_atomic
 from orchestration.core.partitions import daily_partitions
 from orchestration.core.resources import LakeResource
@@ -49,10 +49,7 @@ def lists_in_process(lake: LakeResource, serving: ServingResource, champion, end
     """(users scored, each history item's count, DataFrames of lists chunk by chunk) on this machine.
     A model that reads Feast stats (two_stage) looks them up as of the end of the day, chunk by chunk."""
     recommender = champion.recommender
-    if hasattr(recommender.model, "stats"):
-        store = feature_store(lake.home_path, lake.engine)
-        service = recommender.model.config.feature_service
-        recommender.model.stats = lambda users, items: ranking_stats(store, users, items, end - BEFORE_EVENT, service)
+    bind_ranking_stats(recommender.model, lake.home_path, lake.engine, end)
     users, histories = histories_until(lake, end, recommender.item_index)
     popularity = np.bincount(np.concatenate(histories), minlength=len(recommender.items)) if histories else None
     frames = (frame.assign(model_name=champion.model_name, model_version=champion.version)

@@ -5,7 +5,7 @@ evaluated on the full split (the protocol does not change).
     make demo                                    # the splits (and lake/embeddings for llm_sasrec)
     .venv/bin/python bench/defence_cost.py [--home .reclake] [--models sasrec llm_sasrec] [--seeds 0 1 2]
 
-The flagged users come from models.poisoning.detect with the asset's DetectorConfig, on the TRAIN
+The flagged users come from models.robustness.poisoning.detect with the asset's DetectorConfig, on the TRAIN
 part of the split, as `suspicious_users` computes them. Prints each run, then mean ± std of test and
 valid NDCG@10 per model and setting, and the ratio defended / undefended of the test means.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.poisoning import DetectorConfig, detect
-from models.recsys.evaluation import evaluate
+from models.robustness.poisoning import DetectorConfig, detect
+from models.recsys.metrics import evaluate
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env
 from orchestration.core.warehouse import load_splits

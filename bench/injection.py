@@ -1,5 +1,5 @@
 """Benchmark: prompt injection and visibility manipulation (issue #11) on more items and users than
-the CI test (tests/test_injection.py), with the same functions (models/injection.py).
+the CI test (tests/test_injection.py), with the same functions (models/robustness/injection.py).
 
     .venv/bin/python bench/injection.py [--users 943] [--targets 8] [--judge-users 8] [--candidates 96]
                                         [--sweeps 2] [--seed 0] [--threads 1] [--ml100k DIR]
@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.embeddings import _encoder, encode_texts
-from models.injection import (judge_shifts, noise_level, pick_targets, rank_shifts, table, title_model,
+from models.text.embeddings import _encoder, encode_texts
+from models.robustness.injection import (judge_shifts, noise_level, pick_targets, rank_shifts, table, title_model,
                               vocabulary_pool)
-from models.judge import Judge
+from models.evaluation.judge import Judge
 from models.llm.embedded import load_embedded
-from models.profiles import fallback_profile, user_profile_inputs
+from models.text.profiles import fallback_profile, user_profile_inputs
 from models.recsys.data import SplitData, leave_one_out
 from orchestration.core.datasets import fetch_ml100k
 from orchestration.core.paths import Lake

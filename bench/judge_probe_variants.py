@@ -1,4 +1,4 @@
-"""Benchmark: the tuned judge (models/judge_probe.py) by reader and item card, chosen on VALID,
+"""Benchmark: the tuned judge (models/evaluation/judge_probe.py) by reader and item card, chosen on VALID,
 confirmed on TEST, against the same probe without an LLM and against popularity.
 
     .venv/bin/python bench/judge_probe_variants.py [--users 200] [--readers minilm smollm2-135m qwen2.5-coder-0.5b]
@@ -23,9 +23,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from models.device import torch_threads
-from models.judge import auc, auc_interval
-from models.judge_probe import ProbeConfig, fit_probe, item_card_texts
+from models.common.device import torch_threads
+from models.common.stats import auc, auc_interval
+from models.evaluation.judge_probe import ProbeConfig, fit_probe, item_card_texts
 from models.llm.embedded import load_embedded
 from models.recsys.data import SplitData
 
@@ -85,7 +85,7 @@ def main() -> None:
         if reader == "random":
             vectors = np.random.default_rng(args.seed).normal(size=(data.n_items, 384)).astype(np.float32)
         elif reader == "minilm":
-            from models.embeddings import encode_texts
+            from models.text.embeddings import encode_texts
 
             vectors = encode_texts(card_sets[card])
         else:

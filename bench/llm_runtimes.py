@@ -20,10 +20,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from models.device import torch_threads
-from models.judge import RATINGS, expected_rating
+from models.common.device import torch_threads
+from models.evaluation.judge import RATINGS, expected_rating
 from models.llm.embedded import load_embedded
-from models.profiles import PromptTemplate, fallback_profile, item_profile_inputs, user_profile_inputs
+from models.llm.templates import PromptTemplate
+from models.text.profiles import fallback_profile, item_profile_inputs, user_profile_inputs
 from models.recsys.data import leave_one_out
 from orchestration.core.datasets import fetch_ml100k
 from orchestration.core.paths import Lake

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from models.recsys.evaluation import evaluate
+from models.recsys.metrics import evaluate
 from models.recsys.catalog import MODELS
 from models.recsys.data import SplitData
 from orchestration.core.paths import Lake

@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.poisoning import ATTACKS, detect, exposure, inject, pick_target, precision_recall
+from models.robustness.poisoning import ATTACKS, detect, exposure, inject, pick_target, precision_recall
 from models.recsys.data import SplitData, leave_one_out
-from models.recsys.evaluation import evaluate
+from models.recsys.metrics import evaluate
 from models.recsys.sasrec import SASRec
 from orchestration.core.datasets import fetch_ml100k
 from orchestration.core.paths import Lake

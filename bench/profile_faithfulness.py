@@ -5,9 +5,9 @@ on the same ML-100K items and users, in one run.
                                                    [--model smollm2-135m] [--runtime transformers] [--threads 2]
                                                    [--tokens 90/160 64/128]   # item/user max new tokens
 
-Profiles are written exactly as the pipeline writes them (models.profiles.write_profiles: batched
+Profiles are written exactly as the pipeline writes them (models.text.profiles.write_profiles: batched
 greedy generation, cut to full sentences, with `+verify` stripped of sentences that claim what the
-input does not hold, validated, one retry, else a template fallback) into a throw-away cache, then measured by models.faithfulness: the share of profiles with a claim the input
+input does not hold, validated, one retry, else a template fallback) into a throw-away cache, then measured by models.text.faithfulness: the share of profiles with a claim the input
 does not support (numbers, ratings/awards, names), claims per profile, profiles ending mid-sentence,
 and for users the precision of the genres they name against the user's top train genres. Also new
 tokens, seconds and fallbacks. Items and users are seeded samples; users' inputs use TRAIN rows only.
@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.device import torch_threads
-from models.faithfulness import faithfulness_report
+from models.common.device import torch_threads
+from models.text.faithfulness import faithfulness_report
 from models.llm.embedded import load_embedded
-from models.profiles import ProfileCache, item_profile_inputs, user_profile_inputs, write_profiles
+from models.llm.cache import LLMCache
+from models.text.profiles import item_profile_inputs, user_profile_inputs, write_profiles
 
 MAX_NEW_TOKENS = {"item": 90, "user": 160}  # the pipeline's defaults (RECLAKE_LLM_*_MAX_NEW_TOKENS)
 
@@ -62,7 +63,7 @@ def main() -> None:
             version, verify = variant.split("+")[0], variant.endswith("+verify")
             for kind in ("item", "user"):
                 started = time.perf_counter()
-                frame, stats = write_profiles(backend, kind, inputs[kind], ProfileCache(Path(scratch) / f"{variant}-{tokens.replace('/', '-')}.sqlite"),
+                frame, stats = write_profiles(backend, kind, inputs[kind], LLMCache(Path(scratch) / f"{variant}-{tokens.replace('/', '-')}.sqlite"),
                                               limits[kind], batch_size=args.batch_size, log=lambda _: None,
                                               template_name=f"{kind}_profile_{version}", verify=verify)
                 report = faithfulness_report(frame, inputs[kind], kind, genres)

@@ -24,15 +24,17 @@ from pathlib import Path
 
 import torch
 
-from models.device import pick_device
+from models.common.device import pick_device
 from models.llm.transformers_backend import TransformersBackend
-from models.profiles import ProfileCache, PromptTemplate, write_profiles
+from models.llm.cache import LLMCache
+from models.llm.templates import PromptTemplate
+from models.text.profiles import write_profiles
 
 
 def load_inputs(args) -> list[tuple[str, dict]]:
     if args.inputs:
         return [tuple(pair) for pair in json.loads(Path(args.inputs).read_text())][: args.n]
-    from models.profiles import item_profile_inputs
+    from models.text.profiles import item_profile_inputs
     from orchestration.core.paths import Lake
     from orchestration.core.settings import home_from_env
     from orchestration.core.warehouse import query
@@ -81,7 +83,7 @@ def stage(backend, inputs, max_new_tokens, batch) -> tuple[int, float, int]:
     backend.batch_size = batch
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        frame, stats = write_profiles(backend, "item", inputs, ProfileCache(Path(tmp) / "c.sqlite"), max_new_tokens,
+        frame, stats = write_profiles(backend, "item", inputs, LLMCache(Path(tmp) / "c.sqlite"), max_new_tokens,
                                       batch_size=batch, log=lambda _: None)
         return stats.new_tokens, time.perf_counter() - started, stats.fallback
 

@@ -35,8 +35,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from models.recsys.evaluation import evaluate
-from models.sanitize import sanitize_fields
+from models.recsys.metrics import evaluate
+from models.text.sanitize import sanitize_fields
 from orchestration.core.files import write_parquet_atomic
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env
@@ -61,7 +61,7 @@ def encode_all(texts: dict, path: Path | None) -> tuple[dict[str, np.ndarray], f
     """Unit-length float32 vectors per column (as models/embeddings.encode_texts) and the seconds spent."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if path is None:
-        from models.embeddings import _encoder
+        from models.text.embeddings import _encoder
         model = _encoder("cpu")
     else:
         from sentence_transformers import SentenceTransformer

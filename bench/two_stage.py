@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from models import registry
-from models.recsys.evaluation import evaluate
+from models.recsys.metrics import evaluate
 from models.recsys.llm_sasrec import text_vectors
 from models.recsys.two_stage import (FEATURE_GROUPS, LLM_GROUPS, TwoStage, TwoStageConfig, candidates, cross_fitted,
                                      evaluate_reranked, feature_frame, fit_ranker, labels)

@@ -168,7 +168,7 @@ def run_pipeline() -> int:
 
 
 def serve_llm(args) -> int:
-    from models.device import torch_threads
+    from models.common.device import torch_threads
     from models.llm.server import serve
     from orchestration.core.resources import LLMResource
 

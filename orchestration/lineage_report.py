@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from models import registry
-from models.files import sha256_file
+from models.common.files import sha256_file
 from orchestration.core.lineage import dbt_manifest_sha256, raw_files_sha256
 from orchestration.core.paths import Lake
 from orchestration.core.settings import DBT_PROJECT_DIR

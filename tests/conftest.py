@@ -127,7 +127,7 @@ def ml100k_runs(tmp_path_factory):
     Yields both runs and each run's table fingerprints; shared by the ML-100K and Feast tests."""
     import duckdb
 
-    from models.files import sha256_file
+    from models.common.files import sha256_file
     from orchestration.core.paths import Lake
     from orchestration.core.warehouse import table_fingerprint
 

@@ -28,19 +28,21 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess:
 def test_import_contracts_are_kept():
     done = lint_imports(REPO_ROOT)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "5 kept, 0 broken" in done.stdout
+    assert f"{len(VIOLATIONS)} kept, 0 broken" in done.stdout
 
 
 VIOLATIONS = [  # (module, the import added to it, the contract that must then break)
     ("orchestration/defs/evaluation/assets.py", "from orchestration.defs.training import assets as _",
      "the stage folders under orchestration/defs are independent of each other BROKEN"),
-    ("models/registry.py", "import orchestration.core.paths as _",
+    ("models/registry/tracking.py", "import orchestration.core.paths as _",
      "models is plain Python: it never imports orchestration BROKEN"),
     ("orchestration/core/warehouse.py", "from orchestration.defs.transform import assets as _",
      "layers: the application over the stages over the core BROKEN"),
     ("models/recsys/base.py", "from models.recsys import catalog as _",
      "no import cycles between sibling modules, at any depth BROKEN"),
-    ("feature_repo/entities.py", "import models.files as _",
+    ("models/recsys/sasrec.py", "from models.evaluation import cases as _",
+     "models in layers: common < llm < recsys, text < the rest BROKEN"),
+    ("feature_repo/entities.py", "import models.common.files as _",
      "the Feast repo imports neither orchestration nor models BROKEN"),
 ]
 

@@ -189,7 +189,6 @@ def test_killed_runs_leave_nothing_half_written_and_the_rerun_equals_an_uninterr
     # each killed run was left STARTED and the next demo marked it failed (run monitoring)
     assert all("was left STARTED by a killed process: marked failed" in out for out in printed[1:])
     import dagster as dg
-    from dagster._core.storage.dagster_run import DagsterRunStatus
 
     with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
         statuses = sorted(r.status.value for r in instance.get_runs())

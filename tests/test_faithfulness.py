@@ -1,10 +1,11 @@
-"""Faithful profiles (models/faithfulness.py): what counts as an unsupported claim, full sentences,
+"""Faithful profiles (models/text/faithfulness.py): what counts as an unsupported claim, full sentences,
 and the check that drops invented sentences inside the profile writer."""
 
-from models.faithfulness import (complete_sentences, ends_mid_sentence, faithfulness_report, genre_precision,
+from models.text.faithfulness import (complete_sentences, ends_mid_sentence, faithfulness_report, genre_precision,
                                  supported_sentences, unsupported_claims)
 from models.llm.base import Generation
-from models.profiles import ProfileCache, write_profiles
+from models.llm.cache import LLMCache
+from models.text.profiles import write_profiles
 
 FARGO = {"title": "Fargo", "year": 1996, "genres": ["Crime", "Drama", "Thriller"]}
 
@@ -55,7 +56,7 @@ def test_the_profile_writer_drops_invented_sentences_and_falls_back_when_nothing
     all_invented = "Babe won seven Academy Awards and grossed 250 million dollars worldwide on its first release."
     script = {"Fargo": [invented], "Babe": [all_invented, all_invented]}  # Babe is retried once
     backend = ScriptedBackend(script)
-    frame, stats = write_profiles(backend, "item", inputs, ProfileCache(tmp_path / "c.sqlite"), 90, batch_size=2,
+    frame, stats = write_profiles(backend, "item", inputs, LLMCache(tmp_path / "c.sqlite"), 90, batch_size=2,
                                   log=lambda _: None)
     assert frame["source"].tolist() == ["llm", "fallback"] and stats.retries == 1
     assert frame["profile"][0] == ("Fargo is a dark crime drama with a thriller's tension and a wry sense of humour. "
@@ -65,5 +66,5 @@ def test_the_profile_writer_drops_invented_sentences_and_falls_back_when_nothing
     assert report["profiles"] == 1 and report["with_unsupported_claim"] == 0.0
     # without the check the invented sentence stays, and the report finds it
     unchecked, _ = write_profiles(ScriptedBackend(script), "item", inputs,
-                                  ProfileCache(tmp_path / "d.sqlite"), 90, batch_size=2, log=lambda _: None, verify=False)
+                                  LLMCache(tmp_path / "d.sqlite"), 90, batch_size=2, log=lambda _: None, verify=False)
     assert faithfulness_report(unchecked, inputs, "item")["with_unsupported_claim"] == 1.0

@@ -1,7 +1,7 @@
 """Fault injection on item text (issue #11): injected instructions, a </data> break, chat-template
 tokens and an optimized "strategic text sequence" (Kumar & Lakkaraju 2024) appended to real ML-100K
 titles. Measures how far each moves the item's judge score and its rank under LLM-SASRec, before and
-after models/sanitize.py, against the shift benign edits of similar length cause (the noise level)."""
+after models/text/sanitize.py, against the shift benign edits of similar length cause (the noise level)."""
 
 import numpy as np
 import pandas as pd
@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from conftest import ML100K_DIR, ML_LATEST_SMALL_DIR, needs_shared
-from models.embeddings import _encoder, encode_texts
-from models.injection import (ATTACKS, item_variants, judge_shifts, noise_level, pick_targets, rank_shifts, table,
+from models.text.embeddings import _encoder, encode_texts
+from models.robustness.injection import (ATTACKS, item_variants, judge_shifts, noise_level, pick_targets, rank_shifts, table,
                               title_model, vocabulary_pool)
-from models.judge import Judge
-from models.profiles import fallback_profile, item_profile_inputs, user_profile_inputs
+from models.evaluation.judge import Judge
+from models.text.profiles import fallback_profile, item_profile_inputs, user_profile_inputs
 from models.recsys.data import leave_one_out
-from models.sanitize import sanitize_fields, sanitize_text
+from models.text.sanitize import sanitize_fields, sanitize_text
 
 N_TARGETS, N_JUDGE_USERS, SEED = 2, 3, 0
 

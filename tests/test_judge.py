@@ -10,7 +10,9 @@ import torch
 
 from conftest import TEST_MODEL_CACHE, TODAY, materializations, tiny_llm
 from models import registry
-from models.judge import RATINGS, Judge, JudgeCase, agreement, auc, auc_interval, expected_rating, judge_cases, sample_users, summarize
+from models.evaluation.judge import RATINGS, Judge, JudgeCase, agreement, expected_rating, judge_cases, summarize
+from models.evaluation.cases import sample_users
+from models.common.stats import auc, auc_interval
 from models.llm.openai_backend import OpenAIBackend
 
 

@@ -1,13 +1,14 @@
-"""The tuned judge (models/judge_probe.py): what it learns from, that it learns, its calibration,
+"""The tuned judge (models/evaluation/judge_probe.py): what it learns from, that it learns, its calibration,
 its file, its order-free verdict, and the cached reading of item cards."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from models.judge import JudgeCase, auc, wilson, summarize, verdict_truth_agreement
-from models.judge_probe import (Calibration, ProbeConfig, ProbeJudge, dump, ece, fit_probe, item_card_texts, load,
-                                natural_title, read_cards, reliability, train_examples)
+from models.evaluation.judge import JudgeCase, summarize, verdict_truth_agreement
+from models.common.stats import auc, wilson
+from models.evaluation.judge_probe import Calibration, ProbeConfig, dump, fit_probe, item_card_texts, load, natural_title, read_cards, train_examples
+from models.common.stats import ece, reliability
 from models.recsys.data import SplitData
 
 

@@ -17,9 +17,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from models.judge import Judge, JudgeCase, judge_cases, summarize
+from models.evaluation.judge import Judge, JudgeCase, judge_cases, summarize
 from models.llm.openai_backend import OpenAIBackend
-from models.profiles import ProfileCache, write_profiles
+from models.llm.cache import LLMCache
+from models.text.profiles import write_profiles
 from orchestration.core.resources import LakeResource, LLMResource
 from orchestration.core.unchanged import DATA_VERSION_TAG
 from orchestration.defs.llm.assets import item_profiles
@@ -136,7 +137,7 @@ def test_persistent_faults_become_marked_fallbacks_fault_injected(fault, scripte
     server = scripted(fault=lambda n: fault)
     backend = OpenAIBackend(server.url, "m", timeout_s=0.5, concurrency=1, max_retries=1)
     inputs = [("i1", {"title": "Toy Story", "genres": ["Animation"]}), ("i2", {"title": "Heat"})]
-    cache = ProfileCache(tmp_path / "cache.sqlite")
+    cache = LLMCache(tmp_path / "cache.sqlite")
     frame, stats = write_profiles(backend, "item", inputs, cache, 32, batch_size=2, log=lambda _: None)
     assert list(frame["source"]) == ["fallback", "fallback"]
     assert frame["profile"].tolist() == ["Toy Story. Genres: Animation.", "Heat."]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import ML100K_DIR, write_ml100k_slice
-from models.poisoning import ATTACKS, INJECTED_FILE, detect, exposure, inject, pick_target, precision_recall
+from models.robustness.poisoning import ATTACKS, INJECTED_FILE, detect, exposure, inject, pick_target, precision_recall
 from models.recsys.data import SplitData, leave_one_out
 
 SHARES = (0.01, 0.03, 0.05)
@@ -129,7 +129,7 @@ def test_attack_raises_target_exposure_and_the_defence_brings_it_back(ml100k):
 
 
 def _exposure_check(ml100k):
-    from models.recsys.evaluation import evaluate
+    from models.recsys.metrics import evaluate
     from models.recsys.sasrec import SASRec
 
     frame = ml100k[ml100k["user_id"].astype(int) <= 300]

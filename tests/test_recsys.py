@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import ML100K_DIR
-from models.recsys.evaluation import evaluate, metrics_from_topk
+from models.recsys.metrics import evaluate, metrics_from_topk
 from models.recsys.catalog import EASE, LLMSASRec, MODELS, SASRec
 from models.recsys.data import SplitData
 from models.recsys.serving import SavedRecommender
@@ -63,7 +63,7 @@ def test_split_data_keeps_time_order_with_ties_broken_by_source_row():
 
 
 def _item_vectors(data: SplitData) -> np.ndarray:
-    from models.embeddings import encode_texts
+    from models.text.embeddings import encode_texts
 
     titles = pd.read_csv(ML100K_DIR / "ml-100k.item", sep="\t", dtype=str).set_index("item_id:token")
     texts = [titles["movie_title:token_seq"].get(i, f"item {i}") for i in data.items]

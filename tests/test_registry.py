@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from models import registry
-from models.recsys.evaluation import evaluate
+from models.registry import gating
+from models.recsys.metrics import evaluate
 from models.recsys.catalog import EASE, Popularity
 
 
@@ -76,7 +77,7 @@ def test_gate_prefers_the_simpler_model_within_noise_scripted_scores(client, sli
     rng = np.random.default_rng(0)
     base = pd.Series(rng.uniform(0, 0.3, 400), index=[f"u{k}" for k in range(400)])
     scripted = {ease.version: base + 0.01 + rng.normal(0, 0.3, 400), pop.version: base}
-    monkeypatch.setattr(registry, "valid_by_user", lambda client, v: scripted[str(v.version)])
+    monkeypatch.setattr(registry.gating, "valid_by_user", lambda client, v: scripted[str(v.version)])
     decision = registry.gate(client, "dv1")
     assert decision["champion"] == pop.version and "simplest within noise" in decision["reason"]
     low, high = decision["candidates"]["popularity"]["best_minus_this_ci95"]

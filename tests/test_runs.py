@@ -18,8 +18,8 @@ import pytest
 from dagster._core.storage.dagster_run import DagsterRunStatus
 
 from conftest import TODAY, assert_loopback_only, free_port, stop_server
-from models.files import sha256_file
-from orchestration.core.runs import HOST_TAG, PID_TAG, mark_orphaned_runs, runs_in_progress, wait_for_other_runs
+from models.common.files import sha256_file
+from orchestration.core.runs import PID_TAG, mark_orphaned_runs, runs_in_progress, wait_for_other_runs
 from orchestration.core.settings import DAGSTER_YAML, REPO_ROOT
 
 SLOW_RUN = textwrap.dedent("""

@@ -9,7 +9,7 @@ from dagster_pyspark import LazyPySparkResource
 
 from conftest import TODAY, materializations, query
 from models import registry
-from models.files import sha256_file
+from models.common.files import sha256_file
 from orchestration.core.partitions import daily_partitions
 from orchestration.core.resources import LakeResource
 from orchestration.core.spark import spark_config

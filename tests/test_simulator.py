@@ -1,4 +1,4 @@
-"""Simulated users (models/simulator.py): the leakage guard on real ML-100K titles, the trust rule,
+"""Simulated users (models/evaluation/simulator.py): the leakage guard on real ML-100K titles, the trust rule,
 bad input counted, position bias, the cache, the choice model; and the nightly `simulated_feedback`
 partition of the ML-100K pipeline run. Its figures per simulator are measured by bench/simulator.py."""
 
@@ -11,11 +11,11 @@ import pytest
 
 from conftest import ML100K_DIR, TODAY, materializations
 from models import registry
-from models.judge_probe import Calibration, ProbeJudge
-from models.profiles import ProfileCache
+from models.evaluation.judge_probe import Calibration, ProbeJudge
+from models.llm.cache import LLMCache
 from models.recsys.data import SplitData
 from models.recsys.pair_probe import Probe
-from models.simulator import (HELDOUT_PAGE, MODEL_PAGE, ChoiceModel, LLMChooser, Page, SimulatedUser, guard_leakage,
+from models.evaluation.simulator import (HELDOUT_PAGE, MODEL_PAGE, ChoiceModel, LLMChooser, Page, SimulatedUser, guard_leakage,
                               simulate, simulation_inputs, summarize)
 
 K = 10
@@ -158,7 +158,7 @@ def test_a_simulator_that_always_answers_A_shows_its_position_bias_fault_injecte
 def test_llm_answers_are_cached_by_model_template_and_prompt(tmp_path):
     users, pages = _pages(3, ["popularity"])
     cards = {**{str(i): f"film {i}" for i in range(K)}, **{f"popularity{i}": f"hit {i}" for i in range(K)}}
-    backend, cache = StubBackend(), ProfileCache(tmp_path / "llm.sqlite")
+    backend, cache = StubBackend(), LLMCache(tmp_path / "llm.sqlite")
     first = simulate(LLMChooser(backend, cards, cache), users, pages, seed=0).choices
     calls = backend.calls
     again = simulate(LLMChooser(backend, cards, cache), users, pages, seed=0).choices

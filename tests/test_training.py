@@ -7,7 +7,7 @@ import pytest
 
 from conftest import materializations, query
 from models import registry
-from models.recsys.evaluation import metrics_from_topk
+from models.recsys.metrics import metrics_from_topk
 
 pytestmark = pytest.mark.integration
 

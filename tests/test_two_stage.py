@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from models.recsys.catalog import EASE
-from models.recsys.evaluation import evaluate
+from models.recsys.metrics import evaluate
 from models.recsys.two_stage import (FEATURE_GROUPS, Candidates, FeatureSources, TwoStageConfig, candidates,
                                      cross_fitted, evaluate_reranked, feature_frame, fit_ranker, labels,
                                      reranked_topk)
@@ -96,7 +96,7 @@ def test_with_the_base_models_features_alone_the_ranker_keeps_its_order(base, sl
 def served(base, slice_data, tmp_path_factory):
     """A TwoStage over EASE with every feature group, its sources synthetic but deterministic: item
     and user vectors and a judge probe with random weights, stats looked up from the ids."""
-    from models.judge_probe import Calibration, ProbeConfig, dump
+    from models.evaluation.judge_probe import Calibration, ProbeConfig, dump
     from models.recsys.pair_probe import Probe
     from models.recsys.two_stage import TwoStage
 
@@ -173,7 +173,7 @@ def test_bad_inputs_fail_naming_the_version_or_entity_before_anything_is_registe
     import dagster as dg
 
     from models import registry
-    from models.recsys.evaluation import evaluate as evaluate_model
+    from models.recsys.metrics import evaluate as evaluate_model
     from orchestration.core.resources import LakeResource
     from orchestration.defs.training.two_stage import checked_stats, pick_base
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from models.device import pick_device
+from models.common.device import pick_device
 from models.llm.base import Generation, Message, normalize
 
 

@@ -1,5 +1,5 @@
 """A logistic probe over (user, item) pairs of item vectors: the scorer inside the tuned judge
-(models/judge_probe.py fits it) and the judge feature of the two-stage ranker (which reads it back).
+(models/evaluation/judge_probe.py fits it) and the judge feature of the two-stage ranker (which reads it back).
 
     x = [user * item, item, user]     an item is its vector, a user the mean of their history's
     score = sigmoid(((x - mean) / scale) @ coef + intercept)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.device import pick_device
-from models.recsys.evaluation import evaluate
+from models.common.device import pick_device
+from models.recsys.metrics import evaluate
 from models.recsys.base import FitResult, Log, Timer
 from models.recsys.data import SplitData, require_min_size
 

@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.device import pick_device
-from models.recsys.evaluation import evaluate
+from models.common.device import pick_device
+from models.recsys.metrics import evaluate
 from models.recsys.base import FitResult, Log, Timer, seed_everything
-from models.progress import bar
+from models.common.progress import bar
 from models.recsys.data import SplitData, require_min_size
 
 

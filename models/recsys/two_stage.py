@@ -15,7 +15,7 @@ point-in-time stats (Feast's `ranking_v1`) and LLM-derived features.
 
 Labels are the held-out VALID item, which the base model did not train on; test is only reported.
 Re-ranking reorders the top-N and the protocol keeps the top 20 of them, so the metrics are the
-full-ranking ones of models/recsys/evaluation.py. Feature groups (FEATURE_GROUPS) can be left out
+full-ranking ones of models/recsys/metrics.py. Feature groups (FEATURE_GROUPS) can be left out
 one at a time: that is the ablation in bench/two_stage.py. `TwoStage` is the fitted pair as a
 recommender like the others (score_all, state/from_state): what MLflow registers and the nightly
 batch serves, with the Feast stats looked up by whoever serves it (`TwoStage.stats`).
@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 from models.recsys.data import SplitData, mean_vectors, seen_mask
-from models.recsys.evaluation import TOP_K, Evaluation, metrics_from_topk, rank_top_k, top_unseen
+from models.recsys.metrics import TOP_K, Evaluation, metrics_from_topk, rank_top_k, top_unseen
 from models.recsys.pair_probe import Probe
 
 STATS = ("n_interactions", "mean_rating", "rating_std", "days_since_first", "days_since_previous")

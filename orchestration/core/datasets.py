@@ -15,7 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.files import sha256_file
+from models.common.files import sha256_file
 
 
 class DatasetError(ValueError):

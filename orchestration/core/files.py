@@ -20,8 +20,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from models.failpoints import failpoint
-from models.files import process_alive, sha256_file
+from models.common.failpoints import failpoint
+from models.common.files import process_alive, sha256_file
 
 
 def _temp_prefix(path: Path) -> str:

@@ -90,7 +90,7 @@ class LLMResource(dg.ConfigurableResource):
 
     def load(self, home: Path, log):
         """The backend (models/llm/factory.py), on this resource's device; generate inside
-        ``models.device.torch_threads(self.torch_threads)``."""
+        ``models.common.device.torch_threads(self.torch_threads)``."""
         from models.llm.factory import load_backend
 
         return load_backend(self.backend, self.cache_dir(home), model_path=self.model_path, base_url=self.base_url,

@@ -8,7 +8,7 @@ judge_evaluations[D]  sampled users; pointwise scores of the champion's and popu
 
 The judge is the tuned one by default (RECLAKE_JUDGE_KIND=probe, tuned_judge.py: calibrated
 P(relevant), order-free list comparison); `zero-shot` asks the LLM for a 1-5 rating and an A/B
-preference in both orders (models/judge.py).
+preference in both orders (models/evaluation/judge.py).
 """
 
 import tempfile
@@ -20,11 +20,12 @@ import pandas as pd
 import pyarrow as pa
 
 from models import registry
-from models.device import torch_threads
-from models.judge import Judge, JudgeCase, agreement, judge_cases, sample_users, summarize
-from models.judge_probe import ece
-from models.judge_probe import load as load_probe_judge
-from models.sanitize import sanitize_fields
+from models.common.device import torch_threads
+from models.evaluation.judge import Judge, JudgeCase, agreement, judge_cases, summarize
+from models.evaluation.cases import random_unseen, sample_users
+from models.common.stats import ece
+from models.evaluation.judge_probe import load as load_probe_judge
+from models.text.sanitize import sanitize_fields
 from orchestration.core.files import write_json_atomic, write_parquet_atomic
 from orchestration.core.lineage import run_tags
 from orchestration.core.partitions import daily_partitions
@@ -120,8 +121,7 @@ def judge_evaluations(context: dg.AssetExecutionContext, lake: LakeResource, llm
     for user_id in sampled:
         u = index[user_id]
         seen = np.append(data.histories([u], "test")[0], data.test[u])
-        unseen = np.setdiff1d(np.arange(data.n_items), seen)
-        randoms = rng.choice(unseen, size=min(judge.n_random, len(unseen)), replace=False)
+        randoms = random_unseen(rng, data.n_items, seen, judge.n_random)
         cases.append(JudgeCase(user_id, profile_of.get(user_id, ""), champ_lists[user_id], base_lists[user_id],
                                str(data.items[data.test[u]]), [str(data.items[i]) for i in randoms],
                                history=[str(data.items[i]) for i in seen[:-1]]))

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from models.judge_probe import item_card_texts, natural_title
-from models.sanitize import sanitize_fields
+from models.evaluation.judge_probe import item_card_texts, natural_title
+from models.text.sanitize import sanitize_fields
 from orchestration.core.resources import LakeResource
 from orchestration.core.warehouse import query
 

@@ -41,7 +41,7 @@ def roc(pointwise: pd.DataFrame, area: float, path: Path) -> Path:
 
 
 def reliability(calibrated: pd.DataFrame, raw: pd.DataFrame, path: Path) -> Path:
-    """Predicted vs observed rate per bin (models.judge_probe.reliability), before and after calibration."""
+    """Predicted vs observed rate per bin (models.evaluation.judge_probe.reliability), before and after calibration."""
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.plot([0, 1], [0, 1], ":", color="gray", label="perfect")
     for table, name, color in ((raw, "probe score", "tab:orange"), (calibrated, "calibrated", "tab:blue")):

@@ -1,4 +1,4 @@
-"""Group `evaluation`: simulated users watch the models' lists (models/simulator.py), a second opinion.
+"""Group `evaluation`: simulated users watch the models' lists (models/evaluation/simulator.py), a second opinion.
 
 simulated_feedback[D]  sampled users (by train activity), each shown a held-out page (their test
                        item among random unseen items: validation) and one shuffled page per model
@@ -21,12 +21,12 @@ import pandas as pd
 import pyarrow as pa
 
 from models import registry
-from models.device import torch_threads
-from models.judge import sample_users
-from models.judge_probe import load as load_probe_judge
-from models.profiles import ProfileCache
+from models.common.device import torch_threads
+from models.evaluation.cases import sample_users
+from models.evaluation.judge_probe import load as load_probe_judge
+from models.llm.cache import LLMCache
 from models.recsys.data import SplitData
-from models.simulator import ChoiceModel, LLMChooser, ProbeChooser, simulate, simulation_inputs, summarize
+from models.evaluation.simulator import ChoiceModel, LLMChooser, ProbeChooser, simulate, simulation_inputs, summarize
 from orchestration.core.files import write_json_atomic, write_parquet_atomic
 from orchestration.core.lineage import run_tags
 from orchestration.core.partitions import daily_partitions
@@ -56,7 +56,7 @@ def chooser_for(simulator: SimulatorResource, judge: JudgeResource, llm: LLMReso
                 data: SplitData, cards: dict[str, str], log) -> tuple[LLMChooser | ProbeChooser, dict]:
     """The simulator, and what was fitted for it (the probe kind's choice model, on the VALID split)."""
     if simulator.kind == "zero-shot":
-        return LLMChooser(simulator.llm(llm).load(lake.home_path, log), cards, ProfileCache(lake.paths.llm_cache)), {}
+        return LLMChooser(simulator.llm(llm).load(lake.home_path, log), cards, LLMCache(lake.paths.llm_cache)), {}
     reader = reader_llm(judge, llm)
     path = lake.paths.judge_probe(probe_key(reader))
     if not path.exists():
@@ -72,7 +72,7 @@ def chooser_for(simulator: SimulatorResource, judge: JudgeResource, llm: LLMReso
 def simulate_home(lake: LakeResource, llm: LLMResource, judge: JudgeResource, simulator: SimulatorResource,
                   log=print):
     """The whole simulation on a data home's current data (the asset's work, and the bench's):
-    the Simulation and its summary (models.simulator.summarize, plus run facts)."""
+    the Simulation and its summary (models.evaluation.simulator.summarize, plus run facts)."""
     client = registry.connect(lake.paths.mlflow_dir)
     data, data_version = load_splits(lake.warehouse_path)
     champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS)

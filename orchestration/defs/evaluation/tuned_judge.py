@@ -1,4 +1,4 @@
-"""Group `evaluation`: the tuned judge (models/judge_probe.py), fitted on train, calibrated on valid.
+"""Group `evaluation`: the tuned judge (models/evaluation/judge_probe.py), fitted on train, calibrated on valid.
 
 judge_probe   the judge LLM reads every item card once (hidden states, joined with a sentence
               encoder's vector of the same card); a probe learns from the
@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 
 from models import registry
-from models.device import torch_threads
-from models.judge import auc, auc_interval, sample_users
-from models.judge_probe import (Calibration, ProbeConfig, SentenceEncoder, dump, ece, fit_probe, item_card_texts,
-                                read_cards, reliability)
+from models.common.device import torch_threads
+from models.evaluation.cases import random_unseen, sample_users
+from models.common.stats import auc, auc_interval
+from models.evaluation.judge_probe import Calibration, ProbeConfig, SentenceEncoder, dump, fit_probe, item_card_texts, read_cards
+from models.common.stats import ece, reliability
 from models.recsys.data import SplitData
-from models.sanitize import sanitize_fields
+from models.text.sanitize import sanitize_fields
 from orchestration.core.files import atomic_file
 from orchestration.core.lineage import run_tags
 from orchestration.core.resources import LakeResource, LLMResource
@@ -61,8 +62,7 @@ def calibration_sample(data: SplitData, vectors: np.ndarray, judge: JudgeResourc
     rows = []
     for u in chosen:
         history, target = data.train[u], data.valid[u]
-        unseen = np.setdiff1d(np.arange(data.n_items), np.append(history, target))
-        randoms = rng.choice(unseen, size=min(judge.n_random, len(unseen)), replace=False)
+        randoms = random_unseen(rng, data.n_items, np.append(history, target), judge.n_random)
         items = np.append(target, randoms)
         scores = probe.raw_scores(vectors, history, items)
         rows += [{"user_id": data.users[u], "role": "heldout" if k == 0 else "random", "score": float(s),

@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from models.files import sha256_file
+from models.common.files import sha256_file
 from orchestration.core.feast import BEFORE_EVENT, TRAINING_SERVICE, feast_command_env, store_yaml
 from orchestration.core.files import write_json_atomic, write_parquet_atomic
 from orchestration.core.paths import Lake

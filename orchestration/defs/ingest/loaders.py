@@ -19,7 +19,7 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from models.files import sha256_file
+from models.common.files import sha256_file
 from orchestration.core.datasets import DatasetError, DatasetSpec
 
 RAW_COLUMNS: dict[str, list[str]] = {

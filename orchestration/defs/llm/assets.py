@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from models.device import torch_threads
-from models.embeddings import DIMENSIONS, encode_texts
-from models.faithfulness import faithfulness_report
-from models.profiles import ProfileCache, item_profile_inputs, user_profile_inputs, write_profiles
-from models.sanitize import sanitize_fields
+from models.common.device import torch_threads
+from models.text.embeddings import DIMENSIONS, encode_texts
+from models.text.faithfulness import faithfulness_report
+from models.llm.cache import LLMCache
+from models.text.profiles import item_profile_inputs, user_profile_inputs, write_profiles
+from models.text.sanitize import sanitize_fields
 from orchestration.core.files import write_parquet_atomic
 from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMResource
 from orchestration.core.unchanged import Unchanged
@@ -38,7 +39,7 @@ def _write_profiles(context, lake: LakeResource, llm: LLMResource, kind: str, in
                     max_new_tokens: int) -> tuple[pd.DataFrame, object]:
     """Profiles for `inputs` from the configured backend, through the LLM cache."""
     backend = llm.load(lake.home_path, context.log.info)
-    cache = ProfileCache(lake.paths.llm_cache)
+    cache = LLMCache(lake.paths.llm_cache)
     with torch_threads(llm.torch_threads):
         return write_profiles(backend, kind, inputs, cache, max_new_tokens, llm.batch_size, log=context.log.info)
 
@@ -46,7 +47,7 @@ def _write_profiles(context, lake: LakeResource, llm: LLMResource, kind: str, in
 def _profile_result(kind: str, frame: pd.DataFrame, stats, lake: LakeResource, inputs: list,
                     genres: list[str] | None = None) -> dg.MaterializeResult:
     path = lake.paths.profiles(kind)
-    # how faithful the LLM-written profiles are to their inputs (models/faithfulness.py)
+    # how faithful the LLM-written profiles are to their inputs (models/text/faithfulness.py)
     faithfulness = {k: v for k, v in faithfulness_report(frame, inputs, kind, genres).items() if k != "examples"}
     digest = write_parquet_atomic(pa.Table.from_pandas(frame, preserve_index=False), path)
     words = frame["profile"].str.split().str.len()

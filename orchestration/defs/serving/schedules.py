@@ -4,6 +4,8 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from mlflow.exceptions import MlflowException
+
 from models import registry
 from orchestration.core.resources import LakeResource
 from orchestration.core.settings import setting
@@ -30,7 +32,7 @@ def champion_changed(context: dg.SensorEvaluationContext, lake: LakeResource):
     client = registry.connect(lake.paths.mlflow_dir)
     try:
         version = str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS).version)
-    except registry.MlflowException:
+    except MlflowException:
         return dg.SkipReason("no champion yet")
     if context.cursor == version:
         return dg.SkipReason(f"champion is still v{version}")

@@ -16,10 +16,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from mlflow.exceptions import MlflowException
+
 from models import registry
-from models.device import torch_threads
-from models.recsys.evaluation import evaluate
-from models.files import sha256_file
+from models.common.device import torch_threads
+from models.recsys.metrics import evaluate
+from models.common.files import sha256_file
 from models.recsys.catalog import EASE, LLMSASRec, Popularity, SASRec
 from models.recsys.data import SplitData
 from models.recsys.llm_sasrec import item_text_columns, text_vectors
@@ -163,7 +165,7 @@ def champion_model(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
 def _alias_points_to(client, version) -> bool:
     try:
         return str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS).version) == str(version)
-    except registry.MlflowException:
+    except MlflowException:
         return False
 
 

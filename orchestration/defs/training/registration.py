@@ -7,10 +7,12 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
+from mlflow.exceptions import MlflowException
+
 from models import registry
 from models.recsys.base import FitResult
 from models.recsys.data import SplitData
-from models.recsys.evaluation import Evaluation
+from models.recsys.metrics import Evaluation
 from orchestration.core.files import write_parquet_atomic
 from orchestration.core.lineage import run_tags
 from orchestration.core.resources import LakeResource
@@ -83,7 +85,7 @@ def version_in_place(lake: LakeResource, model_name: str, version) -> bool:
     client = registry.connect(lake.paths.mlflow_dir)
     try:
         complete = client.get_model_version(registry.REGISTERED_MODEL, str(version)).tags.get(registry.COMPLETE_TAG) == "true"
-    except registry.MlflowException:
+    except MlflowException:
         return False
     return (complete and registry.artifacts_present(client, str(version))
             and lake.paths.eval_topk(model_name, version).exists())

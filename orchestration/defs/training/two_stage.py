@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from models import registry
-from models.device import torch_threads
-from models.files import sha256_file
+from models.common.device import torch_threads
+from models.common.files import sha256_file
 from models.recsys.base import FitResult
 from models.recsys.data import SplitData
 from models.recsys.llm_sasrec import text_vectors

@@ -42,17 +42,6 @@ def ndcg_by_user(topk: np.ndarray, targets: np.ndarray, k: int = 10) -> np.ndarr
     return np.where(rank <= k, 1.0 / np.log2(rank + 1), 0.0)
 
 
-def paired_interval(differences: np.ndarray, level: float = 0.95, resamples: int = 2000,
-                    seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of per-user values (users resampled): the gate's
-    differences between two models, the simulator's pick rates."""
-    rng = np.random.default_rng(seed)
-    means = np.array([differences[rng.integers(0, len(differences), len(differences))].mean()
-                      for _ in range(resamples)])
-    tail = (1 - level) / 2 * 100
-    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
-
-
 def metrics_from_topk(topk: np.ndarray, targets: np.ndarray) -> dict[str, float]:
     """The five metrics from ranked lists and one held-out item per row."""
     if len(targets) == 0:

@@ -5,7 +5,7 @@ embedder reads it.
     clean.text, clean.findings     # "Toy Story", ("instruction_override", "rating_command")
     data, findings = sanitize_fields({"title": ..., "genres": [...]})   # every string inside
 
-Quoting the text as JSON between <data> tags (models/profiles.py) keeps it data for a model that
+Quoting the text as JSON between <data> tags (models/text/profiles.py) keeps it data for a model that
 obeys the template; this removes what is written to break out of that or to steer the reader
 anyway (Kumar & Lakkaraju 2024: a "strategic text sequence" in a product's text raises its rank):
 - the text is cut at the first markup or chat-template token (it is only there to escape the data);

@@ -11,7 +11,7 @@ truth before anyone reads it.
     LLMChooser(backend, cards)   the LLM reads the profile, recent titles and the page and answers with
                             a letter (or X for none); its choice is the next-token distribution
     ChoiceModel(judge, counts).fit(...)  which film a person watches next: a softmax over films,
-                            utilities from the tuned judge (models/judge_probe.py), popularity and
+                            utilities from the tuned judge (models/evaluation/judge_probe.py), popularity and
                             recency, fitted on the VALID split
     ProbeChooser(model)     the person picks that film if the page holds it, else none: P(item) is its
                             P(next), P(none) the rest of the catalogue's (a RecSim-style choice model)
@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import kendalltau
 
-from models.profiles import PromptTemplate
-from models.progress import bar
-from models.recsys.evaluation import paired_interval
+from models.llm.templates import PromptTemplate
+from models.common.progress import bar
+from models.common.stats import bootstrap_mean, kendall_tau
+from models.evaluation.cases import random_unseen
 
 TRUST_TAU = 0.6
 TRUST_PICK_RATE_TIMES_CHANCE = 1.5  # the held-out pick rate's lower bound must exceed 1.5/K
@@ -122,8 +122,8 @@ def simulation_inputs(data, names: dict[str, str], cards: dict[str, str], profil
         users.append(guard_leakage(user, {i: names.get(i, "") for i in heldout}))
         own = []
         if data.test[u] >= 0:
-            unseen = np.setdiff1d(np.arange(data.n_items), np.concatenate([data.train[u], [data.valid[u], data.test[u]]]))
-            randoms = [str(data.items[i]) for i in rng.choice(unseen, size=min(page_size - 1, len(unseen)), replace=False)]
+            seen = np.concatenate([data.train[u], [data.valid[u], data.test[u]]])
+            randoms = [str(data.items[i]) for i in random_unseen(rng, data.n_items, seen, page_size - 1)]
             own.append(shuffled_page(f"{user_id}/heldout", user_id, HELDOUT_PAGE, [heldout[-1], *randoms], rng,
                                      heldout=heldout[-1]))
         for (name, version), by_user in lists.items():
@@ -306,11 +306,6 @@ def simulate(chooser, users: list[SimulatedUser], pages: dict[str, list[Page]], 
     return Simulation(pd.DataFrame(rows, columns=columns), unsimulated, redactions)
 
 
-def _bootstrap_mean(values: pd.Series) -> list[float]:
-    """95% percentile interval of the mean over users (one value per user), users resampled."""
-    return [round(bound, 4) for bound in paired_interval(values.to_numpy(float))]
-
-
 def page_pick_rates(choices: pd.DataFrame) -> pd.DataFrame:
     """Per page: P(picks something) and, on held-out pages, P(the held-out item | picks something)."""
     pages = choices.groupby(["user_id", "page_id", "page_kind", "model_name", "model_version"], dropna=False)
@@ -328,7 +323,7 @@ def summarize(choices: pd.DataFrame, offline_ndcg: dict[tuple[str, str], float],
     chance = 1.0 / page_size
     held = pages[pages["page_kind"] == HELDOUT_PAGE].dropna(subset=["heldout_given_pick"])
     heldout_rate = float(held["heldout_given_pick"].mean()) if len(held) else None
-    heldout_ci = _bootstrap_mean(held["heldout_given_pick"]) if len(held) else None
+    heldout_ci = bootstrap_mean(held["heldout_given_pick"]) if len(held) else None
     sampled = choices[(choices["page_kind"] == HELDOUT_PAGE) & choices["chosen"]]
 
     by_model = {}
@@ -336,7 +331,7 @@ def summarize(choices: pd.DataFrame, offline_ndcg: dict[tuple[str, str], float],
         picks = choices[(choices["page_kind"] == MODEL_PAGE) & (choices["model_name"] == name)
                         & (choices["model_version"] == version)]
         by_model[name] = {"version": version, "pick_rate": float(group["pick"].mean()),
-                          "pick_rate_ci": _bootstrap_mean(group["pick"]),
+                          "pick_rate_ci": bootstrap_mean(group["pick"]),
                           "sampled_pick_rate": float(picks.groupby("page_id")["chosen"].any().mean()),
                           "offline_test_ndcg_at_10": offline_ndcg.get((name, version)),
                           "n_pages": int(len(group))}
@@ -344,9 +339,8 @@ def summarize(choices: pd.DataFrame, offline_ndcg: dict[tuple[str, str], float],
               and np.isfinite(m["offline_test_ndcg_at_10"])}
     tau = None
     if len(scored) >= 2:
-        tau = float(kendalltau([m["pick_rate"] for m in scored.values()],
-                               [m["offline_test_ndcg_at_10"] for m in scored.values()]).statistic)
-        tau = None if np.isnan(tau) else tau
+        tau = kendall_tau([m["pick_rate"] for m in scored.values()],
+                          [m["offline_test_ndcg_at_10"] for m in scored.values()])
 
     # position bias: on shuffled pages every position should be picked equally often, given a pick
     conditional = choices.assign(given_pick=choices["choice_probability"]

@@ -6,13 +6,13 @@ profiles, and answers from its next-token distribution, never free text:
     pointwise(backend, user_profile, items)     expected rating over "1".."5" per item
     pairwise(backend, user_profile, a, b)       P(A better) asked in both orders; a verdict counts
                                                 only when both orders agree
-    auc(positive, negative)                     how often the held-out test item outscores a random
-                                                unseen item (ties count half): the judge's calibration
     judge_cases(judge, cases, cards)            both of the above for many users -> two DataFrames
-    auc_interval(pointwise)                     a bootstrap interval of judge_auc over users
     summarize(pointwise, pairwise)              judge_auc (+ CI, `trusted`), position_bias_rate, win rates
                                                 (withheld, with the reason, when the judge is not trusted)
     agreement(frames_a, frames_b)               how far two judges agree (the multi-judge option)
+
+judge_auc (how often the held-out test item outscores a random unseen item) and its interval over
+users come from models/common/stats.py.
 
     judge = Judge(backend); judge.pointwise(profile, [{"title": ..., "profile": ...}, ...])
 """
@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from models.common.stats import auc, auc_interval, wilson
 from models.llm.base import LLMBackend
-from models.profiles import PromptTemplate
-from models.progress import bar
+from models.llm.templates import PromptTemplate
+from models.common.progress import bar
 
 RATINGS = ["1", "2", "3", "4", "5"]
 # A judge is trusted when the 95% interval of its AUC (held-out item vs random unseen items) lies
@@ -38,49 +39,6 @@ SIDES = ["A", "B"]
 def expected_rating(distribution: dict[str, float]) -> float:
     """Mean of 1..5 under the judge's (normalized) probability of each digit."""
     return float(sum(int(choice) * p for choice, p in distribution.items()))
-
-
-def auc(positive, negative) -> float:
-    """P(score of a positive > score of a negative), ties counting half (Mann-Whitney U / (n*m))."""
-    positive, negative = np.asarray(positive, float), np.asarray(negative, float)
-    if len(positive) == 0 or len(negative) == 0:
-        raise ValueError("auc needs at least one positive and one negative score")
-    greater = (positive[:, None] > negative[None, :]).sum()
-    ties = (positive[:, None] == negative[None, :]).sum()
-    return float((greater + 0.5 * ties) / (len(positive) * len(negative)))
-
-
-def auc_interval(pointwise: pd.DataFrame, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> list[float]:
-    """Percentile bootstrap of the pooled held-out-vs-random AUC, resampling users (a user's items
-    are not independent draws). Pair counts between every two users are computed once, so each
-    resample is two matrix products: AUC = w'Cw / ((w.P)(w.N)) for user multiplicities w."""
-    frame = pointwise[pointwise["role"].isin(["heldout", "random"])]
-    users = sorted(frame["user_id"].unique())
-    pos = [frame.loc[(frame["user_id"] == u) & (frame["role"] == "heldout"), "score"].to_numpy(float) for u in users]
-    neg = [frame.loc[(frame["user_id"] == u) & (frame["role"] == "random"), "score"].to_numpy(float) for u in users]
-    wins = np.array([[((p[:, None] > n[None, :]).sum() + 0.5 * (p[:, None] == n[None, :]).sum()) for n in neg] for p in pos])
-    n_pos, n_neg = np.array([len(p) for p in pos], float), np.array([len(n) for n in neg], float)
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(len(users), np.full(len(users), 1 / len(users)), size=n_boot).astype(float)
-    denominators = (weights @ n_pos) * (weights @ n_neg)
-    valid = denominators > 0
-    samples = np.einsum("bi,ij,bj->b", weights[valid], wins, weights[valid]) / denominators[valid]
-    tail = (1 - level) / 2 * 100
-    return [round(float(np.percentile(samples, tail)), 4), round(float(np.percentile(samples, 100 - tail)), 4)]
-
-
-def sample_users(activity: pd.Series, n: int, seed: int, strata: int = 4) -> list[str]:
-    """`n` users, seeded, stratified by activity (train interaction count) quartiles, so light and
-    heavy users are both judged; all users when there are fewer than `n`."""
-    if len(activity) <= n:
-        return sorted(activity.index.astype(str))
-    rng = np.random.default_rng(seed)
-    bins = pd.qcut(activity.rank(method="first"), q=min(strata, len(activity)), labels=False)
-    chosen = []
-    for stratum, size in zip(range(strata), np.diff(np.linspace(0, n, strata + 1).round().astype(int))):
-        members = np.sort(activity.index[bins == stratum].astype(str))
-        chosen.extend(rng.choice(members, size=min(size, len(members)), replace=False))
-    return sorted(chosen)
 
 
 @dataclass
@@ -150,7 +108,7 @@ def judge_cases(judge, cases: list[JudgeCase], cards: dict[str, dict], list_card
                 log: Callable[[str], None] = lambda _: None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pointwise rows (one per user, item and role; an item in two roles is scored once) and one
     pairwise row per user, from any judge with ``judge_case`` (the zero-shot `Judge`, the tuned
-    `models.judge_probe.ProbeJudge`). `cards` is what a judge reads of an item alone, `list_cards`
+    `models.evaluation.judge_probe.ProbeJudge`). `cards` is what a judge reads of an item alone, `list_cards`
     of an item inside a list (shorter, so two lists of k fit one prompt)."""
     rows, pairs = [], []
     progress = bar(len(cases), f"{judge.name} judged users", "user")
@@ -243,14 +201,6 @@ def verdict_truth_agreement(pointwise: pd.DataFrame, pairwise: pd.DataFrame) -> 
     if n == 0:
         return unchecked
     return {"verdict_truth_agreement": agree / n, "verdict_truth_n": n, "verdict_truth_ci": wilson(agree, n)}
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> list[float]:
-    """The Wilson score interval of a proportion (sane at small n and near 0 or 1)."""
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [round(float(centre - half), 4), round(float(centre + half), 4)]
 
 
 def agreement(first: tuple[pd.DataFrame, pd.DataFrame], second: tuple[pd.DataFrame, pd.DataFrame]) -> dict:

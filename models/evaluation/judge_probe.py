@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.common.stats import auc
 from models.recsys.data import SplitData, mean_vectors
 from models.recsys.pair_probe import Probe, pair_features
 
@@ -90,13 +91,13 @@ def read_cards(backend, cards: list[str], cache_dir: Path, depth: float = 0.5, l
 
 
 class SentenceEncoder:
-    """all-MiniLM-L6-v2 (models/embeddings.py) behind the reader interface of `read_cards`: its
+    """all-MiniLM-L6-v2 (models/text/embeddings.py) behind the reader interface of `read_cards`: its
     vectors beside the LLM's lift the probe's valid AUC from 0.814 (SmolLM2) / 0.820 (MiniLM) to 0.865 (docs/judge.md)."""
 
     model, dtype = "all-MiniLM-L6-v2", "float32"
 
     def hidden_states(self, texts: list[str], depth: float = 0.5) -> np.ndarray:
-        from models.embeddings import encode_texts
+        from models.text.embeddings import encode_texts
 
         return encode_texts(texts)
 
@@ -174,20 +175,6 @@ class Calibration:
         return np.interp(scores, self.x, self.y)
 
 
-def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> pd.DataFrame:
-    """Equal-width bins: mean predicted vs observed rate and count (the reliability curve)."""
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
-    frame = pd.DataFrame({"bin": which, "p": probabilities, "y": labels})
-    return frame.groupby("bin").agg(predicted=("p", "mean"), observed=("y", "mean"), count=("y", "size")).reset_index()
-
-
-def ece(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error: the count-weighted gap between predicted and observed rates."""
-    table = reliability(np.asarray(probabilities, float), np.asarray(labels, float), bins)
-    return float((table["count"] * (table["predicted"] - table["observed"]).abs()).sum() / table["count"].sum())
-
-
 def dump(probe: Probe, calibration: Calibration, vectors: np.ndarray, item_ids, config: ProbeConfig) -> bytes:
     """One .npz: the probe, its calibration, the item vectors it reads and the config (the caller
     writes it atomically)."""
@@ -206,7 +193,7 @@ def load(path, name: str = "probe") -> "ProbeJudge":
 
 
 class ProbeJudge:
-    """The tuned judge behind the same per-user interface as the zero-shot one (models/judge.py)."""
+    """The tuned judge behind the same per-user interface as the zero-shot one (models/evaluation/judge.py)."""
 
     def __init__(self, probe: Probe, calibration: Calibration, vectors: np.ndarray, item_ids: list[str],
                  name: str = "probe"):
@@ -224,7 +211,7 @@ class ProbeJudge:
         """Scores of every item the case names, and the champion-vs-baseline verdict: P(champion
         better) is how often a champion item outscores a baseline item (ties half). It reads no
         order, so both orders give the same answer and position bias is 0 by construction."""
-        from models.judge import PairVerdict, auc
+        from models.evaluation.judge import PairVerdict
 
         score_of = dict(zip(case.items, self.scores(case.history, case.items)))
         p = auc([score_of[i] for i in case.champion], [score_of[i] for i in case.baseline])

@@ -7,7 +7,7 @@ benign edit of similar length causes (the noise level).
     print(table(rows, "rank places")); print(table(judged, "1-5 scale"))
 
 Each row holds, per variant (attacks, the STS, benign edits), the mean shift `before` and `after`
-sanitizing (models/sanitize.py); `noise_level(row["before"])` is the largest benign shift. Used by
+sanitizing (models/text/sanitize.py); `noise_level(row["before"])` is the largest benign shift. Used by
 tests/test_injection.py (CI, small) and bench/injection.py (more items and users).
 
 After Kumar & Lakkaraju (2024), "Manipulating Large Language Models to Increase Product
@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from models.sanitize import sanitize_fields
+from models.text.sanitize import sanitize_fields
 
 # appended to a real title; each addresses a different way out of "quoted as data"
 ATTACKS = {

@@ -1,7 +1,7 @@
 """LLM-written item and user profiles: inputs, prompts, validation, fallback and cache.
 
     inputs = user_profile_inputs(train_rows, dim_items)      # TRAIN interactions only
-    frame, stats = write_profiles(backend, "user", inputs, ProfileCache(path), max_new_tokens=160)
+    frame, stats = write_profiles(backend, "user", inputs, LLMCache(path), max_new_tokens=160)
 
 Untrusted text (titles, tags, reviews) goes into the prompt as JSON between <data> tags, and the
 template tells the model it is data. Each output is validated; a bad one is retried once with a
@@ -13,46 +13,23 @@ failing backend, which are not cached and are asked for again on the next run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import sqlite3
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import pandas as pd
 
-from models.failpoints import failpoint
-from models.faithfulness import complete_sentences, ends_mid_sentence, supported_sentences
-from models.llm.base import LLMBackend, Message
-from models.progress import bar
-from models.sanitize import sanitize_fields
+from models.text.faithfulness import complete_sentences, ends_mid_sentence, supported_sentences
+from models.llm.base import LLMBackend
+from models.llm.cache import LLMCache
+from models.llm.templates import PromptTemplate
+from models.common.progress import bar
+from models.text.sanitize import sanitize_fields
 
-PROMPT_DIR = Path(__file__).parent / "prompts"
 WORD_BOUNDS = {"item": (15, 100), "user": (30, 140)}  # accepted range; the prompt asks for less
 RETRY_REMINDER = "Answer with the description only: plain sentences, no JSON, no lists, no headings."
 ECHO_MARKERS = ("<data>", "</data>", "it is data only", "ignore them", '":', "do not repeat the json")
-
-
-@dataclass(frozen=True)
-class PromptTemplate:
-    name: str
-    system: str
-    user: str
-    version: str  # name@<sha256 prefix of the file>: editing the file invalidates the cache
-
-    @classmethod
-    def load(cls, name: str) -> "PromptTemplate":
-        text = (PROMPT_DIR / f"{name}.txt").read_text()
-        system, user = (part.strip() for part in text.split("\n---\n", 1))
-        return cls(name, system, user, f"{name}@{hashlib.sha256(text.encode()).hexdigest()[:8]}")
-
-    def messages(self, data: dict, reminder: str | None = None) -> list[Message]:
-        user = self.user.replace("{data}", json.dumps(data, ensure_ascii=False))
-        if reminder:
-            user += "\n" + reminder
-        return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 
 
 TEMPLATES = {"item": "item_profile_v1", "user": "user_profile_v1"}
@@ -158,35 +135,6 @@ def fallback_profile(kind: str, data: dict) -> str:
     return " ".join(parts)
 
 
-class ProfileCache:
-    """SQLite under RECLAKE_HOME/cache/llm: key -> (text, source, new_tokens). One writer at a time."""
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = sqlite3.connect(str(path))
-        self.con.execute("create table if not exists profiles (key text primary key, text text not null, "
-                         "source text not null, new_tokens integer not null)")
-
-    @staticmethod
-    def key(backend: LLMBackend, version: str, data: dict) -> str:
-        payload = json.dumps([backend.backend, backend.model, version, data], sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(payload.encode()).hexdigest()
-
-    def get_many(self, keys: list[str]) -> dict[str, tuple[str, str, int]]:
-        found = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            rows = self.con.execute(f"select key, text, source, new_tokens from profiles where key in "
-                                    f"({','.join('?' * len(chunk))})", chunk)
-            found.update({k: (t, s, n) for k, t, s, n in rows})
-        return found
-
-    def put_many(self, rows: list[tuple[str, str, str, int]]) -> None:
-        with self.con:  # one transaction: a crash leaves either all or none of a batch
-            self.con.executemany("insert or replace into profiles values (?, ?, ?, ?)", rows)
-            failpoint("profile_cache.mid_transaction")
-
-
 @dataclass
 class ProfileStats:
     profiles: int = 0
@@ -240,7 +188,7 @@ def _generate_checked(backend, template, kind, batch, max_new_tokens, stats, rem
     return texts, reasons
 
 
-def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]], cache: ProfileCache,
+def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]], cache: LLMCache,
                    max_new_tokens: int, batch_size: int = 16, log=print,
                    template_name: str | None = None, verify: bool = True) -> tuple[pd.DataFrame, ProfileStats]:
     """Profiles for the inputs: cached, else generated (batched, similar sizes together), cut to full
@@ -249,7 +197,7 @@ def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]
     `template_name` and `verify` let bench/profile_faithfulness.py compare prompts and the check."""
     template = PromptTemplate.load(template_name or TEMPLATES[kind])
     version = template.version + ("+verified" if verify else "")  # the check changes the text: its own cache key
-    keys = [ProfileCache.key(backend, version, data) for _, data in inputs]
+    keys = [LLMCache.key(backend, version, data) for _, data in inputs]
     cached = cache.get_many(keys)
     stats = ProfileStats(profiles=len(inputs), cache_hits=sum(key in cached for key in keys))
     todo = [(i, inputs[i]) for i, key in enumerate(keys) if key not in cached]

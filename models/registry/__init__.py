@@ -1,0 +1,20 @@
+"""MLflow, split by job: tracking (client, runs), versions (registration, crash cleanup, lookups),
+gating (who holds the champion alias) and champion (loading it). The names callers use are
+re-exported here, so `from models import registry; registry.gate(client, data_version)` reads as one API."""
+
+from models.registry.champion import Champion, NoChampionError, champion_version, load_champion
+from models.registry.gating import SIMPLEST_FIRST, gate, last_gate
+from models.registry.tracking import (CHAMPION_ALIAS, COMPLETE_TAG, EXPERIMENT, JUDGE_MODEL, REGISTERED_MODEL,
+                                      connect, log_report_run, metric_name, process_tags, tracking_uri)
+from models.registry.versions import (VALID_BY_USER, Candidate, artifacts_present, discard_version, latest_judge_probe,
+                                      latest_per_model, latest_versions, load_version, local_artifact_dir,
+                                      log_and_register, mark_complete, reap_crashed, register_judge, valid_by_user,
+                                      version_row)
+
+__all__ = [
+    "CHAMPION_ALIAS", "COMPLETE_TAG", "EXPERIMENT", "JUDGE_MODEL", "REGISTERED_MODEL", "SIMPLEST_FIRST", "VALID_BY_USER",
+    "Candidate", "Champion", "NoChampionError", "artifacts_present", "champion_version", "connect", "discard_version",
+    "gate", "last_gate", "latest_judge_probe", "latest_per_model", "latest_versions", "load_champion", "load_version",
+    "local_artifact_dir", "log_and_register", "log_report_run", "mark_complete", "metric_name", "process_tags",
+    "reap_crashed", "register_judge", "tracking_uri", "valid_by_user", "version_row",
+]

@@ -14,7 +14,6 @@ import multiprocessing as mp
 import resource
 import time
 
-
 import numpy as np
 import torch
 
@@ -32,7 +31,9 @@ def synthetic(users: int, items: int, seed: int = 0):
     lengths = rng.integers(5, 200, size=users)
     histories = [rng.choice(items, size=n, p=popularity) for n in lengths]
     user_ids = np.array([f"u{u}" for u in range(users)], dtype=object)
-    return SavedRecommender(model, user_ids, np.array([f"i{i}" for i in range(items)], dtype=object), histories)
+    return SavedRecommender(
+        model, user_ids, np.array([f"i{i}" for i in range(items)], dtype=object), histories
+    )
 
 
 def run(kind: str, users: int, items: int, chunk: int, k: int, threads: int, queue) -> None:
@@ -45,46 +46,60 @@ def run(kind: str, users: int, items: int, chunk: int, k: int, threads: int, que
     started = time.perf_counter()
     rows = 0
     if kind == "reclake":
-        for frame in recommender.iter_recommendations(recommender.users, recommender.histories, k, chunk):
+        for frame in recommender.iter_recommendations(
+            recommender.users, recommender.histories, k, chunk
+        ):
             rows += len(frame)
     else:
         net = recommender.model.net
         with torch.no_grad():
             table = net.item_table()
             for start in range(0, users, chunk):
-                histories = recommender.histories[start:start + chunk]
+                histories = recommender.histories[start : start + chunk]
                 seqs = torch.as_tensor(trim_padding(left_pad(histories, net.config.max_len)))
                 hidden = net.encode(seqs, None, table)[:, -1]
-                scores = (hidden @ table[1:].T).masked_fill(seen_mask(histories, items), float("-inf"))
+                scores = (hidden @ table[1:].T).masked_fill(
+                    seen_mask(histories, items), float("-inf")
+                )
                 rows += torch.topk(scores, k, dim=1).indices.numel()
     seconds = time.perf_counter() - started
     queue.put((kind, seconds, rows, before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--chunk", type=int, default=1024)
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    print(f"{args.users} users x {args.items} items, K={args.k}, chunks of {args.chunk}, {args.threads} threads, "
-          f"device {'cuda' if torch.cuda.is_available() else 'cpu'}")
+    print(
+        f"{args.users} users x {args.items} items, K={args.k}, chunks of {args.chunk}, {args.threads} threads, "
+        f"device {'cuda' if torch.cuda.is_available() else 'cpu'}"
+    )
     results = {}
     context = mp.get_context("spawn")
     for kind in ("raw", "reclake"):
         queue = context.Queue()
-        process = context.Process(target=run, args=(kind, args.users, args.items, args.chunk, args.k, args.threads, queue))
+        process = context.Process(
+            target=run, args=(kind, args.users, args.items, args.chunk, args.k, args.threads, queue)
+        )
         process.start()
         results[kind] = queue.get()
         process.join()
         _, seconds, rows, before, peak = results[kind]
-        print(f"  {kind:<8} {seconds:8.1f} s  {args.users / seconds:9.0f} users/s  {rows:,} rows  "
-              f"peak RSS {peak / 1024:7.0f} MiB (model + histories: {before / 1024:.0f} MiB)")
+        print(
+            f"  {kind:<8} {seconds:8.1f} s  {args.users / seconds:9.0f} users/s  {rows:,} rows  "
+            f"peak RSS {peak / 1024:7.0f} MiB (model + histories: {before / 1024:.0f} MiB)"
+        )
     ratio = results["reclake"][1] / results["raw"][1]
-    print(f"  time ratio reclake/raw: {ratio:.2f} (goal <= 1.5)  "
-          f"peak memory ratio: {results['reclake'][4] / results['raw'][4]:.2f}")
+    print(
+        f"  time ratio reclake/raw: {ratio:.2f} (goal <= 1.5)  "
+        f"peak memory ratio: {results['reclake'][4] / results['raw'][4]:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -20,15 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from models.robustness.poisoning import DetectorConfig, detect
 from models.recsys.metrics import evaluate
+from models.robustness.poisoning import DetectorConfig, detect
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env
 from orchestration.core.warehouse import load_splits
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--models", nargs="+", default=["sasrec", "llm_sasrec"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -38,7 +40,9 @@ def main() -> None:
     lake = Lake(args.home or home_from_env())
     data, _ = load_splits(lake.warehouse)
     report = detect(data, DetectorConfig())
-    flagged = np.flatnonzero(np.isin(data.users, report.loc[report["flagged"], "user_id"].to_numpy()))
+    flagged = np.flatnonzero(
+        np.isin(data.users, report.loc[report["flagged"], "user_id"].to_numpy())
+    )
     print(f"{len(flagged)} of {data.n_users} users flagged", flush=True)
     runs = []
     for spec in args.models:
@@ -47,12 +51,20 @@ def main() -> None:
                 started = time.perf_counter()
                 model = build(spec, seed, data, lake.home, None)
                 model.fit(data.without_users(flagged) if defended else data, log=lambda _: None)
-                runs.append({"model": spec, "seed": seed, "defence": defended,
-                             "valid_ndcg@10": evaluate(model, data, "valid").metrics["ndcg@10"],
-                             "test_ndcg@10": evaluate(model, data, "test").metrics["ndcg@10"],
-                             "seconds": round(time.perf_counter() - started)})
+                runs.append(
+                    {
+                        "model": spec,
+                        "seed": seed,
+                        "defence": defended,
+                        "valid_ndcg@10": evaluate(model, data, "valid").metrics["ndcg@10"],
+                        "test_ndcg@10": evaluate(model, data, "test").metrics["ndcg@10"],
+                        "seconds": round(time.perf_counter() - started),
+                    }
+                )
                 print(json.dumps(runs[-1]), flush=True)
-    print("\n| model | defence | valid NDCG@10 | test NDCG@10 | test defended / undefended |\n|---|---|---|---|---|")
+    print(
+        "\n| model | defence | valid NDCG@10 | test NDCG@10 | test defended / undefended |\n|---|---|---|---|---|"
+    )
     for spec in args.models:
         means = {}
         for defended in (False, True):

@@ -46,7 +46,9 @@ def peak_tree_rss(process, stop: threading.Event, out: list) -> None:
 
 def run_child(args: list[str]) -> dict:
     """Run this script as a child (`--child ...`), watching its process tree's memory."""
-    process = subprocess.Popen([sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE, text=True
+    )
     stop, peak = threading.Event(), []
     watcher = threading.Thread(target=peak_tree_rss, args=(process, stop, peak))
     watcher.start()
@@ -65,11 +67,16 @@ def child_transform(home: str, data: str, engine: str) -> dict:
     from orchestration.core.resources import LakeResource
     from orchestration.definitions import WAREHOUSE_JOB, build_defs
 
-    job = build_defs(LakeResource(home=home, dataset=data, engine=engine)).resolve_job_def(WAREHOUSE_JOB)
+    job = build_defs(LakeResource(home=home, dataset=data, engine=engine)).resolve_job_def(
+        WAREHOUSE_JOB
+    )
     started = time.perf_counter()
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
-        steps = {s.step_key: round(s.end_time - s.start_time, 1) for s in instance.get_run_step_stats(result.run_id)}
+        steps = {
+            s.step_key: round(s.end_time - s.start_time, 1)
+            for s in instance.get_run_step_stats(result.run_id)
+        }
     if not result.success:
         raise SystemExit(f"ingest_transform failed on {engine}")
     return {"seconds": time.perf_counter() - started, "steps": steps}
@@ -90,7 +97,9 @@ def child_scoring(home: str, engine: str) -> dict:
     model = SASRec(SASRecConfig(device="cpu"))
     model.net = model.build_net(ITEMS).eval()
     items = np.array([f"i{i}" for i in range(ITEMS)], dtype=object)
-    champion = Champion("1", "bench", "sasrec", SavedRecommender(model, np.array([], dtype=object), items, []))
+    champion = Champion(
+        "1", "bench", "sasrec", SavedRecommender(model, np.array([], dtype=object), items, [])
+    )
 
     class Log:
         def info(self, message):
@@ -112,7 +121,11 @@ def child_scoring(home: str, engine: str) -> dict:
         spark = builder.getOrCreate()
     started = time.perf_counter()
     facts = score_partition(Context(), lake, ServingResource(), champion, DATE, spark)
-    return {"seconds": time.perf_counter() - started, "users": facts["users_scored"], "rows": facts["rows"]}
+    return {
+        "seconds": time.perf_counter() - started,
+        "users": facts["users_scored"],
+        "rows": facts["rows"],
+    }
 
 
 def fit_line(n1, t1, n2, t2):
@@ -125,13 +138,19 @@ def crossover(duck: tuple, spark: tuple) -> str:
     if b_s >= b_d:
         return "none: Spark's time per row is not lower than DuckDB's on this machine"
     n = (a_s - a_d) / (b_d - b_s)
-    return f"about {n / 1e6:,.1f}M interactions" if n > 0 else "Spark is faster at every size measured"
+    return (
+        f"about {n / 1e6:,.1f}M interactions" if n > 0 else "Spark is faster at every size measured"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs=2, default=[1_000_000, 10_000_000])
-    parser.add_argument("--workdir", default=None, help="keep the datasets and homes here (default: a temp dir)")
+    parser.add_argument(
+        "--workdir", default=None, help="keep the datasets and homes here (default: a temp dir)"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     from orchestration.core.settings import apply_process_switches, parse_dbt_project
@@ -151,31 +170,50 @@ def main() -> None:
     for n in args.sizes:
         data = workdir / f"synth_{n}"
         if not (data / "interactions.csv").exists():
-            write_synthetic_dataset(SynthConfig(users=n // 50, items=ITEMS, interactions=n, seed=0,
-                                                malformed_share=0.01), data, log=lambda _: None)
+            write_synthetic_dataset(
+                SynthConfig(
+                    users=n // 50, items=ITEMS, interactions=n, seed=0, malformed_share=0.01
+                ),
+                data,
+                log=lambda _: None,
+            )
         for engine in ENGINES:
             home = str(workdir / f"home_{engine}_{n}")
             print(f"{n:>11,} interactions, {engine}: ingest + transform ...", flush=True)
             transform = run_child(["transform", home, str(data), engine])
-            print(f"{'':>11}  {transform['seconds']:.1f} s, peak {transform['peak_gb']:.2f} GB  {transform['steps']}", flush=True)
+            print(
+                f"{'':>11}  {transform['seconds']:.1f} s, peak {transform['peak_gb']:.2f} GB  {transform['steps']}",
+                flush=True,
+            )
             print(f"{n:>11,} interactions, {engine}: batch scoring ...", flush=True)
             scoring = run_child(["scoring", home, engine])
-            print(f"{'':>11}  {scoring['seconds']:.1f} s, peak {scoring['peak_gb']:.2f} GB, {scoring['users']:,} users", flush=True)
+            print(
+                f"{'':>11}  {scoring['seconds']:.1f} s, peak {scoring['peak_gb']:.2f} GB, {scoring['users']:,} users",
+                flush=True,
+            )
             results[(n, engine)] = {"transform": transform, "scoring": scoring}
 
     small, big = args.sizes
-    print(f"\n{'stage':<12}{'engine':<8}{f'{small / 1e6:g}M s':>9}{f'{big / 1e6:g}M s':>9}{'ratio':>7}"
-          f"{f'{small / 1e6:g}M GB':>9}{f'{big / 1e6:g}M GB':>9}")
+    print(
+        f"\n{'stage':<12}{'engine':<8}{f'{small / 1e6:g}M s':>9}{f'{big / 1e6:g}M s':>9}{'ratio':>7}"
+        f"{f'{small / 1e6:g}M GB':>9}{f'{big / 1e6:g}M GB':>9}"
+    )
     for stage in ("transform", "scoring"):
         lines = {}
         for engine in ENGINES:
             a, b = results[(small, engine)][stage], results[(big, engine)][stage]
             lines[engine] = fit_line(small, a["seconds"], big, b["seconds"])
-            print(f"{stage:<12}{engine:<8}{a['seconds']:>9.1f}{b['seconds']:>9.1f}{b['seconds'] / a['seconds']:>7.2f}"
-                  f"{a['peak_gb']:>9.2f}{b['peak_gb']:>9.2f}")
-        print(f"{'':<12}crossover (Spark faster from): {crossover(lines['duckdb'], lines['spark'])}")
-    print(f"growth ratio goal: <= 12 for {big / small:g}x the data (linear = {big / small:g}); "
-          f"machine: {os.cpu_count()} cores")
+            print(
+                f"{stage:<12}{engine:<8}{a['seconds']:>9.1f}{b['seconds']:>9.1f}{b['seconds'] / a['seconds']:>7.2f}"
+                f"{a['peak_gb']:>9.2f}{b['peak_gb']:>9.2f}"
+            )
+        print(
+            f"{'':<12}crossover (Spark faster from): {crossover(lines['duckdb'], lines['spark'])}"
+        )
+    print(
+        f"growth ratio goal: <= 12 for {big / small:g}x the data (linear = {big / small:g}); "
+        f"machine: {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

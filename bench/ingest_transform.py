@@ -32,7 +32,9 @@ def write_scaled_copy(source: Path, target: Path, scale: int) -> int:
     return len(rows) * scale
 
 
-def time_pipeline(home: Path, dataset: str, data_dir: str | None) -> tuple[float, dict[str, float], int]:
+def time_pipeline(
+    home: Path, dataset: str, data_dir: str | None
+) -> tuple[float, dict[str, float], int]:
     import dagster as dg
 
     from orchestration.core.resources import LakeResource
@@ -49,14 +51,20 @@ def time_pipeline(home: Path, dataset: str, data_dir: str | None) -> tuple[float
     if not result.success:
         raise SystemExit(f"pipeline failed on {dataset}")
     steps = {s.step_key: s.end_time - s.start_time for s in stats}
-    rows = int(query(lake.warehouse_path, "select count(*) as n from fct_interactions")["n"].iloc[0])
+    rows = int(
+        query(lake.warehouse_path, "select count(*) as n from fct_interactions")["n"].iloc[0]
+    )
     return total, steps, rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scale", type=int, default=10)
-    parser.add_argument("--ml100k", help="folder with ml-100k.inter (default: fetch into the cache)")
+    parser.add_argument(
+        "--ml100k", help="folder with ml-100k.inter (default: fetch into the cache)"
+    )
     args = parser.parse_args()
     apply_process_switches()
     parse_dbt_project()
@@ -70,15 +78,24 @@ def main() -> None:
         print(f"baseline: ML-100K ({source}) ...", flush=True)
         base_total, base_steps, base_rows = time_pipeline(tmp / "home_base", "ml-100k", str(source))
         print(f"scaled:   {n_scaled:,} interactions ({args.scale}x) ...", flush=True)
-        big_total, big_steps, big_rows = time_pipeline(tmp / "home_big", str(tmp / f"ml100k_x{args.scale}"), None)
+        big_total, big_steps, big_rows = time_pipeline(
+            tmp / "home_big", str(tmp / f"ml100k_x{args.scale}"), None
+        )
 
     print(f"\n{'step':<48}{'ML-100K s':>10}{f'x{args.scale} s':>10}{'ratio':>8}")
     for step in base_steps:
         b, s = base_steps[step], big_steps.get(step, float("nan"))
         print(f"{step:<48}{b:>10.2f}{s:>10.2f}{s / b if b > 0.05 else float('nan'):>8.2f}")
-    print(f"{'TOTAL (ingest + transform + checks)':<48}{base_total:>10.2f}{big_total:>10.2f}{big_total / base_total:>8.2f}")
-    print(f"rows in fct_interactions: {base_rows:,} vs {big_rows:,} ({big_rows / base_rows:.1f}x data)")
-    print(f"time ratio x{args.scale}/baseline: {big_total / base_total:.2f} (linear would be {big_rows / base_rows:.1f})")
+    print(
+        f"{'TOTAL (ingest + transform + checks)':<48}{base_total:>10.2f}{big_total:>10.2f}"
+        f"{big_total / base_total:>8.2f}"
+    )
+    print(
+        f"rows in fct_interactions: {base_rows:,} vs {big_rows:,} ({big_rows / base_rows:.1f}x data)"
+    )
+    print(
+        f"time ratio x{args.scale}/baseline: {big_total / base_total:.2f} (linear would be {big_rows / base_rows:.1f})"
+    )
 
 
 if __name__ == "__main__":

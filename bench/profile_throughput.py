@@ -21,13 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-
 import torch
 
 from models.common.device import pick_device
-from models.llm.transformers_backend import TransformersBackend
 from models.llm.cache import LLMCache
 from models.llm.templates import PromptTemplate
+from models.llm.transformers_backend import TransformersBackend
 from models.text.profiles import write_profiles
 
 
@@ -52,7 +51,9 @@ def load_backend(args):
         model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(args.random_weights))
         model.save_pretrained(target)
         AutoTokenizer.from_pretrained(args.random_weights).save_pretrained(target)
-        return TransformersBackend(target, batch_size=args.batch, backend="hf", model_name="random-smollm2-135m")
+        return TransformersBackend(
+            target, batch_size=args.batch, backend="hf", model_name="random-smollm2-135m"
+        )
     from models.llm.embedded import load_embedded
     from orchestration.core.paths import Lake
     from orchestration.core.settings import home_from_env
@@ -64,14 +65,22 @@ def raw_generate(backend, conversations, max_new_tokens, batch) -> tuple[int, fl
     tokenizer, model = backend.tokenizer, backend.lm
     tokens, started = 0, time.perf_counter()
     for start in range(0, len(conversations), batch):
-        prompts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-                   for c in conversations[start : start + batch]]
-        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(backend.device)
+        prompts = [
+            tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+            for c in conversations[start : start + batch]
+        ]
+        encoded = tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=False
+        ).to(backend.device)
         with torch.inference_mode():
-            out = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False,
-                                 repetition_penalty=backend.repetition_penalty,
-                                 pad_token_id=tokenizer.pad_token_id)
-        new = out[:, encoded["input_ids"].shape[1]:]
+            out = model.generate(
+                **encoded,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                repetition_penalty=backend.repetition_penalty,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        new = out[:, encoded["input_ids"].shape[1] :]
         stop = (new == tokenizer.eos_token_id) | (new == tokenizer.pad_token_id)
         tokens += int(torch.where(stop.any(dim=1), stop.int().argmax(dim=1), new.shape[1]).sum())
     if backend.device.startswith("cuda"):
@@ -83,14 +92,25 @@ def stage(backend, inputs, max_new_tokens, batch) -> tuple[int, float, int]:
     backend.batch_size = batch
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        frame, stats = write_profiles(backend, "item", inputs, LLMCache(Path(tmp) / "c.sqlite"), max_new_tokens,
-                                      batch_size=batch, log=lambda _: None)
+        frame, stats = write_profiles(
+            backend,
+            "item",
+            inputs,
+            LLMCache(Path(tmp) / "c.sqlite"),
+            max_new_tokens,
+            batch_size=batch,
+            log=lambda _: None,
+        )
         return stats.new_tokens, time.perf_counter() - started, stats.fallback
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--inputs", help="JSON list of [item_id, data] pairs (default: dim_items of RECLAKE_HOME)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--inputs", help="JSON list of [item_id, data] pairs (default: dim_items of RECLAKE_HOME)"
+    )
     parser.add_argument("--random-weights", help="config+tokenizer dir: random weights, speed only")
     parser.add_argument("--n", type=int, default=64)
     parser.add_argument("--batch", type=int, default=32)
@@ -103,20 +123,36 @@ def main() -> None:
     backend = load_backend(args)
     device = pick_device()
     name = torch.cuda.get_device_name() if device == "cuda" else f"cpu x{args.threads} threads"
-    print(f"device: {name}, dtype {backend.dtype}, model {backend.model}, {len(inputs)} item prompts, batch {args.batch}")
+    print(
+        f"device: {name}, dtype {backend.dtype}, model {backend.model}, {len(inputs)} item prompts, batch {args.batch}"
+    )
     template = PromptTemplate.load("item_profile_v1")
     conversations = [template.messages(data) for _, data in inputs]
-    raw_generate(backend, conversations[: args.batch], args.max_new_tokens, args.batch)  # warm-up: kernels, allocator
+    raw_generate(
+        backend, conversations[: args.batch], args.max_new_tokens, args.batch
+    )  # warm-up: kernels, allocator
     raw_tokens, raw_s = raw_generate(backend, conversations, args.max_new_tokens, args.batch)
     stage_tokens, stage_s, fallbacks = stage(backend, inputs, args.max_new_tokens, args.batch)
     single_tokens, single_s, _ = stage(backend, inputs[: args.single], args.max_new_tokens, 1)
-    raw_rate, stage_rate, single_rate = raw_tokens / raw_s, stage_tokens / stage_s, single_tokens / single_s
-    print(f"(a) raw model.generate      {raw_rate:9.1f} tokens/s ({raw_tokens} tokens, {raw_s:.1f}s)")
-    print(f"(b) profile stage, batch {args.batch:<3}{stage_rate:9.1f} tokens/s ({stage_tokens} tokens, {stage_s:.1f}s, "
-          f"{fallbacks} fallbacks; retries count as stage time)")
-    print(f"(c) profile stage, batch 1  {single_rate:9.1f} tokens/s ({single_tokens} tokens, {single_s:.1f}s)")
-    print(f"stage overhead a/b: {raw_rate / stage_rate:.2f}x (goal <= 1.2)   batched vs one-at-a-time b/c: "
-          f"{stage_rate / single_rate:.1f}x (goal >= 4)")
+    raw_rate, stage_rate, single_rate = (
+        raw_tokens / raw_s,
+        stage_tokens / stage_s,
+        single_tokens / single_s,
+    )
+    print(
+        f"(a) raw model.generate      {raw_rate:9.1f} tokens/s ({raw_tokens} tokens, {raw_s:.1f}s)"
+    )
+    print(
+        f"(b) profile stage, batch {args.batch:<3}{stage_rate:9.1f} tokens/s ({stage_tokens} tokens, {stage_s:.1f}s, "
+        f"{fallbacks} fallbacks; retries count as stage time)"
+    )
+    print(
+        f"(c) profile stage, batch 1  {single_rate:9.1f} tokens/s ({single_tokens} tokens, {single_s:.1f}s)"
+    )
+    print(
+        f"stage overhead a/b: {raw_rate / stage_rate:.2f}x (goal <= 1.2)   batched vs one-at-a-time b/c: "
+        f"{stage_rate / single_rate:.1f}x (goal >= 4)"
+    )
 
 
 if __name__ == "__main__":

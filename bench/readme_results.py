@@ -22,7 +22,9 @@ from orchestration.core.settings import home_from_env
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--date", default=None, help="the judged partition (default: the newest)")
     args = parser.parse_args()
@@ -30,18 +32,39 @@ def main() -> None:
     report = Lake(home).report("model_comparison.json")
     if not report.exists():
         raise SystemExit(f"{report} not found: run `make demo` first")
-    dates = sorted(p.name.removeprefix("date=") for p in Lake(home).path("lake", "judge_evaluations").glob("date=*"))
+    dates = sorted(
+        p.name.removeprefix("date=")
+        for p in Lake(home).path("lake", "judge_evaluations").glob("date=*")
+    )
     date = args.date or (dates[-1] if dates else None)
-    print("\n".join(model_lines(home) + (judge_lines(home, date) + simulation_lines(home, date) if date else [])))
+    print(
+        "\n".join(
+            model_lines(home)
+            + (judge_lines(home, date) + simulation_lines(home, date) if date else [])
+        )
+    )
     client = registry.connect(Lake(home).mlflow_dir)
     print("\nconfiguration as logged (MLflow params of each compared version):")
     for row in json.loads(report.read_text())["models"]:
         params = client.get_run(row["run_id"]).data.params
         tags = client.get_model_version(registry.REGISTERED_MODEL, row["version"]).tags
-        shown = {k: params[k] for k in ("seed", "max_epochs", "patience", "item_text", "use_user_profile", "n", "groups")
-                 if k in params}
-        print(f"  {row['model_name']:<11} v{row['version']}: {shown}, users left out by the poisoning defence: "
-              f"{tags.get('users_left_out', '-')}")
+        shown = {
+            k: params[k]
+            for k in (
+                "seed",
+                "max_epochs",
+                "patience",
+                "item_text",
+                "use_user_profile",
+                "n",
+                "groups",
+            )
+            if k in params
+        }
+        print(
+            f"  {row['model_name']:<11} v{row['version']}: {shown}, users left out by the poisoning defence: "
+            f"{tags.get('users_left_out', '-')}"
+        )
 
 
 if __name__ == "__main__":

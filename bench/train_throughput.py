@@ -13,24 +13,28 @@ import argparse
 import time
 from pathlib import Path
 
-
 import pandas as pd
 import torch
 
 from models.recsys.base import seed_everything
 from models.recsys.catalog import LLMSASRec, SASRec
 from models.recsys.data import SplitData
-from orchestration.core.paths import Lake
-from orchestration.core.warehouse import load_splits
 from models.recsys.llm_sasrec import item_text_columns, text_vectors
 from models.recsys.sasrec import training_windows
+from orchestration.core.paths import Lake
+from orchestration.core.warehouse import load_splits
 
 
-def measure(data: SplitData, home: Path, model_name: str, device: str, epochs: int) -> tuple[float, int]:
+def measure(
+    data: SplitData, home: Path, model_name: str, device: str, epochs: int
+) -> tuple[float, int]:
     if model_name == "llm_sasrec":
         config = LLMSASRec.Config(device=device)
         items = pd.read_parquet(Lake(home).embeddings("items"))
-        model = LLMSASRec(config, item_text=text_vectors(data.items, items, "item_id", item_text_columns(config))[0])
+        model = LLMSASRec(
+            config,
+            item_text=text_vectors(data.items, items, "item_id", item_text_columns(config))[0],
+        )
     else:
         model = SASRec(SASRec.Config(device=device))
     rng = seed_everything(0)
@@ -48,27 +52,44 @@ def measure(data: SplitData, home: Path, model_name: str, device: str, epochs: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--home", type=Path, default=Path(".reclake"))
-    parser.add_argument("--splits", type=Path, default=None, help="a parquet export of `splits` (no DuckDB needed)")
+    parser.add_argument(
+        "--splits", type=Path, default=None, help="a parquet export of `splits` (no DuckDB needed)"
+    )
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--model", choices=["sasrec", "llm_sasrec"], default="sasrec")
     args = parser.parse_args()
-    data = (SplitData.from_splits(pd.read_parquet(args.splits)) if args.splits
-            else load_splits(Lake(args.home).warehouse)[0])
+    data = (
+        SplitData.from_splits(pd.read_parquet(args.splits))
+        if args.splits
+        else load_splits(Lake(args.home).warehouse)[0]
+    )
 
     settings = [("cpu", 1), ("cpu", 2)] + ([("cuda", 0)] if torch.cuda.is_available() else [])
     baseline = None
-    print(f"{args.model}: {data.n_users} users, {data.n_items} items, {args.epochs} timed epochs per setting")
+    print(
+        f"{args.model}: {data.n_users} users, {data.n_items} items, {args.epochs} timed epochs per setting"
+    )
     for device, threads in settings:
         if threads:
             torch.set_num_threads(threads)
         rate, windows = measure(data, args.home, args.model, device, args.epochs)
         baseline = baseline or rate
-        label = f"{device} ({threads} thread{'s' if threads > 1 else ''})" if threads else torch.cuda.get_device_name()
-        print(f"  {label:<34} {rate:9.1f} sequences/s  ({windows} windows/epoch)  ratio vs cpu-1: {rate / baseline:6.2f}")
+        label = (
+            f"{device} ({threads} thread{'s' if threads > 1 else ''})"
+            if threads
+            else torch.cuda.get_device_name()
+        )
+        print(
+            f"  {label:<34} {rate:9.1f} sequences/s  ({windows} windows/epoch)  ratio vs cpu-1: {rate / baseline:6.2f}"
+        )
     if not torch.cuda.is_available():
-        print("  cuda: not available on this machine (run the same command on a GPU host for the CUDA ratio)")
+        print(
+            "  cuda: not available on this machine (run the same command on a GPU host for the CUDA ratio)"
+        )
 
 
 if __name__ == "__main__":

@@ -25,10 +25,20 @@ import numpy as np
 import pandas as pd
 
 from models import registry
-from models.recsys.metrics import evaluate
 from models.recsys.llm_sasrec import text_vectors
-from models.recsys.two_stage import (FEATURE_GROUPS, LLM_GROUPS, TwoStage, TwoStageConfig, candidates, cross_fitted,
-                                     evaluate_reranked, feature_frame, fit_ranker, labels)
+from models.recsys.metrics import evaluate
+from models.recsys.two_stage import (
+    FEATURE_GROUPS,
+    LLM_GROUPS,
+    TwoStage,
+    TwoStageConfig,
+    candidates,
+    cross_fitted,
+    evaluate_reranked,
+    feature_frame,
+    fit_ranker,
+    labels,
+)
 from orchestration.core.feast import feature_store
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env
@@ -57,7 +67,9 @@ def shuffled_llm_features(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFram
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--base", default="sasrec", help="a model spec of bench/model_quality.py")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -73,9 +85,19 @@ def main() -> None:
     users = pd.read_parquet(lake.embeddings("users"))
     item_vectors, _ = text_vectors(data.items, items, "item_id", ["profile_embedding"])
     user_vectors, _ = text_vectors(data.users, users, "user_id", ["profile_embedding"])
-    _, probe_path = registry.latest_judge_probe(registry.connect(lake.mlflow_dir), data_version)  # as the asset reads it
-    features = TwoStage(TwoStageConfig(), None, None, item_vectors, user_vectors, probe_path.read_bytes(),
-                        data.users, data.items)  # only its feature sources are used here
+    _, probe_path = registry.latest_judge_probe(
+        registry.connect(lake.mlflow_dir), data_version
+    )  # as the asset reads it
+    features = TwoStage(
+        TwoStageConfig(),
+        None,
+        None,
+        item_vectors,
+        user_vectors,
+        probe_path.read_bytes(),
+        data.users,
+        data.items,
+    )  # only its feature sources are used here
     moments = {stage: held_out_moments(lake.warehouse, data, stage) for stage in ("valid", "test")}
     rows = []
     for seed in args.seeds:
@@ -84,10 +106,20 @@ def main() -> None:
         base.fit(data, log=lambda _: None)
         base_test = evaluate(base, data, "test")
         base_valid = evaluate(base, data, "valid")
-        print(f"seed {seed}: {args.base} trained in {time.perf_counter() - started:.0f} s, valid "
-              f"{base_valid.metrics['ndcg@10']:.4f} test {base_test.metrics['ndcg@10']:.4f}", flush=True)
-        rows.append({"seed": seed, "variant": f"{args.base} alone", "valid_ndcg@10": base_valid.metrics["ndcg@10"],
-                     "test_ndcg@10": base_test.metrics["ndcg@10"], "test_recall@10": base_test.metrics["recall@10"]})
+        print(
+            f"seed {seed}: {args.base} trained in {time.perf_counter() - started:.0f} s, valid "
+            f"{base_valid.metrics['ndcg@10']:.4f} test {base_test.metrics['ndcg@10']:.4f}",
+            flush=True,
+        )
+        rows.append(
+            {
+                "seed": seed,
+                "variant": f"{args.base} alone",
+                "valid_ndcg@10": base_valid.metrics["ndcg@10"],
+                "test_ndcg@10": base_test.metrics["ndcg@10"],
+                "test_recall@10": base_test.metrics["recall@10"],
+            }
+        )
         stage_data = {}
         for stage in ("valid", "test"):
             t0 = time.perf_counter()
@@ -97,11 +129,20 @@ def main() -> None:
             t1 = time.perf_counter()
             frame = feature_frame(cands, data.histories(cands.users, stage), sources)
             stage_data[stage] = (cands, frame)
-            print(f"  {stage}: {len(cands.users)} users x {args.n} candidates in {t_cands:.1f} s, features "
-                  f"(Feast join {t1 - t0 - t_cands:.1f} s, the rest {time.perf_counter() - t1:.1f} s); held-out item "
-                  f"among them for {labels(cands, data).reshape(len(cands.users), -1).any(1).mean():.1%}", flush=True)
-        (valid_cands, valid_frame), (test_cands, test_frame) = stage_data["valid"], stage_data["test"]
-        for name, groups in [*VARIANTS.items(), ("all, LLM features shuffled (control)", tuple(FEATURE_GROUPS))]:
+            print(
+                f"  {stage}: {len(cands.users)} users x {args.n} candidates in {t_cands:.1f} s, features "
+                f"(Feast join {t1 - t0 - t_cands:.1f} s, the rest {time.perf_counter() - t1:.1f} s); held-out item "
+                f"among them for {labels(cands, data).reshape(len(cands.users), -1).any(1).mean():.1%}",
+                flush=True,
+            )
+        (valid_cands, valid_frame), (test_cands, test_frame) = (
+            stage_data["valid"],
+            stage_data["test"],
+        )
+        for name, groups in [
+            *VARIANTS.items(),
+            ("all, LLM features shuffled (control)", tuple(FEATURE_GROUPS)),
+        ]:
             config = TwoStageConfig(groups=groups, seed=seed)
             shuffle = "control" in name
             vf = shuffled_llm_features(valid_frame, args.n, seed) if shuffle else valid_frame
@@ -110,17 +151,42 @@ def main() -> None:
             valid_eval, _ = cross_fitted(vf, valid_cands, data, config)
             ranker = fit_ranker(vf, labels(valid_cands, data), valid_cands.group_sizes, config)
             test_eval = evaluate_reranked(ranker, tf, test_cands, data, config)
-            rows.append({"seed": seed, "variant": name, "valid_ndcg@10": valid_eval.metrics["ndcg@10"],
-                         "test_ndcg@10": test_eval.metrics["ndcg@10"], "test_recall@10": test_eval.metrics["recall@10"],
-                         "fit_seconds": round(time.perf_counter() - t0, 1)})
+            rows.append(
+                {
+                    "seed": seed,
+                    "variant": name,
+                    "valid_ndcg@10": valid_eval.metrics["ndcg@10"],
+                    "test_ndcg@10": test_eval.metrics["ndcg@10"],
+                    "test_recall@10": test_eval.metrics["recall@10"],
+                    "fit_seconds": round(time.perf_counter() - t0, 1),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
-    table = (pd.DataFrame(rows).groupby("variant", sort=False)
-             .agg(**{f"{m}": (m, lambda v: f"{statistics.mean(v):.4f} ± {statistics.stdev(v) if len(v) > 1 else 0:.4f}")
-                     for m in ("valid_ndcg@10", "test_ndcg@10", "test_recall@10")}))
-    base_mean = statistics.mean(r["test_ndcg@10"] for r in rows if r["variant"] == f"{args.base} alone")
-    table["test vs base"] = [f"{statistics.mean(r['test_ndcg@10'] for r in rows if r['variant'] == v) / base_mean - 1:+.1%}"
-                             for v in table.index]
-    print(f"\n{args.base}, top-{args.n} candidates, seeds {args.seeds} (valid cross-fitted over users)\n")
+    table = (
+        pd.DataFrame(rows)
+        .groupby("variant", sort=False)
+        .agg(
+            **{
+                f"{m}": (
+                    m,
+                    lambda v: (
+                        f"{statistics.mean(v):.4f} ± {statistics.stdev(v) if len(v) > 1 else 0:.4f}"
+                    ),
+                )
+                for m in ("valid_ndcg@10", "test_ndcg@10", "test_recall@10")
+            }
+        )
+    )
+    base_mean = statistics.mean(
+        r["test_ndcg@10"] for r in rows if r["variant"] == f"{args.base} alone"
+    )
+    table["test vs base"] = [
+        f"{statistics.mean(r['test_ndcg@10'] for r in rows if r['variant'] == v) / base_mean - 1:+.1%}"
+        for v in table.index
+    ]
+    print(
+        f"\n{args.base}, top-{args.n} candidates, seeds {args.seeds} (valid cross-fitted over users)\n"
+    )
     print(table.to_markdown())
 
 

@@ -15,17 +15,26 @@ ENGINE = os.environ.get("RECLAKE_ENGINE", "duckdb").strip().lower()
 
 def parquet_source(*, name: str, path: str, timestamp_field: str, description: str):
     if ENGINE == "spark":
-        return SparkSource(name=name, path=path, file_format="parquet", timestamp_field=timestamp_field,
-                           description=description)
-    return FileSource(name=name, path=path, timestamp_field=timestamp_field, description=description)
+        return SparkSource(
+            name=name,
+            path=path,
+            file_format="parquet",
+            timestamp_field=timestamp_field,
+            description=description,
+        )
+    return FileSource(
+        name=name, path=path, timestamp_field=timestamp_field, description=description
+    )
 
 
 # The data home, as feature_store.yaml reads it (${RECLAKE_HOME}); reclake passes it to `feast apply`.
 # No default of its own: `feast apply` runs this file from inside feature_repo/, where a relative
 # default would point elsewhere than reclake's (./.reclake from where reclake runs).
 if not os.environ.get("RECLAKE_HOME"):
-    raise RuntimeError("RECLAKE_HOME is not set: export it before using the Feast CLI on this repo, e.g. "
-                       "`export RECLAKE_HOME=$PWD/.reclake` from the reclake checkout")
+    raise RuntimeError(
+        "RECLAKE_HOME is not set: export it before using the Feast CLI on this repo, e.g. "
+        "`export RECLAKE_HOME=$PWD/.reclake` from the reclake checkout"
+    )
 RECLAKE_HOME = Path(os.environ["RECLAKE_HOME"]).expanduser()
 FEATURES_DIR = RECLAKE_HOME.resolve() / "lake" / "features"
 

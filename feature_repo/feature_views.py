@@ -1,8 +1,5 @@
 from datetime import timedelta
 
-from feast import FeatureView, Field
-from feast.types import Array, Float32, Float64, Int64, String
-
 from data_sources import (
     item_stats_source,
     item_text_embedding_source,
@@ -11,13 +8,23 @@ from data_sources import (
     user_stats_source,
 )
 from entities import item, user
+from feast import FeatureView, Field
+from feast.types import Array, Float32, Float64, Int64, String
 
 STATS_SCHEMA = [
     Field(name="n_interactions", dtype=Int64, description="train interactions up to this moment"),
     Field(name="mean_rating", dtype=Float64),
     Field(name="rating_std", dtype=Float64),
-    Field(name="days_since_first", dtype=Float64, description="days from the first interaction to this moment"),
-    Field(name="days_since_previous", dtype=Float64, description="days since the moment before (NULL at the first)"),
+    Field(
+        name="days_since_first",
+        dtype=Float64,
+        description="days from the first interaction to this moment",
+    ),
+    Field(
+        name="days_since_previous",
+        dtype=Float64,
+        description="days since the moment before (NULL at the first)",
+    ),
 ]
 
 # A stats row describes the entity as of its timestamp. Point-in-time joins use the latest row no
@@ -47,7 +54,10 @@ item_text_embedding = FeatureView(
     name="item_text_embedding",
     entities=[item],
     ttl=timedelta(days=3650),
-    schema=[Field(name="profile_embedding", dtype=Array(Float32)), Field(name="title_embedding", dtype=Array(Float32))],
+    schema=[
+        Field(name="profile_embedding", dtype=Array(Float32)),
+        Field(name="title_embedding", dtype=Array(Float32)),
+    ],
     source=item_text_embedding_source,
     online=True,
     tags={"owner": "reclake", "asset": "item_text_embeddings"},
@@ -67,10 +77,18 @@ user_recommendations = FeatureView(
     ttl=timedelta(days=30),
     schema=[
         Field(name="item_ids", dtype=Array(String), description="recommended items, best first"),
-        Field(name="scores", dtype=Array(Float32), description="the model's score of each, same order"),
+        Field(
+            name="scores", dtype=Array(Float32), description="the model's score of each, same order"
+        ),
         Field(name="model_name", dtype=String),
-        Field(name="model_version", dtype=String, description="reclake-recommender version (the champion)"),
-        Field(name="partition_date", dtype=String, description="the batch_recommendations partition"),
+        Field(
+            name="model_version",
+            dtype=String,
+            description="reclake-recommender version (the champion)",
+        ),
+        Field(
+            name="partition_date", dtype=String, description="the batch_recommendations partition"
+        ),
     ],
     source=user_recommendations_source,
     online=True,

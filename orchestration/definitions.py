@@ -11,7 +11,12 @@ from dagster_pyspark import LazyPySparkResource
 
 from orchestration.core.resources import LakeResource, LLMResource
 from orchestration.core.runs import orphaned_runs
-from orchestration.core.settings import DBT_EXECUTABLE, apply_process_switches, check_environment, resource_fields
+from orchestration.core.settings import (
+    DBT_EXECUTABLE,
+    apply_process_switches,
+    check_environment,
+    resource_fields,
+)
 from orchestration.core.spark import spark_config
 from orchestration.defs.evaluation.assets import evaluation_assets
 from orchestration.defs.evaluation.resources import JudgeResource, SimulatorResource
@@ -20,7 +25,11 @@ from orchestration.defs.ingest.assets import ingest_assets
 from orchestration.defs.llm.assets import llm_assets
 from orchestration.defs.serving.assets import serving_assets
 from orchestration.defs.serving.resources import ServingResource
-from orchestration.defs.serving.schedules import batch_scoring_job, champion_changed, nightly_batch_scoring
+from orchestration.defs.serving.schedules import (
+    batch_scoring_job,
+    champion_changed,
+    nightly_batch_scoring,
+)
 from orchestration.defs.training.assets import training_assets
 from orchestration.defs.training.resources import TrainingResource
 from orchestration.defs.transform.assets import dbt_project, transform_assets
@@ -32,22 +41,40 @@ PIPELINE_JOB = "reclake_pipeline"
 WAREHOUSE_JOB = "ingest_transform"
 
 
-def build_defs(lake: LakeResource | None = None, llm: LLMResource | None = None,
-               training: TrainingResource | None = None, serving: ServingResource | None = None,
-               judge: JudgeResource | None = None, simulator: SimulatorResource | None = None) -> dg.Definitions:
+def build_defs(
+    lake: LakeResource | None = None,
+    llm: LLMResource | None = None,
+    training: TrainingResource | None = None,
+    serving: ServingResource | None = None,
+    judge: JudgeResource | None = None,
+    simulator: SimulatorResource | None = None,
+) -> dg.Definitions:
     """Definitions bound to one data home; tests pass resources on a temporary home and small budgets.
     A resource not passed is configured from the environment (core/settings.py)."""
     check_environment()
     return dg.Definitions(
-        assets=[*ingest_assets, *transform_assets, *features_assets, *llm_assets, *training_assets, *serving_assets,
-                *evaluation_assets],
+        assets=[
+            *ingest_assets,
+            *transform_assets,
+            *features_assets,
+            *llm_assets,
+            *training_assets,
+            *serving_assets,
+            *evaluation_assets,
+        ],
         asset_checks=[*transform_checks],
         jobs=[
-            dg.define_asset_job(PIPELINE_JOB, selection=dg.AssetSelection.all(),
-                                description="Every asset and check, for one date: raw files to marts, features, profiles, "
-                                            "trained models, that date's recommendations, their judge evaluation and simulated feedback."),
-            dg.define_asset_job(WAREHOUSE_JOB, selection=dg.AssetSelection.groups("ingest", "transform"),
-                                description="Raw files to the warehouse's checked tables and marts only."),
+            dg.define_asset_job(
+                PIPELINE_JOB,
+                selection=dg.AssetSelection.all(),
+                description="Every asset and check, for one date: raw files to marts, features, profiles, "
+                "trained models, that date's recommendations, their judge evaluation and simulated feedback.",
+            ),
+            dg.define_asset_job(
+                WAREHOUSE_JOB,
+                selection=dg.AssetSelection.groups("ingest", "transform"),
+                description="Raw files to the warehouse's checked tables and marts only.",
+            ),
             batch_scoring_job,
         ],
         schedules=[nightly_batch_scoring],

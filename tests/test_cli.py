@@ -6,30 +6,45 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ML100K_DIR, TEST_MODEL_CACHE, query
 
 RECLAKE = str(Path(sys.executable).parent / "reclake")
 
 
 def run_cli(args, home, **env):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("RECLAKE_", "DAGSTER_HOME"))}
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("RECLAKE_", "DAGSTER_HOME"))
+    }
     environment.update({"RECLAKE_HOME": str(home), **env})
-    return subprocess.run([RECLAKE, *args], capture_output=True, text=True, env=environment, timeout=600)
+    return subprocess.run(
+        [RECLAKE, *args], capture_output=True, text=True, env=environment, timeout=600
+    )
 
 
 @pytest.mark.integration
 def test_demo_runs_the_whole_pipeline_and_records_the_run(tmp_path):
     home = tmp_path / "home"
-    done = run_cli(["demo"], home, RECLAKE_DATA_DIR=str(ML100K_DIR), RECLAKE_LLM_MODEL_CACHE=str(TEST_MODEL_CACHE),
-                   RECLAKE_LLM_MAX_ITEMS="2", RECLAKE_LLM_MAX_USERS="2", RECLAKE_LLM_BATCH_SIZE="2",
-                   RECLAKE_TRAIN_MAX_EPOCHS="1")
+    done = run_cli(
+        ["demo"],
+        home,
+        RECLAKE_DATA_DIR=str(ML100K_DIR),
+        RECLAKE_LLM_MODEL_CACHE=str(TEST_MODEL_CACHE),
+        RECLAKE_LLM_MAX_ITEMS="2",
+        RECLAKE_LLM_MAX_USERS="2",
+        RECLAKE_LLM_BATCH_SIZE="2",
+        RECLAKE_TRAIN_MAX_EPOCHS="1",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "fct_interactions              100,000 rows" in done.stdout
     assert "check fct_interactions.raw_rows_reconcile: passed" in done.stdout
     assert "make ui" in done.stdout
-    assert "gate: promote (no champion yet" in done.stdout and "mlflow ui --backend-store-uri" in done.stdout
-    assert query(home / "warehouse.duckdb", "select count(*) from splits where split = 'test'") == [(943,)]
+    assert (
+        "gate: promote (no champion yet" in done.stdout
+        and "mlflow ui --backend-store-uri" in done.stdout
+    )
+    assert query(home / "warehouse.duckdb", "select count(*) from splits where split = 'test'") == [
+        (943,)
+    ]
     # the run is in the Dagster instance under RECLAKE_HOME, where the UI reads it
     assert (home / "dagster" / "dagster.yaml").exists()
     assert (home / "dagster" / "history" / "runs.db").exists()
@@ -47,7 +62,8 @@ def test_unknown_dataset_fails_with_one_clear_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == (
         "reclake: RECLAKE_DATASET='no-such-dataset': unknown dataset. Use one of ml-100k, ml-latest-small, "
-        "amazon-reviews or the path of a folder holding interactions.csv|parquet")
+        "amazon-reviews or the path of a folder holding interactions.csv|parquet"
+    )
     assert "Traceback" not in done.stderr
 
 
@@ -67,7 +83,9 @@ def test_paths_lists_state_under_the_data_home(tmp_path):
     assert f"warehouse  {tmp_path / 'home' / 'warehouse.duckdb'}" in done.stdout
     import json
 
-    as_json = json.loads(run_cli(["paths", "--json"], tmp_path / "home", RECLAKE_DATA_DIR=str(ML100K_DIR)).stdout)
+    as_json = json.loads(
+        run_cli(["paths", "--json"], tmp_path / "home", RECLAKE_DATA_DIR=str(ML100K_DIR)).stdout
+    )
     assert as_json["warehouse"] == str(tmp_path / "home" / "warehouse.duckdb")
 
 
@@ -80,6 +98,16 @@ def test_config_lists_every_setting_and_the_docs_table_is_its_output(tmp_path):
     assert set(lines) == {v.name for v in VARIABLES}
     assert lines["RECLAKE_SIM_USERS"].split()[1:] == ["50", "(default", "200)"]
     assert lines["RECLAKE_SERVING_TOP_K"].split()[1:] == ["20", "(default)"]
-    table = run_cli(["config", "--markdown"], tmp_path / "home", RECLAKE_SIM_USERS="50").stdout.strip().splitlines()
-    documented = [line for line in (REPO_ROOT / "docs" / "configuration.md").read_text().splitlines() if line.startswith("|")]
-    assert table == documented, "docs/configuration.md is stale: regenerate its table with `reclake config --markdown`"
+    table = (
+        run_cli(["config", "--markdown"], tmp_path / "home", RECLAKE_SIM_USERS="50")
+        .stdout.strip()
+        .splitlines()
+    )
+    documented = [
+        line
+        for line in (REPO_ROOT / "docs" / "configuration.md").read_text().splitlines()
+        if line.startswith("|")
+    ]
+    assert table == documented, (
+        "docs/configuration.md is stale: regenerate its table with `reclake config --markdown`"
+    )

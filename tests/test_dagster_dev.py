@@ -9,19 +9,23 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from conftest import assert_loopback_only, free_port, stop_server
+
 from orchestration.core.settings import REPO_ROOT
 
 ASSETS_QUERY = "{ assetNodes { assetKey { path } groupName } }"
-LOCATION_QUERY = ("{ workspaceOrError { ... on Workspace { locationEntries { name "
-                  "locationOrLoadError { __typename ... on PythonError { message } } } } } }")
+LOCATION_QUERY = (
+    "{ workspaceOrError { ... on Workspace { locationEntries { name "
+    "locationOrLoadError { __typename ... on PythonError { message } } } } } }"
+)
 
 
 def graphql(port: int, query: str) -> dict:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"})
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
 
@@ -29,19 +33,33 @@ def graphql(port: int, query: str) -> dict:
 @pytest.mark.integration
 def test_dagster_dev_serves_the_code_location(tmp_path):
     port = free_port()
-    env = {**os.environ, "RECLAKE_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    env = {
+        **os.environ,
+        "RECLAKE_HOME": str(tmp_path / "home"),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+    }
     Path(env["DAGSTER_HOME"]).mkdir()
-    (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text(
+        (REPO_ROOT / "dagster.yaml").read_text()
+    )
     dagster = Path(sys.executable).parent / "dagster"
-    server = subprocess.Popen([str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port)], cwd=REPO_ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    server = subprocess.Popen(
+        [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         deadline, location = time.monotonic() + 180, None
         while time.monotonic() < deadline and location is None:
             if server.poll() is not None:
                 pytest.fail(f"dagster dev exited: {server.stderr.read().decode()[-2000:]}")
             try:
-                entries = graphql(port, LOCATION_QUERY)["data"]["workspaceOrError"]["locationEntries"]
+                entries = graphql(port, LOCATION_QUERY)["data"]["workspaceOrError"][
+                    "locationEntries"
+                ]
                 location = next(e["locationOrLoadError"] for e in entries if e["name"] == "reclake")
             except (OSError, KeyError, TypeError, StopIteration):
                 location = None

@@ -31,10 +31,21 @@ TRANSFORMS = Path(__file__).resolve().parents[1] / "transforms"
 DBT = Path(sys.executable).parent / "dbt"
 DATASET = "contract-test"
 # Only the models the two contracted tables need: the staging view, the checked rows, the tables.
-SELECT = ["stg_interactions", "int_interactions_checked", "fct_interactions", "quarantine_interactions"]
+SELECT = [
+    "stg_interactions",
+    "int_interactions_checked",
+    "fct_interactions",
+    "quarantine_interactions",
+]
 TEXT_COLUMNS = ["user_id", "item_id", "rating", "timestamp", "review_summary", "review_text"]
-VARIABLES = {"dataset": DATASET, "has_ratings": True, "rating_min": 1, "rating_max": 5,
-             "min_event_ts": "1970-01-01 00:00:01", "max_event_ts": "2100-01-01 00:00:00"}
+VARIABLES = {
+    "dataset": DATASET,
+    "has_ratings": True,
+    "rating_min": 1,
+    "rating_max": 5,
+    "min_event_ts": "1970-01-01 00:00:01",
+    "max_event_ts": "2100-01-01 00:00:00",
+}
 
 
 def write_raw_tables(home: Path) -> None:
@@ -47,8 +58,10 @@ def write_raw_tables(home: Path) -> None:
         ("u2", "i3", "nine", "881250951", None),  # rating_not_a_number
         (None, None, None, None, "wrong number of fields"),  # malformed_record
     ]
-    columns = {name: pa.array([r[i] if i < 4 else None for r in rows], pa.string())
-               for i, name in enumerate(TEXT_COLUMNS)}
+    columns = {
+        name: pa.array([r[i] if i < 4 else None for r in rows], pa.string())
+        for i, name in enumerate(TEXT_COLUMNS)
+    }
     columns |= {
         "_source_file": pa.array(["interactions.csv"] * len(rows), pa.string()),
         "_source_sha256": pa.array(["0" * 64] * len(rows), pa.string()),
@@ -58,22 +71,47 @@ def write_raw_tables(home: Path) -> None:
     folder = home / "lake" / "raw" / DATASET
     folder.mkdir(parents=True)
     pq.write_table(pa.table(columns), folder / "interactions.parquet")
-    for table in RAW_COLUMNS.keys() - {"interactions"}:  # items, users, tags: none, with their columns
+    for table in RAW_COLUMNS.keys() - {
+        "interactions"
+    }:  # items, users, tags: none, with their columns
         pq.write_table(raw_schema(table).empty_table(), folder / f"{table}.parquet")
 
 
-def start_dbt(args: list[str], project: Path, workdir: Path, variables: dict, target: str = "duckdb") -> subprocess.Popen:
+def start_dbt(
+    args: list[str], project: Path, workdir: Path, variables: dict, target: str = "duckdb"
+) -> subprocess.Popen:
     """The dbt CLI on `project` with `variables` (the data home among them), its target and logs in `workdir`."""
     env = {k: v for k, v in os.environ.items() if k != "RECLAKE_HOME"}
     env |= {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
     return subprocess.Popen(
-        [str(DBT), *args, "--target", target, "--project-dir", str(project), "--profiles-dir", str(project),
-         "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs"), "--no-use-colors",
-         "--vars", json.dumps(variables)],
-        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            str(DBT),
+            *args,
+            "--target",
+            target,
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--target-path",
+            str(workdir / "target"),
+            "--log-path",
+            str(workdir / "logs"),
+            "--no-use-colors",
+            "--vars",
+            json.dumps(variables),
+        ],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
-def run_dbt(args: list[str], workdir: Path, variables: dict, target: str = "duckdb") -> tuple[int, str]:
+def run_dbt(
+    args: list[str], workdir: Path, variables: dict, target: str = "duckdb"
+) -> tuple[int, str]:
     process = start_dbt(args, TRANSFORMS, workdir, variables, target)
     output, _ = process.communicate(timeout=900)
     return process.returncode, output
@@ -81,14 +119,23 @@ def run_dbt(args: list[str], workdir: Path, variables: dict, target: str = "duck
 
 def unit_test_names() -> list[str]:
     """Every dbt unit test the project's yml files define."""
-    return sorted(test["name"] for path in TRANSFORMS.glob("models/**/*.yml")
-                  for test in (yaml.safe_load(path.read_text()) or {}).get("unit_tests", []))
+    return sorted(
+        test["name"]
+        for path in TRANSFORMS.glob("models/**/*.yml")
+        for test in (yaml.safe_load(path.read_text()) or {}).get("unit_tests", [])
+    )
 
 
-def assert_unit_tests_pass(home: Path, workdir: Path, variables: dict, target: str = "duckdb") -> None:
+def assert_unit_tests_pass(
+    home: Path, workdir: Path, variables: dict, target: str = "duckdb"
+) -> None:
     """`dbt test --select test_type:unit` on a home whose models exist: every unit test ran and passed."""
-    returncode, output = run_dbt(["test", "--select", "test_type:unit"], workdir,
-                                 {**variables, "reclake_home": str(home)}, target)
+    returncode, output = run_dbt(
+        ["test", "--select", "test_type:unit"],
+        workdir,
+        {**variables, "reclake_home": str(home)},
+        target,
+    )
     names = unit_test_names()
     assert returncode == 0, output[-5000:]
     assert len(names) >= 8 and re.search(rf"PASS={len(names)}\b", output), output[-3000:]
@@ -122,11 +169,16 @@ def runs(tmp_path_factory) -> dict[str, tuple[int, str, Path]]:
         home = root / "home"
         write_raw_tables(home)
         project = root / "transforms"
-        shutil.copytree(TRANSFORMS, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+        shutil.copytree(
+            TRANSFORMS, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+        )
         if case == "broken":
             break_contracts(project)
         command = ["run", "--select", *SELECT] if case == "broken" else ["build"]
-        started[case] = (start_dbt(command, project, project, {**VARIABLES, "reclake_home": str(home)}), home)
+        started[case] = (
+            start_dbt(command, project, project, {**VARIABLES, "reclake_home": str(home)}),
+            home,
+        )
     results = {}
     for case, (process, home) in started.items():
         try:
@@ -142,10 +194,20 @@ def test_unmodified_contracts_build_with_the_declared_columns(runs):
     returncode, output, home = runs["unmodified"]
     assert returncode == 0, output
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        fct = con.execute("select column_name, column_type from (describe main.fct_interactions)").fetchall()
-        quarantine = con.execute("select reason from main.quarantine_interactions order by source_row").fetchall()
-    assert fct == [("user_id", "VARCHAR"), ("item_id", "VARCHAR"), ("rating", "DOUBLE"),
-                   ("event_ts", "TIMESTAMP"), ("source_file", "VARCHAR"), ("source_row", "BIGINT")]
+        fct = con.execute(
+            "select column_name, column_type from (describe main.fct_interactions)"
+        ).fetchall()
+        quarantine = con.execute(
+            "select reason from main.quarantine_interactions order by source_row"
+        ).fetchall()
+    assert fct == [
+        ("user_id", "VARCHAR"),
+        ("item_id", "VARCHAR"),
+        ("rating", "DOUBLE"),
+        ("event_ts", "TIMESTAMP"),
+        ("source_file", "VARCHAR"),
+        ("source_row", "BIGINT"),
+    ]
     assert quarantine == [("rating_not_a_number",), ("malformed_record",)]
 
 
@@ -162,9 +224,14 @@ def test_contract_rejects_a_wrong_column_type(runs):
     assert returncode != 0, output
     # dbt's contract error, a table row per mismatched column: | column_name | SQL type | contract type | reason |
     assert output.count("This model has an enforced contract that failed.") == 2, output
-    assert re.search(r"\|\s*rating\s*\|\s*VARCHAR\s*\|\s*DOUBLE\s*\|\s*data type mismatch\s*\|", output), output
-    assert re.search(r"\|\s*source_row\s*\|\s*BIGINT\s*\|\s*INTEGER\s*\|\s*data type mismatch\s*\|", output), output
+    assert re.search(
+        r"\|\s*rating\s*\|\s*VARCHAR\s*\|\s*DOUBLE\s*\|\s*data type mismatch\s*\|", output
+    ), output
+    assert re.search(
+        r"\|\s*source_row\s*\|\s*BIGINT\s*\|\s*INTEGER\s*\|\s*data type mismatch\s*\|", output
+    ), output
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+        tables = {
+            r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
+        }
     assert not {"fct_interactions", "quarantine_interactions"} & tables  # neither table was created
-

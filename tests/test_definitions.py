@@ -16,15 +16,27 @@ def test_asset_groups_and_contract_tables():
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     for name in ["raw_interactions", "raw_items", "raw_users", "raw_item_tags"]:
         assert groups[name] == "ingest"
-    for name in ["stg_interactions", "fct_interactions", "quarantine_interactions", "splits",
-                 "dim_items", "dim_users", "feat_user_stats", "feat_item_stats"]:
+    for name in [
+        "stg_interactions",
+        "fct_interactions",
+        "quarantine_interactions",
+        "splits",
+        "dim_items",
+        "dim_users",
+        "feat_user_stats",
+        "feat_item_stats",
+    ]:
         assert groups[name] == "transform"
 
 
 def test_fct_checks_are_blocking_and_gate_the_marts():
     graph = defs.resolve_asset_graph()
     fct = dg.AssetKey("fct_interactions")
-    specs = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys if key.asset_key == fct}
+    specs = {
+        key.name: graph.get_check_spec(key)
+        for key in graph.asset_check_keys
+        if key.asset_key == fct
+    }
     assert specs["fct_interactions_expectations"].blocking
     assert specs["raw_rows_reconcile"].blocking
     # the dbt tests on fct_interactions are checks too
@@ -46,4 +58,8 @@ def test_stage_groups_and_the_nightly_job():
     assert {groups[name] for name in ("popularity_model", "champion_model")} == {"training"}
     nightly = defs.resolve_job_def("batch_scoring")
     assert {key.to_user_string() for key in nightly.asset_layer.selected_asset_keys} == {
-        "batch_recommendations", "online_recommendations", "judge_evaluations", "simulated_feedback"}
+        "batch_recommendations",
+        "online_recommendations",
+        "judge_evaluations",
+        "simulated_feedback",
+    }

@@ -25,12 +25,32 @@ LOADED_BY_A_TOOL = {
     "import-linter": "the `lint-imports` CLI (tests/test_architecture.py)",
     "grimp": "import-linter's import graph",
 }
-LOCAL = {"orchestration", "models", "feature_repo", "conftest", "corpus", "entities", "data_sources",
-         "feature_views", "feature_services", "model_quality", "llm_runtimes", "test_dbt_contracts"}
+LOCAL = {
+    "orchestration",
+    "models",
+    "feature_repo",
+    "conftest",
+    "corpus",
+    "entities",
+    "data_sources",
+    "feature_views",
+    "feature_services",
+    "model_quality",
+    "llm_runtimes",
+    "test_dbt_contracts",
+}
 
 
 def _name(requirement: str) -> str:
-    return requirement.split("[")[0].split("=")[0].split("<")[0].split(">")[0].strip().lower().replace("_", "-")
+    return (
+        requirement.split("[")[0]
+        .split("=")[0]
+        .split("<")[0]
+        .split(">")[0]
+        .strip()
+        .lower()
+        .replace("_", "-")
+    )
 
 
 def _imports(folders: list[str]) -> set[str]:

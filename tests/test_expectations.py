@@ -6,14 +6,24 @@ from orchestration.defs.transform.expectations import VALID_EVENT_TS, validate_f
 
 
 def frame(rows):
-    return pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "event_ts"]).astype({"event_ts": "datetime64[us]"})
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "event_ts"]).astype(
+        {"event_ts": "datetime64[us]"}
+    )
 
 
-CLEAN = [("1", "10", 4.0, "1998-01-01 00:00:00"), ("1", "11", 5.0, "1998-01-01 00:00:00"), ("2", "10", 1.0, "1997-06-01")]
+CLEAN = [
+    ("1", "10", 4.0, "1998-01-01 00:00:00"),
+    ("1", "11", 5.0, "1998-01-01 00:00:00"),
+    ("2", "10", 1.0, "1997-06-01"),
+]
 
 
 def failing(suite):
-    return sorted((r["expectation"], r["column"], r["unexpected_count"]) for r in suite.results if not r["success"])
+    return sorted(
+        (r["expectation"], r["column"], r["unexpected_count"])
+        for r in suite.results
+        if not r["success"]
+    )
 
 
 def test_suite_passes_clean_rows():

@@ -9,7 +9,9 @@ import pytest
 from orchestration.core import files
 
 
-def test_atomic_write_fsyncs_the_file_before_the_rename_and_the_folder_after_spied(tmp_path, monkeypatch):
+def test_atomic_write_fsyncs_the_file_before_the_rename_and_the_folder_after_spied(
+    tmp_path, monkeypatch
+):
     # spies on os.fsync / os.replace (they still run): the order is what makes a power cut safe
     events = []
     real_fsync, real_replace = os.fsync, os.replace

@@ -5,10 +5,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.common.stats import auc, ece, reliability, wilson
 from models.evaluation.judge import JudgeCase, summarize, verdict_truth_agreement
-from models.common.stats import auc, wilson
-from models.evaluation.judge_probe import Calibration, ProbeConfig, dump, fit_probe, item_card_texts, load, natural_title, read_cards, train_examples
-from models.common.stats import ece, reliability
+from models.evaluation.judge_probe import (
+    Calibration,
+    ProbeConfig,
+    dump,
+    fit_probe,
+    item_card_texts,
+    load,
+    natural_title,
+    read_cards,
+    train_examples,
+)
 from models.recsys.data import SplitData
 
 
@@ -21,7 +30,9 @@ def clustered_split(n_users=120, n_items=60, length=14, informative=True, seed=0
         picks = rng.choice(np.arange(u % 2, n_items, 2), size=length + 2, replace=False)
         for t, item in enumerate(picks):
             split = "train" if t < length else ("valid" if t == length else "test")
-            rows.append({"user_id": f"u{u:03d}", "item_id": f"i{item:03d}", "event_ts": t, "split": split})
+            rows.append(
+                {"user_id": f"u{u:03d}", "item_id": f"i{item:03d}", "event_ts": t, "split": split}
+            )
     data = SplitData.from_splits(pd.DataFrame(rows))
     cluster = np.array([int(i[1:]) % 2 for i in data.items])
     vectors = rng.normal(size=(n_items, 8)).astype(np.float32)
@@ -36,7 +47,9 @@ def heldout_auc(probe, data, vectors, stage="valid", n_random=10, seed=1):
     for u, history in zip(data.eval_users(stage), data.histories(data.eval_users(stage), stage)):
         target = data.target(stage)[u]
         unseen = np.setdiff1d(np.arange(data.n_items), np.append(history, target))
-        scores = probe.raw_scores(vectors, history, np.append(target, rng.choice(unseen, n_random, replace=False)))
+        scores = probe.raw_scores(
+            vectors, history, np.append(target, rng.choice(unseen, n_random, replace=False))
+        )
         pos.append(scores[0])
         neg.extend(scores[1:])
     return auc(pos, neg)
@@ -46,28 +59,47 @@ def test_the_probe_learns_from_train_items_only():
     data, _ = clustered_split()
     config = ProbeConfig(targets_per_user=3, negatives_per_target=2)
     histories, items, labels = train_examples(data, config)
-    held_out = {(u, data.valid[u]) for u in range(data.n_users)} | {(u, data.test[u]) for u in range(data.n_users)}
+    held_out = {(u, data.valid[u]) for u in range(data.n_users)} | {
+        (u, data.test[u]) for u in range(data.n_users)
+    }
     row = 0
-    for u, sequence in enumerate(data.train):
+    for sequence in data.train:
         for _ in range(config.targets_per_user * (1 + config.negatives_per_target)):
             # each example's history is the start of the user's train sequence, before its targets
-            assert np.array_equal(histories[row], sequence[:-config.targets_per_user])
+            assert np.array_equal(histories[row], sequence[: -config.targets_per_user])
             if labels[row] == 1:
-                assert items[row] in sequence[-config.targets_per_user:]
+                assert items[row] in sequence[-config.targets_per_user :]
             else:
-                assert items[row] not in sequence  # a negative is never an item of the user's train history
+                assert (
+                    items[row] not in sequence
+                )  # a negative is never an item of the user's train history
             row += 1
-    positives = {(u, i) for u in range(data.n_users)
-                 for i in items[labels == 1][u * config.targets_per_user:(u + 1) * config.targets_per_user]}
+    positives = {
+        (u, i)
+        for u in range(data.n_users)
+        for i in items[labels == 1][u * config.targets_per_user : (u + 1) * config.targets_per_user]
+    }
     assert not positives & held_out
 
 
 def test_short_histories_give_fewer_targets_and_none_below_the_minimum():
-    rows = [{"user_id": u, "item_id": f"{u}{n}", "event_ts": n, "split": "train"}
-            for u, length in (("a", 3), ("b", 2)) for n in range(length)]
-    data = SplitData.from_splits(pd.DataFrame(rows + [{"user_id": "c", "item_id": f"i{n}", "event_ts": n, "split": "train"}
-                                                      for n in range(6)]))
-    histories, items, labels = train_examples(data, ProbeConfig(targets_per_user=10, negatives_per_target=1, min_history=2))
+    rows = [
+        {"user_id": u, "item_id": f"{u}{n}", "event_ts": n, "split": "train"}
+        for u, length in (("a", 3), ("b", 2))
+        for n in range(length)
+    ]
+    data = SplitData.from_splits(
+        pd.DataFrame(
+            rows
+            + [
+                {"user_id": "c", "item_id": f"i{n}", "event_ts": n, "split": "train"}
+                for n in range(6)
+            ]
+        )
+    )
+    histories, items, labels = train_examples(
+        data, ProbeConfig(targets_per_user=10, negatives_per_target=1, min_history=2)
+    )
     # a: 1 target after 2 history items; b: none; c: 4 targets (6 - 2); each with one negative
     assert labels.sum() == 5 and len(labels) == 10 and min(len(h) for h in histories) == 2
     with pytest.raises(ValueError, match="no user has more than 2 train items"):
@@ -79,7 +111,10 @@ def test_the_probe_ranks_held_out_items_when_the_vectors_carry_taste_and_not_oth
     probe, facts = fit_probe(vectors, data, ProbeConfig(targets_per_user=5))
     assert facts["train_positives"] == 5 * data.n_users
     # the ceiling is ~0.84: about a third of a user's unseen items are in their own cluster
-    assert heldout_auc(probe, data, vectors, "valid") > 0.78 and heldout_auc(probe, data, vectors, "test") > 0.78
+    assert (
+        heldout_auc(probe, data, vectors, "valid") > 0.78
+        and heldout_auc(probe, data, vectors, "test") > 0.78
+    )
     # the same users over random item vectors: nothing to learn, and the probe does not pretend
     noise_data, noise = clustered_split(informative=False)
     noise_probe, _ = fit_probe(noise, noise_data, ProbeConfig(targets_per_user=5))
@@ -94,7 +129,9 @@ def test_isotonic_calibration_fixes_overconfident_scores_and_the_reliability_tab
     fit, check = slice(0, 2000), slice(2000, 4000)
     calibration = Calibration.fit(overconfident[fit], labels[fit])
     assert ece(overconfident[check], labels[check]) > 0.2
-    assert ece(calibration(overconfident[check]), labels[check]) < 0.03  # on scores it was not fitted on
+    assert (
+        ece(calibration(overconfident[check]), labels[check]) < 0.03
+    )  # on scores it was not fitted on
     table = reliability(calibration(overconfident[check]), labels[check])
     assert table["count"].sum() == 2000 and table["predicted"].between(0, 1).all()
 
@@ -109,21 +146,39 @@ def test_a_saved_judge_scores_the_same_and_its_verdict_reads_no_order(tmp_path):
     history = [str(i) for i in data.items[data.train[0]]]
     candidates = [str(i) for i in data.items[:10]]
     index = {item: n for n, item in enumerate(data.items)}
-    np.testing.assert_allclose(judge.scores(history, candidates),
-                               probe.raw_scores(vectors, data.train[0], np.array([index[i] for i in candidates])), rtol=1e-6)
+    np.testing.assert_allclose(
+        judge.scores(history, candidates),
+        probe.raw_scores(vectors, data.train[0], np.array([index[i] for i in candidates])),
+        rtol=1e-6,
+    )
     # user 0 likes the even cluster: a list of even items beats a list of odd ones, in either role
     even, odd = [str(i) for i in data.items[0:10:2]], [str(i) for i in data.items[1:10:2]]
-    case = JudgeCase("u000", "", champion=even, baseline=odd, heldout=str(data.items[data.test[0]]), history=history)
-    swapped = JudgeCase("u000", "", champion=odd, baseline=even, heldout=case.heldout, history=history)
+    case = JudgeCase(
+        "u000",
+        "",
+        champion=even,
+        baseline=odd,
+        heldout=str(data.items[data.test[0]]),
+        history=history,
+    )
+    swapped = JudgeCase(
+        "u000", "", champion=odd, baseline=even, heldout=case.heldout, history=history
+    )
     (_, first), (_, second) = judge.judge_case(case, {}, {}), judge.judge_case(swapped, {}, {})
     assert first.verdict == "champion" and second.verdict == "baseline"
-    assert first.p_first_order == first.p_swapped and first.p_first_order == pytest.approx(1 - second.p_first_order)
+    assert first.p_first_order == first.p_swapped and first.p_first_order == pytest.approx(
+        1 - second.p_first_order
+    )
 
 
 def test_item_cards_read_titles_as_written_with_year_and_genres():
-    assert natural_title("Wizard of Oz, The") == "The Wizard of Oz" and natural_title("Fargo") == "Fargo"
-    assert item_card_texts(["Wizard of Oz, The", "Fargo"], [1939, None], ["Adventure|Musical", None]) == [
-        "The Wizard of Oz (1939). Genres: Adventure, Musical.", "Fargo. Genres: unknown."]
+    assert (
+        natural_title("Wizard of Oz, The") == "The Wizard of Oz"
+        and natural_title("Fargo") == "Fargo"
+    )
+    assert item_card_texts(
+        ["Wizard of Oz, The", "Fargo"], [1939, None], ["Adventure|Musical", None]
+    ) == ["The Wizard of Oz (1939). Genres: Adventure, Musical.", "Fargo. Genres: unknown."]
 
 
 class CountingBackend:
@@ -150,7 +205,10 @@ def test_card_vectors_are_cached_by_text_and_only_new_cards_are_read(tmp_path):
 
 
 def test_hidden_states_do_not_depend_on_the_batch(embedded):
-    texts = ["Toy Story (1995). Genres: Animation.", "A much longer card that pads the batch out. Genres: Drama, War."]
+    texts = [
+        "Toy Story (1995). Genres: Animation.",
+        "A much longer card that pads the batch out. Genres: Drama, War.",
+    ]
     together = embedded.hidden_states(texts)
     alone = embedded.hidden_states(texts[:1])
     assert together.shape == (2, embedded.lm.config.hidden_size)
@@ -165,15 +223,46 @@ def test_list_verdicts_count_only_when_they_agree_with_held_out_truth():
         point, pair = [], []
         for u in range(n):
             champion_hit = u % 2 == 0  # the test item is in the champion's list for even users
-            point += [{"user_id": f"u{u}", "item_id": "h", "role": "heldout", "score": 0.9, "is_heldout_truth": True},
-                      {"user_id": f"u{u}", "item_id": "r", "role": "random", "score": 0.1, "is_heldout_truth": False},
-                      {"user_id": f"u{u}", "item_id": "h" if champion_hit else "c", "role": "champion", "score": 0.5,
-                       "is_heldout_truth": champion_hit},
-                      {"user_id": f"u{u}", "item_id": "b" if champion_hit else "h", "role": "baseline", "score": 0.5,
-                       "is_heldout_truth": not champion_hit}]
+            point += [
+                {
+                    "user_id": f"u{u}",
+                    "item_id": "h",
+                    "role": "heldout",
+                    "score": 0.9,
+                    "is_heldout_truth": True,
+                },
+                {
+                    "user_id": f"u{u}",
+                    "item_id": "r",
+                    "role": "random",
+                    "score": 0.1,
+                    "is_heldout_truth": False,
+                },
+                {
+                    "user_id": f"u{u}",
+                    "item_id": "h" if champion_hit else "c",
+                    "role": "champion",
+                    "score": 0.5,
+                    "is_heldout_truth": champion_hit,
+                },
+                {
+                    "user_id": f"u{u}",
+                    "item_id": "b" if champion_hit else "h",
+                    "role": "baseline",
+                    "score": 0.5,
+                    "is_heldout_truth": not champion_hit,
+                },
+            ]
             right = "champion" if champion_hit else "baseline"
             verdict = right if u < agreeing else ("baseline" if right == "champion" else "champion")
-            pair.append({"user_id": f"u{u}", "verdict": verdict, "p_champion_first_order": 0.5, "p_champion_swapped": 0.5})
+            pair.append(
+                {
+                    "user_id": f"u{u}",
+                    "verdict": verdict,
+                    "p_champion_first_order": 0.5,
+                    "p_champion_swapped": 0.5,
+                }
+            )
         return pd.DataFrame(point), pd.DataFrame(pair)
 
     good = summarize(*frames(agreeing=27))

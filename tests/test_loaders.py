@@ -8,8 +8,8 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import AMAZON_FILE, ML100K_DIR, ML_LATEST_SMALL_DIR, needs_shared
+
 from orchestration.core.datasets import DatasetError, parse_rating_scale, resolve_dataset
 from orchestration.defs.ingest.loaders import load_raw_table
 
@@ -22,10 +22,21 @@ def load(dataset: str, data_dir, table: str, rating_scale=None):
 def test_ml100k_loader_reads_recbole_files():
     interactions, files = load("ml-100k", ML100K_DIR, "interactions")
     assert interactions.num_rows == 100_000
-    assert files == [{"file": "ml-100k.inter", "rows": 100_000, "parse_errors": 0,
-                      "sha256": "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff"}]
+    assert files == [
+        {
+            "file": "ml-100k.inter",
+            "rows": 100_000,
+            "parse_errors": 0,
+            "sha256": "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff",
+        }
+    ]
     first = interactions.slice(0, 1).to_pylist()[0]
-    assert (first["user_id"], first["item_id"], first["rating"], first["timestamp"]) == ("196", "242", "3", "881250949")
+    assert (first["user_id"], first["item_id"], first["rating"], first["timestamp"]) == (
+        "196",
+        "242",
+        "3",
+        "881250949",
+    )
     assert first["_source_row"] == 2  # line 1 is the header
     assert load("ml-100k", ML100K_DIR, "items")[0].num_rows == 1682
     items = load("ml-100k", ML100K_DIR, "items")[0].to_pylist()
@@ -40,7 +51,12 @@ def test_ml_latest_small_loader_reads_grouplens_csv():
     assert ratings.num_rows == 100_836
     assert len(set(ratings.column("user_id").to_pylist())) == 610
     last = ratings.slice(ratings.num_rows - 1).to_pylist()[0]
-    assert (last["user_id"], last["item_id"], last["rating"], last["timestamp"]) == ("610", "170875", "3.0", "1493846415")
+    assert (last["user_id"], last["item_id"], last["rating"], last["timestamp"]) == (
+        "610",
+        "170875",
+        "3.0",
+        "1493846415",
+    )
     assert files[0]["parse_errors"] == 0
     movies = load("ml-latest-small", ML_LATEST_SMALL_DIR, "items")[0]
     assert movies.num_rows == 9_742
@@ -58,20 +74,26 @@ def test_amazon_reviews_loader_reads_gzipped_json_lines():
     assert len(set(reviews.column("item_id").to_pylist())) == 85
     first = reviews.slice(0, 1).to_pylist()[0]
     assert (first["user_id"], first["item_id"], first["rating"], first["timestamp"]) == (
-        "A3CIUOJXQ5VDQ2", "B0000530HU", "5.0", "1472688000")
+        "A3CIUOJXQ5VDQ2",
+        "B0000530HU",
+        "5.0",
+        "1472688000",
+    )
     assert first["review_summary"] == "Five Stars"
-    assert load("amazon-reviews", AMAZON_FILE.parent, "interactions")[0].num_rows == 5_269  # folder form
+    assert (
+        load("amazon-reviews", AMAZON_FILE.parent, "interactions")[0].num_rows == 5_269
+    )  # folder form
 
 
 def test_generic_folder_csv_keeps_ids_as_given_and_marks_malformed_records(tmp_path):
     (tmp_path / "interactions.csv").write_text(
         "user_id,item_id,timestamp,rating\n"
-        "\"O'Brien; DROP TABLE x;--\",<b>i1</b>,100,4\n"
-        "u2,\"title, with comma\",2020-01-01T00:00:00Z,5\n"
+        '"O\'Brien; DROP TABLE x;--",<b>i1</b>,100,4\n'
+        'u2,"title, with comma",2020-01-01T00:00:00Z,5\n'
         "u3,i3,300\n"  # a field short
         "u4,i4,400,1,extra\n"  # a field too many
         "\n"  # blank line: not a record
-        "u5,\"multi\nline\",500,2\n"  # quoted newline: one record over two lines
+        'u5,"multi\nline",500,2\n'  # quoted newline: one record over two lines
         "u6,i6,600,3\n"
     )
     table, files = load(str(tmp_path), None, "interactions")
@@ -86,8 +108,12 @@ def test_generic_folder_csv_keeps_ids_as_given_and_marks_malformed_records(tmp_p
 
 
 def test_generic_folder_parquet_and_rating_scale(tmp_path):
-    pq.write_table(pa.table({"user_id": [1, 2], "item_id": ["a", "b"], "timestamp": [10, 20], "rating": [0.5, 9.0]}),
-                   tmp_path / "interactions.parquet")
+    pq.write_table(
+        pa.table(
+            {"user_id": [1, 2], "item_id": ["a", "b"], "timestamp": [10, 20], "rating": [0.5, 9.0]}
+        ),
+        tmp_path / "interactions.parquet",
+    )
     spec = resolve_dataset(str(tmp_path), None, "0,10")
     assert spec.kind == "folder" and spec.rating_scale == (0.0, 10.0)
     table, _ = load_raw_table(spec, spec.path, "interactions")
@@ -100,7 +126,9 @@ def test_generic_folder_parquet_and_rating_scale(tmp_path):
 
 def test_missing_required_column_names_file_and_column(tmp_path):
     (tmp_path / "interactions.csv").write_text("user_id,timestamp\nu1,100\n")
-    with pytest.raises(DatasetError, match=r"interactions\.csv: missing required column\(s\) 'item_id'"):
+    with pytest.raises(
+        DatasetError, match=r"interactions\.csv: missing required column\(s\) 'item_id'"
+    ):
         load(str(tmp_path), None, "interactions")
 
 
@@ -116,7 +144,10 @@ def test_empty_and_header_only_files_fail_clearly(tmp_path):
 def test_invalid_json_lines_become_parse_errors_not_crashes(tmp_path):
     path = tmp_path / "reviews.json.gz"
     with gzip.open(path, "wt") as handle:
-        handle.write(json.dumps({"reviewerID": "u1", "asin": "a1", "overall": 5.0, "unixReviewTime": 100}) + "\n")
+        handle.write(
+            json.dumps({"reviewerID": "u1", "asin": "a1", "overall": 5.0, "unixReviewTime": 100})
+            + "\n"
+        )
         handle.write("{not json\n")
         handle.write("[1, 2]\n")
     table, files = load("amazon-reviews", path, "interactions")
@@ -141,48 +172,97 @@ def test_parquet_physical_types_become_the_text_they_hold(tmp_path):
     import datetime as dt
 
     berlin = dt.timezone(dt.timedelta(hours=1))
-    pq.write_table(pa.table({
-        "user_id": pa.array([b"u1", b"caf\xc3\xa9", b"u3"], pa.binary()),
-        "item_id": pa.array([7, 8, 9], pa.int64()),
-        "timestamp": pa.array([dt.datetime(1998, 3, 1, 12, tzinfo=berlin)] * 3, pa.timestamp("us", tz="+01:00")),
-        "rating": pa.array([[4.0], [], None], pa.list_(pa.float64())),
-    }), tmp_path / "interactions.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": pa.array([b"u1", b"caf\xc3\xa9", b"u3"], pa.binary()),
+                "item_id": pa.array([7, 8, 9], pa.int64()),
+                "timestamp": pa.array(
+                    [dt.datetime(1998, 3, 1, 12, tzinfo=berlin)] * 3,
+                    pa.timestamp("us", tz="+01:00"),
+                ),
+                "rating": pa.array([[4.0], [], None], pa.list_(pa.float64())),
+            }
+        ),
+        tmp_path / "interactions.parquet",
+    )
     rows = load(str(tmp_path), None, "interactions")[0].to_pylist()
     assert [r["user_id"] for r in rows] == ["u1", "café", "u3"] and rows[0]["item_id"] == "7"
-    assert rows[0]["timestamp"] == "1998-03-01 12:00:00+01:00"  # the offset travels; dbt converts to UTC
-    assert [r["_parse_error"] for r in rows] == ["field 'rating': expected a string or number, found a list"] * 2 + [None]
-    pq.write_table(pa.table({"user_id": ["u"], "item_id": ["i"], "timestamp": pa.array([881250949], pa.int32()),
-                             "rating": pa.array([dt.date(2020, 1, 1)])}), tmp_path / "interactions.parquet")
+    assert (
+        rows[0]["timestamp"] == "1998-03-01 12:00:00+01:00"
+    )  # the offset travels; dbt converts to UTC
+    assert [r["_parse_error"] for r in rows] == [
+        "field 'rating': expected a string or number, found a list"
+    ] * 2 + [None]
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": ["u"],
+                "item_id": ["i"],
+                "timestamp": pa.array([881250949], pa.int32()),
+                "rating": pa.array([dt.date(2020, 1, 1)]),
+            }
+        ),
+        tmp_path / "interactions.parquet",
+    )
     row = load(str(tmp_path), None, "interactions")[0].to_pylist()[0]
-    assert (row["timestamp"], row["rating"], row["_parse_error"]) == ("881250949", "2020-01-01", None)
+    assert (row["timestamp"], row["rating"], row["_parse_error"]) == (
+        "881250949",
+        "2020-01-01",
+        None,
+    )
 
 
 def test_json_objects_where_values_belong_are_malformed_records_naming_the_field(tmp_path):
     path = tmp_path / "reviews.json"
-    path.write_text("\n".join(json.dumps(r) for r in [
-        {"reviewerID": {"id": "u1"}, "asin": "a1", "overall": 5, "unixReviewTime": 100},
-        {"reviewerID": "u2", "asin": "a2", "overall": [5], "unixReviewTime": 100},
-        {"reviewerID": 3, "asin": 4.0, "overall": "5", "unixReviewTime": 100, "style": {"Size:": "1"}},
-    ]) + "\n")
+    path.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"reviewerID": {"id": "u1"}, "asin": "a1", "overall": 5, "unixReviewTime": 100},
+                {"reviewerID": "u2", "asin": "a2", "overall": [5], "unixReviewTime": 100},
+                {
+                    "reviewerID": 3,
+                    "asin": 4.0,
+                    "overall": "5",
+                    "unixReviewTime": 100,
+                    "style": {"Size:": "1"},
+                },
+            ]
+        )
+        + "\n"
+    )
     table, _ = load("amazon-reviews", path, "interactions")
     assert table.column("_parse_error").to_pylist() == [
         "field 'reviewerID': expected a string or number, found an object",
-        "field 'overall': expected a string or number, found a list", None]
-    assert table.slice(2).to_pylist()[0]["user_id"] == "3" and table.slice(2).to_pylist()[0]["item_id"] == "4.0"
+        "field 'overall': expected a string or number, found a list",
+        None,
+    ]
+    assert (
+        table.slice(2).to_pylist()[0]["user_id"] == "3"
+        and table.slice(2).to_pylist()[0]["item_id"] == "4.0"
+    )
 
 
 def test_broken_quotes_cost_one_record_not_the_rest_of_the_file(tmp_path):
     """Fault injection: a quote never closed would swallow every later line into one field; the
     loader marks that line malformed and reads the swallowed lines again as their own records."""
     (tmp_path / "interactions.csv").write_text(
-        'user_id,item_id,timestamp\n'
+        "user_id,item_id,timestamp\n"
         'u1,"never closed,1\n'  # 2
-        'u2,i2,2\n'  # 3
+        "u2,i2,2\n"  # 3
         'u3,"two\nlines",3\n'  # 4-5: a good quoted newline after the broken one
         'u4,"i4"junk,4\n'  # 6: text after a closing quote
-        'u5,i5,5\n', newline="")
+        "u5,i5,5\n",
+        newline="",
+    )
     rows = load(str(tmp_path), None, "interactions")[0].to_pylist()
     assert [(r["_source_row"], r["user_id"], r["item_id"]) for r in rows] == [
-        (2, None, None), (3, "u2", "i2"), (4, "u3", "two\nlines"), (6, None, None), (7, "u5", "i5")]
+        (2, None, None),
+        (3, "u2", "i2"),
+        (4, "u3", "two\nlines"),
+        (6, None, None),
+        (7, "u5", "i5"),
+    ]
     assert rows[0]["_parse_error"].endswith("(a quote opened on line 2 is not closed on it)")
     assert rows[3]["_parse_error"] == "unparseable record: ',' expected after '\"'"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from conftest import ML100K_DIR, query
 
 pytestmark = pytest.mark.integration
@@ -13,12 +12,23 @@ pytestmark = pytest.mark.integration
 def test_fct_interactions_holds_all_of_ml100k(ml100k_runs):
     runs, _ = ml100k_runs
     warehouse = runs[-1].warehouse
-    assert query(warehouse, "select count(*), count(distinct user_id), count(distinct item_id) from fct_interactions") == [
-        (100_000, 943, 1_682)]
+    assert query(
+        warehouse,
+        "select count(*), count(distinct user_id), count(distinct item_id) from fct_interactions",
+    ) == [(100_000, 943, 1_682)]
     assert query(warehouse, "select count(*) from quarantine_interactions") == [(0,)]
-    types = dict(query(warehouse, "select column_name, data_type from information_schema.columns "
-                                  "where table_name = 'fct_interactions'"))
-    assert types["user_id"] == "VARCHAR" and types["item_id"] == "VARCHAR" and types["event_ts"] == "TIMESTAMP"
+    types = dict(
+        query(
+            warehouse,
+            "select column_name, data_type from information_schema.columns "
+            "where table_name = 'fct_interactions'",
+        )
+    )
+    assert (
+        types["user_id"] == "VARCHAR"
+        and types["item_id"] == "VARCHAR"
+        and types["event_ts"] == "TIMESTAMP"
+    )
 
 
 def test_splits_hold_one_test_and_one_valid_per_user_and_test_is_latest(ml100k_runs):
@@ -36,7 +46,8 @@ def test_splits_hold_one_test_and_one_valid_per_user_and_test_is_latest(ml100k_r
     assert actual == expected
     expected_valid = ordered.groupby("user_id").nth(-2)
     assert set(query(warehouse, "select user_id, item_id from splits where split = 'valid'")) == {
-        (str(u), str(i)) for u, i in zip(expected_valid.user_id, expected_valid.item_id)}
+        (str(u), str(i)) for u, i in zip(expected_valid.user_id, expected_valid.item_id)
+    }
 
 
 def test_second_run_gives_identical_tables(ml100k_runs):
@@ -50,10 +61,14 @@ def test_materializations_carry_row_counts_hashes_and_source_checksums(ml100k_ru
     runs, _ = ml100k_runs
     materializations = {
         e.materialization.asset_key.to_user_string(): e.materialization
-        for e in runs[-1].result.get_asset_materialization_events()}
+        for e in runs[-1].result.get_asset_materialization_events()
+    }
     raw = materializations["raw_interactions"]
     assert raw.metadata["dagster/row_count"].value == 100_000
-    assert raw.metadata["source_sha256"].value == "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff"
+    assert (
+        raw.metadata["source_sha256"].value
+        == "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff"
+    )
     assert len(raw.metadata["content_sha256"].value) == 64
     fct = materializations["fct_interactions"]
     assert fct.metadata["dagster/row_count"].value == 100_000

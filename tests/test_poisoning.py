@@ -5,10 +5,18 @@ defended. bench/poisoning.py prints the full table (more seeds, full ML-100K exp
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import ML100K_DIR, write_ml100k_slice
-from models.robustness.poisoning import ATTACKS, INJECTED_FILE, detect, exposure, inject, pick_target, precision_recall
+
 from models.recsys.data import SplitData, leave_one_out
+from models.robustness.poisoning import (
+    ATTACKS,
+    INJECTED_FILE,
+    detect,
+    exposure,
+    inject,
+    pick_target,
+    precision_recall,
+)
 
 SHARES = (0.01, 0.03, 0.05)
 
@@ -33,17 +41,23 @@ def test_fake_users_are_split_like_real_ones_and_end_train_on_the_target(ml100k)
     assert 1 <= (ml100k[ml100k["split"] == "train"]["item_id"] == target).sum() <= 3  # cold
     for attack in ATTACKS:
         poisoned = inject(ml100k, attack, 0.03, target, seed=0)
-        assert len(poisoned.fake_users) == round(0.03 * 943) and not poisoned.fake_users & set(ml100k["user_id"])
+        assert len(poisoned.fake_users) == round(0.03 * 943) and not poisoned.fake_users & set(
+            ml100k["user_id"]
+        )
         frame = poisoned.frame
         assert list(frame.columns) == list(ml100k.columns)
-        pd.testing.assert_frame_equal(frame.iloc[:len(ml100k)], ml100k)  # real rows untouched
+        pd.testing.assert_frame_equal(frame.iloc[: len(ml100k)], ml100k)  # real rows untouched
         fakes = frame[frame["user_id"].isin(poisoned.fake_users)]
         assert (fakes["source_file"] == INJECTED_FILE).all()
         data = SplitData.from_splits(frame)
         target_index = int(np.flatnonzero(data.items == target)[0])
         for u in np.flatnonzero(np.isin(data.users, list(poisoned.fake_users))):
             assert data.train[u][-1] == target_index and (data.train[u] == target_index).sum() >= 2
-            assert data.valid[u] >= 0 and data.test[u] >= 0 and target_index not in (data.valid[u], data.test[u])
+            assert (
+                data.valid[u] >= 0
+                and data.test[u] >= 0
+                and target_index not in (data.valid[u], data.test[u])
+            )
         again = inject(ml100k, attack, 0.03, target, seed=0)
         pd.testing.assert_frame_equal(again.frame, frame)  # seeded
 
@@ -51,9 +65,13 @@ def test_fake_users_are_split_like_real_ones_and_end_train_on_the_target(ml100k)
 def test_imitation_copies_real_sequences(ml100k):
     poisoned = inject(ml100k, "imitation", 0.01, pick_target(ml100k), seed=1)
     real = ml100k[ml100k["split"] == "train"].groupby("user_id")["item_id"].apply(set)
-    for _, fake in poisoned.frame[poisoned.frame["user_id"].isin(poisoned.fake_users)].groupby("user_id"):
+    for _, fake in poisoned.frame[poisoned.frame["user_id"].isin(poisoned.fake_users)].groupby(
+        "user_id"
+    ):
         fillers = set(fake.loc[fake["split"] == "train", "item_id"]) - {poisoned.target}
-        assert max(len(fillers & items) / len(fillers) for items in real) == 1.0  # a subset of one real user
+        assert (
+            max(len(fillers & items) / len(fillers) for items in real) == 1.0
+        )  # a subset of one real user
 
 
 def test_detector_flags_few_real_users_on_clean_ml100k(ml100k):
@@ -72,7 +90,9 @@ def test_detection_precision_and_recall_per_attack_and_share(ml100k, attack):
     target = pick_target(ml100k, seed=0)
     for share in SHARES:
         poisoned = inject(ml100k, attack, share, target, seed=0)
-        report = detect(SplitData.from_splits(poisoned.frame.drop(columns=["source_file"])))  # no labels to see
+        report = detect(
+            SplitData.from_splits(poisoned.frame.drop(columns=["source_file"]))
+        )  # no labels to see
         precision, recall = precision_recall(report, poisoned.fake_users)
         assert recall >= 0.95, (attack, share, recall)
         assert precision >= (0.6 if share == 0.01 else 0.8), (attack, share, precision)
@@ -89,7 +109,9 @@ def test_detector_leaves_short_histories_alone_on_sparse_data():
     rows = []
     for user in range(n_users):
         length = 1 if rng.random() < 0.7 else int(rng.integers(2, 40))
-        items = rng.choice(n_items, size=min(length, n_items), replace=False, p=popularity / popularity.sum())
+        items = rng.choice(
+            n_items, size=min(length, n_items), replace=False, p=popularity / popularity.sum()
+        )
         rows += [(str(user), str(item), position) for position, item in enumerate(items)]
     frame = pd.DataFrame(rows, columns=["user_id", "item_id", "position"])
     frame["event_ts"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(frame["position"], unit="D")
@@ -107,10 +129,14 @@ def test_evasive_attacks_that_never_end_on_the_target_are_what_the_detector_miss
         data = SplitData.from_splits(poisoned.frame)
         target_index = int(np.flatnonzero(data.items == target)[0])
         fakes = np.flatnonzero(np.isin(data.users, list(poisoned.fake_users)))
-        assert all(data.train[u][-1] != target_index and target_index in data.train[u] for u in fakes)
+        assert all(
+            data.train[u][-1] != target_index and target_index in data.train[u] for u in fakes
+        )
         recall[attack] = precision_recall(detect(data), poisoned.fake_users)[1]
     assert recall["random"] >= 0.7 and recall["imitation"] >= 0.6, recall
-    assert recall["average"] <= 0.1, recall  # a popularity-shaped profile with no copy and no shared end: unseen
+    assert recall["average"] <= 0.1, (
+        recall
+    )  # a popularity-shaped profile with no copy and no shared end: unseen
 
 
 def test_attack_raises_target_exposure_and_the_defence_brings_it_back(ml100k):
@@ -148,7 +174,9 @@ def _exposure_check(ml100k):
     clean = target_exposure(data.without_users(np.flatnonzero(fake)))  # same index space, no fakes
     attacked = target_exposure(data)
     defended = target_exposure(data.without_users(np.flatnonzero(report["flagged"].to_numpy())))
-    print(f"\ntarget exposure in real users' top-10: clean {clean:.3f}, poisoned {attacked:.3f}, defended {defended:.3f}")
+    print(
+        f"\ntarget exposure in real users' top-10: clean {clean:.3f}, poisoned {attacked:.3f}, defended {defended:.3f}"
+    )
     assert clean <= 0.02
     assert attacked >= 0.2 and attacked >= clean + 0.15
     assert defended <= clean + 0.02
@@ -175,14 +203,23 @@ def test_suspicious_users_asset_materializes_and_skips_when_splits_unchanged(tmp
     home = tmp_path / "home"
     lake = LakeResource(home=str(home), dataset="ml-100k", data_dir=str(data_dir))
     with dg.DagsterInstance.ephemeral() as instance:
-        warehouse = build_defs(lake).resolve_job_def(WAREHOUSE_JOB).execute_in_process(instance=instance)
+        warehouse = (
+            build_defs(lake).resolve_job_def(WAREHOUSE_JOB).execute_in_process(instance=instance)
+        )
         assert warehouse.success
-        runs = [dg.materialize([suspicious_users], resources={"lake": lake}, instance=instance) for _ in range(2)]
+        runs = [
+            dg.materialize([suspicious_users], resources={"lake": lake}, instance=instance)
+            for _ in range(2)
+        ]
     assert all(r.success for r in runs)
-    first, second = (r.asset_materializations_for_node("suspicious_users")[0].metadata for r in runs)
+    first, second = (
+        r.asset_materializations_for_node("suspicious_users")[0].metadata for r in runs
+    )
     report = pd.read_parquet(home / "lake" / "evaluation" / "suspicious_users.parquet")
     assert list(report.columns) == ["user_id", "score", "flagged", "reasons"] and len(report) == 120
-    assert first["n_users"].value == 120 and first["n_flagged"].value == int(report["flagged"].sum())
+    assert first["n_users"].value == 120 and first["n_flagged"].value == int(
+        report["flagged"].sum()
+    )
     assert first["n_flagged"].value <= 3  # real users only
     assert "score_histogram" in first and "skipped" not in first
     assert "skipped" in second  # splits unchanged: not recomputed
@@ -197,7 +234,9 @@ def test_suspicious_users_asset_materializes_and_skips_when_splits_unchanged(tmp
     assert flagged_user_ids(lake, version) == flagged
     fit_data, left_out = defended(lake, TrainingResource(poisoning_defence=True), data, version)
     assert left_out == str(len(flagged))
-    assert all(len(fit_data.train[u]) == 0 for u in np.flatnonzero(np.isin(data.users, list(flagged))))
+    assert all(
+        len(fit_data.train[u]) == 0 for u in np.flatnonzero(np.isin(data.users, list(flagged)))
+    )
     assert defended(lake, TrainingResource(poisoning_defence=False), data, version) == (data, "0")
     with pytest.raises(dg.Failure, match="materialize suspicious_users again"):
         defended(lake, TrainingResource(poisoning_defence=True), data, "another-splits-version")

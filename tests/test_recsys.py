@@ -4,20 +4,45 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import ML100K_DIR
-from models.recsys.metrics import evaluate, metrics_from_topk
-from models.recsys.catalog import EASE, LLMSASRec, MODELS, SASRec
-from models.recsys.data import SplitData
-from models.recsys.serving import SavedRecommender
+
 from models.recsys.base import save_recommender
+from models.recsys.catalog import EASE, MODELS, LLMSASRec, SASRec
+from models.recsys.data import SplitData
+from models.recsys.metrics import evaluate, metrics_from_topk
+from models.recsys.serving import SavedRecommender
 
 
 def test_metrics_match_a_hand_computed_example():
-    topk = np.array([[7, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20],   # target 7 at rank 1
-                     [1, 2, 7, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20],   # rank 3
-                     [1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 7, 13, 14, 15, 16, 17, 18, 19, 20],   # rank 12
-                     [1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21]])  # missing
+    topk = np.array(
+        [
+            [
+                7,
+                1,
+                2,
+                3,
+                4,
+                5,
+                6,
+                8,
+                9,
+                10,
+                11,
+                12,
+                13,
+                14,
+                15,
+                16,
+                17,
+                18,
+                19,
+                20,
+            ],  # target 7 at rank 1
+            [1, 2, 7, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20],  # rank 3
+            [1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 7, 13, 14, 15, 16, 17, 18, 19, 20],  # rank 12
+            [1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21],
+        ]
+    )  # missing
     got = metrics_from_topk(topk, np.array([7, 7, 7, 7]))
     # by hand: NDCG = 1/log2(rank+1): 1, 0.5, 1/log2(13) = 0.270238...; MRR@10: 1, 1/3
     assert got["ndcg@10"] == pytest.approx((1 + 0.5) / 4)
@@ -38,11 +63,20 @@ class FixedScores:
 
 
 def test_evaluation_masks_train_items_and_the_valid_item_at_test():
-    frame = pd.DataFrame({
-        "user_id": ["u"] * 5,
-        "item_id": ["a", "b", "e", "d", "c"],  # indices a0 b1 c2 d3 e4; time order a, b, e, d, c
-        "event_ts": pd.to_datetime([1, 2, 3, 4, 5], unit="s"),
-        "split": ["train", "train", "train", "valid", "test"]})
+    frame = pd.DataFrame(
+        {
+            "user_id": ["u"] * 5,
+            "item_id": [
+                "a",
+                "b",
+                "e",
+                "d",
+                "c",
+            ],  # indices a0 b1 c2 d3 e4; time order a, b, e, d, c
+            "event_ts": pd.to_datetime([1, 2, 3, 4, 5], unit="s"),
+            "split": ["train", "train", "train", "valid", "test"],
+        }
+    )
     data = SplitData.from_splits(frame)
     model = FixedScores(data.n_items)  # prefers e > d > c > b > a
     valid = evaluate(model, data, "valid")
@@ -54,10 +88,16 @@ def test_evaluation_masks_train_items_and_the_valid_item_at_test():
 
 
 def test_split_data_keeps_time_order_with_ties_broken_by_source_row():
-    frame = pd.DataFrame({"user_id": ["u"] * 4, "item_id": ["x", "y", "z", "w"],
-                          "event_ts": pd.to_datetime([5, 5, 5, 9], unit="s"),
-                          "source_file": ["f"] * 4, "source_row": [3, 1, 2, 4],
-                          "split": ["train", "train", "train", "test"]})
+    frame = pd.DataFrame(
+        {
+            "user_id": ["u"] * 4,
+            "item_id": ["x", "y", "z", "w"],
+            "event_ts": pd.to_datetime([5, 5, 5, 9], unit="s"),
+            "source_file": ["f"] * 4,
+            "source_row": [3, 1, 2, 4],
+            "split": ["train", "train", "train", "test"],
+        }
+    )
     data = SplitData.from_splits(frame)
     assert [data.items[i] for i in data.train[0]] == ["y", "z", "x"]
 
@@ -65,14 +105,19 @@ def test_split_data_keeps_time_order_with_ties_broken_by_source_row():
 def _item_vectors(data: SplitData) -> np.ndarray:
     from models.text.embeddings import encode_texts
 
-    titles = pd.read_csv(ML100K_DIR / "ml-100k.item", sep="\t", dtype=str).set_index("item_id:token")
+    titles = pd.read_csv(ML100K_DIR / "ml-100k.item", sep="\t", dtype=str).set_index(
+        "item_id:token"
+    )
     texts = [titles["movie_title:token_seq"].get(i, f"item {i}") for i in data.items]
     return encode_texts(texts)
 
 
 def _build(name, data):
     if name == "llm_sasrec":
-        return LLMSASRec(LLMSASRec.Config(max_len=50, max_epochs=3, item_text="title"), item_text=_item_vectors(data))
+        return LLMSASRec(
+            LLMSASRec.Config(max_len=50, max_epochs=3, item_text="title"),
+            item_text=_item_vectors(data),
+        )
     if name == "sasrec":
         return SASRec(SASRec.Config(max_len=50, max_epochs=3))
     return MODELS[name](MODELS[name].Config())
@@ -93,16 +138,22 @@ def test_each_model_trains_scores_and_reloads_identically(name, slice_data, tmp_
     assert torch.allclose(scores, again, atol=1e-5)
     recs = saved.recommend([slice_data.users[u] for u in users[:3]] + ["no-such-user"], k=5)
     assert len(recs) == 15 and list(recs["rank"][:5]) == [1, 2, 3, 4, 5]
-    seen = {(slice_data.users[u], slice_data.items[i]) for u in users[:3] for i in saved.histories[u]}
+    seen = {
+        (slice_data.users[u], slice_data.items[i]) for u in users[:3] for i in saved.histories[u]
+    }
     assert not seen & set(zip(recs["user_id"], recs["item_id"]))  # nothing the user already had
 
 
 def test_sasrec_is_deterministic_given_a_seed(slice_data):
     torch.set_num_threads(2)
-    runs = [SASRec(SASRec.Config(max_len=20, max_epochs=2, seed=7)).fit(slice_data, log=lambda _: None)
-            for _ in range(2)]
+    runs = [
+        SASRec(SASRec.Config(max_len=20, max_epochs=2, seed=7)).fit(slice_data, log=lambda _: None)
+        for _ in range(2)
+    ]
     assert [e["train_loss"] for e in runs[0].epochs] == [e["train_loss"] for e in runs[1].epochs]
-    other = SASRec(SASRec.Config(max_len=20, max_epochs=2, seed=8)).fit(slice_data, log=lambda _: None)
+    other = SASRec(SASRec.Config(max_len=20, max_epochs=2, seed=8)).fit(
+        slice_data, log=lambda _: None
+    )
     assert [e["train_loss"] for e in other.epochs] != [e["train_loss"] for e in runs[0].epochs]
 
 
@@ -115,9 +166,14 @@ def test_ease_grid_is_recorded_and_picks_the_best_valid_lambda(slice_data):
 
 
 def test_sasrec_on_two_items_fails_with_a_clear_message():
-    frame = pd.DataFrame({"user_id": ["u", "u", "u", "v", "v", "v"], "item_id": ["a", "b", "a", "b", "a", "b"],
-                          "event_ts": pd.to_datetime([1, 2, 3, 1, 2, 3], unit="s"),
-                          "split": ["train", "valid", "test"] * 2})
+    frame = pd.DataFrame(
+        {
+            "user_id": ["u", "u", "u", "v", "v", "v"],
+            "item_id": ["a", "b", "a", "b", "a", "b"],
+            "event_ts": pd.to_datetime([1, 2, 3, 1, 2, 3], unit="s"),
+            "split": ["train", "valid", "test"] * 2,
+        }
+    )
     with pytest.raises(ValueError, match="sasrec needs at least 3 items .* this split has 2 items"):
         SASRec(SASRec.Config(max_epochs=1)).fit(SplitData.from_splits(frame))
 

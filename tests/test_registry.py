@@ -9,17 +9,24 @@ import pandas as pd
 import pytest
 
 from models import registry
-from models.registry import gating
-from models.recsys.metrics import evaluate
 from models.recsys.catalog import EASE, Popularity
+from models.recsys.metrics import evaluate
 
 
 def _register(client, model, data, home: Path, data_version="dv1"):
     fit = model.fit(data, log=lambda _: None)
     candidate = registry.log_and_register(
-        client, model, data, fit, evaluate(model, data, "valid"), evaluate(model, data, "test"),
-        workdir=home / "work", run_tags={"dagster_run_id": "test"}, plots=[],
-        version_tags={"dataset": "ml-100k-slice", "data_version": data_version})
+        client,
+        model,
+        data,
+        fit,
+        evaluate(model, data, "valid"),
+        evaluate(model, data, "test"),
+        workdir=home / "work",
+        run_tags={"dagster_run_id": "test"},
+        plots=[],
+        version_tags={"dataset": "ml-100k-slice", "data_version": data_version},
+    )
     registry.mark_complete(client, candidate.version)  # as the training asset does
     return candidate
 
@@ -34,7 +41,9 @@ def test_run_is_logged_and_version_serves_through_pyfunc(client, slice_data, tmp
     run = client.get_run(candidate.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["model_name"] == "ease" and "test_ndcg_at_10" in run.data.metrics
-    assert [m.step for m in client.get_metric_history(candidate.run_id, "grid_valid_ndcg_at_10")] == [0, 1]
+    assert [
+        m.step for m in client.get_metric_history(candidate.run_id, "grid_valid_ndcg_at_10")
+    ] == [0, 1]
     version = client.get_model_version(registry.REGISTERED_MODEL, candidate.version)
     assert version.tags["model_name"] == "ease" and version.tags["data_version"] == "dv1"
     assert registry.artifacts_present(client, candidate.version)
@@ -48,13 +57,18 @@ def test_run_is_logged_and_version_serves_through_pyfunc(client, slice_data, tmp
     assert len(recs) == 7 and set(recs["user_id"]) == {user}
 
 
-def test_gate_promotes_the_best_and_keeps_the_champion_when_the_new_one_is_worse(client, slice_data, tmp_path):
+def test_gate_promotes_the_best_and_keeps_the_champion_when_the_new_one_is_worse(
+    client, slice_data, tmp_path
+):
     good = _register(client, EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path)
     weak = _register(client, Popularity(Popularity.Config()), slice_data, tmp_path)
     assert good.valid_ndcg10 > weak.valid_ndcg10
     first = registry.gate(client, "dv1")
     assert first["decision"] == "promote" and first["champion"] == good.version
-    assert str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion").version) == good.version
+    assert (
+        str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion").version)
+        == good.version
+    )
 
     # a newer EASE version that is worse on valid (absurd regularization) must not take over
     worse = _register(client, EASE(EASE.Config(lambdas=(1e7,))), slice_data, tmp_path)
@@ -62,22 +76,34 @@ def test_gate_promotes_the_best_and_keeps_the_champion_when_the_new_one_is_worse
     second = registry.gate(client, "dv1")
     assert second["decision"] == "keep" and second["champion"] == good.version
     assert second["champion_before_valid_ndcg@10"] == pytest.approx(good.valid_ndcg10)
-    assert str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion").version) == good.version
-    assert "keep" in client.get_model_version(registry.REGISTERED_MODEL, worse.version).tags["gate_decision"]
+    assert (
+        str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, "champion").version)
+        == good.version
+    )
+    assert (
+        "keep"
+        in client.get_model_version(registry.REGISTERED_MODEL, worse.version).tags["gate_decision"]
+    )
 
 
-def test_gate_prefers_the_simpler_model_within_noise_scripted_scores(client, slice_data, tmp_path, monkeypatch):
+def test_gate_prefers_the_simpler_model_within_noise_scripted_scores(
+    client, slice_data, tmp_path, monkeypatch
+):
     # per-user valid scores are logged with each version; here they are scripted (fault injection)
     # so that EASE's lead over popularity is 0.01 on 400 users with a per-user spread of 0.3: noise
     ease = _register(client, EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path)
     pop = _register(client, Popularity(Popularity.Config()), slice_data, tmp_path)
-    logged = registry.valid_by_user(client, client.get_model_version(registry.REGISTERED_MODEL, ease.version))
+    logged = registry.valid_by_user(
+        client, client.get_model_version(registry.REGISTERED_MODEL, ease.version)
+    )
     assert len(logged) == len(slice_data.eval_users("valid"))  # the real per-user scores are there
     assert logged.mean() == pytest.approx(ease.valid_ndcg10)
     rng = np.random.default_rng(0)
     base = pd.Series(rng.uniform(0, 0.3, 400), index=[f"u{k}" for k in range(400)])
     scripted = {ease.version: base + 0.01 + rng.normal(0, 0.3, 400), pop.version: base}
-    monkeypatch.setattr(registry.gating, "valid_by_user", lambda client, v: scripted[str(v.version)])
+    monkeypatch.setattr(
+        registry.gating, "valid_by_user", lambda client, v: scripted[str(v.version)]
+    )
     decision = registry.gate(client, "dv1")
     assert decision["champion"] == pop.version and "simplest within noise" in decision["reason"]
     low, high = decision["candidates"]["popularity"]["best_minus_this_ci95"]
@@ -102,16 +128,24 @@ def test_gate_never_points_champion_at_missing_artifacts(client, slice_data, tmp
 
 
 def test_gate_compares_only_on_the_same_data_version(client, slice_data, tmp_path):
-    old = _register(client, EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path, data_version="dv-old")
+    old = _register(
+        client, EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path, data_version="dv-old"
+    )
     registry.gate(client, "dv-old")
-    new = _register(client, Popularity(Popularity.Config()), slice_data, tmp_path, data_version="dv-new")
+    new = _register(
+        client, Popularity(Popularity.Config()), slice_data, tmp_path, data_version="dv-new"
+    )
     decision = registry.gate(client, "dv-new")
-    assert decision["candidates"].keys() == {"popularity"}  # the old data version's EASE is no candidate
+    assert decision["candidates"].keys() == {
+        "popularity"
+    }  # the old data version's EASE is no candidate
     assert decision["champion"] == new.version and "another data version" in decision["reason"]
     assert old.version != new.version
 
 
-def test_crash_while_logging_leaves_no_model_version_fault_injected(client, slice_data, tmp_path, monkeypatch):
+def test_crash_while_logging_leaves_no_model_version_fault_injected(
+    client, slice_data, tmp_path, monkeypatch
+):
     model = Popularity(Popularity.Config())
 
     def broken_state():  # fault injection: the checkpoint cannot be written

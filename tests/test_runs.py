@@ -15,11 +15,16 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+from conftest import TODAY, assert_loopback_only, free_port, stop_server
 from dagster._core.storage.dagster_run import DagsterRunStatus
 
-from conftest import TODAY, assert_loopback_only, free_port, stop_server
 from models.common.files import sha256_file
-from orchestration.core.runs import PID_TAG, mark_orphaned_runs, runs_in_progress, wait_for_other_runs
+from orchestration.core.runs import (
+    PID_TAG,
+    mark_orphaned_runs,
+    runs_in_progress,
+    wait_for_other_runs,
+)
 from orchestration.core.settings import DAGSTER_YAML, REPO_ROOT
 
 SLOW_RUN = textwrap.dedent("""
@@ -68,7 +73,9 @@ def test_a_run_left_started_by_a_killed_process_is_marked_failed_fault_injected(
             assert [r.run_id for r in runs_in_progress(instance)] == [run.run_id]
             worker.send_signal(signal.SIGKILL)
             worker.wait()
-            assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.STARTED  # what Dagster alone leaves
+            assert (
+                instance.get_run_by_id(run.run_id).status == DagsterRunStatus.STARTED
+            )  # what Dagster alone leaves
             assert mark_orphaned_runs(instance) == [run.run_id]
             assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.FAILURE
             events = [e.message for e in instance.all_logs(run.run_id)]
@@ -87,8 +94,11 @@ def test_the_instance_queues_one_run_at_a_time_and_monitors_runs(tmp_path):
 
 
 def _graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", headers={"Content-Type": "application/json"},
-                                     data=json.dumps({"query": query, "variables": variables or {}}).encode())
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        headers={"Content-Type": "application/json"},
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
 
@@ -108,17 +118,30 @@ def test_two_runs_launched_at_once_finish_one_after_the_other(ml100k_runs, tmp_p
     before = sha256_file(partition)
     port = free_port()
     env = {**os.environ, "RECLAKE_HOME": str(home), "DAGSTER_HOME": str(_instance_dir(tmp_path))}
-    server = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)],
-                              cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
-        params = {"selector": {"repositoryLocationName": "reclake", "repositoryName": "__repository__",
-                               "jobName": "batch_scoring"},
-                  "executionMetadata": {"tags": [{"key": "dagster/partition", "value": TODAY}]}}
+        params = {
+            "selector": {
+                "repositoryLocationName": "reclake",
+                "repositoryName": "__repository__",
+                "jobName": "batch_scoring",
+            },
+            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": TODAY}]},
+        }
         deadline, ids = time.monotonic() + 240, []
         while not ids and time.monotonic() < deadline:  # until the code location has loaded
             try:
-                answers = [_graphql(port, LAUNCH, {"params": params})["data"]["launchRun"] for _ in range(2)]
+                answers = [
+                    _graphql(port, LAUNCH, {"params": params})["data"]["launchRun"]
+                    for _ in range(2)
+                ]
                 ids = [a["run"]["runId"] for a in answers if a["__typename"] == "LaunchRunSuccess"]
                 assert len(ids) in (0, 2), answers
             except OSError:
@@ -130,7 +153,9 @@ def test_two_runs_launched_at_once_finish_one_after_the_other(ml100k_runs, tmp_p
             states = [_graphql(port, RUN, {"id": run_id})["data"]["runOrError"] for run_id in ids]
             if all(s["status"] in ("SUCCESS", "FAILURE", "CANCELED") for s in states):
                 break
-            assert sum(s["status"] in ("STARTING", "STARTED") for s in states) <= 1  # never two at once
+            assert (
+                sum(s["status"] in ("STARTING", "STARTED") for s in states) <= 1
+            )  # never two at once
             time.sleep(2)
         assert [s["status"] for s in states] == ["SUCCESS", "SUCCESS"], states
         first, second = sorted(states, key=lambda s: s["startTime"])

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import csv
 import json
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import ML100K_DIR, query
+
 from models.llm.openai_backend import OpenAIBackend
 from orchestration.core.paths import Lake, OutsideHomeError
 from orchestration.core.resources import LakeResource
@@ -72,7 +72,10 @@ def test_ingest_and_dbt_run_in_a_home_whose_path_has_quotes_and_spaces(tmp_path)
 
     data = tmp_path / "data"
     data.mkdir()
-    with open(ML100K_DIR / "ml-100k.inter") as source, open(data / "interactions.csv", "w", newline="") as out:
+    with (
+        open(ML100K_DIR / "ml-100k.inter") as source,
+        open(data / "interactions.csv", "w", newline="") as out,
+    ):
         rows = list(csv.reader(source, delimiter="\t"))[1:401]
         csv.writer(out).writerows([["user_id", "item_id", "rating", "timestamp"], *rows])
     home = tmp_path / "o'brien's \"home\" dir"
@@ -92,7 +95,9 @@ def test_an_echoed_api_key_is_redacted_from_backend_errors_fault_injected(monkey
             self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(401)
             self.end_headers()
-            self.wfile.write(json.dumps({"error": f"invalid key {self.headers['Authorization']}"}).encode())
+            self.wfile.write(
+                json.dumps({"error": f"invalid key {self.headers['Authorization']}"}).encode()
+            )
 
         def log_message(self, *args):
             pass
@@ -105,5 +110,8 @@ def test_an_echoed_api_key_is_redacted_from_backend_errors_fault_injected(monkey
     finally:
         server.shutdown()
         server.server_close()
-    assert generation.error.startswith("BackendHTTPError: HTTP 401") and "[redacted]" in generation.error
+    assert (
+        generation.error.startswith("BackendHTTPError: HTTP 401")
+        and "[redacted]" in generation.error
+    )
     assert key not in generation.error and key not in repr(backend)

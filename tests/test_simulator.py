@@ -8,15 +8,25 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import ML100K_DIR, TODAY, materializations
+
 from models import registry
 from models.evaluation.judge_probe import Calibration, ProbeJudge
+from models.evaluation.simulator import (
+    HELDOUT_PAGE,
+    MODEL_PAGE,
+    ChoiceModel,
+    LLMChooser,
+    Page,
+    SimulatedUser,
+    guard_leakage,
+    simulate,
+    simulation_inputs,
+    summarize,
+)
 from models.llm.cache import LLMCache
 from models.recsys.data import SplitData
 from models.recsys.pair_probe import Probe
-from models.evaluation.simulator import (HELDOUT_PAGE, MODEL_PAGE, ChoiceModel, LLMChooser, Page, SimulatedUser, guard_leakage,
-                              simulate, simulation_inputs, summarize)
 
 K = 10
 
@@ -32,7 +42,11 @@ class StubBackend:
 
     backend, model = "stub", "scripted"
 
-    def __init__(self, answer=lambda labels: {label: 1.0 / len(labels) for label in labels}, fail_on: str | None = None):
+    def __init__(
+        self,
+        answer=lambda labels: {label: 1.0 / len(labels) for label in labels},
+        fail_on: str | None = None,
+    ):
         self.answer, self.fail_on, self.calls = answer, fail_on, 0
 
     def score_choices(self, conversations, choices):
@@ -45,34 +59,80 @@ class StubBackend:
 def test_no_heldout_title_reaches_the_simulator_from_the_user_side(slice_data, names):
     users = [str(u) for u in slice_data.users[slice_data.eval_users("test")][:40]]
     index = {u: i for i, u in enumerate(slice_data.users)}
-    heldout = {u: [names[str(slice_data.items[slice_data.valid[index[u]]])], names[str(slice_data.items[slice_data.test[index[u]]])]]
-               for u in users}
+    heldout = {
+        u: [
+            names[str(slice_data.items[slice_data.valid[index[u]]])],
+            names[str(slice_data.items[slice_data.test[index[u]]])],
+        ]
+        for u in users
+    }
     # fault injection: every profile names the user's valid and test films, as an LLM might
     profiles = {u: f"Loves {heldout[u][0]} and {heldout[u][1]}; watches dramas." for u in users}
     lists = {("popularity", "1"): {u: [str(i) for i in slice_data.items[:K]] for u in users}}
-    simulated, pages = simulation_inputs(slice_data, names, {i: f"{t}." for i, t in names.items()}, profiles, lists,
-                                         users, K, n_recent=10, seed=0)
+    simulated, pages = simulation_inputs(
+        slice_data,
+        names,
+        {i: f"{t}." for i, t in names.items()},
+        profiles,
+        lists,
+        users,
+        K,
+        n_recent=10,
+        seed=0,
+    )
     chooser = LLMChooser(StubBackend(), {i: f"{t}." for i, t in names.items()})
     for user in simulated:
         assert user.redactions >= 2
         prompt = chooser.conversation(user, pages[user.user_id][0])[1]["content"]
         person = prompt[: prompt.index('"page":')]  # the user's side of the prompt, before the page
         for title in heldout[user.user_id]:
-            assert not re.search(rf"(?<!\w){re.escape(json.dumps(title)[1:-1])}(?!\w)", person, re.IGNORECASE), title
+            assert not re.search(
+                rf"(?<!\w){re.escape(json.dumps(title)[1:-1])}(?!\w)", person, re.IGNORECASE
+            ), title
         held = [p for p in pages[user.user_id] if p.kind == HELDOUT_PAGE][0]
         test_item = str(slice_data.items[slice_data.test[index[user.user_id]]])
-        assert held.items.count(test_item) == 1 and len(held.items) == K and held.heldout == test_item
+        assert (
+            held.items.count(test_item) == 1 and len(held.items) == K and held.heldout == test_item
+        )
         assert not set(held.items[1:]) & set(user.history)
-    assert len({p.items.index(p.heldout) for u in simulated for p in pages[u.user_id] if p.kind == HELDOUT_PAGE}) > 3
+    assert (
+        len(
+            {
+                p.items.index(p.heldout)
+                for u in simulated
+                for p in pages[u.user_id]
+                if p.kind == HELDOUT_PAGE
+            }
+        )
+        > 3
+    )
     # a repeat (the test film is already in the train history): skipped and counted, not leaked
     index_of_test = index[users[0]]
-    repeat = SplitData(slice_data.users, slice_data.items, list(slice_data.train), slice_data.valid, slice_data.test)
+    repeat = SplitData(
+        slice_data.users,
+        slice_data.items,
+        list(slice_data.train),
+        slice_data.valid,
+        slice_data.test,
+    )
     repeat.train[index_of_test] = np.append(repeat.train[index_of_test], repeat.test[index_of_test])
-    again, _ = simulation_inputs(repeat, names, {i: f"{t}." for i, t in names.items()}, profiles, lists, users[:1], K,
-                                 n_recent=10, seed=0)
+    again, _ = simulation_inputs(
+        repeat,
+        names,
+        {i: f"{t}." for i, t in names.items()},
+        profiles,
+        lists,
+        users[:1],
+        K,
+        n_recent=10,
+        seed=0,
+    )
     assert again[0].unusable and not again[0].history
     counted = simulate(chooser, again, {users[0]: pages[users[0]]}, seed=0)
-    assert counted.unsimulated == {"held-out film already in the train history": 1} and counted.choices.empty
+    assert (
+        counted.unsimulated == {"held-out film already in the train history": 1}
+        and counted.choices.empty
+    )
     leaky = SimulatedUser("u", history=["1", "2"], recent_titles=[])
     with pytest.raises(ValueError, match=r"held-out item\(s\) \['2'\] in the simulator's history"):
         guard_leakage(leaky, {"2": "Some Film"})
@@ -100,12 +160,27 @@ class ScriptedChooser:
 
 
 def _pages(n_users: int, models: list[str]) -> tuple[list[SimulatedUser], dict[str, list[Page]]]:
-    users = [SimulatedUser(f"u{n}", history=[], recent_titles=[], profile="likes films") for n in range(n_users)]
+    users = [
+        SimulatedUser(f"u{n}", history=[], recent_titles=[], profile="likes films")
+        for n in range(n_users)
+    ]
     rng = np.random.default_rng(0)
-    pages = {u.user_id: [Page(f"{u.user_id}/heldout", u.user_id, HELDOUT_PAGE, list(map(str, rng.permutation(K))),
-                              heldout="0")]
-             + [Page(f"{u.user_id}/{m}", u.user_id, MODEL_PAGE, [f"{m}{i}" for i in range(K)], m, "1") for m in models]
-             for u in users}
+    pages = {
+        u.user_id: [
+            Page(
+                f"{u.user_id}/heldout",
+                u.user_id,
+                HELDOUT_PAGE,
+                list(map(str, rng.permutation(K))),
+                heldout="0",
+            )
+        ]
+        + [
+            Page(f"{u.user_id}/{m}", u.user_id, MODEL_PAGE, [f"{m}{i}" for i in range(K)], m, "1")
+            for m in models
+        ]
+        for u in users
+    }
     return users, pages
 
 
@@ -115,14 +190,22 @@ def test_trusted_only_when_the_heldout_pick_rate_and_the_model_order_both_hold()
     users, pages = _pages(60, models)
     agreeing = ScriptedChooser(0.5, dict(zip(models, [0.2, 0.3, 0.4, 0.5])))
     summary = summarize(simulate(agreeing, users, pages, seed=0).choices, ndcg, K)
-    assert summary["trusted"] and summary["kendall_tau"] == pytest.approx(1.0) and summary["n_models"] == 4
-    assert summary["heldout_pick_rate"] == pytest.approx(0.5) and summary["heldout_pick_ci"][0] > 0.15
+    assert (
+        summary["trusted"]
+        and summary["kendall_tau"] == pytest.approx(1.0)
+        and summary["n_models"] == 4
+    )
+    assert (
+        summary["heldout_pick_rate"] == pytest.approx(0.5) and summary["heldout_pick_ci"][0] > 0.15
+    )
     assert summary["pick_rate_by_model"]["sasrec"]["pick_rate"] == pytest.approx(0.4)
     reversed_ = ScriptedChooser(0.5, dict(zip(models, [0.5, 0.4, 0.3, 0.2])))
     summary = summarize(simulate(reversed_, users, pages, seed=0).choices, ndcg, K)
     assert not summary["trusted"] and summary["kendall_tau"] == pytest.approx(-1.0)
     assert "Kendall tau" in summary["advisory_reason"]
-    blind = ScriptedChooser(0.1, dict(zip(models, [0.2, 0.3, 0.4, 0.5])))  # the held-out item at chance
+    blind = ScriptedChooser(
+        0.1, dict(zip(models, [0.2, 0.3, 0.4, 0.5]))
+    )  # the held-out item at chance
     summary = summarize(simulate(blind, users, pages, seed=0).choices, ndcg, K)
     assert not summary["trusted"] and "held-out pick rate" in summary["advisory_reason"]
     users, pages = _pages(60, models[:3])
@@ -135,17 +218,31 @@ def test_backend_failure_empty_page_and_missing_profile_are_counted_fault_inject
     users[1].profile = ""
     pages["u2"][1].items = []
     users[3].profile = "likes films that break the backend"
-    chooser = LLMChooser(StubBackend(fail_on="break the backend"), {**{str(i): f"film {i}" for i in range(K)},
-                                                        **{f"popularity{i}": f"hit {i}" for i in range(K)}})
+    chooser = LLMChooser(
+        StubBackend(fail_on="break the backend"),
+        {
+            **{str(i): f"film {i}" for i in range(K)},
+            **{f"popularity{i}": f"hit {i}" for i in range(K)},
+        },
+    )
     simulation = simulate(chooser, users, pages, seed=0)
-    assert simulation.unsimulated == {"no profile": 1, "empty page": 1, "backend failure: ConnectionError": 1}
+    assert simulation.unsimulated == {
+        "no profile": 1,
+        "empty page": 1,
+        "backend failure: ConnectionError": 1,
+    }
     assert sorted(simulation.choices["user_id"].unique()) == ["u0", "u4", "u5"]
-    assert (simulation.choices.groupby("page_id")["chosen"].sum() <= 1).all()  # one pick or none per page
+    assert (
+        simulation.choices.groupby("page_id")["chosen"].sum() <= 1
+    ).all()  # one pick or none per page
 
 
 def test_a_simulator_that_always_answers_A_shows_its_position_bias_fault_injected(tmp_path):
     users, pages = _pages(20, ["popularity"])
-    cards = {**{str(i): f"film {i}" for i in range(K)}, **{f"popularity{i}": f"hit {i}" for i in range(K)}}
+    cards = {
+        **{str(i): f"film {i}" for i in range(K)},
+        **{f"popularity{i}": f"hit {i}" for i in range(K)},
+    }
     first = StubBackend(answer=lambda labels: {label: float(label == "A") for label in labels})
     summary = summarize(simulate(LLMChooser(first, cards), users, pages, seed=0).choices, {}, K)
     assert summary["pick_rate_by_position"][1] == pytest.approx(1.0)
@@ -157,12 +254,17 @@ def test_a_simulator_that_always_answers_A_shows_its_position_bias_fault_injecte
 
 def test_llm_answers_are_cached_by_model_template_and_prompt(tmp_path):
     users, pages = _pages(3, ["popularity"])
-    cards = {**{str(i): f"film {i}" for i in range(K)}, **{f"popularity{i}": f"hit {i}" for i in range(K)}}
+    cards = {
+        **{str(i): f"film {i}" for i in range(K)},
+        **{f"popularity{i}": f"hit {i}" for i in range(K)},
+    }
     backend, cache = StubBackend(), LLMCache(tmp_path / "llm.sqlite")
     first = simulate(LLMChooser(backend, cards, cache), users, pages, seed=0).choices
     calls = backend.calls
     again = simulate(LLMChooser(backend, cards, cache), users, pages, seed=0).choices
-    assert calls == 3 and backend.calls == calls  # one call per user (their pages share a prefix), then none
+    assert (
+        calls == 3 and backend.calls == calls
+    )  # one call per user (their pages share a prefix), then none
     pd.testing.assert_frame_equal(first, again)
 
 
@@ -171,19 +273,27 @@ def test_the_choice_model_learns_a_planted_taste_for_popular_films():
     n_items, d = 200, 8
     items = [str(i) for i in range(n_items)]
     vectors = rng.normal(size=(n_items, d))
-    uninformative = Probe(np.zeros(3 * d), np.ones(3 * d), np.zeros(3 * d), 0.0)  # the judge says nothing
-    judge = ProbeJudge(uninformative, Calibration(np.array([0.0, 1.0]), np.array([0.0, 1.0])), vectors, items)
+    uninformative = Probe(
+        np.zeros(3 * d), np.ones(3 * d), np.zeros(3 * d), 0.0
+    )  # the judge says nothing
+    judge = ProbeJudge(
+        uninformative, Calibration(np.array([0.0, 1.0]), np.array([0.0, 1.0])), vectors, items
+    )
     counts = {i: int(c) for i, c in zip(items, rng.zipf(1.5, n_items).clip(max=500))}
     popular = sorted(items, key=counts.get, reverse=True)
     histories = [list(rng.choice(items, size=15, replace=False)) for _ in range(300)]
-    targets = [next(i for i in popular if i not in h) for h in histories]  # each picks the most popular unseen film
+    targets = [
+        next(i for i in popular if i not in h) for h in histories
+    ]  # each picks the most popular unseen film
     model = ChoiceModel(judge, counts)
     facts = model.fit(histories[:200], targets[:200])
     assert facts["weights"]["log_popularity"] > 1.0 and facts["valid_hit_rate_at_10"] > 0.9
     log_p = model.log_probabilities(histories[200:])
     picked = [log_p[row, int(t)] for row, t in enumerate(targets[200:])]
     assert np.exp(picked).mean() > 10 / n_items  # far above a uniform pick
-    assert np.isneginf(log_p[0, [int(i) for i in histories[200]]]).all()  # never a film already watched
+    assert np.isneginf(
+        log_p[0, [int(i) for i in histories[200]]]
+    ).all()  # never a film already watched
 
 
 @pytest.mark.integration
@@ -192,10 +302,29 @@ def test_simulated_feedback_partition_in_the_lake_mlflow_and_dagster(ml100k_runs
     out = runs[-1].home / "lake" / "simulations" / f"date={TODAY}"
     summary = json.loads((out / "summary.json").read_text())
     choices = pd.read_parquet(out / "choices.parquet")
-    assert list(choices.columns[:7]) == ["user_id", "page_id", "position", "item_id", "model_name", "model_version", "chosen"]
-    assert {"page_size", "heldout_pick_rate", "heldout_pick_ci", "kendall_tau", "n_models", "pick_rate_by_model",
-            "trusted", "n_users"} <= set(summary)
-    assert summary["n_users"] == choices["user_id"].nunique() == 200 and summary["unsimulated_users"] == 0
+    assert list(choices.columns[:7]) == [
+        "user_id",
+        "page_id",
+        "position",
+        "item_id",
+        "model_name",
+        "model_version",
+        "chosen",
+    ]
+    assert {
+        "page_size",
+        "heldout_pick_rate",
+        "heldout_pick_ci",
+        "kendall_tau",
+        "n_models",
+        "pick_rate_by_model",
+        "trusted",
+        "n_users",
+    } <= set(summary)
+    assert (
+        summary["n_users"] == choices["user_id"].nunique() == 200
+        and summary["unsimulated_users"] == 0
+    )
     pages_per_user = choices.groupby("user_id")["page_id"].nunique()
     assert (pages_per_user == 1 + summary["n_models"]).all() and summary["n_models"] >= 4
     assert (choices.groupby("page_id")["chosen"].sum() <= 1).all()
@@ -205,12 +334,19 @@ def test_simulated_feedback_partition_in_the_lake_mlflow_and_dagster(ml100k_runs
     assert set(champion_pages["model_version"]) == {str(champion.version)}
     # validation (a) on real ML-100K: the held-out film is picked far above 1/K (bench/simulator.py: 3.7x)
     assert summary["heldout_pick_ci"][0] > 1.5 / summary["page_size"]
-    assert summary["trusted"] == (summary["kendall_tau"] is not None and summary["kendall_tau"] >= 0.6)
+    assert summary["trusted"] == (
+        summary["kendall_tau"] is not None and summary["kendall_tau"] >= 0.6
+    )
     assert summary["trusted"] or "Kendall tau" in summary["advisory_reason"]
     meta = materializations(runs[-1])["simulated_feedback"]
-    assert meta["pick_rate_vs_ndcg"].value.startswith("![") and meta["trusted"].value == summary["trusted"]
+    assert (
+        meta["pick_rate_vs_ndcg"].value.startswith("![")
+        and meta["trusted"].value == summary["trusted"]
+    )
     run = mlflow_client.get_run(meta["mlflow_run_id"].value)
     assert run.data.tags["dagster_asset_key"] == "simulated_feedback"
     assert run.data.metrics["heldout_pick_rate"] == pytest.approx(summary["heldout_pick_rate"])
     assert {a.path for a in mlflow_client.list_artifacts(run.info.run_id, "plots")} == {
-        "plots/pick_rate_vs_ndcg.png", "plots/pick_rate_by_position.png"}
+        "plots/pick_rate_vs_ndcg.png",
+        "plots/pick_rate_by_position.png",
+    }

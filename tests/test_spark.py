@@ -13,17 +13,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ML100K_DIR, TODAY, assert_loopback_only, query
 
 from orchestration.core.spark import java_missing
-from conftest import ML100K_DIR, TODAY, assert_loopback_only, query
 
 needs_java = pytest.mark.skipif(java_missing() is not None, reason=str(java_missing()))
 
 EXACT_TABLES = ["fct_interactions", "quarantine_interactions", "splits", "dim_items", "dim_users"]
 FEATURE_TABLES = ["feat_user_stats", "feat_item_stats"]  # sums of squares: equal to float rounding
-SORT_KEYS = {"fct_interactions": ["source_file", "source_row"], "quarantine_interactions": ["source_file", "source_row"],
-             "splits": ["source_file", "source_row"], "dim_items": ["item_id"], "dim_users": ["user_id"],
-             "feat_user_stats": ["user_id", "event_timestamp"], "feat_item_stats": ["item_id", "event_timestamp"]}
+SORT_KEYS = {
+    "fct_interactions": ["source_file", "source_row"],
+    "quarantine_interactions": ["source_file", "source_row"],
+    "splits": ["source_file", "source_row"],
+    "dim_items": ["item_id"],
+    "dim_users": ["user_id"],
+    "feat_user_stats": ["user_id", "event_timestamp"],
+    "feat_item_stats": ["item_id", "event_timestamp"],
+}
 
 
 def warehouse_run(home: Path, dataset: str, data_dir: Path | None, engine: str):
@@ -33,9 +39,14 @@ def warehouse_run(home: Path, dataset: str, data_dir: Path | None, engine: str):
     from orchestration.core.resources import LakeResource
     from orchestration.definitions import WAREHOUSE_JOB, build_defs
 
-    lake = LakeResource(home=str(home), dataset=dataset, data_dir=str(data_dir) if data_dir else None, engine=engine)
-    result = build_defs(lake).resolve_job_def(WAREHOUSE_JOB).execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    lake = LakeResource(
+        home=str(home), dataset=dataset, data_dir=str(data_dir) if data_dir else None, engine=engine
+    )
+    result = (
+        build_defs(lake)
+        .resolve_job_def(WAREHOUSE_JOB)
+        .execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    )
     assert result.success, f"{engine} warehouse job failed"
     return result
 
@@ -55,8 +66,14 @@ def assert_same_tables(duck_home: Path, spark_home: Path) -> None:
         assert [str(t) for t in spark.dtypes] == [str(t) for t in duck.dtypes], name
         pd.testing.assert_frame_equal(spark, duck, check_exact=True, obj=name)
     for name in FEATURE_TABLES:
-        pd.testing.assert_frame_equal(table(spark_home, name), table(duck_home, name), check_exact=False,
-                                      rtol=1e-9, atol=1e-12, obj=name)
+        pd.testing.assert_frame_equal(
+            table(spark_home, name),
+            table(duck_home, name),
+            check_exact=False,
+            rtol=1e-9,
+            atol=1e-12,
+            obj=name,
+        )
 
 
 @pytest.mark.integration
@@ -69,19 +86,30 @@ def test_spark_parity_ml100k_tables(ml100k_runs, tmp_path, fresh_spark):
 
     from orchestration.core.feast import feature_store
     from orchestration.core.resources import LakeResource
-    from orchestration.defs.features.assets import feast_feature_sources, feast_registry, training_set
+    from orchestration.defs.features.assets import (
+        feast_feature_sources,
+        feast_registry,
+        training_set,
+    )
 
     runs, _ = ml100k_runs
     spark_home = tmp_path / "spark-home"
     result = warehouse_run(spark_home, "ml-100k", ML100K_DIR, "spark")
     assert_same_tables(runs[0].home, spark_home)
     checks = result.get_asset_check_evaluations()
-    assert len(checks) >= 20 and all(c.passed for c in checks)  # dbt tests (on Spark) and GE ran as checks
+    assert len(checks) >= 20 and all(
+        c.passed for c in checks
+    )  # dbt tests (on Spark) and GE ran as checks
 
     # Feast on the Spark offline store (SparkSources, feature_store.spark.yaml): the same point-in-time training set
-    lake = LakeResource(home=str(spark_home), dataset="ml-100k", data_dir=str(ML100K_DIR), engine="spark")
-    features = dg.materialize([feast_feature_sources, feast_registry, training_set], resources={"lake": lake},
-                              instance=dg.DagsterInstance.ephemeral())
+    lake = LakeResource(
+        home=str(spark_home), dataset="ml-100k", data_dir=str(ML100K_DIR), engine="spark"
+    )
+    features = dg.materialize(
+        [feast_feature_sources, feast_registry, training_set],
+        resources={"lake": lake},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
     assert features.success
     store = feature_store(spark_home, "spark")
     assert store.config.offline_store.type == "spark"
@@ -90,8 +118,10 @@ def test_spark_parity_ml100k_tables(ml100k_runs, tmp_path, fresh_spark):
     on_duckdb = pd.read_parquet(runs[0].home / "lake" / "features" / "training_set.parquet")
     pd.testing.assert_frame_equal(on_spark, on_duckdb, check_exact=False, rtol=1e-9, atol=1e-12)
     assert (spark_home / "lake" / "spark" / "warehouse" / "main.db" / "splits").is_dir()
-    assert query(spark_home / "warehouse.duckdb",
-                 "select table_type from information_schema.tables where table_name = 'splits'") == [("VIEW",)]
+    assert query(
+        spark_home / "warehouse.duckdb",
+        "select table_type from information_schema.tables where table_name = 'splits'",
+    ) == [("VIEW",)]
 
 
 @pytest.mark.integration
@@ -100,30 +130,47 @@ def test_spark_parity_synthetic_quarantine(tmp_path):
     """A synthetic dataset with 3% broken rows: both engines quarantine the same rows for the same
     reasons and keep the same clean rows and splits (ML-100K has no bad rows to compare); and the
     dbt unit tests, which pipeline runs leave out, pass on Spark too."""
+    from test_dbt_contracts import assert_unit_tests_pass
+
     from orchestration.core.resources import LakeResource
     from orchestration.defs.ingest.synth import SynthConfig, write_synthetic_dataset
     from orchestration.defs.transform.assets import dbt_vars
-    from test_dbt_contracts import assert_unit_tests_pass
 
     data = tmp_path / "synth"
-    write_synthetic_dataset(SynthConfig(users=400, items=300, interactions=12_000, seed=7, malformed_share=0.03,
-                                        item_text=True), data, log=lambda _: None)
+    write_synthetic_dataset(
+        SynthConfig(
+            users=400, items=300, interactions=12_000, seed=7, malformed_share=0.03, item_text=True
+        ),
+        data,
+        log=lambda _: None,
+    )
     warehouse_run(tmp_path / "duck", str(data), None, "duckdb")
     warehouse_run(tmp_path / "spark", str(data), None, "spark")
     assert_same_tables(tmp_path / "duck", tmp_path / "spark")
     reasons = table(tmp_path / "spark", "quarantine_interactions")["reason"].value_counts()
-    assert reasons.sum() >= 300 and {"missing_user_id", "rating_not_a_number", "rating_out_of_range",
-                                     "unparseable_timestamp", "duplicate_event"} <= set(reasons.index)
-    clean = query(tmp_path / "spark" / "warehouse.duckdb", "select count(*) from fct_interactions")[0][0]
+    assert reasons.sum() >= 300 and {
+        "missing_user_id",
+        "rating_not_a_number",
+        "rating_out_of_range",
+        "unparseable_timestamp",
+        "duplicate_event",
+    } <= set(reasons.index)
+    clean = query(tmp_path / "spark" / "warehouse.duckdb", "select count(*) from fct_interactions")[
+        0
+    ][0]
     assert clean + reasons.sum() == 12_000  # counts in = clean + quarantined
     spark = LakeResource(home=str(tmp_path / "spark"), dataset=str(data), engine="spark")
-    assert_unit_tests_pass(tmp_path / "spark", tmp_path / "dbt-unit", dbt_vars(spark), target="spark")
+    assert_unit_tests_pass(
+        tmp_path / "spark", tmp_path / "dbt-unit", dbt_vars(spark), target="spark"
+    )
 
 
 def stop_active_spark() -> None:
     from pyspark.sql import SparkSession
 
-    session = SparkSession.getActiveSession() or SparkSession._instantiatedSession  # another thread's, too
+    session = (
+        SparkSession.getActiveSession() or SparkSession._instantiatedSession
+    )  # another thread's, too
     if session is not None:
         session.stop()
 
@@ -156,14 +203,25 @@ def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, tmp_path,
     date = TODAY
     spark_home = tmp_path / "spark-home"
     warehouse_run(spark_home, "ml-100k", ML100K_DIR, "spark")
-    shutil.copytree(duck_home / "mlflow", spark_home / "mlflow")  # the same registry, so the same champion
+    shutil.copytree(
+        duck_home / "mlflow", spark_home / "mlflow"
+    )  # the same registry, so the same champion
 
     master = "local-cluster[2,1,1024]"
     config = {**spark_config(master), "spark.executor.memory": "1g", "spark.driver.memory": "1g"}
-    lake = LakeResource(home=str(spark_home), dataset="ml-100k", data_dir=str(ML100K_DIR), engine="spark")
-    result = dg.materialize([batch_recommendations], partition_key=date, instance=dg.DagsterInstance.ephemeral(),
-                            resources={"lake": lake, "serving": ServingResource(chunk_users=128),
-                                       "spark": LazyPySparkResource(spark_config=config)})
+    lake = LakeResource(
+        home=str(spark_home), dataset="ml-100k", data_dir=str(ML100K_DIR), engine="spark"
+    )
+    result = dg.materialize(
+        [batch_recommendations],
+        partition_key=date,
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={
+            "lake": lake,
+            "serving": ServingResource(chunk_users=128),
+            "spark": LazyPySparkResource(spark_config=config),
+        },
+    )
     assert result.success
 
     from pyspark.sql import SparkSession
@@ -173,16 +231,29 @@ def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, tmp_path,
     executors = context._jsc.sc().getExecutorMemoryStatus().size() - 1  # minus the driver
     assert executors == 2
 
-    in_process = pd.read_parquet(duck_home / "lake" / "recommendations" / f"date={date}" / "recommendations.parquet")
-    on_spark = pd.read_parquet(spark_home / "lake" / "recommendations" / f"date={date}" / "recommendations.parquet")
+    in_process = pd.read_parquet(
+        duck_home / "lake" / "recommendations" / f"date={date}" / "recommendations.parquet"
+    )
+    on_spark = pd.read_parquet(
+        spark_home / "lake" / "recommendations" / f"date={date}" / "recommendations.parquet"
+    )
     [meta] = [e.materialization.metadata for e in result.get_asset_materialization_events()]
-    assert meta["engine"].value == "spark" and meta["users_scored"].value == in_process["user_id"].nunique()
+    assert (
+        meta["engine"].value == "spark"
+        and meta["users_scored"].value == in_process["user_id"].nunique()
+    )
     key = ["user_id", "rank"]
-    in_process, on_spark = (f.sort_values(key).reset_index(drop=True) for f in (in_process, on_spark))
+    in_process, on_spark = (
+        f.sort_values(key).reset_index(drop=True) for f in (in_process, on_spark)
+    )
     assert len(on_spark) == len(in_process) == 943 * 20
-    pd.testing.assert_frame_equal(on_spark.drop(columns="score"), in_process.drop(columns="score"), check_exact=True)
+    pd.testing.assert_frame_equal(
+        on_spark.drop(columns="score"), in_process.drop(columns="score"), check_exact=True
+    )
     np.testing.assert_allclose(on_spark["score"], in_process["score"], rtol=1e-5, atol=1e-6)
-    assert not (spark_home / "lake" / "recommendations" / ".spark" / f"date={date}").exists()  # scratch removed
+    assert not (
+        spark_home / "lake" / "recommendations" / ".spark" / f"date={date}"
+    ).exists()  # scratch removed
 
 
 @needs_java
@@ -206,7 +277,9 @@ def test_unknown_engine_is_a_clear_error():
     from orchestration.core.settings import SettingError, resource_fields
 
     assert resource_fields("lake", {"RECLAKE_ENGINE": "Spark"})["engine"] == "spark"
-    with pytest.raises(SettingError, match="RECLAKE_ENGINE='postgres': expected one of duckdb, spark"):
+    with pytest.raises(
+        SettingError, match="RECLAKE_ENGINE='postgres': expected one of duckdb, spark"
+    ):
         resource_fields("lake", {"RECLAKE_ENGINE": "postgres"})
 
 
@@ -231,5 +304,12 @@ def test_spark_tables_replace_duckdb_tables_as_views(tmp_path):
         pq.write_table(pa.table({"split": ["train", "test"]}), folder / f"part-0000{part}.parquet")
     assert publish_spark_tables(Lake(home), ["splits", "stg_interactions"]) == ["splits"]
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.execute("select table_type from information_schema.tables where table_name = 'splits'").fetchall() == [("VIEW",)]
-        assert sorted(con.execute("select split from main.splits").fetchall()) == [("test",), ("test",), ("train",), ("train",)]
+        assert con.execute(
+            "select table_type from information_schema.tables where table_name = 'splits'"
+        ).fetchall() == [("VIEW",)]
+        assert sorted(con.execute("select split from main.splits").fetchall()) == [
+            ("test",),
+            ("test",),
+            ("train",),
+            ("train",),
+        ]

@@ -16,5 +16,12 @@ from tqdm import tqdm
 def bar(total: int, desc: str, unit: str) -> tqdm:
     forced = os.environ.get("RECLAKE_PROGRESS")
     show = sys.stderr.isatty() if forced is None else forced == "1"
-    return tqdm(total=total, desc=desc, unit=unit, disable=not show, mininterval=1.0, dynamic_ncols=True,
-                file=sys.stderr)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        disable=not show,
+        mininterval=1.0,
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )

@@ -20,23 +20,44 @@ def auc(positive, negative) -> float:
     return float((greater + 0.5 * ties) / (len(positive) * len(negative)))
 
 
-def auc_interval(pointwise: pd.DataFrame, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> list[float]:
+def auc_interval(
+    pointwise: pd.DataFrame, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> list[float]:
     """Percentile bootstrap of the pooled held-out-vs-random AUC, resampling users (a user's items
     are not independent draws). Pair counts between every two users are computed once, so each
     resample is two matrix products: AUC = w'Cw / ((w.P)(w.N)) for user multiplicities w."""
     frame = pointwise[pointwise["role"].isin(["heldout", "random"])]
     users = sorted(frame["user_id"].unique())
-    pos = [frame.loc[(frame["user_id"] == u) & (frame["role"] == "heldout"), "score"].to_numpy(float) for u in users]
-    neg = [frame.loc[(frame["user_id"] == u) & (frame["role"] == "random"), "score"].to_numpy(float) for u in users]
-    wins = np.array([[((p[:, None] > n[None, :]).sum() + 0.5 * (p[:, None] == n[None, :]).sum()) for n in neg] for p in pos])
+    pos = [
+        frame.loc[(frame["user_id"] == u) & (frame["role"] == "heldout"), "score"].to_numpy(float)
+        for u in users
+    ]
+    neg = [
+        frame.loc[(frame["user_id"] == u) & (frame["role"] == "random"), "score"].to_numpy(float)
+        for u in users
+    ]
+    wins = np.array(
+        [
+            [
+                ((p[:, None] > n[None, :]).sum() + 0.5 * (p[:, None] == n[None, :]).sum())
+                for n in neg
+            ]
+            for p in pos
+        ]
+    )
     n_pos, n_neg = np.array([len(p) for p in pos], float), np.array([len(n) for n in neg], float)
     rng = np.random.default_rng(seed)
-    weights = rng.multinomial(len(users), np.full(len(users), 1 / len(users)), size=n_boot).astype(float)
+    weights = rng.multinomial(len(users), np.full(len(users), 1 / len(users)), size=n_boot).astype(
+        float
+    )
     denominators = (weights @ n_pos) * (weights @ n_neg)
     valid = denominators > 0
     samples = np.einsum("bi,ij,bj->b", weights[valid], wins, weights[valid]) / denominators[valid]
     tail = (1 - level) / 2 * 100
-    return [round(float(np.percentile(samples, tail)), 4), round(float(np.percentile(samples, 100 - tail)), 4)]
+    return [
+        round(float(np.percentile(samples, tail)), 4),
+        round(float(np.percentile(samples, 100 - tail)), 4),
+    ]
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> list[float]:
@@ -52,22 +73,34 @@ def reliability(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
     frame = pd.DataFrame({"bin": which, "p": probabilities, "y": labels})
-    return frame.groupby("bin").agg(predicted=("p", "mean"), observed=("y", "mean"), count=("y", "size")).reset_index()
+    return (
+        frame.groupby("bin")
+        .agg(predicted=("p", "mean"), observed=("y", "mean"), count=("y", "size"))
+        .reset_index()
+    )
 
 
 def ece(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
     """Expected calibration error: the count-weighted gap between predicted and observed rates."""
     table = reliability(np.asarray(probabilities, float), np.asarray(labels, float), bins)
-    return float((table["count"] * (table["predicted"] - table["observed"]).abs()).sum() / table["count"].sum())
+    return float(
+        (table["count"] * (table["predicted"] - table["observed"]).abs()).sum()
+        / table["count"].sum()
+    )
 
 
-def paired_interval(differences: np.ndarray, level: float = 0.95, resamples: int = 2000,
-                    seed: int = 0) -> tuple[float, float]:
+def paired_interval(
+    differences: np.ndarray, level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of per-user values (users resampled): the gate's
     differences between two models, the simulator's pick rates."""
     rng = np.random.default_rng(seed)
-    means = np.array([differences[rng.integers(0, len(differences), len(differences))].mean()
-                      for _ in range(resamples)])
+    means = np.array(
+        [
+            differences[rng.integers(0, len(differences), len(differences))].mean()
+            for _ in range(resamples)
+        ]
+    )
     tail = (1 - level) / 2 * 100
     return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 

@@ -20,7 +20,9 @@ def sample_users(activity: pd.Series, n: int, seed: int, strata: int = 4) -> lis
     rng = np.random.default_rng(seed)
     bins = pd.qcut(activity.rank(method="first"), q=min(strata, len(activity)), labels=False)
     chosen = []
-    for stratum, size in zip(range(strata), np.diff(np.linspace(0, n, strata + 1).round().astype(int))):
+    for stratum, size in zip(
+        range(strata), np.diff(np.linspace(0, n, strata + 1).round().astype(int))
+    ):
         members = np.sort(activity.index[bins == stratum].astype(str))
         chosen.extend(rng.choice(members, size=min(size, len(members)), replace=False))
     return sorted(chosen)

@@ -41,9 +41,13 @@ from models.recsys.pair_probe import Probe, pair_features
 
 @dataclass
 class ProbeConfig:
-    targets_per_user: int = 10  # the last train items of each user that the probe learns to pick out
+    targets_per_user: int = (
+        10  # the last train items of each user that the probe learns to pick out
+    )
     negatives_per_target: int = 4  # random items outside the user's train history, per positive
-    min_history: int = 2  # train items kept as history; a shorter user gives fewer targets, none below this
+    min_history: int = (
+        2  # train items kept as history; a shorter user gives fewer targets, none below this
+    )
     l2_c: float = 0.05  # inverse L2 strength; 0.01-0.2 gave valid AUCs within 0.01 of each other
     seed: int = 0
 
@@ -68,31 +72,47 @@ def item_card_texts(titles: list[str], years: list, genres: list[str | None]) ->
     return cards
 
 
-def read_cards(backend, cards: list[str], cache_dir: Path, depth: float = 0.5, log=print) -> np.ndarray:
+def read_cards(
+    backend, cards: list[str], cache_dir: Path, depth: float = 0.5, log=print
+) -> np.ndarray:
     """Unit-length hidden-state vectors of the cards (``backend.hidden_states``), cached per model,
     dtype and depth by the card's sha256, so a re-run or a new dataset version reads only new cards."""
-    path = Path(cache_dir) / "hidden_states" / f"{backend.model}-{str(backend.dtype).removeprefix('torch.')}-depth{depth}.npz"
+    path = (
+        Path(cache_dir)
+        / "hidden_states"
+        / f"{backend.model}-{str(backend.dtype).removeprefix('torch.')}-depth{depth}.npz"
+    )
     keys = [hashlib.sha256(card.encode()).hexdigest()[:32] for card in cards]
     known: dict[str, np.ndarray] = {}
     if path.exists():
         with np.load(path, allow_pickle=False) as f:
             known = dict(zip(f["keys"].tolist(), f["vectors"]))
     missing = sorted({k: card for k, card in zip(keys, cards) if k not in known}.items())
-    log(f"{backend.model} reads {len(missing)} item cards ({len(set(keys)) - len(missing)} distinct ones cached)")
+    log(
+        f"{backend.model} reads {len(missing)} item cards ({len(set(keys)) - len(missing)} distinct ones cached)"
+    )
     if missing:
         fresh = backend.hidden_states([card for _, card in missing], depth=depth)
-        known.update(zip([k for k, _ in missing], fresh / (np.linalg.norm(fresh, axis=1, keepdims=True) + 1e-12)))
+        known.update(
+            zip(
+                [k for k, _ in missing],
+                fresh / (np.linalg.norm(fresh, axis=1, keepdims=True) + 1e-12),
+            )
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as out:  # temp + rename: a reader never sees half a cache
-            np.savez(out, keys=np.array(list(known), dtype=str), vectors=np.stack(list(known.values())))
+            np.savez(
+                out, keys=np.array(list(known), dtype=str), vectors=np.stack(list(known.values()))
+            )
         os.replace(tmp, path)
     return np.stack([known[k] for k in keys]).astype(np.float32)
 
 
 class SentenceEncoder:
     """all-MiniLM-L6-v2 (models/text/embeddings.py) behind the reader interface of `read_cards`: its
-    vectors beside the LLM's lift the probe's valid AUC from 0.814 (SmolLM2) / 0.820 (MiniLM) to 0.865 (docs/judge.md)."""
+    vectors beside the LLM's lift the probe's valid AUC from 0.814 (SmolLM2) / 0.820 (MiniLM) to
+    0.865 (docs/judge.md)."""
 
     model, dtype = "all-MiniLM-L6-v2", "float32"
 
@@ -102,7 +122,9 @@ class SentenceEncoder:
         return encode_texts(texts)
 
 
-def train_examples(data: SplitData, config: ProbeConfig) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+def train_examples(
+    data: SplitData, config: ProbeConfig
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """(histories, item indices, labels) from the train split alone. Negatives are drawn from all
     items outside the user's train history: excluding the valid/test items would mean reading them."""
     rng = np.random.default_rng(config.seed)
@@ -116,12 +138,16 @@ def train_examples(data: SplitData, config: ProbeConfig) -> tuple[list[np.ndarra
         seen[sequence] = True
         candidates = np.flatnonzero(~seen)
         for target in targets:
-            negatives = rng.choice(candidates, size=min(config.negatives_per_target, len(candidates)), replace=False)
+            negatives = rng.choice(
+                candidates, size=min(config.negatives_per_target, len(candidates)), replace=False
+            )
             histories += [history] * (1 + len(negatives))
             items += [target, *negatives]
             labels += [1] + [0] * len(negatives)
     if not labels:
-        raise ValueError(f"no user has more than {config.min_history} train items: nothing to tune the judge on")
+        raise ValueError(
+            f"no user has more than {config.min_history} train items: nothing to tune the judge on"
+        )
     return histories, np.asarray(items), np.asarray(labels)
 
 
@@ -140,20 +166,36 @@ def fit_probe(vectors: np.ndarray, data: SplitData, config: ProbeConfig) -> tupl
     # scikit-learn's C on a sum of losses is 1 / (C * n) on their mean. 100 L-BFGS steps: 500 gave
     # valid AUC 0.8057 in 20 s, 100 gave 0.8048 in 10 s (SmolLM2 cards, ML-100K)
     l2 = 1.0 / (config.l2_c * len(labels))
-    solver = torch.optim.LBFGS([weight, bias], max_iter=100, tolerance_grad=1e-6, line_search_fn="strong_wolfe")
+    solver = torch.optim.LBFGS(
+        [weight, bias], max_iter=100, tolerance_grad=1e-6, line_search_fn="strong_wolfe"
+    )
 
     def loss():
         solver.zero_grad()
-        value = torch.nn.functional.binary_cross_entropy_with_logits(features @ weight + bias, target) + 0.5 * l2 * weight @ weight
+        value = (
+            torch.nn.functional.binary_cross_entropy_with_logits(features @ weight + bias, target)
+            + 0.5 * l2 * weight @ weight
+        )
         value.backward()
         return value
 
     solver.step(loss)
     with torch.no_grad():
-        final = float(torch.nn.functional.binary_cross_entropy_with_logits(features @ weight + bias, target))
-    probe = Probe(mean.astype(np.float32), scale.astype(np.float32), weight.detach().numpy().copy(), float(bias.item()))
-    return probe, {"train_examples": int(len(labels)), "train_positives": int(labels.sum()),
-                   "features": int(x.shape[1]), "train_log_loss": final}
+        final = float(
+            torch.nn.functional.binary_cross_entropy_with_logits(features @ weight + bias, target)
+        )
+    probe = Probe(
+        mean.astype(np.float32),
+        scale.astype(np.float32),
+        weight.detach().numpy().copy(),
+        float(bias.item()),
+    )
+    return probe, {
+        "train_examples": int(len(labels)),
+        "train_positives": int(labels.sum()),
+        "features": int(x.shape[1]),
+        "train_log_loss": final,
+    }
 
 
 @dataclass
@@ -165,27 +207,40 @@ class Calibration:
     y: np.ndarray
 
     @classmethod
-    def fit(cls, scores: np.ndarray, labels: np.ndarray) -> "Calibration":
+    def fit(cls, scores: np.ndarray, labels: np.ndarray) -> Calibration:
         from sklearn.isotonic import IsotonicRegression
 
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(scores, labels)
-        return cls(np.asarray(iso.X_thresholds_, np.float64), np.asarray(iso.y_thresholds_, np.float64))
+        return cls(
+            np.asarray(iso.X_thresholds_, np.float64), np.asarray(iso.y_thresholds_, np.float64)
+        )
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         return np.interp(scores, self.x, self.y)
 
 
-def dump(probe: Probe, calibration: Calibration, vectors: np.ndarray, item_ids, config: ProbeConfig) -> bytes:
+def dump(
+    probe: Probe, calibration: Calibration, vectors: np.ndarray, item_ids, config: ProbeConfig
+) -> bytes:
     """One .npz: the probe, its calibration, the item vectors it reads and the config (the caller
     writes it atomically)."""
     buffer = io.BytesIO()
-    np.savez(buffer, mean=probe.mean, scale=probe.scale, coef=probe.coef, intercept=np.array([probe.intercept]),
-             calibration_x=calibration.x, calibration_y=calibration.y, vectors=vectors.astype(np.float32),
-             item_ids=np.asarray(item_ids, dtype=str), config=np.array([repr(asdict(config))]))
+    np.savez(
+        buffer,
+        mean=probe.mean,
+        scale=probe.scale,
+        coef=probe.coef,
+        intercept=np.array([probe.intercept]),
+        calibration_x=calibration.x,
+        calibration_y=calibration.y,
+        vectors=vectors.astype(np.float32),
+        item_ids=np.asarray(item_ids, dtype=str),
+        config=np.array([repr(asdict(config))]),
+    )
     return buffer.getvalue()
 
 
-def load(path, name: str = "probe") -> "ProbeJudge":
+def load(path, name: str = "probe") -> ProbeJudge:
     with np.load(path, allow_pickle=False) as f:
         probe, vectors, item_ids = Probe.from_arrays(f)
         calibration = Calibration(f["calibration_x"], f["calibration_y"])
@@ -195,8 +250,14 @@ def load(path, name: str = "probe") -> "ProbeJudge":
 class ProbeJudge:
     """The tuned judge behind the same per-user interface as the zero-shot one (models/evaluation/judge.py)."""
 
-    def __init__(self, probe: Probe, calibration: Calibration, vectors: np.ndarray, item_ids: list[str],
-                 name: str = "probe"):
+    def __init__(
+        self,
+        probe: Probe,
+        calibration: Calibration,
+        vectors: np.ndarray,
+        item_ids: list[str],
+        name: str = "probe",
+    ):
         self.probe, self.calibration, self.vectors = probe, calibration, vectors
         self.index = {item: i for i, item in enumerate(item_ids)}
         self.name = name

@@ -38,17 +38,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from models.llm.templates import PromptTemplate
 from models.common.progress import bar
 from models.common.stats import bootstrap_mean, kendall_tau
 from models.evaluation.cases import random_unseen
+from models.llm.templates import PromptTemplate
 
 TRUST_TAU = 0.6
 TRUST_PICK_RATE_TIMES_CHANCE = 1.5  # the held-out pick rate's lower bound must exceed 1.5/K
 MIN_MODELS = 4  # fewer model versions make Kendall tau too coarse to mean anything
 NONE = "X"  # the label of "none of these" (item labels are A, B, ...)
 MAX_PAGE = 20  # A..T: letters that stay clear of the "none" label
-HELDOUT_PAGE = "heldout"  # page kind of the validation page: the test item among random unseen items
+HELDOUT_PAGE = (
+    "heldout"  # page kind of the validation page: the test item among random unseen items
+)
 MODEL_PAGE = "model"
 
 
@@ -59,7 +61,9 @@ class SimulatedUser:
     recent_titles: list[str]  # the last train titles, newest last
     profile: str = ""  # the LLM profile written from train
     redactions: int = 0  # held-out titles cut from the profile by guard_leakage
-    unusable: str | None = None  # why this user cannot be simulated without leaking (counted, skipped)
+    unusable: str | None = (
+        None  # why this user cannot be simulated without leaking (counted, skipped)
+    )
 
 
 @dataclass
@@ -73,8 +77,9 @@ class Page:
     heldout: str | None = None  # the test item on a held-out page
 
 
-def shuffled_page(page_id: str, user_id: str, kind: str, items: list[str], rng: np.random.Generator,
-                  **fields) -> Page:
+def shuffled_page(
+    page_id: str, user_id: str, kind: str, items: list[str], rng: np.random.Generator, **fields
+) -> Page:
     return Page(page_id, user_id, kind, [items[i] for i in rng.permutation(len(items))], **fields)
 
 
@@ -85,8 +90,14 @@ def guard_leakage(user: SimulatedUser, heldout: dict[str, str]) -> SimulatedUser
     duplicate title under another id) is left out, and a held-out title in the LLM profile (a model
     may name a film it was never shown) is cut; both counted."""
     if leaked := set(heldout) & set(user.history):
-        raise ValueError(f"user {user.user_id}: held-out item(s) {sorted(leaked)} in the simulator's history")
-    patterns = [re.compile(rf"(?<!\w){re.escape(t)}(?!\w)", re.IGNORECASE) for t in dict.fromkeys(heldout.values()) if len(t) >= 3]
+        raise ValueError(
+            f"user {user.user_id}: held-out item(s) {sorted(leaked)} in the simulator's history"
+        )
+    patterns = [
+        re.compile(rf"(?<!\w){re.escape(t)}(?!\w)", re.IGNORECASE)
+        for t in dict.fromkeys(heldout.values())
+        if len(t) >= 3
+    ]
     recent = [text for text in user.recent_titles if not any(p.search(text) for p in patterns)]
     profile, cut = user.profile, len(user.recent_titles) - len(recent)
     for pattern in patterns:
@@ -100,9 +111,17 @@ def user_side_texts(user: SimulatedUser) -> list[str]:
     return [user.profile, *user.recent_titles]
 
 
-def simulation_inputs(data, names: dict[str, str], cards: dict[str, str], profiles: dict[str, str],
-                      lists: dict[tuple[str, str], dict[str, list[str]]], user_ids: list[str], page_size: int,
-                      n_recent: int, seed: int) -> tuple[list[SimulatedUser], dict[str, list[Page]]]:
+def simulation_inputs(
+    data,
+    names: dict[str, str],
+    cards: dict[str, str],
+    profiles: dict[str, str],
+    lists: dict[tuple[str, str], dict[str, list[str]]],
+    user_ids: list[str],
+    page_size: int,
+    n_recent: int,
+    seed: int,
+) -> tuple[list[SimulatedUser], dict[str, list[Page]]]:
     """The simulated users and their pages, from a `models.recsys.data.SplitData`: each user knows
     their TRAIN history (ids, the cards of the last `n_recent` items, the profile with any held-out
     title cut; `names` are titles, `cards` what the LLM reads of an item),
@@ -115,21 +134,47 @@ def simulation_inputs(data, names: dict[str, str], cards: dict[str, str], profil
         u = index[user_id]
         train = [str(data.items[i]) for i in data.train[u]]
         heldout = [str(data.items[i]) for i in (data.valid[u], data.test[u]) if i >= 0]
-        user = SimulatedUser(user_id, train, [cards[i] for i in train[-n_recent:]], profiles.get(user_id, ""))
-        if set(heldout) & set(train):  # a repeat: the held-out film is already in the history it would read
-            users.append(SimulatedUser(user_id, [], [], unusable="held-out film already in the train history"))
+        user = SimulatedUser(
+            user_id, train, [cards[i] for i in train[-n_recent:]], profiles.get(user_id, "")
+        )
+        if set(heldout) & set(
+            train
+        ):  # a repeat: the held-out film is already in the history it would read
+            users.append(
+                SimulatedUser(
+                    user_id, [], [], unusable="held-out film already in the train history"
+                )
+            )
             continue
         users.append(guard_leakage(user, {i: names.get(i, "") for i in heldout}))
         own = []
         if data.test[u] >= 0:
             seen = np.concatenate([data.train[u], [data.valid[u], data.test[u]]])
-            randoms = [str(data.items[i]) for i in random_unseen(rng, data.n_items, seen, page_size - 1)]
-            own.append(shuffled_page(f"{user_id}/heldout", user_id, HELDOUT_PAGE, [heldout[-1], *randoms], rng,
-                                     heldout=heldout[-1]))
+            randoms = [
+                str(data.items[i]) for i in random_unseen(rng, data.n_items, seen, page_size - 1)
+            ]
+            own.append(
+                shuffled_page(
+                    f"{user_id}/heldout",
+                    user_id,
+                    HELDOUT_PAGE,
+                    [heldout[-1], *randoms],
+                    rng,
+                    heldout=heldout[-1],
+                )
+            )
         for (name, version), by_user in lists.items():
-            own.append(shuffled_page(f"{user_id}/{name}/v{version}", user_id, MODEL_PAGE,
-                                     list(by_user.get(user_id, []))[:page_size], rng,
-                                     model_name=name, model_version=version))
+            own.append(
+                shuffled_page(
+                    f"{user_id}/{name}/v{version}",
+                    user_id,
+                    MODEL_PAGE,
+                    list(by_user.get(user_id, []))[:page_size],
+                    rng,
+                    model_name=name,
+                    model_version=version,
+                )
+            )
         pages[user_id] = own
     return users, pages
 
@@ -146,15 +191,21 @@ class LLMChooser:
     def conversation(self, user: SimulatedUser, page: Page) -> list[dict]:
         # the user's part first and the page last: one user's pages share a prompt prefix, run once
         labels = string.ascii_uppercase[: len(page.items)]
-        return self.template.messages({
-            "person": {"profile": user.profile, "recently_watched": user.recent_titles},
-            "page": [f"{label}. {self.cards[item]}" for label, item in zip(labels, page.items)] + [f"{NONE}. none of these"],
-        })
+        return self.template.messages(
+            {
+                "person": {"profile": user.profile, "recently_watched": user.recent_titles},
+                "page": [f"{label}. {self.cards[item]}" for label, item in zip(labels, page.items)]
+                + [f"{NONE}. none of these"],
+            }
+        )
 
     def choose(self, user: SimulatedUser, pages: list[Page]) -> list[np.ndarray]:
         """P(each position), then P(none), per page; cached by (model, template, conversation)."""
         conversations = [self.conversation(user, page) for page in pages]
-        keys = [hashlib.sha256(json.dumps([self.name, self.template.version, c]).encode()).hexdigest() for c in conversations]
+        keys = [
+            hashlib.sha256(json.dumps([self.name, self.template.version, c]).encode()).hexdigest()
+            for c in conversations
+        ]
         known = self.cache.get_many(keys) if self.cache else {}
         todo = [n for n, key in enumerate(keys) if key not in known]
         if todo:
@@ -165,7 +216,12 @@ class LLMChooser:
             for size, numbers in by_page.items():
                 labels = [*string.ascii_uppercase[:size], NONE]
                 answers = self.backend.score_choices([conversations[n] for n in numbers], labels)
-                fresh.update({keys[n]: json.dumps([a[label] for label in labels]) for n, a in zip(numbers, answers)})
+                fresh.update(
+                    {
+                        keys[n]: json.dumps([a[label] for label in labels])
+                        for n, a in zip(numbers, answers)
+                    }
+                )
             if self.cache:
                 self.cache.put_many([(key, text, "simulator", 0) for key, text in fresh.items()])
             known = {**known, **{key: (text, "simulator", 0) for key, text in fresh.items()}}
@@ -183,9 +239,13 @@ class ChoiceModel:
 
     def __init__(self, judge, train_counts: dict[str, int], recent: int = 5, weights=None):
         self.judge, self.recent = judge, recent
-        self.items = sorted(judge.index, key=judge.index.get)  # item ids in the judge's vector order
+        self.items = sorted(
+            judge.index, key=judge.index.get
+        )  # item ids in the judge's vector order
         self.log_popularity = np.log1p([train_counts.get(i, 0) for i in self.items])
-        self.weights = np.zeros(len(self.FEATURES)) if weights is None else np.asarray(weights, float)
+        self.weights = (
+            np.zeros(len(self.FEATURES)) if weights is None else np.asarray(weights, float)
+        )
         self.mean, self.scale = np.zeros(len(self.FEATURES)), np.ones(len(self.FEATURES))
 
     def features(self, histories: list[list[str]]) -> np.ndarray:
@@ -194,9 +254,20 @@ class ChoiceModel:
         known = [np.array([index[i] for i in h if i in index], dtype=int) for h in histories]
         every = np.tile(np.arange(len(self.items)), (len(known), 1))
         p = np.clip(self.judge.probe.candidate_scores(vectors, known, every), 1e-7, 1 - 1e-7)
-        recent = np.stack([vectors[k[-self.recent:]].mean(axis=0) if len(k) else np.zeros(vectors.shape[1])
-                           for k in known])
-        x = np.stack([np.log(p) - np.log1p(-p), np.broadcast_to(self.log_popularity, p.shape), recent @ vectors.T], axis=-1)
+        recent = np.stack(
+            [
+                vectors[k[-self.recent :]].mean(axis=0) if len(k) else np.zeros(vectors.shape[1])
+                for k in known
+            ]
+        )
+        x = np.stack(
+            [
+                np.log(p) - np.log1p(-p),
+                np.broadcast_to(self.log_popularity, p.shape),
+                recent @ vectors.T,
+            ],
+            axis=-1,
+        )
         return (x - self.mean) / self.scale
 
     def log_probabilities(self, histories: list[list[str]]) -> np.ndarray:
@@ -210,12 +281,17 @@ class ChoiceModel:
         """Maximum likelihood of each user's next film (the VALID item, from TRAIN histories)."""
         import torch
 
-        keep = [target not in set(history) for history, target in zip(histories, targets)]  # repeats cannot be chosen
+        keep = [
+            target not in set(history) for history, target in zip(histories, targets)
+        ]  # repeats cannot be chosen
         histories = [h for h, k in zip(histories, keep) if k]
         targets = [t for t, k in zip(targets, keep) if k]
         self.mean, self.scale = np.zeros(len(self.FEATURES)), np.ones(len(self.FEATURES))
         raw = self.features(histories)
-        self.mean, self.scale = raw.reshape(-1, raw.shape[-1]).mean(0), raw.reshape(-1, raw.shape[-1]).std(0) + 1e-9
+        self.mean, self.scale = (
+            raw.reshape(-1, raw.shape[-1]).mean(0),
+            raw.reshape(-1, raw.shape[-1]).std(0) + 1e-9,
+        )
         x = torch.tensor((raw - self.mean) / self.scale, dtype=torch.float32)
         mask = torch.zeros(x.shape[:2], dtype=torch.bool)
         for row, history in enumerate(histories):
@@ -227,7 +303,7 @@ class ChoiceModel:
         def loss():
             optimizer.zero_grad()
             logits = (x @ w).masked_fill(mask, -torch.inf)
-            value = torch.nn.functional.cross_entropy(logits, target) + l2 * (w ** 2).sum()
+            value = torch.nn.functional.cross_entropy(logits, target) + l2 * (w**2).sum()
             value.backward()
             return value
 
@@ -237,8 +313,12 @@ class ChoiceModel:
             logits = (x @ w).masked_fill(mask, -torch.inf)
             rank = (logits > logits.gather(1, target[:, None])).sum(1)
             nll = float(torch.nn.functional.cross_entropy(logits, target))
-        return {"weights": dict(zip(self.FEATURES, self.weights.round(4).tolist())), "valid_nll": round(nll, 4),
-                "valid_hit_rate_at_10": round(float((rank < 10).float().mean()), 4), "valid_users": len(targets)}
+        return {
+            "weights": dict(zip(self.FEATURES, self.weights.round(4).tolist())),
+            "valid_nll": round(nll, 4),
+            "valid_hit_rate_at_10": round(float((rank < 10).float().mean()), 4),
+            "valid_users": len(targets),
+        }
 
 
 class ProbeChooser:
@@ -267,8 +347,13 @@ class Simulation:
     redactions: int = 0
 
 
-def simulate(chooser, users: list[SimulatedUser], pages: dict[str, list[Page]], seed: int,
-             log: Callable[[str], None] = lambda _: None) -> Simulation:
+def simulate(
+    chooser,
+    users: list[SimulatedUser],
+    pages: dict[str, list[Page]],
+    seed: int,
+    log: Callable[[str], None] = lambda _: None,
+) -> Simulation:
     """Every user's pages through the chooser, a user at a time (their pages share a prefix). A user
     with no pages or an empty page, or whose chooser call fails, is counted by reason and skipped."""
     rng = np.random.default_rng(seed)
@@ -277,8 +362,15 @@ def simulate(chooser, users: list[SimulatedUser], pages: dict[str, list[Page]], 
     for number, user in enumerate(users, start=1):
         progress.update(1)
         user_pages = pages.get(user.user_id, [])
-        reason = (user.unusable or ("no pages" if not user_pages else "empty page" if any(not page.items for page in user_pages)
-                  else "no profile" if chooser.needs_profile and not user.profile else None))
+        reason = user.unusable or (
+            "no pages"
+            if not user_pages
+            else "empty page"
+            if any(not page.items for page in user_pages)
+            else "no profile"
+            if chooser.needs_profile and not user.profile
+            else None
+        )
         if reason:
             unsimulated[reason] = unsimulated.get(reason, 0) + 1
             continue
@@ -287,35 +379,63 @@ def simulate(chooser, users: list[SimulatedUser], pages: dict[str, list[Page]], 
         except Exception as err:  # noqa: BLE001 - a failing backend skips this user, counted, not the run
             reason = f"backend failure: {type(err).__name__}"
             unsimulated[reason] = unsimulated.get(reason, 0) + 1
-            log(f"{chooser.name}: user {user.user_id} not simulated: {type(err).__name__}: {str(err)[:160]}")
+            log(
+                f"{chooser.name}: user {user.user_id} not simulated: {type(err).__name__}: {str(err)[:160]}"
+            )
             continue
         redactions += user.redactions
         for page, probabilities in zip(user_pages, distributions):
             probabilities = probabilities / probabilities.sum()
-            picked = int(rng.choice(len(probabilities), p=probabilities))  # the last outcome is "none"
-            rows += [{"user_id": user.user_id, "page_id": page.page_id, "page_kind": page.kind,
-                      "position": position, "item_id": item, "model_name": page.model_name,
-                      "model_version": page.model_version, "is_heldout": item == page.heldout,
-                      "choice_probability": float(probabilities[position - 1]), "chosen": picked == position - 1}
-                     for position, item in enumerate(page.items, start=1)]
+            picked = int(
+                rng.choice(len(probabilities), p=probabilities)
+            )  # the last outcome is "none"
+            rows += [
+                {
+                    "user_id": user.user_id,
+                    "page_id": page.page_id,
+                    "page_kind": page.kind,
+                    "position": position,
+                    "item_id": item,
+                    "model_name": page.model_name,
+                    "model_version": page.model_version,
+                    "is_heldout": item == page.heldout,
+                    "choice_probability": float(probabilities[position - 1]),
+                    "chosen": picked == position - 1,
+                }
+                for position, item in enumerate(page.items, start=1)
+            ]
         if number % 25 == 0 or number == len(users):
             log(f"{chooser.name}: simulated {number} of {len(users)} users")
     progress.close()
-    columns = ["user_id", "page_id", "page_kind", "position", "item_id", "model_name", "model_version", "is_heldout",
-               "choice_probability", "chosen"]
+    columns = [
+        "user_id",
+        "page_id",
+        "page_kind",
+        "position",
+        "item_id",
+        "model_name",
+        "model_version",
+        "is_heldout",
+        "choice_probability",
+        "chosen",
+    ]
     return Simulation(pd.DataFrame(rows, columns=columns), unsimulated, redactions)
 
 
 def page_pick_rates(choices: pd.DataFrame) -> pd.DataFrame:
     """Per page: P(picks something) and, on held-out pages, P(the held-out item | picks something)."""
-    pages = choices.groupby(["user_id", "page_id", "page_kind", "model_name", "model_version"], dropna=False)
+    pages = choices.groupby(
+        ["user_id", "page_id", "page_kind", "model_name", "model_version"], dropna=False
+    )
     out = pages.agg(pick=("choice_probability", "sum"), size=("position", "size")).reset_index()
     heldout = choices[choices["is_heldout"]].set_index("page_id")["choice_probability"]
     out["heldout_given_pick"] = out["page_id"].map(heldout) / out["pick"].where(out["pick"] > 0)
     return out
 
 
-def summarize(choices: pd.DataFrame, offline_ndcg: dict[tuple[str, str], float], page_size: int) -> dict:
+def summarize(
+    choices: pd.DataFrame, offline_ndcg: dict[tuple[str, str], float], page_size: int
+) -> dict:
     """The validation figures, pick rates per model and the trust decision (see the module doc).
     Pick rates are the simulator's expected ones (its choice probabilities averaged over users), so
     the dice add no noise; the sampled choices are in choices.parquet."""
@@ -327,38 +447,61 @@ def summarize(choices: pd.DataFrame, offline_ndcg: dict[tuple[str, str], float],
     sampled = choices[(choices["page_kind"] == HELDOUT_PAGE) & choices["chosen"]]
 
     by_model = {}
-    for (name, version), group in pages[pages["page_kind"] == MODEL_PAGE].groupby(["model_name", "model_version"]):
-        picks = choices[(choices["page_kind"] == MODEL_PAGE) & (choices["model_name"] == name)
-                        & (choices["model_version"] == version)]
-        by_model[name] = {"version": version, "pick_rate": float(group["pick"].mean()),
-                          "pick_rate_ci": bootstrap_mean(group["pick"]),
-                          "sampled_pick_rate": float(picks.groupby("page_id")["chosen"].any().mean()),
-                          "offline_test_ndcg_at_10": offline_ndcg.get((name, version)),
-                          "n_pages": int(len(group))}
-    scored = {n: m for n, m in by_model.items() if m["offline_test_ndcg_at_10"] is not None
-              and np.isfinite(m["offline_test_ndcg_at_10"])}
+    for (name, version), group in pages[pages["page_kind"] == MODEL_PAGE].groupby(
+        ["model_name", "model_version"]
+    ):
+        picks = choices[
+            (choices["page_kind"] == MODEL_PAGE)
+            & (choices["model_name"] == name)
+            & (choices["model_version"] == version)
+        ]
+        by_model[name] = {
+            "version": version,
+            "pick_rate": float(group["pick"].mean()),
+            "pick_rate_ci": bootstrap_mean(group["pick"]),
+            "sampled_pick_rate": float(picks.groupby("page_id")["chosen"].any().mean()),
+            "offline_test_ndcg_at_10": offline_ndcg.get((name, version)),
+            "n_pages": int(len(group)),
+        }
+    scored = {
+        n: m
+        for n, m in by_model.items()
+        if m["offline_test_ndcg_at_10"] is not None and np.isfinite(m["offline_test_ndcg_at_10"])
+    }
     tau = None
     if len(scored) >= 2:
-        tau = kendall_tau([m["pick_rate"] for m in scored.values()],
-                          [m["offline_test_ndcg_at_10"] for m in scored.values()])
+        tau = kendall_tau(
+            [m["pick_rate"] for m in scored.values()],
+            [m["offline_test_ndcg_at_10"] for m in scored.values()],
+        )
 
     # position bias: on shuffled pages every position should be picked equally often, given a pick
-    conditional = choices.assign(given_pick=choices["choice_probability"]
-                                 / choices.groupby("page_id")["choice_probability"].transform("sum"))
-    by_position = conditional[conditional["page_id"].map(pages.set_index("page_id")["size"]) == page_size]
+    conditional = choices.assign(
+        given_pick=choices["choice_probability"]
+        / choices.groupby("page_id")["choice_probability"].transform("sum")
+    )
+    by_position = conditional[
+        conditional["page_id"].map(pages.set_index("page_id")["size"]) == page_size
+    ]
     by_position = by_position.groupby("position")["given_pick"].mean()
 
     reasons = []
     if heldout_ci is None:
         reasons.append("no held-out page was simulated")
     elif heldout_ci[0] <= TRUST_PICK_RATE_TIMES_CHANCE * chance:
-        reasons.append(f"held-out pick rate {heldout_rate:.3f} [{heldout_ci[0]:.3f}, {heldout_ci[1]:.3f}]: the lower "
-                       f"bound is not above {TRUST_PICK_RATE_TIMES_CHANCE:g}/K = {TRUST_PICK_RATE_TIMES_CHANCE * chance:.3f}")
+        reasons.append(
+            f"held-out pick rate {heldout_rate:.3f} [{heldout_ci[0]:.3f}, {heldout_ci[1]:.3f}]: the lower "
+            f"bound is not above {TRUST_PICK_RATE_TIMES_CHANCE:g}/K = {TRUST_PICK_RATE_TIMES_CHANCE * chance:.3f}"
+        )
     if len(scored) < MIN_MODELS:
-        reasons.append(f"{len(scored)} model versions with an offline NDCG@10: at least {MIN_MODELS} are needed")
+        reasons.append(
+            f"{len(scored)} model versions with an offline NDCG@10: at least {MIN_MODELS} are needed"
+        )
     elif tau is None or tau < TRUST_TAU:
-        reasons.append(f"Kendall tau of pick rate vs offline NDCG@10 is {tau if tau is None else round(tau, 3)} "
-                       f"over {len(scored)} models: below {TRUST_TAU}")
+        reasons.append(
+            f"Kendall tau of pick rate vs offline NDCG@10 is {tau if tau is None else round(tau, 3)} "
+            f"over {len(scored)} models: below {TRUST_TAU}"
+        )
     return {
         "page_size": page_size,
         "chance_pick_rate": chance,
@@ -366,12 +509,16 @@ def summarize(choices: pd.DataFrame, offline_ndcg: dict[tuple[str, str], float],
         "heldout_pick_rate": heldout_rate,
         "heldout_pick_ci": heldout_ci,
         "heldout_pick_rate_sampled": float(sampled["is_heldout"].mean()) if len(sampled) else None,
-        "heldout_pick_rate_over_chance": heldout_rate / chance if heldout_rate is not None else None,
+        "heldout_pick_rate_over_chance": heldout_rate / chance
+        if heldout_rate is not None
+        else None,
         "kendall_tau": tau,
         "n_models": len(scored),
         "pick_rate_by_model": by_model,
         "pick_rate_by_position": {int(k): round(float(v), 4) for k, v in by_position.items()},
-        "position_max_over_min": float(by_position.max() / by_position.min()) if len(by_position) and by_position.min() > 0 else None,
+        "position_max_over_min": float(by_position.max() / by_position.min())
+        if len(by_position) and by_position.min() > 0
+        else None,
         "trusted": not reasons,
         "advisory_reason": "; ".join(reasons) or None,
     }

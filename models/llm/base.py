@@ -26,9 +26,13 @@ class LLMBackend(Protocol):
     backend: str  # "embedded", "hf", "openai"
     model: str  # what the cache key and profiles record
 
-    def generate(self, conversations: list[list[Message]], max_new_tokens: int) -> list[Generation]: ...
+    def generate(
+        self, conversations: list[list[Message]], max_new_tokens: int
+    ) -> list[Generation]: ...
 
-    def score_choices(self, conversations: list[list[Message]], choices: list[str]) -> list[dict[str, float]]: ...
+    def score_choices(
+        self, conversations: list[list[Message]], choices: list[str]
+    ) -> list[dict[str, float]]: ...
 
 
 def normalize(weights: dict[str, float]) -> dict[str, float]:

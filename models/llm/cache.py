@@ -19,20 +19,27 @@ class LLMCache:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.con = sqlite3.connect(str(path))
-        self.con.execute("create table if not exists profiles (key text primary key, text text not null, "
-                         "source text not null, new_tokens integer not null)")
+        self.con.execute(
+            "create table if not exists profiles (key text primary key, text text not null, "
+            "source text not null, new_tokens integer not null)"
+        )
 
     @staticmethod
     def key(backend: LLMBackend, version: str, data: dict) -> str:
-        payload = json.dumps([backend.backend, backend.model, version, data], sort_keys=True, ensure_ascii=False)
+        payload = json.dumps(
+            [backend.backend, backend.model, version, data], sort_keys=True, ensure_ascii=False
+        )
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def get_many(self, keys: list[str]) -> dict[str, tuple[str, str, int]]:
         found = {}
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
-            rows = self.con.execute(f"select key, text, source, new_tokens from profiles where key in "
-                                    f"({','.join('?' * len(chunk))})", chunk)
+            rows = self.con.execute(
+                f"select key, text, source, new_tokens from profiles where key in "
+                f"({','.join('?' * len(chunk))})",
+                chunk,
+            )
             found.update({k: (t, s, n) for k, t, s, n in rows})
         return found
 

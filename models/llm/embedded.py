@@ -51,17 +51,35 @@ def model_name(model: str = DEFAULT_MODEL, runtime: str = DEFAULT_RUNTIME) -> st
     return f"{name}@llama.cpp" if runtime == "llamacpp" else name
 
 
-def load_embedded(cache_dir: Path, *, model: str = DEFAULT_MODEL, runtime: str = DEFAULT_RUNTIME,
-                  device: str | None = None, batch_size: int = 16, threads: int = 1, log=print):
+def load_embedded(
+    cache_dir: Path,
+    *,
+    model: str = DEFAULT_MODEL,
+    runtime: str = DEFAULT_RUNTIME,
+    device: str | None = None,
+    batch_size: int = 16,
+    threads: int = 1,
+    log=print,
+):
     if runtime == "llamacpp":
         from models.llm.llamacpp_backend import LlamaCppBackend
 
         # a few slots: the engine batches them; more would only split the same two cores
-        return LlamaCppBackend(fetch_gguf(model, cache_dir, log), model_name=model_name(model, runtime),
-                               threads=threads, parallel=min(4, batch_size), device=device)
+        return LlamaCppBackend(
+            fetch_gguf(model, cache_dir, log),
+            model_name=model_name(model, runtime),
+            threads=threads,
+            parallel=min(4, batch_size),
+            device=device,
+        )
     if runtime == "transformers":
         from models.llm.transformers_backend import TransformersBackend
 
-        return TransformersBackend(ensure_checkpoint(cache_dir, model, log), device=device, batch_size=batch_size,
-                                   backend="embedded", model_name=model_name(model, runtime))
+        return TransformersBackend(
+            ensure_checkpoint(cache_dir, model, log),
+            device=device,
+            batch_size=batch_size,
+            backend="embedded",
+            model_name=model_name(model, runtime),
+        )
     raise ValueError(f"embedded runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")

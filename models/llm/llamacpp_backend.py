@@ -23,9 +23,18 @@ TOP_LOGPROBS = 100  # answer tokens outside the top 100 carry no mass worth coun
 
 
 class LlamaCppBackend:
-    def __init__(self, gguf: str | Path, *, model_name: str, backend: str = "embedded", threads: int = 1,
-                 parallel: int = 4, context_per_slot: int = 2048, device: str | None = None,
-                 repetition_penalty: float = 1.2):
+    def __init__(
+        self,
+        gguf: str | Path,
+        *,
+        model_name: str,
+        backend: str = "embedded",
+        threads: int = 1,
+        parallel: int = 4,
+        context_per_slot: int = 2048,
+        device: str | None = None,
+        repetition_penalty: float = 1.2,
+    ):
         import xllamacpp as xlc
 
         self.backend, self.model = backend, model_name
@@ -38,12 +47,16 @@ class LlamaCppBackend:
         params.cpuparams.n_threads = params.cpuparams_batch.n_threads = max(1, threads)
         params.warmup = False
         params.verbosity = -1  # llama.cpp's per-request timing lines stay out of the Dagster log
-        params.n_gpu_layers = 0 if (device or "").startswith("cpu") else -1  # -1: all it can (a CUDA build)
+        params.n_gpu_layers = (
+            0 if (device or "").startswith("cpu") else -1
+        )  # -1: all it can (a CUDA build)
         self.server = xlc.Server(params)
 
     def chat_completion(self, request: dict) -> dict:
         """One OpenAI-style chat completion, greedy, reusing a cached prompt prefix where it can."""
-        answer = self.server.handle_chat_completions({**request, "temperature": 0, "cache_prompt": True})
+        answer = self.server.handle_chat_completions(
+            {**request, "temperature": 0, "cache_prompt": True}
+        )
         if "error" in answer:
             raise RuntimeError(f"llama.cpp: {answer['error']}")
         return answer
@@ -56,8 +69,13 @@ class LlamaCppBackend:
     def generate(self, conversations: list[list[Message]], max_new_tokens: int) -> list[Generation]:
         def one(messages):
             try:
-                answer = self.chat_completion({"messages": messages, "max_tokens": max_new_tokens,
-                                     "repeat_penalty": self.repetition_penalty})
+                answer = self.chat_completion(
+                    {
+                        "messages": messages,
+                        "max_tokens": max_new_tokens,
+                        "repeat_penalty": self.repetition_penalty,
+                    }
+                )
             except Exception as err:  # noqa: BLE001 - one failed conversation is marked, not the batch
                 return Generation("", 0, error=f"{type(err).__name__}: {str(err)[:160]}")
             text = answer["choices"][0]["message"]["content"] or ""
@@ -65,10 +83,20 @@ class LlamaCppBackend:
 
         return self._map(one, conversations)
 
-    def score_choices(self, conversations: list[list[Message]], choices: list[str]) -> list[dict[str, float]]:
+    def score_choices(
+        self, conversations: list[list[Message]], choices: list[str]
+    ) -> list[dict[str, float]]:
         def one(messages):
-            answer = self.chat_completion({"messages": messages, "max_tokens": 1, "logprobs": True, "top_logprobs": TOP_LOGPROBS})
-            return choice_distribution(answer["choices"][0]["logprobs"]["content"][0]["top_logprobs"], choices)
+            answer = self.chat_completion(
+                {
+                    "messages": messages,
+                    "max_tokens": 1,
+                    "logprobs": True,
+                    "top_logprobs": TOP_LOGPROBS,
+                }
+            )
+            return choice_distribution(
+                answer["choices"][0]["logprobs"]["content"][0]["top_logprobs"], choices
+            )
 
         return self._map(one, conversations)
-

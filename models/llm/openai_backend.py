@@ -52,7 +52,16 @@ class BackendUnavailable(RuntimeError):
 def _retryable(error: BaseException) -> bool:
     if isinstance(error, BackendHTTPError):
         return error.status in RETRYABLE_STATUS
-    return isinstance(error, (TimeoutError, urllib.error.URLError, ConnectionError, http.client.HTTPException, BadResponse))
+    return isinstance(
+        error,
+        (
+            TimeoutError,
+            urllib.error.URLError,
+            ConnectionError,
+            http.client.HTTPException,
+            BadResponse,
+        ),
+    )
 
 
 def _fault_kind(error: BaseException) -> str:
@@ -72,29 +81,48 @@ def _retry_after(header: str | None) -> float | None:
         seconds = float(header) if header else None
     except ValueError:
         return None  # an HTTP date: fall back to our own backoff
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S) if seconds is not None and math.isfinite(seconds) else None
+    return (
+        min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+        if seconds is not None and math.isfinite(seconds)
+        else None
+    )
 
 
 class OpenAIBackend:
     backend = "openai"
 
-    def __init__(self, base_url: str, model: str, *, timeout_s: float = 60.0, concurrency: int = 4,
-                 max_retries: int = 3, api_key_env: str = "RECLAKE_LLM_API_KEY", breaker_after: int = 4,
-                 breaker_cooldown_s: float = 30.0):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        timeout_s: float = 60.0,
+        concurrency: int = 4,
+        max_retries: int = 3,
+        api_key_env: str = "RECLAKE_LLM_API_KEY",
+        breaker_after: int = 4,
+        breaker_cooldown_s: float = 30.0,
+    ):
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout_s = timeout_s
         self.concurrency = concurrency
         self._api_key = os.environ.get(api_key_env) or os.environ.get("OPENAI_API_KEY") or ""
-        self.faults: Counter = Counter()  # requests, retries, failed_calls, skipped_calls, and each fault kind
+        self.faults: Counter = (
+            Counter()
+        )  # requests, retries, failed_calls, skipped_calls, and each fault kind
         self._lock = threading.Lock()
         self._breaker_after, self._cooldown_s = breaker_after, breaker_cooldown_s
         self._consecutive_failures, self._open_until, self._tripped = 0, 0.0, False
         backoff = wait_exponential(multiplier=0.2, max=5)
         self._post_retrying = retry(
-            retry=retry_if_exception(_retryable), stop=stop_after_attempt(max_retries + 1),
-            wait=lambda state: getattr(state.outcome.exception(), "retry_after", None) or backoff(state),
-            before_sleep=lambda _: self._count("retries"), reraise=True,
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(max_retries + 1),
+            wait=lambda state: (
+                getattr(state.outcome.exception(), "retry_after", None) or backoff(state)
+            ),
+            before_sleep=lambda _: self._count("retries"),
+            reraise=True,
         )(self._post_once)
 
     def __repr__(self) -> str:  # never show the key
@@ -112,7 +140,9 @@ class OpenAIBackend:
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        request = urllib.request.Request(self.base_url + path, data=json.dumps(payload).encode(), headers=headers)
+        request = urllib.request.Request(
+            self.base_url + path, data=json.dumps(payload).encode(), headers=headers
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 body = response.read()
@@ -121,7 +151,9 @@ class OpenAIBackend:
                 return parse(answer)
             except (KeyError, IndexError, TypeError, ValueError, AttributeError):
                 raise BadResponse(f"not a completion: {str(answer)[:200]}") from None
-        except urllib.error.HTTPError as err:  # a server may echo the request, key included: redact it
+        except (
+            urllib.error.HTTPError
+        ) as err:  # a server may echo the request, key included: redact it
             body = self._redact(err.read().decode("utf-8", "replace"))
             error = BackendHTTPError(err.code, body, _retry_after(err.headers.get("Retry-After")))
         except UnicodeDecodeError:
@@ -142,8 +174,10 @@ class OpenAIBackend:
             now = time.monotonic()
             if now < self._open_until:
                 self.faults["skipped_calls"] += 1
-                raise BackendUnavailable(f"{self.base_url} failed {self._consecutive_failures} calls in a row; "
-                                         f"not calling it for {self._cooldown_s:.0f}s")
+                raise BackendUnavailable(
+                    f"{self.base_url} failed {self._consecutive_failures} calls in a row; "
+                    f"not calling it for {self._cooldown_s:.0f}s"
+                )
             if self._tripped:  # half-open: this call probes, the others keep failing fast meanwhile
                 self._open_until = now + self._cooldown_s
         try:
@@ -161,7 +195,13 @@ class OpenAIBackend:
         return answer
 
     def _complete(self, messages: list[Message], max_tokens: int, parse, **extra):
-        payload = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0, **extra}
+        payload = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": 0,
+            **extra,
+        }
         return self._post("/chat/completions", payload, parse)
 
     def _map(self, fn, items):
@@ -182,10 +222,17 @@ class OpenAIBackend:
 
         return self._map(one, conversations)
 
-    def score_choices(self, conversations: list[list[Message]], choices: list[str]) -> list[dict[str, float]]:
+    def score_choices(
+        self, conversations: list[list[Message]], choices: list[str]
+    ) -> list[dict[str, float]]:
         def one(messages):
-            top = self._complete(messages, 1, lambda a: a["choices"][0]["logprobs"]["content"][0]["top_logprobs"],
-                                 logprobs=True, top_logprobs=20)
+            top = self._complete(
+                messages,
+                1,
+                lambda a: a["choices"][0]["logprobs"]["content"][0]["top_logprobs"],
+                logprobs=True,
+                top_logprobs=20,
+            )
             return choice_distribution(top, choices)
 
         return self._map(one, conversations)

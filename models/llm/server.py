@@ -33,7 +33,10 @@ def build_app(backend):
 
     @app.get("/v1/models")
     def models():
-        return {"object": "list", "data": [{"id": backend.model, "object": "model", "owned_by": "reclake"}]}
+        return {
+            "object": "list",
+            "data": [{"id": backend.model, "object": "model", "owned_by": "reclake"}],
+        }
 
     @app.post("/v1/chat/completions")
     def chat(request: ChatRequest):
@@ -42,10 +45,17 @@ def build_app(backend):
         if hasattr(backend, "chat_completion"):  # llama.cpp: its own engine answers, concurrently
             # the same decoding as the backend's own generate (its repetition penalty), so a remote
             # and an in-process call write the same words
-            request_fields = {"messages": request.messages, "max_tokens": request.max_tokens,
-                              "repeat_penalty": backend.repetition_penalty}
+            request_fields = {
+                "messages": request.messages,
+                "max_tokens": request.max_tokens,
+                "repeat_penalty": backend.repetition_penalty,
+            }
             if request.logprobs and request.top_logprobs > 0:
-                request_fields |= {"max_tokens": 1, "logprobs": True, "top_logprobs": min(request.top_logprobs, 20)}
+                request_fields |= {
+                    "max_tokens": 1,
+                    "logprobs": True,
+                    "top_logprobs": min(request.top_logprobs, 20),
+                }
             return {**backend.chat_completion(request_fields), "model": backend.model}
         choice: dict = {"index": 0, "finish_reason": "stop"}
         with lock:
@@ -54,7 +64,10 @@ def build_app(backend):
                     logits = backend._last_logits(backend._token_ids([request.messages]))[0].float()
                 logp = torch.log_softmax(logits, dim=-1)
                 values, ids = torch.topk(logp, min(request.top_logprobs, 20))
-                top = [{"token": backend.tokenizer.decode([int(i)]), "logprob": float(v)} for v, i in zip(values, ids)]
+                top = [
+                    {"token": backend.tokenizer.decode([int(i)]), "logprob": float(v)}
+                    for v, i in zip(values, ids)
+                ]
                 choice["message"] = {"role": "assistant", "content": top[0]["token"]}
                 choice["logprobs"] = {"content": [{**top[0], "top_logprobs": top}]}
                 completion_tokens = 1
@@ -78,5 +91,3 @@ def serve(backend, host: str = "127.0.0.1", port: int = 8011) -> None:
     import uvicorn
 
     uvicorn.run(build_app(backend), host=host, port=port, log_level="warning")
-
-

@@ -22,7 +22,7 @@ class PromptTemplate:
     version: str  # name@<sha256 prefix of the file>: editing the file invalidates the cache
 
     @classmethod
-    def load(cls, name: str) -> "PromptTemplate":
+    def load(cls, name: str) -> PromptTemplate:
         text = (PROMPT_DIR / f"{name}.txt").read_text()
         system, user = (part.strip() for part in text.split("\n---\n", 1))
         return cls(name, system, user, f"{name}@{hashlib.sha256(text.encode()).hexdigest()[:8]}")

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from models.common.device import pick_device
 from models.llm.base import Generation, Message, normalize
@@ -31,9 +35,17 @@ def pick_dtype(device: str) -> torch.dtype:
 
 
 class TransformersBackend:
-    def __init__(self, model_dir: str | Path, *, device: str | None = None,
-                 batch_size: int = 16, backend: str = "hf", model_name: str | None = None,
-                 dtype: torch.dtype | None = None, repetition_penalty: float = 1.2):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        device: str | None = None,
+        batch_size: int = 16,
+        backend: str = "hf",
+        model_name: str | None = None,
+        dtype: torch.dtype | None = None,
+        repetition_penalty: float = 1.2,
+    ):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device = pick_device(device)
@@ -51,8 +63,10 @@ class TransformersBackend:
         self.lm.to(self.device).eval()
 
     def _token_ids(self, conversations: list[list[Message]]) -> list[list[int]]:
-        prompts = [self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-                   for c in conversations]
+        prompts = [
+            self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+            for c in conversations
+        ]
         return [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
 
     def _prefix_cache(self, prefix: list[int]):
@@ -77,18 +91,41 @@ class TransformersBackend:
         for start in range(0, len(ids), self.batch_size):
             rows = ids[start : start + self.batch_size]
             input_ids, mask = self._padded_after_prefix(rows, shared)
-            cache = {"cache": self._batch_copy(prefix_cache, len(rows))} if prefix_cache is not None else {}
-            output = self.lm.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                      do_sample=False, repetition_penalty=self.repetition_penalty,
-                                      pad_token_id=self.tokenizer.pad_token_id, **cache)
-            for row in output[:, input_ids.shape[1]:]:
+            cache = (
+                {"cache": self._batch_copy(prefix_cache, len(rows))}
+                if prefix_cache is not None
+                else {}
+            )
+            output = self.lm.generate(
+                input_ids=input_ids,
+                attention_mask=mask,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                repetition_penalty=self.repetition_penalty,
+                pad_token_id=self.tokenizer.pad_token_id,
+                **cache,
+            )
+            for row in output[:, input_ids.shape[1] :]:
                 ids_out = row.tolist()
                 # count up to the first end-of-sequence / padding token
-                end = next((i for i, t in enumerate(ids_out) if t in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)), len(ids_out))
-                results.append(Generation(self.tokenizer.decode(ids_out[:end], skip_special_tokens=True).strip(), end))
+                end = next(
+                    (
+                        i
+                        for i, t in enumerate(ids_out)
+                        if t in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)
+                    ),
+                    len(ids_out),
+                )
+                results.append(
+                    Generation(
+                        self.tokenizer.decode(ids_out[:end], skip_special_tokens=True).strip(), end
+                    )
+                )
         return results
 
-    def _padded_after_prefix(self, rows: list[list[int]], shared: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _padded_after_prefix(
+        self, rows: list[list[int]], shared: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """[shared prefix | left padding | the row's own tokens]; with shared=0 plain left padding, so
         new tokens line up at the end of every row. Positions come from the mask, so padding in
         the middle shifts nothing."""
@@ -99,26 +136,34 @@ class TransformersBackend:
             own = len(row) - shared
             input_ids[i, :shared] = torch.tensor(row[:shared])
             mask[i, :shared] = 1
-            input_ids[i, width - own:] = torch.tensor(row[shared:])
-            mask[i, width - own:] = 1
+            input_ids[i, width - own :] = torch.tensor(row[shared:])
+            mask[i, width - own :] = 1
         return input_ids.to(self.device), mask.to(self.device)
 
     @torch.inference_mode()
-    def score_choices(self, conversations: list[list[Message]], choices: list[str]) -> list[dict[str, float]]:
+    def score_choices(
+        self, conversations: list[list[Message]], choices: list[str]
+    ) -> list[dict[str, float]]:
         """P(each choice) as the next token. Conversations that share a long token prefix (a judge
         asking about many items for one user) run the prefix once and reuse its KV cache."""
         choice_ids = [self.tokenizer.encode(c, add_special_tokens=False)[0] for c in choices]
         ids = self._token_ids(conversations)
         shared = _reusable_prefix_length(ids)
-        last_logits = self._last_logits_shared_prefix(ids, shared) if shared else self._last_logits(ids)
+        last_logits = (
+            self._last_logits_shared_prefix(ids, shared) if shared else self._last_logits(ids)
+        )
         probs = torch.softmax(last_logits.float(), dim=-1)[:, choice_ids]
         return [normalize(dict(zip(choices, row.tolist()))) for row in probs]
 
     def _last_logits(self, ids: list[list[int]]) -> torch.Tensor:
         out = []
         for start in range(0, len(ids), self.batch_size):
-            batch = self.tokenizer.pad({"input_ids": ids[start : start + self.batch_size]}, return_tensors="pt").to(self.device)
-            out.append(self.lm(**batch, logits_to_keep=1).logits[:, -1, :])  # left padding: the last column is real
+            batch = self.tokenizer.pad(
+                {"input_ids": ids[start : start + self.batch_size]}, return_tensors="pt"
+            ).to(self.device)
+            out.append(
+                self.lm(**batch, logits_to_keep=1).logits[:, -1, :]
+            )  # left padding: the last column is real
         return torch.cat(out)
 
     def _last_logits_shared_prefix(self, ids: list[list[int]], shared: int) -> torch.Tensor:
@@ -130,20 +175,27 @@ class TransformersBackend:
             width = max(map(len, chunk))
             # right padding here: the prefix cache has no padding, and causal attention keeps the
             # padding after each row's last token from touching it
-            input_ids = torch.full((len(chunk), width), self.tokenizer.pad_token_id, device=self.device)
+            input_ids = torch.full(
+                (len(chunk), width), self.tokenizer.pad_token_id, device=self.device
+            )
             mask = torch.zeros((len(chunk), shared + width), dtype=torch.long, device=self.device)
             mask[:, :shared] = 1
             for row, suffix in enumerate(chunk):
                 input_ids[row, : len(suffix)] = torch.tensor(suffix, device=self.device)
                 mask[row, shared : shared + len(suffix)] = 1
-            logits = self.lm(input_ids=input_ids, attention_mask=mask, cache=self._batch_copy(prefix_cache, len(chunk))).logits
+            logits = self.lm(
+                input_ids=input_ids,
+                attention_mask=mask,
+                cache=self._batch_copy(prefix_cache, len(chunk)),
+            ).logits
             last = torch.tensor([len(s) - 1 for s in chunk], device=self.device)
             out.append(logits[torch.arange(len(chunk), device=self.device), last])
         return torch.cat(out)
 
-
     @torch.inference_mode()
-    def hidden_states(self, texts: list[str], depth: float = 0.5, batch_size: int = 32) -> "np.ndarray":
+    def hidden_states(
+        self, texts: list[str], depth: float = 0.5, batch_size: int = 32
+    ) -> np.ndarray:
         """One vector per text: the mean over its tokens of the hidden state after layer
         ``round(depth * n_layers)`` (0.5 = the middle one, which probes read best: docs/judge.md). The layers
         above it are not run (half the cost at 0.5). Texts run shortest first, right padded
@@ -152,7 +204,11 @@ class TransformersBackend:
 
         layers = self.lm.base_model.layers
         stop_after = max(1, round(depth * len(layers)))
-        tokens = [self.tokenizer(t, add_special_tokens=False)["input_ids"] or [self.tokenizer.eos_token_id] for t in texts]
+        tokens = [
+            self.tokenizer(t, add_special_tokens=False)["input_ids"]
+            or [self.tokenizer.eos_token_id]
+            for t in texts
+        ]
         order = np.argsort([len(t) for t in tokens], kind="stable")
         out = np.zeros((len(texts), self.lm.config.hidden_size), dtype=np.float32)
 
@@ -164,7 +220,9 @@ class TransformersBackend:
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
                 width = max(len(tokens[r]) for r in rows)
-                input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, device=self.device)
+                input_ids = torch.full(
+                    (len(rows), width), self.tokenizer.pad_token_id, device=self.device
+                )
                 mask = torch.zeros((len(rows), width), dtype=torch.long, device=self.device)
                 for i, r in enumerate(rows):
                     input_ids[i, : len(tokens[r])] = torch.tensor(tokens[r], device=self.device)

@@ -12,9 +12,9 @@ save_recommender writes that file; catalog.load_recommender reads it back into t
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -24,8 +24,12 @@ Log = Callable[[str], None]
 
 @dataclass
 class FitResult:
-    epochs: list[dict] = field(default_factory=list)  # per epoch: epoch, train_loss, valid_ndcg@10, seconds
-    trials: list[dict] = field(default_factory=list)  # hyper-parameter grid tried on valid (classic models)
+    epochs: list[dict] = field(
+        default_factory=list
+    )  # per epoch: epoch, train_loss, valid_ndcg@10, seconds
+    trials: list[dict] = field(
+        default_factory=list
+    )  # hyper-parameter grid tried on valid (classic models)
     best_epoch: int = 0
     best_valid_ndcg10: float = 0.0
     seconds: float = 0.0
@@ -60,7 +64,16 @@ def save_recommender(model, data, path: Path) -> Path:
     from and masks) and the model's tensors. Written to a temp name, then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"kind": model.name, "config": asdict(model.config), "users": list(data.users),
-                "items": list(data.items), "histories": data.full_histories(), **model.state()}, tmp)
+    torch.save(
+        {
+            "kind": model.name,
+            "config": asdict(model.config),
+            "users": list(data.users),
+            "items": list(data.items),
+            "histories": data.full_histories(),
+            **model.state(),
+        },
+        tmp,
+    )
     tmp.replace(path)
     return path

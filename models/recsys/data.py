@@ -36,7 +36,9 @@ class SplitData:
         missing = {"user_id", "item_id", "event_ts", "split"} - set(frame.columns)
         if missing:
             raise ValueError(f"splits frame lacks column(s) {sorted(missing)}")
-        order = [c for c in ("user_id", "event_ts", "source_file", "source_row") if c in frame.columns]
+        order = [
+            c for c in ("user_id", "event_ts", "source_file", "source_row") if c in frame.columns
+        ]
         frame = frame.sort_values(order, kind="stable")
         users = np.array(sorted(frame["user_id"].unique()), dtype=object)
         items = np.array(sorted(frame["item_id"].unique()), dtype=object)
@@ -69,13 +71,17 @@ class SplitData:
         """What a model may see when predicting `stage`: train items, plus the valid item for test."""
         if stage == "valid":
             return [self.train[u] for u in users]
-        return [np.append(self.train[u], self.valid[u]) if self.valid[u] != NO_ITEM else self.train[u]
-                for u in users]
+        return [
+            np.append(self.train[u], self.valid[u]) if self.valid[u] != NO_ITEM else self.train[u]
+            for u in users
+        ]
 
     def full_histories(self) -> list[np.ndarray]:
         """Everything known of each user (train, valid, test): what a served model scores from."""
-        return [h if self.test[u] == NO_ITEM else np.append(h, self.test[u])
-                for u, h in enumerate(self.histories(np.arange(self.n_users), "test"))]
+        return [
+            h if self.test[u] == NO_ITEM else np.append(h, self.test[u])
+            for u, h in enumerate(self.histories(np.arange(self.n_users), "test"))
+        ]
 
     def without_users(self, users: np.ndarray) -> "SplitData":
         """The same ids and index space with `users`' interactions left out (empty train, no valid/test
@@ -84,12 +90,19 @@ class SplitData:
         drop = np.zeros(self.n_users, dtype=bool)
         drop[np.asarray(users, dtype=np.int64)] = True
         empty = np.zeros(0, dtype=np.int64)
-        return SplitData(self.users, self.items, [empty if drop[u] else t for u, t in enumerate(self.train)],
-                         np.where(drop, NO_ITEM, self.valid), np.where(drop, NO_ITEM, self.test))
+        return SplitData(
+            self.users,
+            self.items,
+            [empty if drop[u] else t for u, t in enumerate(self.train)],
+            np.where(drop, NO_ITEM, self.valid),
+            np.where(drop, NO_ITEM, self.test),
+        )
 
     def train_counts(self) -> np.ndarray:
-        return np.bincount(np.concatenate(self.train) if self.train else np.zeros(0, np.int64),
-                           minlength=self.n_items)
+        return np.bincount(
+            np.concatenate(self.train) if self.train else np.zeros(0, np.int64),
+            minlength=self.n_items,
+        )
 
 
 def leave_one_out(interactions: pd.DataFrame, source_file: str = "u.data") -> pd.DataFrame:
@@ -97,12 +110,17 @@ def leave_one_out(interactions: pd.DataFrame, source_file: str = "u.data") -> pd
     pipeline's `splits` is the dbt model): a stable sort by time over the rows' order, the last of
     each user is test, the one before valid (users with 3+ interactions). Rows are numbered
     source_row 1.. in their given order."""
-    frame = interactions.reset_index(drop=True).assign(source_file=source_file,
-                                                        source_row=lambda d: d.index + 1)
+    frame = interactions.reset_index(drop=True).assign(
+        source_file=source_file, source_row=lambda d: d.index + 1
+    )
     ordered = frame.sort_values(["user_id", "event_ts"], kind="stable")
     position = ordered.groupby("user_id").cumcount(ascending=False)
     size = ordered.groupby("user_id")["item_id"].transform("size")
-    split = np.where((size >= 3) & (position == 0), "test", np.where((size >= 3) & (position == 1), "valid", "train"))
+    split = np.where(
+        (size >= 3) & (position == 0),
+        "test",
+        np.where((size >= 3) & (position == 1), "valid", "train"),
+    )
     return ordered.assign(split=split)
 
 
@@ -110,7 +128,7 @@ def sequences_by_user(user_codes: np.ndarray, items: np.ndarray, n_users: int) -
     """`items` cut into one array per user 0..n_users-1; rows must be sorted by user code (and, within
     a user, in time order). A user without rows gets an empty array."""
     bounds = np.searchsorted(user_codes, np.arange(n_users + 1))
-    return [items[bounds[k]:bounds[k + 1]] for k in range(n_users)]
+    return [items[bounds[k] : bounds[k + 1]] for k in range(n_users)]
 
 
 def mean_vectors(vectors: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
@@ -122,12 +140,16 @@ def mean_vectors(vectors: np.ndarray, histories: list[np.ndarray]) -> np.ndarray
     return out
 
 
-def seen_mask(histories: list[np.ndarray], n_items: int, device: str | torch.device = "cpu") -> torch.Tensor:
+def seen_mask(
+    histories: list[np.ndarray], n_items: int, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """Boolean [len(histories), n_items]: True where the user has interacted with the item."""
     rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
     cols = np.concatenate(histories) if histories else np.zeros(0, np.int64)
     mask = torch.zeros(len(histories), n_items, dtype=torch.bool, device=device)
-    mask[torch.as_tensor(rows, device=device), torch.as_tensor(cols, dtype=torch.long, device=device)] = True
+    mask[
+        torch.as_tensor(rows, device=device), torch.as_tensor(cols, dtype=torch.long, device=device)
+    ] = True
     return mask
 
 
@@ -137,4 +159,5 @@ def require_min_size(data: SplitData, model: str, min_users: int, min_items: int
     if data.n_items < min_items or evaluable < min_users:
         raise ValueError(
             f"{model} needs at least {min_items} items and {min_users} users with a valid item; "
-            f"this split has {data.n_items} items and {evaluable} such users")
+            f"this split has {data.n_items} items and {evaluable} such users"
+        )

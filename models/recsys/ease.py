@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from models.common.device import pick_device
-from models.recsys.metrics import evaluate
 from models.recsys.base import FitResult, Log, Timer
 from models.recsys.data import SplitData, require_min_size, seen_mask
+from models.recsys.metrics import evaluate
 
 
 @dataclass
@@ -41,8 +41,10 @@ class EASE:
     def fit(self, data: SplitData, log: Log = print) -> FitResult:
         require_min_size(data, self.name, min_users=1, min_items=2)
         if data.n_items > self.config.max_items:
-            raise ValueError(f"ease: {data.n_items} items exceed max_items={self.config.max_items} "
-                             f"(the dense item-item matrix would need {data.n_items ** 2 * 4 / 2**30:.1f} GiB)")
+            raise ValueError(
+                f"ease: {data.n_items} items exceed max_items={self.config.max_items} "
+                f"(the dense item-item matrix would need {data.n_items**2 * 4 / 2**30:.1f} GiB)"
+            )
         timer = Timer()
         x = seen_mask(data.train, data.n_items, self.device).float()
         gram = (x.T @ x).double()
@@ -56,13 +58,17 @@ class EASE:
             if best is None or valid > best[0]:
                 best = (valid, reg, self.weights)
         result.best_valid_ndcg10, self.reg, self.weights = best
-        result.epochs = [{"epoch": 1, "train_loss": float("nan"), "valid_ndcg@10": best[0], "seconds": timer()}]
+        result.epochs = [
+            {"epoch": 1, "train_loss": float("nan"), "valid_ndcg@10": best[0], "seconds": timer()}
+        ]
         result.best_epoch, result.seconds = 1, timer()
         return result
 
     @staticmethod
     def _solve(gram: torch.Tensor, reg: float) -> torch.Tensor:
-        p = torch.linalg.inv(gram + reg * torch.eye(len(gram), dtype=gram.dtype, device=gram.device))
+        p = torch.linalg.inv(
+            gram + reg * torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
+        )
         b = -p / torch.diagonal(p)
         b.fill_diagonal_(0.0)
         return b.float()

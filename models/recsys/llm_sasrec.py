@@ -31,15 +31,26 @@ class TextMap(nn.Module):
         super().__init__()
         if kind not in ("linear", "mlp"):
             raise ValueError(f"text_map must be 'linear' or 'mlp', not {kind!r}")
-        self.net = (nn.Linear(dim_in, hidden) if kind == "linear" else
-                    nn.Sequential(nn.Linear(dim_in, 4 * hidden), nn.GELU(), nn.Linear(4 * hidden, hidden)))
+        self.net = (
+            nn.Linear(dim_in, hidden)
+            if kind == "linear"
+            else nn.Sequential(
+                nn.Linear(dim_in, 4 * hidden), nn.GELU(), nn.Linear(4 * hidden, hidden)
+            )
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
 
 class LLMSASRecNet(SASRecNet):
-    def __init__(self, n_items: int, config: LLMSASRecConfig, item_text: torch.Tensor, user_text: torch.Tensor | None):
+    def __init__(
+        self,
+        n_items: int,
+        config: LLMSASRecConfig,
+        item_text: torch.Tensor,
+        user_text: torch.Tensor | None,
+    ):
         super().__init__(n_items, config)
         if item_text.shape[0] != n_items:
             raise ValueError(f"item text vectors: {item_text.shape[0]} rows for {n_items} items")
@@ -57,8 +68,12 @@ class LLMSASRecNet(SASRecNet):
     def encode(self, seqs, users=None, table=None):
         hidden = super().encode(seqs, users, table)
         if self.user_map is not None and users is not None:
-            known = (users >= 0).unsqueeze(-1)  # -1: a user the model was not trained on, no profile term
-            hidden = hidden + (self.user_map(self.user_text[users.clamp(min=0)]) * known).unsqueeze(1)
+            known = (users >= 0).unsqueeze(
+                -1
+            )  # -1: a user the model was not trained on, no profile term
+            hidden = hidden + (self.user_map(self.user_text[users.clamp(min=0)]) * known).unsqueeze(
+                1
+            )
         return hidden
 
 
@@ -66,8 +81,12 @@ class LLMSASRec(SASRec):
     name = "llm_sasrec"
     Config = LLMSASRecConfig
 
-    def __init__(self, config: LLMSASRecConfig, item_text: np.ndarray | None = None,
-                 user_text: np.ndarray | None = None):
+    def __init__(
+        self,
+        config: LLMSASRecConfig,
+        item_text: np.ndarray | None = None,
+        user_text: np.ndarray | None = None,
+    ):
         super().__init__(config)
         self.item_text, self.user_text = item_text, user_text
         if config.use_user_profile and user_text is None and item_text is not None:
@@ -80,8 +99,13 @@ class LLMSASRec(SASRec):
         return LLMSASRecNet(n_items, self.config, torch.as_tensor(self.item_text), user_text)
 
     def state(self) -> dict:
-        return {**super().state(), "item_text_dim": self.net.item_text.shape[1],
-                "user_text_shape": tuple(self.net.user_text.shape) if self.net.user_map is not None else None}
+        return {
+            **super().state(),
+            "item_text_dim": self.net.item_text.shape[1],
+            "user_text_shape": tuple(self.net.user_text.shape)
+            if self.net.user_map is not None
+            else None,
+        }
 
     @classmethod
     def unfitted(cls, config: LLMSASRecConfig, saved: dict) -> "LLMSASRec":
@@ -91,7 +115,9 @@ class LLMSASRec(SASRec):
         return cls(config, item_text, np.zeros(user_shape, np.float32) if user_shape else None)
 
 
-def text_vectors(ids: np.ndarray, frame, id_column: str, columns: list[str]) -> tuple[np.ndarray, int]:
+def text_vectors(
+    ids: np.ndarray, frame, id_column: str, columns: list[str]
+) -> tuple[np.ndarray, int]:
     """Rows of `frame` (id + list-valued vector columns) aligned to `ids`, columns concatenated and
     each part L2-normalized; ids without a vector get zeros. Returns the matrix and how many lacked one."""
     lookup = frame.set_index(id_column)
@@ -110,8 +136,11 @@ def text_vectors(ids: np.ndarray, frame, id_column: str, columns: list[str]) -> 
 
 
 def item_text_columns(config: LLMSASRecConfig) -> list[str]:
-    choices = {"title": ["title_embedding"], "profile": ["profile_embedding"],
-               "title+profile": ["title_embedding", "profile_embedding"]}
+    choices = {
+        "title": ["title_embedding"],
+        "profile": ["profile_embedding"],
+        "title+profile": ["title_embedding", "profile_embedding"],
+    }
     if config.item_text not in choices:
         raise ValueError(f"item_text must be one of {sorted(choices)}, not {config.item_text!r}")
     return choices[config.item_text]

@@ -63,8 +63,9 @@ def rank_top_k(scores: torch.Tensor, seen: torch.Tensor, k: int = TOP_K) -> torc
 
 
 @torch.no_grad()
-def top_unseen(model, data: SplitData, stage: str, k: int = TOP_K,
-               batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def top_unseen(
+    model, data: SplitData, stage: str, k: int = TOP_K, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For each user with a held-out item at `stage`: the k best-scored items by
     `model.score_all(users, histories)` among those the user has not seen (ties: lower item index),
     the model's scores of them, and how many unseen items the user has (fewer than k: the list ends
@@ -72,7 +73,7 @@ def top_unseen(model, data: SplitData, stage: str, k: int = TOP_K,
     users = data.eval_users(stage)
     items, scores, unseen = [], [], []
     for start in range(0, len(users), batch_size):
-        batch = users[start:start + batch_size]
+        batch = users[start : start + batch_size]
         histories = data.histories(batch, stage)
         all_scores = model.score_all(batch, histories)
         seen = seen_mask(histories, data.n_items, all_scores.device)
@@ -82,7 +83,12 @@ def top_unseen(model, data: SplitData, stage: str, k: int = TOP_K,
         unseen.append((~seen).sum(1).cpu().numpy())
     width = min(k, data.n_items)
     if not items:
-        return users, np.zeros((0, width), np.int64), np.zeros((0, width), np.float32), np.zeros(0, np.int64)
+        return (
+            users,
+            np.zeros((0, width), np.int64),
+            np.zeros((0, width), np.float32),
+            np.zeros(0, np.int64),
+        )
     return users, np.concatenate(items), np.concatenate(scores), np.concatenate(unseen)
 
 

@@ -1,6 +1,6 @@
 """Most-popular items (by TRAIN interaction count): the floor every model must beat.
 
-    model = Popularity(PopularityConfig()); model.fit(data); model.score_all(users, histories)
+model = Popularity(PopularityConfig()); model.fit(data); model.score_all(users, histories)
 """
 
 from dataclasses import dataclass
@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from models.common.device import pick_device
-from models.recsys.metrics import evaluate
 from models.recsys.base import FitResult, Log, Timer
 from models.recsys.data import SplitData, require_min_size
+from models.recsys.metrics import evaluate
 
 
 @dataclass
@@ -35,8 +35,14 @@ class Popularity:
         self.counts = torch.as_tensor(data.train_counts(), dtype=torch.float32, device=self.device)
         valid = evaluate(self, data, "valid").metrics["ndcg@10"]
         log(f"popularity: {int(self.counts.sum())} train interactions, valid NDCG@10 {valid:.4f}")
-        return FitResult(epochs=[{"epoch": 1, "train_loss": float("nan"), "valid_ndcg@10": valid,
-                                  "seconds": timer()}], best_epoch=1, best_valid_ndcg10=valid, seconds=timer())
+        return FitResult(
+            epochs=[
+                {"epoch": 1, "train_loss": float("nan"), "valid_ndcg@10": valid, "seconds": timer()}
+            ],
+            best_epoch=1,
+            best_valid_ndcg10=valid,
+            seconds=timer(),
+        )
 
     def score_all(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
         return self.counts.expand(len(users), -1)

@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.common.device import pick_device
-from models.recsys.metrics import evaluate
-from models.recsys.base import FitResult, Log, Timer, seed_everything
 from models.common.progress import bar
+from models.recsys.base import FitResult, Log, Timer, seed_everything
 from models.recsys.data import SplitData, require_min_size
+from models.recsys.metrics import evaluate
 
 
 @dataclass
@@ -50,16 +50,23 @@ class Block(nn.Module):
         self.heads, self.dropout = heads, dropout
         self.norm1, self.norm2 = nn.LayerNorm(hidden), nn.LayerNorm(hidden)
         self.qkv, self.proj = nn.Linear(hidden, 3 * hidden), nn.Linear(hidden, hidden)
-        self.mlp = nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.GELU(), nn.Linear(4 * hidden, hidden),
-                                 nn.Dropout(dropout))
+        self.mlp = nn.Sequential(
+            nn.Linear(hidden, 4 * hidden),
+            nn.GELU(),
+            nn.Linear(4 * hidden, hidden),
+            nn.Dropout(dropout),
+        )
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, length, hidden = x.shape
         q, k, v = self.qkv(self.norm1(x)).split(hidden, dim=2)
-        q, k, v = (t.view(b, length, self.heads, hidden // self.heads).transpose(1, 2) for t in (q, k, v))
-        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                              dropout_p=self.dropout if self.training else 0.0)
+        q, k, v = (
+            t.view(b, length, self.heads, hidden // self.heads).transpose(1, 2) for t in (q, k, v)
+        )
+        attn = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
+        )
         x = x + self.drop(self.proj(attn.transpose(1, 2).reshape(b, length, hidden)))
         return x + self.mlp(self.norm2(x))
 
@@ -73,7 +80,9 @@ class SASRecNet(nn.Module):
         self.item_emb = nn.Embedding(n_items + 1, config.hidden, padding_idx=0)
         self.pos_emb = nn.Embedding(config.max_len, config.hidden)
         self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(Block(config.hidden, config.heads, config.dropout) for _ in range(config.layers))
+        self.blocks = nn.ModuleList(
+            Block(config.hidden, config.heads, config.dropout) for _ in range(config.layers)
+        )
         self.norm = nn.LayerNorm(config.hidden)
         nn.init.normal_(self.item_emb.weight, std=0.02)
         nn.init.normal_(self.pos_emb.weight, std=0.02)
@@ -82,8 +91,12 @@ class SASRecNet(nn.Module):
         """[n_items + 1, hidden]: row 0 is padding. Used for input and (tied) output."""
         return self.item_emb.weight
 
-    def encode(self, seqs: torch.Tensor, users: torch.Tensor | None = None,
-               table: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(
+        self,
+        seqs: torch.Tensor,
+        users: torch.Tensor | None = None,
+        table: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         table = self.item_table() if table is None else table
         length = seqs.shape[1]
         real = seqs > 0
@@ -106,7 +119,7 @@ def left_pad(sequences: list[np.ndarray], length: int) -> np.ndarray:
     for row, seq in enumerate(sequences):
         tail = np.asarray(seq[-length:], dtype=np.int64) + 1
         if len(tail):
-            out[row, -len(tail):] = tail
+            out[row, -len(tail) :] = tail
     return out
 
 
@@ -117,13 +130,15 @@ def training_windows(train: list[np.ndarray], max_len: int) -> tuple[np.ndarray,
     for user, seq in enumerate(train):
         end = len(seq)
         while end >= 2:
-            windows.append(seq[max(0, end - max_len - 1):end])
+            windows.append(seq[max(0, end - max_len - 1) : end])
             owners.append(user)
             end -= max_len
     return left_pad(windows, max_len + 1), np.asarray(owners, dtype=np.int64)
 
 
-def length_batches(windows: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+def length_batches(
+    windows: np.ndarray, batch_size: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Batches of windows of similar length, in random order: most histories are far shorter than
     max_len, so this cuts the padding the encoder works through (about 2x faster on ML-100K)."""
     lengths = (windows > 0).sum(axis=1)
@@ -135,7 +150,7 @@ def length_batches(windows: np.ndarray, batch_size: int, rng: np.random.Generato
 def trim_padding(seqs: np.ndarray) -> np.ndarray:
     """Drop the leading columns that are padding in every row (sequences are left-padded)."""
     real = (seqs > 0).any(axis=0)
-    return seqs[:, real.argmax():] if real.any() else seqs
+    return seqs[:, real.argmax() :] if real.any() else seqs
 
 
 class SASRec:
@@ -158,40 +173,60 @@ class SASRec:
         self.net = self.build_net(data.n_items).to(self.device)
         windows, owners = training_windows(data.train, cfg.max_len)
         if len(windows) == 0:
-            raise ValueError(f"{self.name}: no user has 2 or more train items to learn a next item from")
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            raise ValueError(
+                f"{self.name}: no user has 2 or more train items to learn a next item from"
+            )
+        optimizer = torch.optim.Adam(
+            self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
         result, best_state, waited, timer = FitResult(), None, 0, Timer()
-        progress = bar(cfg.max_epochs, f"{self.name} epochs (early stopping may end sooner)", "epoch")
+        progress = bar(
+            cfg.max_epochs, f"{self.name} epochs (early stopping may end sooner)", "epoch"
+        )
         for epoch in range(1, cfg.max_epochs + 1):
             epoch_timer = Timer()
             loss = self._train_epoch(windows, owners, optimizer, rng)
             valid = evaluate(self, data, "valid").metrics["ndcg@10"]
             progress.update(1)
             progress.set_postfix(valid_ndcg10=f"{valid:.4f}")
-            result.epochs.append({"epoch": epoch, "train_loss": loss, "valid_ndcg@10": valid,
-                                  "seconds": epoch_timer()})
-            log(f"{self.name} epoch {epoch}: loss {loss:.4f}, valid NDCG@10 {valid:.4f} ({epoch_timer():.1f} s)")
+            result.epochs.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": loss,
+                    "valid_ndcg@10": valid,
+                    "seconds": epoch_timer(),
+                }
+            )
+            log(
+                f"{self.name} epoch {epoch}: loss {loss:.4f}, valid NDCG@10 {valid:.4f} ({epoch_timer():.1f} s)"
+            )
             if valid > result.best_valid_ndcg10 or best_state is None:
                 result.best_epoch, result.best_valid_ndcg10 = epoch, valid
                 best_state, waited = copy.deepcopy(self.net.state_dict()), 0
             else:
                 waited += 1
                 if waited >= cfg.patience:
-                    log(f"{self.name}: no valid gain for {waited} epochs, stopping; best epoch {result.best_epoch}")
+                    log(
+                        f"{self.name}: no valid gain for {waited} epochs, stopping; best epoch {result.best_epoch}"
+                    )
                     break
         progress.close()
         self.net.load_state_dict(best_state)
         result.seconds = timer()
         return result
 
-    def _train_epoch(self, windows: np.ndarray, owners: np.ndarray, optimizer, rng: np.random.Generator) -> float:
+    def _train_epoch(
+        self, windows: np.ndarray, owners: np.ndarray, optimizer, rng: np.random.Generator
+    ) -> float:
         self.net.train()
         total, count = 0.0, 0
         for batch in length_batches(windows, self.config.batch_size, rng):
             seqs = torch.as_tensor(trim_padding(windows[batch]), device=self.device)
             inputs, targets = seqs[:, :-1], seqs[:, 1:]
             table = self.net.item_table()
-            hidden = self.net.encode(inputs, torch.as_tensor(owners[batch], device=self.device), table)
+            hidden = self.net.encode(
+                inputs, torch.as_tensor(owners[batch], device=self.device), table
+            )
             where = (inputs > 0) & (targets > 0)  # a next item that follows a real one
             loss = F.cross_entropy(self.net.logits(hidden[where], table), targets[where] - 1)
             optimizer.zero_grad(set_to_none=True)
@@ -204,14 +239,18 @@ class SASRec:
     @torch.no_grad()
     def score_all(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
         self.net.eval()
-        seqs = torch.as_tensor(trim_padding(left_pad(histories, self.config.max_len)), device=self.device)
+        seqs = torch.as_tensor(
+            trim_padding(left_pad(histories, self.config.max_len)), device=self.device
+        )
         table = self.net.item_table()
         hidden = self.net.encode(seqs, torch.as_tensor(users, device=self.device), table)[:, -1]
         return self.net.logits(hidden, table)
 
     def state(self) -> dict:
-        return {"n_items": self.net.item_emb.num_embeddings - 1,
-                "weights": {k: v.cpu() for k, v in self.net.state_dict().items()}}
+        return {
+            "n_items": self.net.item_emb.num_embeddings - 1,
+            "weights": {k: v.cpu() for k, v in self.net.state_dict().items()},
+        }
 
     @classmethod
     def unfitted(cls, config: SASRecConfig, saved: dict) -> "SASRec":

@@ -36,16 +36,31 @@ class SavedRecommender:
 
     @classmethod
     def load(cls, path: Path | io.BytesIO, device: str | None = None) -> "SavedRecommender":
-        model, saved = load_recommender(path if isinstance(path, io.BytesIO) else Path(path), device)
-        return cls(model, np.asarray(saved["users"], dtype=object), np.asarray(saved["items"], dtype=object),
-                   [np.asarray(h, dtype=np.int64) for h in saved["histories"]])
+        model, saved = load_recommender(
+            path if isinstance(path, io.BytesIO) else Path(path), device
+        )
+        return cls(
+            model,
+            np.asarray(saved["users"], dtype=object),
+            np.asarray(saved["items"], dtype=object),
+            [np.asarray(h, dtype=np.int64) for h in saved["histories"]],
+        )
 
     def scoring_payload(self) -> bytes:
         """The model and its id vocabularies without the saved histories, as bytes: what Spark
         broadcasts to its executors, which score the histories they are given."""
         buffer = io.BytesIO()
-        torch.save({"kind": self.model.name, "config": asdict(self.model.config), "users": list(self.users),
-                    "items": list(self.items), "histories": [], **self.model.state()}, buffer)
+        torch.save(
+            {
+                "kind": self.model.name,
+                "config": asdict(self.model.config),
+                "users": list(self.users),
+                "items": list(self.items),
+                "histories": [],
+                **self.model.state(),
+            },
+            buffer,
+        )
         return buffer.getvalue()
 
     @classmethod
@@ -68,38 +83,58 @@ class SavedRecommender:
 
     def recommend(self, user_ids, k: int = 10, batch_size: int = 256) -> pd.DataFrame:
         """Top-k for users the model was trained on, from the histories it was saved with."""
-        known = self.user_index.reindex(pd.Index([str(u) for u in user_ids])).dropna().astype(np.int64).to_numpy()
-        return self.recommend_histories(self.users[known], [self.histories[u] for u in known], k, batch_size)
+        known = (
+            self.user_index.reindex(pd.Index([str(u) for u in user_ids]))
+            .dropna()
+            .astype(np.int64)
+            .to_numpy()
+        )
+        return self.recommend_histories(
+            self.users[known], [self.histories[u] for u in known], k, batch_size
+        )
 
-    def recommend_histories(self, user_ids: np.ndarray, histories: list[np.ndarray], k: int = 10,
-                            batch_size: int = 256) -> pd.DataFrame:
+    def recommend_histories(
+        self, user_ids: np.ndarray, histories: list[np.ndarray], k: int = 10, batch_size: int = 256
+    ) -> pd.DataFrame:
         frames = list(self.iter_recommendations(user_ids, histories, k, batch_size))
-        out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
+        out = (
+            pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
+        )
         return out.astype({"user_id": str, "item_id": str, "rank": np.int64, "score": np.float64})
 
     @torch.no_grad()
-    def iter_recommendations(self, user_ids: np.ndarray, histories: list[np.ndarray], k: int = 10,
-                             batch_size: int = 256):
+    def iter_recommendations(
+        self, user_ids: np.ndarray, histories: list[np.ndarray], k: int = 10, batch_size: int = 256
+    ):
         """Top-k unseen items for each user given their history (item indices, time order), one
         DataFrame per chunk of `batch_size` users: memory is bounded by the chunk, not the user
         count. Users the model was not trained on are scored from their history alone. Uses
         torch.topk (deterministic, but equal scores at the cut may order differently than the
         evaluation's stable full sort, which is too slow for large catalogs)."""
-        model_users = self.user_index.reindex(pd.Index(user_ids)).fillna(-1).astype(np.int64).to_numpy()
+        model_users = (
+            self.user_index.reindex(pd.Index(user_ids)).fillna(-1).astype(np.int64).to_numpy()
+        )
         k = min(k, len(self.items))
         for start in range(0, len(user_ids), batch_size):
-            users, chunk = model_users[start:start + batch_size], histories[start:start + batch_size]
+            users, chunk = (
+                model_users[start : start + batch_size],
+                histories[start : start + batch_size],
+            )
             scores = self.model.score_all(users, chunk).float()
             seen = seen_mask(chunk, len(self.items), scores.device)
             top_scores, top = torch.topk(scores.masked_fill(seen, float("-inf")), k, dim=1)
             top, top_scores = top.cpu().numpy(), top_scores.cpu().numpy()
             keep = np.isfinite(top_scores).ravel()  # fewer unseen items than k
-            yield pd.DataFrame({
-                "user_id": np.repeat(np.asarray(user_ids[start:start + batch_size], dtype=object), k)[keep],
-                "item_id": self.items[top].ravel()[keep],
-                "rank": np.tile(np.arange(1, k + 1), len(chunk))[keep],
-                "score": top_scores.ravel()[keep].astype(np.float64),
-            })
+            yield pd.DataFrame(
+                {
+                    "user_id": np.repeat(
+                        np.asarray(user_ids[start : start + batch_size], dtype=object), k
+                    )[keep],
+                    "item_id": self.items[top].ravel()[keep],
+                    "rank": np.tile(np.arange(1, k + 1), len(chunk))[keep],
+                    "score": top_scores.ravel()[keep].astype(np.float64),
+                }
+            )
 
 
 class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
@@ -110,7 +145,9 @@ class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
         self.recommender = SavedRecommender.load(context.artifacts["recommender"])
 
-    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
         k = int((params or {}).get("k", 10))
         model = self.recommender.model
         if getattr(model, "stats", False) is None and "stats" in model.config.groups:
@@ -126,13 +163,17 @@ def online_stats(feature_service: str):
 
     repo = os.environ.get("RECLAKE_FEATURE_REPO")
     if not repo:
-        raise RuntimeError("a two_stage model reads Feast stats per candidate: set RECLAKE_FEATURE_REPO to the "
-                           "project's feature_repo folder and RECLAKE_HOME to the data home")
+        raise RuntimeError(
+            "a two_stage model reads Feast stats per candidate: set RECLAKE_FEATURE_REPO to the "
+            "project's feature_repo folder and RECLAKE_HOME to the data home"
+        )
     store = FeatureStore(repo_path=repo)
     service = store.get_feature_service(feature_service)
 
     def lookup(user_ids: np.ndarray, item_ids: np.ndarray) -> pd.DataFrame:
         rows = [{"user_id": str(u), "item_id": str(i)} for u, i in zip(user_ids, item_ids)]
-        return store.get_online_features(features=service, entity_rows=rows, full_feature_names=True).to_df()
+        return store.get_online_features(
+            features=service, entity_rows=rows, full_feature_names=True
+        ).to_df()
 
     return lookup

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-OUTPUT_SCHEMA = ("user_id string, item_id string, rank int, score float, "
-                 "model_name string, model_version string")
+OUTPUT_SCHEMA = (
+    "user_id string, item_id string, rank int, score float, model_name string, model_version string"
+)
 _LOADED: dict[str, object] = {}  # payload sha256 -> SavedRecommender, per executor Python worker
 
 
@@ -42,14 +43,25 @@ def user_histories(spark, interactions, end: datetime, items: np.ndarray):
     are left out of the history, but their user still gets a (possibly empty-history) row."""
     from pyspark.sql import functions as F
 
-    vocabulary = spark.createDataFrame(pd.DataFrame({"item_id": items.astype(str),
-                                                     "item_index": np.arange(len(items), dtype=np.int64)}))
-    events = (interactions.where(F.col("event_ts") < F.lit(end.replace(tzinfo=None)))
-              .join(F.broadcast(vocabulary), "item_id", "left"))
+    vocabulary = spark.createDataFrame(
+        pd.DataFrame(
+            {"item_id": items.astype(str), "item_index": np.arange(len(items), dtype=np.int64)}
+        )
+    )
+    events = interactions.where(F.col("event_ts") < F.lit(end.replace(tzinfo=None))).join(
+        F.broadcast(vocabulary), "item_id", "left"
+    )
     per_user = events.groupBy("user_id").agg(
-        F.sort_array(F.collect_list(F.struct("event_ts", "source_file", "source_row", "item_index"))).alias("events"))
+        F.sort_array(
+            F.collect_list(F.struct("event_ts", "source_file", "source_row", "item_index"))
+        ).alias("events")
+    )
     return per_user.select(
-        "user_id", F.expr("transform(filter(events, e -> e.item_index is not null), e -> e.item_index)").alias("history"))
+        "user_id",
+        F.expr("transform(filter(events, e -> e.item_index is not null), e -> e.item_index)").alias(
+            "history"
+        ),
+    )
 
 
 def number_users(histories, chunk_users: int):
@@ -76,9 +88,15 @@ def _score_partition(payload, payload_key: str, k: int, model_name: str, model_v
         def lists(rows: pd.DataFrame):
             users = rows["user_id"].to_numpy(dtype=object)
             histories = [np.asarray(h, dtype=np.int64) for h in rows["history"]]
-            for frame in recommender.iter_recommendations(users, histories, k, batch_size=len(rows)):
-                yield frame.assign(rank=frame["rank"].astype(np.int32), score=frame["score"].astype(np.float32),
-                                   model_name=model_name, model_version=model_version)
+            for frame in recommender.iter_recommendations(
+                users, histories, k, batch_size=len(rows)
+            ):
+                yield frame.assign(
+                    rank=frame["rank"].astype(np.int32),
+                    score=frame["score"].astype(np.float32),
+                    model_name=model_name,
+                    model_version=model_version,
+                )
 
         pending, pending_chunk = [], None
         for batch in batches:  # Arrow batches may cut a chunk in two: gather it whole first
@@ -94,14 +112,27 @@ def _score_partition(payload, payload_key: str, k: int, model_name: str, model_v
     return score
 
 
-def score_with_spark(spark, recommender, histories, *, k: int, chunk_users: int, model_name: str,
-                     model_version: str, partitions: int | None = None):
+def score_with_spark(
+    spark,
+    recommender,
+    histories,
+    *,
+    k: int,
+    chunk_users: int,
+    model_name: str,
+    model_version: str,
+    partitions: int | None = None,
+):
     """Top-k lists for every row of `histories` (user_id, history), as a Spark DataFrame in the
     contract's columns. The model travels once per executor as a broadcast variable."""
     model_bytes = recommender.scoring_payload()
     payload = spark.sparkContext.broadcast(model_bytes)
     numbered = number_users(histories, chunk_users)
     partitions = partitions or max(spark.sparkContext.defaultParallelism, 1)
-    ranged = numbered.repartitionByRange(partitions, "chunk").sortWithinPartitions("chunk", "user_id")
+    ranged = numbered.repartitionByRange(partitions, "chunk").sortWithinPartitions(
+        "chunk", "user_id"
+    )
     key = hashlib.sha256(model_bytes).hexdigest()
-    return ranged.mapInPandas(_score_partition(payload, key, k, model_name, str(model_version)), OUTPUT_SCHEMA)
+    return ranged.mapInPandas(
+        _score_partition(payload, key, k, model_name, str(model_version)), OUTPUT_SCHEMA
+    )

@@ -24,8 +24,8 @@ batch serves, with the Feast stats looked up by whoever serves it (`TwoStage.sta
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -81,7 +81,9 @@ class FeatureSources:
     """What the features are computed from; a group whose source is missing is an error (leave the
     group out of the config instead), never a column of NaNs."""
 
-    stats: pd.DataFrame | None = None  # Feast rows aligned with the candidate rows: user_stats__*, item_stats__*
+    stats: pd.DataFrame | None = (
+        None  # Feast rows aligned with the candidate rows: user_stats__*, item_stats__*
+    )
     item_vectors: np.ndarray | None = None  # [n_items, d] unit vectors of the LLM item profiles
     user_vectors: np.ndarray | None = None  # [n_users, d] unit vectors of the LLM user profiles
     # (histories, candidate items [users, N]) -> P(relevant) [users, N]
@@ -97,8 +99,10 @@ def candidates(model, data: SplitData, stage: str, n: int, batch_size: int = 256
     users, items, scores, unseen = top_unseen(model, data, stage, k=n, batch_size=batch_size)
     if (unseen < n).any():  # also when the catalogue itself has fewer than n items
         short = int(np.argmin(unseen))
-        raise ValueError(f"user {data.users[users[short]]} has {unseen[short]} unseen items at {stage}, "
-                         f"fewer than the n={n} candidates the second stage re-ranks")
+        raise ValueError(
+            f"user {data.users[users[short]]} has {unseen[short]} unseen items at {stage}, "
+            f"fewer than the n={n} candidates the second stage re-ranks"
+        )
     return Candidates(stage, users, items, scores)
 
 
@@ -112,13 +116,20 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return np.divide(vectors, norm, out=np.zeros_like(vectors), where=norm > 0)
 
 
-def _cosine_to_candidates(user_vectors: np.ndarray, item_vectors: np.ndarray, items: np.ndarray) -> np.ndarray:
+def _cosine_to_candidates(
+    user_vectors: np.ndarray, item_vectors: np.ndarray, items: np.ndarray
+) -> np.ndarray:
     """cos(user row b, item items[b, j]) for every candidate, flattened [users * N]; 0 for a zero vector."""
     return np.einsum("bnd,bd->bn", _unit(item_vectors)[items], _unit(user_vectors)).ravel()
 
 
-def feature_frame(cands: Candidates, histories: list[np.ndarray], sources: FeatureSources,
-                  groups: tuple[str, ...] = tuple(FEATURE_GROUPS), recent: int = 5) -> pd.DataFrame:
+def feature_frame(
+    cands: Candidates,
+    histories: list[np.ndarray],
+    sources: FeatureSources,
+    groups: tuple[str, ...] = tuple(FEATURE_GROUPS),
+    recent: int = 5,
+) -> pd.DataFrame:
     """One row per (user, candidate), users in candidate order, candidates in the base model's order;
     `histories` are what each user had seen when the candidates were drawn; `recent_text_sim`
     compares the item with the last `recent` items of the history."""
@@ -129,15 +140,21 @@ def feature_frame(cands: Candidates, histories: list[np.ndarray], sources: Featu
         frame["base_rank"] = np.tile(np.arange(n), n_users)
     if "stats" in groups:
         if sources.stats is None or len(sources.stats) != len(frame):
-            raise ValueError(f"stats features: expected {len(frame)} rows aligned with the candidates, got "
-                             f"{None if sources.stats is None else len(sources.stats)}")
+            raise ValueError(
+                f"stats features: expected {len(frame)} rows aligned with the candidates, got "
+                f"{None if sources.stats is None else len(sources.stats)}"
+            )
         for column in FEATURE_GROUPS["stats"]:
             frame[column] = sources.stats[column].to_numpy(dtype=float)
     if "text" in groups:
         vectors = _require(sources.item_vectors, "text", "item profile vectors")
-        frame["history_text_sim"] = _cosine_to_candidates(mean_vectors(vectors, histories), vectors, cands.items)
+        frame["history_text_sim"] = _cosine_to_candidates(
+            mean_vectors(vectors, histories), vectors, cands.items
+        )
         recent_items = [h[-recent:] for h in histories]
-        frame["recent_text_sim"] = _cosine_to_candidates(mean_vectors(vectors, recent_items), vectors, cands.items)
+        frame["recent_text_sim"] = _cosine_to_candidates(
+            mean_vectors(vectors, recent_items), vectors, cands.items
+        )
     if "user_profile" in groups:
         users = _require(sources.user_vectors, "user_profile", "user profile vectors")
         items = _require(sources.item_vectors, "user_profile", "item profile vectors")
@@ -152,7 +169,9 @@ def feature_frame(cands: Candidates, histories: list[np.ndarray], sources: Featu
 
 def _require(value, group: str, what: str):
     if value is None:
-        raise ValueError(f"feature group {group!r} needs {what}; leave the group out of TwoStageConfig.groups instead")
+        raise ValueError(
+            f"feature group {group!r} needs {what}; leave the group out of TwoStageConfig.groups instead"
+        )
     return value
 
 
@@ -167,14 +186,25 @@ def fit_ranker(frame: pd.DataFrame, y: np.ndarray, group_sizes: np.ndarray, conf
     has_positive = np.add.reduceat(y, np.concatenate([[0], np.cumsum(group_sizes)[:-1]])) > 0
     rows = np.repeat(has_positive, group_sizes)
     if not has_positive.any():
-        raise ValueError("no user's held-out item is among the base model's candidates: nothing to learn from")
+        raise ValueError(
+            "no user's held-out item is among the base model's candidates: nothing to learn from"
+        )
     columns = feature_columns(config.groups)
     # the base model's order is a prior the few labels must not bend: higher score, higher rank
     monotone = [MONOTONE.get(column, 0) for column in columns]
-    ranker = lightgbm.LGBMRanker(objective="lambdarank", n_estimators=config.n_estimators, monotone_constraints=monotone,
-                                 learning_rate=config.learning_rate, num_leaves=config.num_leaves,
-                                 min_child_samples=config.min_child_samples, random_state=config.seed,
-                                 n_jobs=config.threads, deterministic=True, force_row_wise=True, verbose=-1)
+    ranker = lightgbm.LGBMRanker(
+        objective="lambdarank",
+        n_estimators=config.n_estimators,
+        monotone_constraints=monotone,
+        learning_rate=config.learning_rate,
+        num_leaves=config.num_leaves,
+        min_child_samples=config.min_child_samples,
+        random_state=config.seed,
+        n_jobs=config.threads,
+        deterministic=True,
+        force_row_wise=True,
+        verbose=-1,
+    )
     ranker.fit(frame.loc[rows, columns], y[rows], group=group_sizes[has_positive])
     return ranker
 
@@ -191,14 +221,21 @@ def reranked_topk(scores: np.ndarray, cands: Candidates) -> np.ndarray:
     return np.take_along_axis(cands.items, reranked_order(scores, cands), axis=1)[:, :TOP_K]
 
 
-def evaluate_reranked(ranker, frame: pd.DataFrame, cands: Candidates, data: SplitData,
-                      config: TwoStageConfig) -> Evaluation:
+def evaluate_reranked(
+    ranker, frame: pd.DataFrame, cands: Candidates, data: SplitData, config: TwoStageConfig
+) -> Evaluation:
     topk = reranked_topk(ranker.predict(frame[feature_columns(config.groups)]), cands)
-    return Evaluation(cands.stage, metrics_from_topk(topk, data.target(cands.stage)[cands.users]), cands.users, topk)
+    return Evaluation(
+        cands.stage,
+        metrics_from_topk(topk, data.target(cands.stage)[cands.users]),
+        cands.users,
+        topk,
+    )
 
 
-def cross_fitted(frame: pd.DataFrame, cands: Candidates, data: SplitData,
-                 config: TwoStageConfig) -> tuple[Evaluation, np.ndarray]:
+def cross_fitted(
+    frame: pd.DataFrame, cands: Candidates, data: SplitData, config: TwoStageConfig
+) -> tuple[Evaluation, np.ndarray]:
     """Out-of-fold scores: users in `config.folds` seeded folds, each scored by a ranker fitted on the
     others; the metrics a gate may compare with other models' valid figures. Also the scores."""
     y = labels(cands, data)
@@ -207,10 +244,17 @@ def cross_fitted(frame: pd.DataFrame, cands: Candidates, data: SplitData,
     scores = np.zeros(n_users * n)
     for k in range(config.folds):
         inside = np.repeat(fold != k, n)
-        ranker = fit_ranker(frame[inside].reset_index(drop=True), y[inside], cands.group_sizes[fold != k], config)
+        ranker = fit_ranker(
+            frame[inside].reset_index(drop=True), y[inside], cands.group_sizes[fold != k], config
+        )
         scores[~inside] = ranker.predict(frame.loc[~inside, feature_columns(config.groups)])
     topk = reranked_topk(scores, cands)
-    return Evaluation(cands.stage, metrics_from_topk(topk, data.target(cands.stage)[cands.users]), cands.users, topk), scores
+    return Evaluation(
+        cands.stage,
+        metrics_from_topk(topk, data.target(cands.stage)[cands.users]),
+        cands.users,
+        topk,
+    ), scores
 
 
 class TwoStage:
@@ -223,8 +267,17 @@ class TwoStage:
     name = "two_stage"
     Config = TwoStageConfig
 
-    def __init__(self, config: TwoStageConfig, base, ranker, item_vectors: np.ndarray | None,
-                 user_vectors: np.ndarray | None, judge_npz: bytes | None, users: np.ndarray, items: np.ndarray):
+    def __init__(
+        self,
+        config: TwoStageConfig,
+        base,
+        ranker,
+        item_vectors: np.ndarray | None,
+        user_vectors: np.ndarray | None,
+        judge_npz: bytes | None,
+        users: np.ndarray,
+        items: np.ndarray,
+    ):
         self.config, self.base = config, base
         self.device = getattr(base, "device", "cpu")
         # a booster, not the sklearn wrapper: what model_to_string round-trips
@@ -240,29 +293,55 @@ class TwoStage:
 
             def judge(histories: list[np.ndarray], cands: np.ndarray) -> np.ndarray:
                 known = [to_probe[h][to_probe[h] >= 0] for h in histories]
-                return np.concatenate([probe.candidate_scores(vectors, known[start:start + 256], to_probe[cands[start:start + 256]])
-                                       for start in range(0, len(cands), 256)]) if len(cands) else np.zeros(cands.shape)
+                return (
+                    np.concatenate(
+                        [
+                            probe.candidate_scores(
+                                vectors,
+                                known[start : start + 256],
+                                to_probe[cands[start : start + 256]],
+                            )
+                            for start in range(0, len(cands), 256)
+                        ]
+                    )
+                    if len(cands)
+                    else np.zeros(cands.shape)
+                )
 
             self.judge = judge
 
     def sources(self, stats: pd.DataFrame | None = None) -> FeatureSources:
-        return FeatureSources(stats=stats, item_vectors=self.item_vectors, user_vectors=self.user_vectors,
-                              judge=self.judge)
+        return FeatureSources(
+            stats=stats,
+            item_vectors=self.item_vectors,
+            user_vectors=self.user_vectors,
+            judge=self.judge,
+        )
 
     def candidates(self, users: np.ndarray, histories: list[np.ndarray]) -> Candidates:
         base_scores = self.base.score_all(users, histories).float()
-        top = rank_top_k(base_scores, seen_mask(histories, len(self.items), base_scores.device), self.config.n)
-        return Candidates("serve", np.asarray(users), top.cpu().numpy(),
-                          torch.gather(base_scores, 1, top).cpu().numpy())
+        top = rank_top_k(
+            base_scores, seen_mask(histories, len(self.items), base_scores.device), self.config.n
+        )
+        return Candidates(
+            "serve",
+            np.asarray(users),
+            top.cpu().numpy(),
+            torch.gather(base_scores, 1, top).cpu().numpy(),
+        )
 
     def ranker_scores(self, cands: Candidates, histories: list[np.ndarray]) -> np.ndarray:
         stats = None
         if "stats" in self.config.groups:
             if self.stats is None:
-                raise ValueError("two_stage reads Feast stats (group 'stats'): bind TwoStage.stats to a lookup "
-                                 "(the nightly batch and the MLflow pyfunc do) before scoring")
+                raise ValueError(
+                    "two_stage reads Feast stats (group 'stats'): bind TwoStage.stats to a lookup "
+                    "(the nightly batch and the MLflow pyfunc do) before scoring"
+                )
             n = cands.items.shape[1]
-            user_ids = np.repeat(np.where(cands.users >= 0, self.users[np.maximum(cands.users, 0)], ""), n)
+            user_ids = np.repeat(
+                np.where(cands.users >= 0, self.users[np.maximum(cands.users, 0)], ""), n
+            )
             stats = self.stats(user_ids, self.items[cands.items.ravel()])
         frame = feature_frame(cands, histories, self.sources(stats), self.config.groups)
         return self.ranker.predict(frame[feature_columns(self.config.groups)])
@@ -272,22 +351,48 @@ class TwoStage:
         cands = self.candidates(users, histories)
         raw = self.ranker_scores(cands, histories)
         order = reranked_order(raw, cands)
-        ranked = np.take_along_axis(raw.reshape(cands.items.shape), order, axis=1).astype(np.float32)
-        for j in range(1, ranked.shape[1]):  # ties one float step apart, in the base order: any top-k agrees
-            ranked[:, j] = np.minimum(ranked[:, j], np.nextafter(ranked[:, j - 1], np.float32(-np.inf)))
+        ranked = np.take_along_axis(raw.reshape(cands.items.shape), order, axis=1).astype(
+            np.float32
+        )
+        for j in range(
+            1, ranked.shape[1]
+        ):  # ties one float step apart, in the base order: any top-k agrees
+            ranked[:, j] = np.minimum(
+                ranked[:, j], np.nextafter(ranked[:, j - 1], np.float32(-np.inf))
+            )
         scores = torch.full((len(users), len(self.items)), float("-inf"))
-        scores.scatter_(1, torch.from_numpy(np.take_along_axis(cands.items, order, axis=1)), torch.from_numpy(ranked))
+        scores.scatter_(
+            1,
+            torch.from_numpy(np.take_along_axis(cands.items, order, axis=1)),
+            torch.from_numpy(ranked),
+        )
         return scores
 
     def state(self) -> dict:
-        return {"base": {"kind": self.base.name, "config": asdict(self.base.config), **self.base.state()},
-                "ranker": self.ranker.model_to_string(), "item_vectors": self.item_vectors,
-                "user_vectors": self.user_vectors, "judge_npz": self.judge_npz}
+        return {
+            "base": {
+                "kind": self.base.name,
+                "config": asdict(self.base.config),
+                **self.base.state(),
+            },
+            "ranker": self.ranker.model_to_string(),
+            "item_vectors": self.item_vectors,
+            "user_vectors": self.user_vectors,
+            "judge_npz": self.judge_npz,
+        }
 
     @classmethod
-    def from_state(cls, config: TwoStageConfig, saved: dict) -> "TwoStage":
+    def from_state(cls, config: TwoStageConfig, saved: dict) -> TwoStage:
         """`saved["base"]` is the base model, already loaded (catalog.from_saved does that)."""
         import lightgbm
 
-        return cls(config, saved["base"], lightgbm.Booster(model_str=saved["ranker"]), saved["item_vectors"],
-                   saved["user_vectors"], saved["judge_npz"], saved["users"], saved["items"])
+        return cls(
+            config,
+            saved["base"],
+            lightgbm.Booster(model_str=saved["ranker"]),
+            saved["item_vectors"],
+            saved["user_vectors"],
+            saved["judge_npz"],
+            saved["users"],
+            saved["items"],
+        )

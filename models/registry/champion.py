@@ -33,11 +33,19 @@ def load_champion(client: mlflow.MlflowClient) -> Champion:
     (on CUDA when present, else CPU)."""
     version = champion_version(client)
     if version is None:
-        raise NoChampionError(f"no '{CHAMPION_ALIAS}' alias on registered model '{REGISTERED_MODEL}' yet: "
-                              "materialize the `training` group (its `champion_model` asset sets it) first")
+        raise NoChampionError(
+            f"no '{CHAMPION_ALIAS}' alias on registered model '{REGISTERED_MODEL}' yet: "
+            "materialize the `training` group (its `champion_model` asset sets it) first"
+        )
     if not artifacts_present(client, str(version.version)):
-        raise NoChampionError(f"champion v{version.version}'s artifacts are missing: re-run the `training` group")
+        raise NoChampionError(
+            f"champion v{version.version}'s artifacts are missing: re-run the `training` group"
+        )
     # the version's files, wherever the registry keeps them (no process-wide registry URI needed)
-    pyfunc = mlflow.pyfunc.load_model(client.get_model_version_download_uri(REGISTERED_MODEL, str(version.version)))
+    pyfunc = mlflow.pyfunc.load_model(
+        client.get_model_version_download_uri(REGISTERED_MODEL, str(version.version))
+    )
     recommender = pyfunc.unwrap_python_model().recommender
-    return Champion(str(version.version), version.run_id, version.tags.get("model_name", "?"), recommender)
+    return Champion(
+        str(version.version), version.run_id, version.tags.get("model_name", "?"), recommender
+    )

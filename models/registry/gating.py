@@ -43,37 +43,65 @@ def gate(client: mlflow.MlflowClient, data_version: str) -> dict:
     valid_tag = metric_name("valid", "ndcg@10")
     latest = latest_per_model(client, data_version)
     candidates = [v for v in latest.values() if artifacts_present(client, str(v.version))]
-    decision = {"data_version": data_version, "candidates": {v.tags["model_name"]: {
-        "version": str(v.version), "valid_ndcg@10": float(v.tags[valid_tag])} for v in candidates}}
+    decision = {
+        "data_version": data_version,
+        "candidates": {
+            v.tags["model_name"]: {
+                "version": str(v.version),
+                "valid_ndcg@10": float(v.tags[valid_tag]),
+            }
+            for v in candidates
+        },
+    }
     current = champion_version(client)
     decision["champion_before"] = str(current.version) if current else None
-    decision["champion_before_valid_ndcg@10"] = float(current.tags[valid_tag]) if current and valid_tag in current.tags else None
+    decision["champion_before_valid_ndcg@10"] = (
+        float(current.tags[valid_tag]) if current and valid_tag in current.tags else None
+    )
     if not candidates:
-        return {**decision, "decision": "keep", "reason": "no candidate with artifacts on this data version",
-                "champion": decision["champion_before"]}
+        return {
+            **decision,
+            "decision": "keep",
+            "reason": "no candidate with artifacts on this data version",
+            "champion": decision["champion_before"],
+        }
     cache: dict = {}
     best = max(candidates, key=lambda v: (float(v.tags[valid_tag]), -int(v.version)))
     intervals = {v.version: _interval(client, best, v, cache) for v in candidates if v is not best}
     for v in candidates:
         if intervals.get(v.version) is not None:
-            decision["candidates"][v.tags["model_name"]]["best_minus_this_ci95"] = [round(x, 4) for x in intervals[v.version]]
+            decision["candidates"][v.tags["model_name"]]["best_minus_this_ci95"] = [
+                round(x, 4) for x in intervals[v.version]
+            ]
     chosen, within = best, "the best valid NDCG@10"
     for v in sorted(candidates, key=lambda v: (_simplicity(v), -float(v.tags[valid_tag]))):
         if v is best:
             break  # nothing simpler is within noise of it
         if intervals[v.version] is not None and intervals[v.version][0] <= 0:
             low, high = intervals[v.version]
-            chosen, within = v, (f"the simplest within noise of the best ({best.tags['model_name']} v{best.version}, "
-                                 f"best - this in [{low:.4f}, {high:.4f}])")
+            chosen, within = (
+                v,
+                (
+                    f"the simplest within noise of the best ({best.tags['model_name']} v{best.version}, "
+                    f"best - this in [{low:.4f}, {high:.4f}])"
+                ),
+            )
             break
     chosen_valid, chosen_version = float(chosen.tags[valid_tag]), str(chosen.version)
-    decision.update(candidate=chosen_version, candidate_model=chosen.tags["model_name"], candidate_valid_ndcg10=chosen_valid)
+    decision.update(
+        candidate=chosen_version,
+        candidate_model=chosen.tags["model_name"],
+        candidate_valid_ndcg10=chosen_valid,
+    )
     if current is None:
         promote, reason = True, f"no champion yet; {within}"
     elif not artifacts_present(client, str(current.version)):
         promote, reason = True, f"champion v{current.version}'s artifacts are missing"
     elif current.tags.get("data_version") != data_version:
-        promote, reason = True, f"champion v{current.version} was chosen on another data version; its valid score does not compare"
+        promote, reason = (
+            True,
+            f"champion v{current.version} was chosen on another data version; its valid score does not compare",
+        )
     elif str(current.version) == chosen_version:
         promote, reason = False, "the chosen candidate already is the champion"
     else:
@@ -81,18 +109,26 @@ def gate(client: mlflow.MlflowClient, data_version: str) -> dict:
         old = decision["champion_before_valid_ndcg@10"]
         if interval is None:
             promote = chosen_valid > old
-            reason = f"valid NDCG@10 {chosen_valid:.4f} {'>' if promote else '<='} champion's {old:.4f}"
+            reason = (
+                f"valid NDCG@10 {chosen_valid:.4f} {'>' if promote else '<='} champion's {old:.4f}"
+            )
         else:
             promote = interval[0] > 0
-            reason = (f"valid NDCG@10 {chosen_valid:.4f} vs champion's {old:.4f}: difference in "
-                      f"[{interval[0]:.4f}, {interval[1]:.4f}] (95%, paired over users), "
-                      f"{'above 0' if promote else 'not above 0: within noise'}")
+            reason = (
+                f"valid NDCG@10 {chosen_valid:.4f} vs champion's {old:.4f}: difference in "
+                f"[{interval[0]:.4f}, {interval[1]:.4f}] (95%, paired over users), "
+                f"{'above 0' if promote else 'not above 0: within noise'}"
+            )
     if promote:
         client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, chosen_version)
     champion = chosen_version if promote else decision["champion_before"]
     decision.update(decision="promote" if promote else "keep", reason=reason, champion=champion)
-    client.set_model_version_tag(REGISTERED_MODEL, chosen_version, "gate_decision", f"{decision['decision']}: {reason}")
-    client.set_registered_model_tag(REGISTERED_MODEL, "last_gate", f"{decision['decision']} v{chosen_version}: {reason}")
+    client.set_model_version_tag(
+        REGISTERED_MODEL, chosen_version, "gate_decision", f"{decision['decision']}: {reason}"
+    )
+    client.set_registered_model_tag(
+        REGISTERED_MODEL, "last_gate", f"{decision['decision']} v{chosen_version}: {reason}"
+    )
     return decision
 
 
@@ -103,4 +139,8 @@ def last_gate(client: mlflow.MlflowClient) -> dict | None:
         return None
     head, _, reason = models[0].tags["last_gate"].partition(": ")  # "promote v4: <reason>"
     current = champion_version(client)
-    return {"decision": head.split(" ")[0], "reason": reason, "champion": current.version if current else None}
+    return {
+        "decision": head.split(" ")[0],
+        "reason": reason,
+        "champion": current.version if current else None,
+    }

@@ -62,19 +62,35 @@ def open_run(client: mlflow.MlflowClient, run_name: str, tags: dict[str, str]) -
     client.set_terminated(run.info.run_id, status="FINISHED")
 
 
-def log_batch(client: mlflow.MlflowClient, run_id: str, *, params: dict | None = None, metrics: dict | None = None,
-         steps: list[tuple[str, float, int]] = ()) -> None:
+def log_batch(
+    client: mlflow.MlflowClient,
+    run_id: str,
+    *,
+    params: dict | None = None,
+    metrics: dict | None = None,
+    steps: list[tuple[str, float, int]] = (),
+) -> None:
     """Params and metrics in one batch (MLflow takes up to 100 params and 1000 metrics a batch)."""
     now = int(time.time() * 1000)
-    client.log_batch(run_id, params=[Param(k, str(v)) for k, v in (params or {}).items()],
-                     metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
-                     + [Metric(k, float(v), now, step) for k, v, step in steps])
+    client.log_batch(
+        run_id,
+        params=[Param(k, str(v)) for k, v in (params or {}).items()],
+        metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
+        + [Metric(k, float(v), now, step) for k, v, step in steps],
+    )
 
 
-def log_report_run(client: mlflow.MlflowClient, run_name: str, tags: dict[str, str], *, params: dict | None = None,
-                   metrics: dict | None = None, dicts: dict[str, dict] | None = None,
-                   tables: dict[str, pd.DataFrame] | None = None,
-                   artifacts: dict[str, list[Path]] | None = None) -> str:
+def log_report_run(
+    client: mlflow.MlflowClient,
+    run_name: str,
+    tags: dict[str, str],
+    *,
+    params: dict | None = None,
+    metrics: dict | None = None,
+    dicts: dict[str, dict] | None = None,
+    tables: dict[str, pd.DataFrame] | None = None,
+    artifacts: dict[str, list[Path]] | None = None,
+) -> str:
     """One finished run of a report (model comparison, judge): params, metrics, JSON files, tables
     and files by artifact folder. Returns its run id."""
     with open_run(client, run_name, tags) as run_id:

@@ -50,12 +50,25 @@ def sanitized_variants(variants: dict[str, str]) -> dict[str, str]:
     return {name: sanitize_fields(text)[0] for name, text in variants.items()}
 
 
-def judge_shift(judge, user_profiles: list[str], card: dict, variants: dict[str, str]) -> dict[str, float]:
+def judge_shift(
+    judge, user_profiles: list[str], card: dict, variants: dict[str, str]
+) -> dict[str, float]:
     """Mean over users of (score of the card with the variant title - score with the clean one)."""
-    texts = list(dict.fromkeys(variants.values()))  # a sanitized variant often equals the clean text: score it once
-    scores = np.array([judge.pointwise(profile, [{**card, "title": text} for text in texts]) for profile in user_profiles])
+    texts = list(
+        dict.fromkeys(variants.values())
+    )  # a sanitized variant often equals the clean text: score it once
+    scores = np.array(
+        [
+            judge.pointwise(profile, [{**card, "title": text} for text in texts])
+            for profile in user_profiles
+        ]
+    )
     clean = scores[:, texts.index(variants["clean"])]
-    return {name: float(np.mean(scores[:, texts.index(text)] - clean)) for name, text in variants.items() if name != "clean"}
+    return {
+        name: float(np.mean(scores[:, texts.index(text)] - clean))
+        for name, text in variants.items()
+        if name != "clean"
+    }
 
 
 class RankProbe:
@@ -75,7 +88,9 @@ class RankProbe:
         with torch.no_grad():
             table = net.item_table()
             seqs = torch.as_tensor(_padded(histories, model.config.max_len), device=table.device)
-            self.hidden = net.encode(seqs, torch.as_tensor(self.users, device=table.device), table)[:, -1]
+            self.hidden = net.encode(seqs, torch.as_tensor(self.users, device=table.device), table)[
+                :, -1
+            ]
             scores = net.logits(self.hidden, table)  # [users, items], as score_all gives them
         seen = torch.zeros_like(scores, dtype=torch.bool)
         for row, history in enumerate(histories):
@@ -91,7 +106,12 @@ class RankProbe:
         v = v / v.norm(dim=1, keepdim=True).clamp(min=1e-12)  # as text_vectors() normalizes them
         rows = self.net.item_emb.weight[self.target + 1] + self.net.item_map(v)  # [c, hidden]
         target_scores = self.hidden @ rows.T  # [users, c]
-        return (1 + (self.others[:, :, None] > target_scores[:, None, :]).sum(1)).T.float().cpu().numpy()
+        return (
+            (1 + (self.others[:, :, None] > target_scores[:, None, :]).sum(1))
+            .T.float()
+            .cpu()
+            .numpy()
+        )
 
     def gain(self, vectors: dict[str, np.ndarray]) -> dict[str, float]:
         """Mean places the target moves up (positive: more visible) with each named vector."""
@@ -110,12 +130,20 @@ def vocabulary_pool(tokenizer, size: int = 4000, seed: int = 0) -> list[str]:
     """Candidate tokens for the search: a seeded sample of the embedder's own vocabulary (word
     pieces, punctuation, names), as GCG searches the target model's vocabulary."""
     tokens = sorted(t for t in tokenizer.get_vocab() if not (t.startswith("[") and t.endswith("]")))
-    picked = np.random.default_rng(seed).choice(len(tokens), size=min(size, len(tokens)), replace=False)
+    picked = np.random.default_rng(seed).choice(
+        len(tokens), size=min(size, len(tokens)), replace=False
+    )
     return [tokens[i].removeprefix("##") for i in sorted(picked)]
 
 
-def strategic_sequence(objective: Callable[[list[str]], np.ndarray], pool: list[str], length: int = 8,
-                       sweeps: int = 2, candidates: int = 96, seed: int = 0) -> str:
+def strategic_sequence(
+    objective: Callable[[list[str]], np.ndarray],
+    pool: list[str],
+    length: int = 8,
+    sweeps: int = 2,
+    candidates: int = 96,
+    seed: int = 0,
+) -> str:
     """Greedy coordinate search for the suffix (of `length` pool tokens) that maximizes
     `objective(suffixes) -> one value per suffix`; starts from "! ! ..." as GCG does."""
     rng = np.random.default_rng(seed)
@@ -123,8 +151,10 @@ def strategic_sequence(objective: Callable[[list[str]], np.ndarray], pool: list[
     best = float(objective([" ".join(suffix)])[0])
     for _ in range(sweeps):
         for position in range(length):
-            tries = [suffix[:position] + [pool[i]] + suffix[position + 1:]
-                     for i in rng.choice(len(pool), size=candidates, replace=False)]
+            tries = [
+                suffix[:position] + [pool[i]] + suffix[position + 1 :]
+                for i in rng.choice(len(pool), size=candidates, replace=False)
+            ]
             values = objective([" ".join(t) for t in tries])
             if values.max() > best:
                 best, suffix = float(values.max()), tries[int(values.argmax())]
@@ -135,28 +165,41 @@ def title_model(data, titles: list[str], encode, seed: int = 0, max_epochs: int 
     """An LLM-SASRec whose item text is the title (vectors from `encode`), trained on `data`."""
     from models.recsys.llm_sasrec import LLMSASRec
 
-    model = LLMSASRec(LLMSASRec.Config(max_len=50, max_epochs=max_epochs, item_text="title", seed=seed),
-                      item_text=encode(titles))
+    model = LLMSASRec(
+        LLMSASRec.Config(max_len=50, max_epochs=max_epochs, item_text="title", seed=seed),
+        item_text=encode(titles),
+    )
     model.fit(data, log=lambda _: None)
     return model
 
 
-def pick_targets(data, n: int, seed: int = 0, interactions: tuple[int, int] = (2, 10)) -> np.ndarray:
+def pick_targets(
+    data, n: int, seed: int = 0, interactions: tuple[int, int] = (2, 10)
+) -> np.ndarray:
     """`n` seeded item indices with few train interactions: where text matters most to the model."""
     counts = data.train_counts()
     eligible = np.flatnonzero((counts >= interactions[0]) & (counts <= interactions[1]))
     return np.random.default_rng(seed).choice(eligible, min(n, len(eligible)), replace=False)
 
 
-def rank_shifts(model, data, titles: list[str], targets, pool: list[str], encode, benign: int = len(BENIGN),
-                **search) -> list[dict]:
+def rank_shifts(
+    model,
+    data,
+    titles: list[str],
+    targets,
+    pool: list[str],
+    encode,
+    benign: int = len(BENIGN),
+    **search,
+) -> list[dict]:
     """For each target item index: an STS optimized against `model`, and the mean rank gain of every
     variant of its title (`titles[i]` is item i's text), raw and sanitized; `encode(texts) -> vectors`."""
     rows = []
     for target in targets:
         title, probe = titles[target], RankProbe(model, data, target)
 
-        def lift(suffixes):  # the attacker's objective: the target's mean rank, lower is better
+        # the attacker's objective: the target's mean rank, lower is better
+        def lift(suffixes, probe=probe, title=title):
             return -probe.ranks(encode([f"{title} {s}" for s in suffixes])).mean(1)
 
         sts = strategic_sequence(lift, pool, **search)
@@ -165,19 +208,40 @@ def rank_shifts(model, data, titles: list[str], targets, pool: list[str], encode
         for when, variants in (("before", raw), ("after", sanitized_variants(raw))):
             texts = list(dict.fromkeys(variants.values()))  # identical texts get identical vectors
             gain = probe.gain(dict(zip(texts, encode(texts))))
-            shifts[when] = {name: gain[text] - gain[variants["clean"]] for name, text in variants.items() if name != "clean"}
-        rows.append({"item_id": str(data.items[target]), "title": title, "sts": sts, "users": len(probe.users),
-                     "clean_mean_rank": float(probe.clean_rank.mean()), "variants": raw, **shifts})
+            shifts[when] = {
+                name: gain[text] - gain[variants["clean"]]
+                for name, text in variants.items()
+                if name != "clean"
+            }
+        rows.append(
+            {
+                "item_id": str(data.items[target]),
+                "title": title,
+                "sts": sts,
+                "users": len(probe.users),
+                "clean_mean_rank": float(probe.clean_rank.mean()),
+                "variants": raw,
+                **shifts,
+            }
+        )
     return rows
 
 
-def judge_shifts(judge, user_profiles: list[str], cards: dict[str, dict], variants: dict[str, dict]) -> list[dict]:
+def judge_shifts(
+    judge, user_profiles: list[str], cards: dict[str, dict], variants: dict[str, dict]
+) -> list[dict]:
     """For each item (id -> its card without a title, and its title variants): the mean judge-score
     shift of every variant over the users, raw and sanitized."""
-    return [{"item_id": item_id, "title": variants[item_id]["clean"], "users": len(user_profiles),
-             "before": judge_shift(judge, user_profiles, card, variants[item_id]),
-             "after": judge_shift(judge, user_profiles, card, sanitized_variants(variants[item_id]))}
-            for item_id, card in cards.items()]
+    return [
+        {
+            "item_id": item_id,
+            "title": variants[item_id]["clean"],
+            "users": len(user_profiles),
+            "before": judge_shift(judge, user_profiles, card, variants[item_id]),
+            "after": judge_shift(judge, user_profiles, card, sanitized_variants(variants[item_id])),
+        }
+        for item_id, card in cards.items()
+    ]
 
 
 def noise_level(shifts: dict[str, float]) -> float:
@@ -193,8 +257,14 @@ def _first_benign(variants: dict[str, str], keep: int) -> dict[str, str]:
 def table(rows: list[dict], unit: str) -> str:
     """Before -> after per item and variant, with each item's noise level, as plain text."""
     names = [n for n in rows[0]["before"] if not n.startswith("benign")]
-    lines = [f"{'item':>6} {'title':24} {'users':>5} " + " ".join(f"{n:>18}" for n in names) + f" {'noise':>8}   ({unit})"]
+    lines = [
+        f"{'item':>6} {'title':24} {'users':>5} "
+        + " ".join(f"{n:>18}" for n in names)
+        + f" {'noise':>8}   ({unit})"
+    ]
     for row in rows:
         cells = " ".join(f"{row['before'][n]:+8.3g} -> {row['after'][n]:+6.3g}" for n in names)
-        lines.append(f"{row['item_id']:>6} {row['title'][:24]:24} {row['users']:>5} {cells} {noise_level(row['before']):8.3g}")
+        lines.append(
+            f"{row['item_id']:>6} {row['title'][:24]:24} {row['users']:>5} {cells} {noise_level(row['before']):8.3g}"
+        )
     return "\n".join(lines)

@@ -64,7 +64,9 @@ def pick_target(frame: pd.DataFrame, seed: int = 0, max_train_count: int = 3) ->
     counts = train_counts(frame)
     cold = np.sort(counts[(counts >= 1) & (counts <= max_train_count)].index.to_numpy().astype(str))
     if len(cold) == 0:
-        raise ValueError(f"no item has 1..{max_train_count} train interactions to use as a cold target")
+        raise ValueError(
+            f"no item has 1..{max_train_count} train interactions to use as a cold target"
+        )
     return str(np.random.default_rng(seed).choice(cold))
 
 
@@ -87,7 +89,9 @@ def _bot_times(rng, span: tuple[pd.Timestamp, pd.Timestamp], n: int) -> pd.Datet
     return pd.DatetimeIndex(start + pd.to_timedelta(gaps, unit="s"))
 
 
-def _with_target(items: list, times: list, target: str, every: int, at_end: bool) -> tuple[list, list]:
+def _with_target(
+    items: list, times: list, target: str, every: int, at_end: bool
+) -> tuple[list, list]:
     """The train fillers with the target after every `every`-th one (0: never) and, if `at_end`, last."""
     out_items, out_times = [], []
     for k, (item, ts) in enumerate(zip(items, times), start=1):
@@ -101,8 +105,16 @@ def _with_target(items: list, times: list, target: str, every: int, at_end: bool
     return out_items + [target], out_times + [times[-1] if times else None]
 
 
-def inject(frame: pd.DataFrame, attack: str, share: float, target: str, seed: int = 0,
-           keep: float = 0.8, every: int = 3, at_end: bool = True) -> Poisoned:
+def inject(
+    frame: pd.DataFrame,
+    attack: str,
+    share: float,
+    target: str,
+    seed: int = 0,
+    keep: float = 0.8,
+    every: int = 3,
+    at_end: bool = True,
+) -> Poisoned:
     """`frame` plus round(share x users) fake users pushing `target` (at least one). `at_end=False` is
     the evasive variant: the target only inside the sequence, never its last train item."""
     if attack not in ATTACKS:
@@ -113,34 +125,62 @@ def inject(frame: pd.DataFrame, attack: str, share: float, target: str, seed: in
     n_fake = max(1, round(share * len(real_users)))
     counts = train_counts(frame)
     items = np.array(sorted(set(frame["item_id"]) - {target}), dtype=object)
-    popularity = counts.reindex(items).fillna(0).to_numpy(float) + 1.0  # +1: every item can be drawn
+    popularity = (
+        counts.reindex(items).fillna(0).to_numpy(float) + 1.0
+    )  # +1: every item can be drawn
     train_lengths = np.array([(seq["split"] == "train").sum() for seq in by_user.values()])
     span = (frame["event_ts"].min(), frame["event_ts"].max())
-    templates = [u for u in real_users if (by_user[u]["split"] != "train").sum() == 2
-                 and (by_user[u]["split"] == "train").sum() >= 3]
+    templates = [
+        u
+        for u in real_users
+        if (by_user[u]["split"] != "train").sum() == 2
+        and (by_user[u]["split"] == "train").sum() >= 3
+    ]
     rows = []
-    for fake, template in zip(_fake_ids(frame, n_fake), rng.permutation(templates)[:n_fake].tolist()
-                              + [None] * n_fake):
+    for fake, template in zip(
+        _fake_ids(frame, n_fake), rng.permutation(templates)[:n_fake].tolist() + [None] * n_fake
+    ):
         if attack == "imitation":
             seq = by_user[template if template is not None else rng.choice(templates)]
             train = seq[seq["split"] == "train"]
             train = train[(rng.random(len(train)) < keep) & (train["item_id"] != target)]
             held = seq[seq["split"] != "train"]
-            train_items, train_times = _with_target(list(train["item_id"]), list(train["event_ts"]), target, every, at_end)
-            train_times = [held["event_ts"].min() if ts is None else ts for ts in train_times]  # all dropped
-            seq_items, seq_times = [*train_items, *held["item_id"]], [*train_times, *held["event_ts"]]
+            train_items, train_times = _with_target(
+                list(train["item_id"]), list(train["event_ts"]), target, every, at_end
+            )
+            train_times = [
+                held["event_ts"].min() if ts is None else ts for ts in train_times
+            ]  # all dropped
+            seq_items, seq_times = (
+                [*train_items, *held["item_id"]],
+                [*train_times, *held["event_ts"]],
+            )
         else:
-            n_fillers = max(3, int(rng.choice(train_lengths))) - 1 + 2  # train fillers + valid + test
+            n_fillers = (
+                max(3, int(rng.choice(train_lengths))) - 1 + 2
+            )  # train fillers + valid + test
             p = None if attack == "random" else popularity / popularity.sum()
-            fillers = rng.choice(items, size=min(n_fillers, len(items)), replace=False, p=p).tolist()
-            train_items, _ = _with_target(fillers[:-2], [None] * (len(fillers) - 2), target, every, at_end)
+            fillers = rng.choice(
+                items, size=min(n_fillers, len(items)), replace=False, p=p
+            ).tolist()
+            train_items, _ = _with_target(
+                fillers[:-2], [None] * (len(fillers) - 2), target, every, at_end
+            )
             seq_items = [*train_items, *fillers[-2:]]
             seq_times = list(_bot_times(rng, span, len(seq_items)))
         n = len(seq_items)
-        rows.append(pd.DataFrame({
-            "user_id": fake, "item_id": seq_items, "event_ts": pd.to_datetime(seq_times),
-            "split": ["train"] * (n - 2) + ["valid", "test"],
-            "source_file": INJECTED_FILE, "source_row": np.arange(1, n + 1)}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "user_id": fake,
+                    "item_id": seq_items,
+                    "event_ts": pd.to_datetime(seq_times),
+                    "split": ["train"] * (n - 2) + ["valid", "test"],
+                    "source_file": INJECTED_FILE,
+                    "source_row": np.arange(1, n + 1),
+                }
+            )
+        )
     fakes = pd.concat(rows, ignore_index=True)
     fakes["event_ts"] = fakes["event_ts"].astype(frame["event_ts"].dtype)
     fakes = fakes[[c for c in frame.columns if c in fakes.columns]]
@@ -150,7 +190,9 @@ def inject(frame: pd.DataFrame, attack: str, share: float, target: str, seed: in
 @dataclass
 class DetectorConfig:
     min_group: int = 5  # users ending on one item before that can count as a campaign
-    group_bound: float = 0.2  # Wilson lower bound of (users ending on it / holding it); clean ML-100K max: 0.02
+    group_bound: float = (
+        0.2  # Wilson lower bound of (users ending on it / holding it); clean ML-100K max: 0.02
+    )
     popularity_z: float = 4.0  # robust z below the median mean-log-popularity that is atypical
     duplicate_jaccard: float = 0.75  # train-set Jaccard to another user that counts as a copy
     # users with fewer train items are judged by no rule: a one-item history always "ends" on its item
@@ -170,7 +212,9 @@ def _wilson_lower(hits: np.ndarray, n: np.ndarray, z: float = 1.96) -> np.ndarra
 def _train_matrix(data: SplitData) -> sparse.csr_matrix:
     rows = np.repeat(np.arange(data.n_users), [len(t) for t in data.train])
     cols = np.concatenate(data.train) if data.n_users else np.zeros(0, np.int64)
-    x = sparse.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=(data.n_users, data.n_items))
+    x = sparse.csr_matrix(
+        (np.ones(len(cols), np.float32), (rows, cols)), shape=(data.n_users, data.n_items)
+    )
     x.sum_duplicates()
     x.data[:] = 1.0  # repeated items count once
     return x
@@ -190,7 +234,9 @@ def detect(data: SplitData, config: DetectorConfig = DetectorConfig()) -> pd.Dat
     last = np.array([t[-1] if len(t) else -1 for t in data.train])
     enders = np.bincount(last[judged], minlength=data.n_items)
     bound = np.where(enders >= config.min_group, _wilson_lower(enders, holders), 0.0)
-    rules["shared_last_item"] = np.where(judged, bound[np.maximum(last, 0)], 0.0) / config.group_bound
+    rules["shared_last_item"] = (
+        np.where(judged, bound[np.maximum(last, 0)], 0.0) / config.group_bound
+    )
 
     # atypical_popularity: robust z of the mean log-popularity of the user's train items
     log_pop = np.log1p(holders)
@@ -219,18 +265,22 @@ def detect(data: SplitData, config: DetectorConfig = DetectorConfig()) -> pd.Dat
 
     scores = np.column_stack(list(rules.values()))
     names = np.array(list(rules))
-    return pd.DataFrame({
-        "user_id": data.users.astype(str),
-        "score": scores.max(axis=1).round(6),
-        "flagged": scores.max(axis=1) >= 1.0,
-        "reasons": [",".join(names[row >= 1.0]) for row in scores],
-    })
+    return pd.DataFrame(
+        {
+            "user_id": data.users.astype(str),
+            "score": scores.max(axis=1).round(6),
+            "flagged": scores.max(axis=1) >= 1.0,
+            "reasons": [",".join(names[row >= 1.0]) for row in scores],
+        }
+    )
 
 
 def precision_recall(report: pd.DataFrame, fake_users: set[str]) -> tuple[float, float]:
     flagged = set(report.loc[report["flagged"], "user_id"])
     hits = len(flagged & fake_users)
-    return (hits / len(flagged) if flagged else 0.0), (hits / len(fake_users) if fake_users else 0.0)
+    return (hits / len(flagged) if flagged else 0.0), (
+        hits / len(fake_users) if fake_users else 0.0
+    )
 
 
 def exposure(topk_items: np.ndarray, target_index: int, k: int = 10) -> float:

@@ -28,6 +28,11 @@ def encode_texts(texts: list[str], device: str | None = None, batch_size: int = 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
-    vectors = _encoder(device).encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                                      convert_to_numpy=True, show_progress_bar=False)
+    vectors = _encoder(device).encode(
+        texts,
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
     return vectors.astype(np.float32)

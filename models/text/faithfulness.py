@@ -25,10 +25,14 @@ import pandas as pd
 # claims a catalogue profile cannot make from ML-100K's title / year / genres input
 RATING_AWARD_WORDS = re.compile(
     r"\b(imdb|rotten tomatoes|metacritic|oscars?|academy awards?|golden globes?|emmys?|award[- ]winning|"
-    r"box[- ]office|\d+(\.\d+)?[- ]?stars?|critically acclaimed|nominated|grossed|bestsell\w*)\b", re.I)
+    r"box[- ]office|\d+(\.\d+)?[- ]?stars?|critically acclaimed|nominated|grossed|bestsell\w*)\b",
+    re.I,
+)
 NUMBER = re.compile(r"\b\d+(?:[.,]\d+)?\b")
 # two or more capitalized words in a row, not at a sentence start: a person, place or work named
-NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]+(?:\s+(?:[A-Z][a-z]+|de|van|von|of|the))*\s+[A-Z][a-z]+)\b")
+NAME = re.compile(
+    r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]+(?:\s+(?:[A-Z][a-z]+|de|van|von|of|the))*\s+[A-Z][a-z]+)\b"
+)
 SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s|$)")
 
 
@@ -39,7 +43,9 @@ def _haystack(data: dict) -> str:
 def unsupported_claims(profile: str, data: dict) -> list[str]:
     """What the profile asserts that its input does not contain (lower-cased matches)."""
     source = _haystack(data)
-    claims = [m.group(0) for m in RATING_AWARD_WORDS.finditer(profile) if m.group(0).lower() not in source]
+    claims = [
+        m.group(0) for m in RATING_AWARD_WORDS.finditer(profile) if m.group(0).lower() not in source
+    ]
     claims += [n for n in NUMBER.findall(profile) if n not in source]
     for name in NAME.findall(profile):
         words = [w for w in name.split() if w[0].isupper()]
@@ -83,23 +89,34 @@ def supported_sentences(text: str, data: dict) -> tuple[str, int]:
     return " ".join(kept), len(pieces) - len(kept)
 
 
-def faithfulness_report(frame: pd.DataFrame, inputs: list[tuple[str, dict]], kind: str,
-                        genres: list[str] | None = None) -> dict:
+def faithfulness_report(
+    frame: pd.DataFrame, inputs: list[tuple[str, dict]], kind: str, genres: list[str] | None = None
+) -> dict:
     """Rates over the LLM-written rows of a profile frame (fallbacks are templates: not counted)."""
     data_of = dict(inputs)
     rows = frame[frame["source"] == "llm"]
     id_column = f"{kind}_id"
-    claims = [unsupported_claims(r.profile, data_of[getattr(r, id_column)]) for r in rows.itertuples()]
+    claims = [
+        unsupported_claims(r.profile, data_of[getattr(r, id_column)]) for r in rows.itertuples()
+    ]
     report = {
         "profiles": int(len(rows)),
-        "with_unsupported_claim": round(sum(bool(c) for c in claims) / len(rows), 4) if len(rows) else None,
-        "unsupported_claims_per_profile": round(sum(map(len, claims)) / len(rows), 4) if len(rows) else None,
-        "ends_mid_sentence": round(float(rows["profile"].map(ends_mid_sentence).mean()), 4) if len(rows) else None,
+        "with_unsupported_claim": round(sum(bool(c) for c in claims) / len(rows), 4)
+        if len(rows)
+        else None,
+        "unsupported_claims_per_profile": round(sum(map(len, claims)) / len(rows), 4)
+        if len(rows)
+        else None,
+        "ends_mid_sentence": round(float(rows["profile"].map(ends_mid_sentence).mean()), 4)
+        if len(rows)
+        else None,
         "examples": [c[0] for c in claims if c][:5],
     }
     if kind == "user" and genres:
-        precision = [genre_precision(r.profile, genres, list(data_of[r.user_id].get("top_genres", {})))
-                     for r in rows.itertuples()]
+        precision = [
+            genre_precision(r.profile, genres, list(data_of[r.user_id].get("top_genres", {})))
+            for r in rows.itertuples()
+        ]
         named = [p for p in precision if p is not None]
         report["genre_precision"] = round(sum(named) / len(named), 4) if named else None
         report["names_a_genre"] = round(len(named) / len(rows), 4) if len(rows) else None

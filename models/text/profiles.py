@@ -20,16 +20,25 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from models.text.faithfulness import complete_sentences, ends_mid_sentence, supported_sentences
+from models.common.progress import bar
 from models.llm.base import LLMBackend
 from models.llm.cache import LLMCache
 from models.llm.templates import PromptTemplate
-from models.common.progress import bar
+from models.text.faithfulness import complete_sentences, ends_mid_sentence, supported_sentences
 from models.text.sanitize import sanitize_fields
 
 WORD_BOUNDS = {"item": (15, 100), "user": (30, 140)}  # accepted range; the prompt asks for less
-RETRY_REMINDER = "Answer with the description only: plain sentences, no JSON, no lists, no headings."
-ECHO_MARKERS = ("<data>", "</data>", "it is data only", "ignore them", '":', "do not repeat the json")
+RETRY_REMINDER = (
+    "Answer with the description only: plain sentences, no JSON, no lists, no headings."
+)
+ECHO_MARKERS = (
+    "<data>",
+    "</data>",
+    "it is data only",
+    "ignore them",
+    '":',
+    "do not repeat the json",
+)
 
 
 TEMPLATES = {"item": "item_profile_v1", "user": "user_profile_v1"}
@@ -60,11 +69,15 @@ def item_profile_inputs(dim_items: pd.DataFrame) -> list[tuple[str, dict]]:
             data["description"] = _clean(row.description)[:400]
         if _clean(row.review_snippets):
             data["reviews"] = _clean(row.review_snippets)[:600]
-        inputs.append((str(row.item_id), sanitize_fields(data)[0]))  # injected instructions never reach the LLM
+        inputs.append(
+            (str(row.item_id), sanitize_fields(data)[0])
+        )  # injected instructions never reach the LLM
     return inputs
 
 
-def user_profile_inputs(train: pd.DataFrame, dim_items: pd.DataFrame, per_side: int = 8) -> list[tuple[str, dict]]:
+def user_profile_inputs(
+    train: pd.DataFrame, dim_items: pd.DataFrame, per_side: int = 8
+) -> list[tuple[str, dict]]:
     """One dict per user from their TRAIN rows only (columns user_id, item_id, rating, event_ts)."""
     items = dim_items.set_index("item_id")
     titles = items["title"].to_dict()
@@ -85,9 +98,13 @@ def user_profile_inputs(train: pd.DataFrame, dim_items: pd.DataFrame, per_side: 
             data["disliked"] = [name(i) for i in disliked["item_id"]]
         else:  # implicit feedback: what they interacted with lately
             data["recent"] = [name(i) for i in rows["item_id"].tail(per_side)]
-        genre_counts = pd.Series([g for i in rows["item_id"] for g in _split(genres.get(i))]).value_counts()
+        genre_counts = pd.Series(
+            [g for i in rows["item_id"] for g in _split(genres.get(i))]
+        ).value_counts()
         if len(genre_counts):
-            data["top_genres"] = {g: round(c / len(rows), 2) for g, c in genre_counts.head(5).items()}
+            data["top_genres"] = {
+                g: round(c / len(rows), 2) for g, c in genre_counts.head(5).items()
+            }
         data["active"] = f"{rows['event_ts'].min():%Y-%m} to {rows['event_ts'].max():%Y-%m}"
         inputs.append((str(user_id), sanitize_fields(data)[0]))  # item titles in it are untrusted
     return inputs
@@ -126,7 +143,10 @@ def fallback_profile(kind: str, data: dict) -> str:
         if data.get("tags"):
             parts.append(f"Tagged: {', '.join(data['tags'][:5])}.")
         return " ".join(parts)
-    parts = [f"Rated {data['ratings']} items" + (f", mean rating {data['mean_rating']}." if "mean_rating" in data else ".")]
+    parts = [
+        f"Rated {data['ratings']} items"
+        + (f", mean rating {data['mean_rating']}." if "mean_rating" in data else ".")
+    ]
     if data.get("top_genres"):
         parts.append(f"Most watched genres: {', '.join(data['top_genres'])}.")
     for key, label in (("liked", "Liked"), ("disliked", "Disliked"), ("recent", "Recently")):
@@ -148,14 +168,18 @@ class ProfileStats:
     unsupported_sentences_dropped: int = 0
     generation_seconds: float = 0.0
     fallback_reasons: dict = field(default_factory=dict)
-    backend_faults: dict = field(default_factory=dict)  # the backend's own counts (openai: requests, retries, by kind)
+    backend_faults: dict = field(
+        default_factory=dict
+    )  # the backend's own counts (openai: requests, retries, by kind)
 
     @property
     def tokens_per_second(self) -> float:
         return self.new_tokens / self.generation_seconds if self.generation_seconds else 0.0
 
 
-def _generate_checked(backend, template, kind, batch, max_new_tokens, stats, reminder=None, verify=True):
+def _generate_checked(
+    backend, template, kind, batch, max_new_tokens, stats, reminder=None, verify=True
+):
     """Generate for a batch of (id, data); return {index: text or None (failed) }, reasons. With
     `verify`, sentences claiming what the data does not hold are dropped before validation."""
     conversations = [template.messages(data, reminder) for _, data in batch]
@@ -164,14 +188,18 @@ def _generate_checked(backend, template, kind, batch, max_new_tokens, stats, rem
         generations = backend.generate(conversations, max_new_tokens)
     except Exception as err:  # noqa: BLE001 - a failing backend degrades to fallbacks, never kills the run
         stats.backend_errors += 1
-        return [None] * len(batch), [f"backend error: {type(err).__name__}: {str(err)[:120]}"] * len(batch)
+        return [None] * len(batch), [
+            f"backend error: {type(err).__name__}: {str(err)[:120]}"
+        ] * len(batch)
     finally:
         stats.generation_seconds += time.perf_counter() - started
         stats.llm_calls += len(batch)
     texts, reasons = [], []
     for (_, data), generation in zip(batch, generations):
         stats.new_tokens += generation.new_tokens
-        if generation.error:  # this one call failed (its retries included); the rest of the batch stands
+        if (
+            generation.error
+        ):  # this one call failed (its retries included); the rest of the batch stands
             stats.backend_errors += 1
             texts.append(None)
             reasons.append(f"backend error: {generation.error}")
@@ -188,15 +216,25 @@ def _generate_checked(backend, template, kind, batch, max_new_tokens, stats, rem
     return texts, reasons
 
 
-def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]], cache: LLMCache,
-                   max_new_tokens: int, batch_size: int = 16, log=print,
-                   template_name: str | None = None, verify: bool = True) -> tuple[pd.DataFrame, ProfileStats]:
+def write_profiles(
+    backend: LLMBackend,
+    kind: str,
+    inputs: list[tuple[str, dict]],
+    cache: LLMCache,
+    max_new_tokens: int,
+    batch_size: int = 16,
+    log=print,
+    template_name: str | None = None,
+    verify: bool = True,
+) -> tuple[pd.DataFrame, ProfileStats]:
     """Profiles for the inputs: cached, else generated (batched, similar sizes together), cut to full
     sentences, stripped of sentences with unsupported claims (`verify`), validated, retried once
     (all failures together), or fallback.
     `template_name` and `verify` let bench/profile_faithfulness.py compare prompts and the check."""
     template = PromptTemplate.load(template_name or TEMPLATES[kind])
-    version = template.version + ("+verified" if verify else "")  # the check changes the text: its own cache key
+    version = template.version + (
+        "+verified" if verify else ""
+    )  # the check changes the text: its own cache key
     keys = [LLMCache.key(backend, version, data) for _, data in inputs]
     cached = cache.get_many(keys)
     stats = ProfileStats(profiles=len(inputs), cache_hits=sum(key in cached for key in keys))
@@ -204,28 +242,45 @@ def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]
     # similar-sized prompts batch together: less padding for the backend to run
     todo.sort(key=lambda entry: len(json.dumps(entry[1][1], ensure_ascii=False)))
     faults_before = dict(getattr(backend, "faults", {}))
-    log(f"{kind} profiles: {len(inputs)} inputs, {stats.cache_hits} cached, {len(todo)} to generate with "
-        f"{backend.backend}:{backend.model}")
+    log(
+        f"{kind} profiles: {len(inputs)} inputs, {stats.cache_hits} cached, {len(todo)} to generate with "
+        f"{backend.backend}:{backend.model}"
+    )
     # First pass over everything, caching what passes chunk by chunk; the failures of all chunks are
     # retried together at the end, so a retry runs in full batches, not a few rows per chunk.
     failed: list[tuple[int, dict]] = []
     with bar(len(todo), f"{kind} profiles", "profile") as progress:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
-            texts, _ = _generate_checked(backend, template, kind, [x for _, x in chunk], max_new_tokens, stats,
-                                         verify=verify)
-            done = [(keys[index], text, "llm", 0) for (index, _), text in zip(chunk, texts) if text is not None]
+            texts, _ = _generate_checked(
+                backend, template, kind, [x for _, x in chunk], max_new_tokens, stats, verify=verify
+            )
+            done = [
+                (keys[index], text, "llm", 0)
+                for (index, _), text in zip(chunk, texts)
+                if text is not None
+            ]
             failed += [entry for entry, text in zip(chunk, texts) if text is None]
             cache.put_many(done)
             cached.update({k: (t, s, n) for k, t, s, n in done})
             progress.update(len(chunk))
-            log(f"{kind} profiles: {min(start + batch_size, len(todo))}/{len(todo)} generated "
-                f"({stats.tokens_per_second:.1f} new tokens/s)")
+            log(
+                f"{kind} profiles: {min(start + batch_size, len(todo))}/{len(todo)} generated "
+                f"({stats.tokens_per_second:.1f} new tokens/s)"
+            )
     stats.retries = len(failed)
     for start in range(0, len(failed), batch_size):
         chunk = failed[start : start + batch_size]
-        texts, reasons = _generate_checked(backend, template, kind, [x for _, x in chunk], max_new_tokens, stats,
-                                           RETRY_REMINDER, verify)
+        texts, reasons = _generate_checked(
+            backend,
+            template,
+            kind,
+            [x for _, x in chunk],
+            max_new_tokens,
+            stats,
+            RETRY_REMINDER,
+            verify,
+        )
         rows, transient = [], set()
         for (index, (_, data)), text, reason in zip(chunk, texts, reasons):
             if text is None:
@@ -240,17 +295,25 @@ def write_profiles(backend: LLMBackend, kind: str, inputs: list[tuple[str, dict]
         # caused by a failing backend is not cached, so the next run asks again.
         cache.put_many([row for row in rows if row[0] not in transient])
         cached.update({k: (t, s, n) for k, t, s, n in rows})
-        log(f"{kind} profiles: {min(start + batch_size, len(failed))}/{len(failed)} retried with a reminder")
-    frame = pd.DataFrame({
-        f"{kind}_id": [entity for entity, _ in inputs],
-        "profile": [cached[k][0] for k in keys],
-        "source": [cached[k][1] for k in keys],
-        "model": f"{backend.backend}:{backend.model}",
-        "prompt_version": version,
-        "cache_key": keys,
-    })
+        log(
+            f"{kind} profiles: {min(start + batch_size, len(failed))}/{len(failed)} retried with a reminder"
+        )
+    frame = pd.DataFrame(
+        {
+            f"{kind}_id": [entity for entity, _ in inputs],
+            "profile": [cached[k][0] for k in keys],
+            "source": [cached[k][1] for k in keys],
+            "model": f"{backend.backend}:{backend.model}",
+            "prompt_version": version,
+            "cache_key": keys,
+        }
+    )
     faults_after = dict(getattr(backend, "faults", {}))
-    stats.backend_faults = {k: v - faults_before.get(k, 0) for k, v in faults_after.items() if v - faults_before.get(k, 0)}
+    stats.backend_faults = {
+        k: v - faults_before.get(k, 0)
+        for k, v in faults_after.items()
+        if v - faults_before.get(k, 0)
+    }
     stats.llm = int((frame["source"] == "llm").sum())
     stats.fallback = int((frame["source"] == "fallback").sum())
     return frame, stats

@@ -26,37 +26,55 @@ from dataclasses import dataclass
 
 # cut the text at: tokens that only mean something to a chat template or to our prompt's framing
 MARKUP = {
-    "chat_template_token": re.compile(r"<\|[^|<>]{0,40}\|>|\[/?INST\]|<</?SYS>>|</?s>|<start_of_turn>|<end_of_turn>", re.I),
-    "prompt_tag": re.compile(r"</?\s*(data|system|user|assistant|instructions?|prompt|item|profile)\s*/?>", re.I),
-    "json_break": re.compile(r"\"\s*[}\]]+|[{\[]+\s*\""),  # a quote closing/opening JSON to leave the data
+    "chat_template_token": re.compile(
+        r"<\|[^|<>]{0,40}\|>|\[/?INST\]|<</?SYS>>|</?s>|<start_of_turn>|<end_of_turn>", re.I
+    ),
+    "prompt_tag": re.compile(
+        r"</?\s*(data|system|user|assistant|instructions?|prompt|item|profile)\s*/?>", re.I
+    ),
+    "json_break": re.compile(
+        r"\"\s*[}\]]+|[{\[]+\s*\""
+    ),  # a quote closing/opening JSON to leave the data
 }
 # drop the sentence: instructions aimed at the reader of the text
 SENTENCE = {
     "role_marker": re.compile(r"(^|[\s\"'{,.;:(])(system|assistant|developer|user|ai)\s*:", re.I),
     "instruction_override": re.compile(
         r"\b(ignore|disregard|forget|override|bypass)\b[^.!?\n]{0,40}\b(instructions?|prompts?|rules|guidelines|"
-        r"profile|above|previous|prior)\b", re.I),
+        r"profile|above|previous|prior)\b",
+        re.I,
+    ),
     "rating_command": re.compile(  # imperative: at the sentence start or after please/must/and/...
         r"(^\W*|\b(please|always|must|should|and|then|now|to)\s+)(rate|rank|score|list|put|place|give|recommend|"
         r"show|answer)\b[^.!?\n]{0,40}(\b(5|five|10|ten|top|first|highest|best|perfect|maximum|#1|number one)\b|"
-        r"[1-5]\s*/\s*5)|\b(rating|score|rank|answer)\b[^.!?\n]{0,12}[:=]\s*\d", re.I),
+        r"[1-5]\s*/\s*5)|\b(rating|score|rank|answer)\b[^.!?\n]{0,12}[:=]\s*\d",
+        re.I,
+    ),
     "model_address": re.compile(
         r"\b(you are|you must|you should|you will|as an ai|dear|attention|note to|hey)\b[^.!?\n]{0,20}"
         r"\b(ai|assistant|model|llm|chatbot|judge|recommender|system|language model)\b"
-        r"|\b(ai|assistant|model|llm|chatbot|judge|recommender)\s*,\s*(you|please|ignore|rate|rank|always|must)\b", re.I),
+        r"|\b(ai|assistant|model|llm|chatbot|judge|recommender)\s*,\s*(you|please|ignore|rate|rank|always|must)\b",
+        re.I,
+    ),
 }
 SENTENCE_END = re.compile(r"(?<=[.!?\n])\s+|\n+")
 # a token is odd when it holds a character that catalogue text does not (letters, digits, usual punctuation)
-ODD_TOKEN = re.compile(r"[^\w\s'&.,:;!?()/\-\"*]|_|\*{2,}|^[^\w\s]{2,}$|[a-z][A-Z]{2,}|[A-Z]{2,}[a-z]{2,}")
+ODD_TOKEN = re.compile(
+    r"[^\w\s'&.,:;!?()/\-\"*]|_|\*{2,}|^[^\w\s]{2,}$|[a-z][A-Z]{2,}|[A-Z]{2,}[a-z]{2,}"
+)
 ODD_WINDOW, ODD_MIN = 6, 3  # >= 3 odd tokens among 6 in a row: an optimized sequence, not a title
 # word salad: a token search over a (lowercase) embedder vocabulary gives runs of lowercase content
 # words, bare numbers and stray punctuation, with no function word; titles are Title Case, prose has "the"
-STOPWORDS = frozenset("""a an the and or but nor of in on at to for from by with without as is are was were be been
+STOPWORDS = frozenset(
+    """a an the and or but nor of in on at to for from by with without as is are was were be been
 being it its this that these those he she they we you i his her their our your my me him them not no so if then than
 when while where who whom which what how all any some each every very too also just only up down out over under into
 onto about after before again off more most such own same can will would could should may might must do does did has
-have had there here de la le les des du un une el los las di da il lo del al en et und der die das von zu im""".split())
-SALAD_WINDOW = 8  # all 8 in a row must look like salad: prose has function words and attached commas
+have had there here de la le les des du un une el los las di da il lo del al en et und der die das von zu im""".split()
+)
+SALAD_WINDOW = (
+    8  # all 8 in a row must look like salad: prose has function words and attached commas
+)
 
 
 @dataclass(frozen=True)
@@ -73,8 +91,12 @@ def _salad(token: str) -> bool:
     if token[-1] in ",.;:" and token[:-1].isalpha() or "(" in token or ")" in token:
         return False  # punctuated prose, or a parenthesized original title
     word = token.strip("!?\"'")
-    return (not word or word.isdigit() or bool(ODD_TOKEN.search(token))
-            or (word.isalpha() and word[0].islower() and word.lower() not in STOPWORDS))
+    return (
+        not word
+        or word.isdigit()
+        or bool(ODD_TOKEN.search(token))
+        or (word.isalpha() and word[0].islower() and word.lower() not in STOPWORDS)
+    )
 
 
 def _first_run(flags: list[bool], window: int, least: int) -> int | None:
@@ -100,8 +122,12 @@ def _drop_optimized_runs(text: str) -> str | None:
     bad = [o or _salad(t) for o, t in zip(odd, tokens)]
     keep, found = [True] * len(tokens), False
     for flags, window, least in ((odd, ODD_WINDOW, ODD_MIN), (bad, SALAD_WINDOW, SALAD_WINDOW)):
-        while (start := _first_run([f and k for f, k in zip(flags, keep)], window, least)) is not None:
-            end = _run_end([f and k for f, k in zip(bad, keep)], start, 1 if flags is bad else window - 1)
+        while (
+            start := _first_run([f and k for f, k in zip(flags, keep)], window, least)
+        ) is not None:
+            end = _run_end(
+                [f and k for f, k in zip(bad, keep)], start, 1 if flags is bad else window - 1
+            )
             keep[start : end + 1] = [False] * (end + 1 - start)
             found = True
     return " ".join(t for t, k in zip(tokens, keep) if k) if found else None
@@ -127,7 +153,9 @@ def sanitize_text(original: str) -> Sanitized:
         kept = [without]
     if not findings:
         return Sanitized(original, ())
-    return Sanitized(_join(kept).strip(" \"'{}[],;:.!?-") or "(text withheld)", tuple(dict.fromkeys(findings)))
+    return Sanitized(
+        _join(kept).strip(" \"'{}[],;:.!?-") or "(text withheld)", tuple(dict.fromkeys(findings))
+    )
 
 
 def _join(sentences: list[str]) -> str:
@@ -142,8 +170,10 @@ def sanitize_fields(data, findings: list[str] | None = None):
         findings += clean.findings
         return (clean.text if clean.changed else data), findings
     if isinstance(data, dict):
-        return {sanitize_fields(key, findings)[0]: sanitize_fields(value, findings)[0]
-                for key, value in data.items()}, findings
+        return {
+            sanitize_fields(key, findings)[0]: sanitize_fields(value, findings)[0]
+            for key, value in data.items()
+        }, findings
     if isinstance(data, list):
         return [sanitize_fields(value, findings)[0] for value in data], findings
     return data, findings

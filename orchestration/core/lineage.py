@@ -14,10 +14,16 @@ def git_commit() -> str:
     """HEAD of the repo the code runs from, '+dirty' when it has uncommitted changes; 'unknown'
     outside a git checkout (an installed wheel)."""
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -28,7 +34,9 @@ VOLATILE_MANIFEST_KEYS = {"created_at", "generated_at", "invocation_id", "invoca
 
 def _without_volatile(value):
     if isinstance(value, dict):
-        return {k: _without_volatile(v) for k, v in value.items() if k not in VOLATILE_MANIFEST_KEYS}
+        return {
+            k: _without_volatile(v) for k, v in value.items() if k not in VOLATILE_MANIFEST_KEYS
+        }
     if isinstance(value, list):
         return [_without_volatile(v) for v in value]
     return value
@@ -59,4 +67,6 @@ def raw_files_sha256(dataset_facts: Path) -> str:
     """'file=sha256,...' of the source files ingest read (from its dataset.json)."""
     if not dataset_facts.exists():
         return "missing"
-    return ",".join(f"{f['file']}={f['sha256']}" for f in json.loads(dataset_facts.read_text())["files"])
+    return ",".join(
+        f"{f['file']}={f['sha256']}" for f in json.loads(dataset_facts.read_text())["files"]
+    )

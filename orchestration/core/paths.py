@@ -30,8 +30,10 @@ def inside_home(home: Path, *parts: str) -> Path:
     separators = {os.sep, os.altsep} - {None}
     for part in parts:
         if part in ("", ".", "..") or "\0" in part or any(sep in part for sep in separators):
-            raise OutsideHomeError(f"{'/'.join(parts)!r}: {part!r} is not a plain name; refusing a path that "
-                                   f"could lead outside RECLAKE_HOME ({root})")
+            raise OutsideHomeError(
+                f"{'/'.join(parts)!r}: {part!r} is not a plain name; refusing a path that "
+                f"could lead outside RECLAKE_HOME ({root})"
+            )
     return root.joinpath(*parts)
 
 
@@ -101,7 +103,9 @@ class Lake:
     # --- training ---
     def eval_topk(self, model_name: str, version) -> Path:
         """A model version's test-time top-20 lists (a folder of parquet)."""
-        return self.path("lake", "eval_topk", f"model_name={model_name}", f"model_version={version}")
+        return self.path(
+            "lake", "eval_topk", f"model_name={model_name}", f"model_version={version}"
+        )
 
     @property
     def suspicious_users(self) -> Path:

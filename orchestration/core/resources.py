@@ -14,7 +14,9 @@ from orchestration.core.datasets import DatasetSpec, fetch_ml100k, resolve_datas
 from orchestration.core.paths import Lake
 
 # What does not decide the text an LLM writes: batch size, threads, device, cache place, patience.
-LLM_RUNTIME_FIELDS = frozenset({"batch_size", "torch_threads", "device", "model_cache_dir", "timeout_s", "max_retries"})
+LLM_RUNTIME_FIELDS = frozenset(
+    {"batch_size", "torch_threads", "device", "model_cache_dir", "timeout_s", "max_retries"}
+)
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -24,7 +26,9 @@ class LakeResource(dg.ConfigurableResource):
     dataset: str = "ml-100k"
     data_dir: str | None = None
     rating_scale: str | None = None  # "min,max" for a generic folder; named datasets know theirs
-    engine: str = "duckdb"  # RECLAKE_ENGINE: duckdb (embedded) or spark (dbt-spark + Spark batch scoring)
+    engine: str = (
+        "duckdb"  # RECLAKE_ENGINE: duckdb (embedded) or spark (dbt-spark + Spark batch scoring)
+    )
 
     @property
     def home_path(self) -> Path:
@@ -63,12 +67,16 @@ class LLMResource(dg.ConfigurableResource):
 
     backend: str = "embedded"  # embedded | hf | openai
     embedded_model: str = "smollm2-135m"  # embedded: a rung of models/llm/ladder.py
-    runtime: str = "transformers"  # embedded: transformers (dequantized, torch) | llamacpp (the GGUF as it is)
+    runtime: str = (
+        "transformers"  # embedded: transformers (dequantized, torch) | llamacpp (the GGUF as it is)
+    )
     model_path: str | None = None  # hf: a local checkpoint directory
     base_url: str | None = None  # openai: e.g. http://127.0.0.1:8011/v1
     model: str | None = None  # openai: model name on that server
     device: str | None = None  # None: cuda when present, else cpu
-    model_cache_dir: str | None = None  # where the embedded model is kept; default $RECLAKE_HOME/cache
+    model_cache_dir: str | None = (
+        None  # where the embedded model is kept; default $RECLAKE_HOME/cache
+    )
     batch_size: int = 64
     item_max_new_tokens: int = 90
     user_max_new_tokens: int = 160
@@ -81,19 +89,42 @@ class LLMResource(dg.ConfigurableResource):
     def cache_dir(self, home: Path) -> Path:
         return Path(self.model_cache_dir) if self.model_cache_dir else Lake(home).cache
 
-    def with_backend(self, backend: str, *, model_path: str | None = None, base_url: str | None = None,
-                     model: str | None = None) -> "LLMResource":
+    def with_backend(
+        self,
+        backend: str,
+        *,
+        model_path: str | None = None,
+        base_url: str | None = None,
+        model: str | None = None,
+    ) -> LLMResource:
         """The same runtime settings (device, batch, threads, timeout, retries) on another model: the
         judge's second opinion is wired exactly like the first."""
-        return self.model_copy(update={"backend": backend, "model_path": model_path, "base_url": base_url,
-                                       "model": model})
+        return self.model_copy(
+            update={
+                "backend": backend,
+                "model_path": model_path,
+                "base_url": base_url,
+                "model": model,
+            }
+        )
 
     def load(self, home: Path, log):
         """The backend (models/llm/factory.py), on this resource's device; generate inside
         ``models.common.device.torch_threads(self.torch_threads)``."""
         from models.llm.factory import load_backend
 
-        return load_backend(self.backend, self.cache_dir(home), model_path=self.model_path, base_url=self.base_url,
-                            model=self.model, device=self.device, batch_size=self.batch_size, log=log,
-                            timeout_s=self.timeout_s, max_retries=self.max_retries,
-                            embedded_model=self.embedded_model, runtime=self.runtime, threads=self.torch_threads)
+        return load_backend(
+            self.backend,
+            self.cache_dir(home),
+            model_path=self.model_path,
+            base_url=self.base_url,
+            model=self.model,
+            device=self.device,
+            batch_size=self.batch_size,
+            log=log,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            embedded_model=self.embedded_model,
+            runtime=self.runtime,
+            threads=self.torch_threads,
+        )

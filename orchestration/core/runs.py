@@ -52,7 +52,9 @@ def mark_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
         if _orphaned(run):
             instance.report_engine_event(
                 f"reclake: the process that ran this run (pid {run.tags[PID_TAG]} on {run.tags[HOST_TAG]}) is gone "
-                "(killed?): marked failed. Its outputs were written atomically; re-run it.", run)
+                "(killed?): marked failed. Its outputs were written atomically; re-run it.",
+                run,
+            )
             instance.report_run_failed(run)
             marked.append(run.run_id)
     return marked
@@ -60,7 +62,11 @@ def mark_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
 
 def runs_in_progress(instance: dg.DagsterInstance) -> list:
     """Runs queued or running now (orphans excluded: mark them first)."""
-    return [r for r in instance.get_runs(RunsFilter(statuses=[*IN_PROGRESS, DagsterRunStatus.QUEUED])) if not _orphaned(r)]
+    return [
+        r
+        for r in instance.get_runs(RunsFilter(statuses=[*IN_PROGRESS, DagsterRunStatus.QUEUED]))
+        if not _orphaned(r)
+    ]
 
 
 def wait_for_other_runs(instance: dg.DagsterInstance, log=print, poll_s: float = 5.0) -> None:
@@ -74,8 +80,11 @@ def wait_for_other_runs(instance: dg.DagsterInstance, log=print, poll_s: float =
         time.sleep(poll_s)
 
 
-@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Marks failed a run whose in-process worker (reclake demo) was killed and left it STARTED.")
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks failed a run whose in-process worker (reclake demo) was killed and left it STARTED.",
+)
 def orphaned_runs(context: dg.SensorEvaluationContext):
     marked = mark_orphaned_runs(context.instance)
     return dg.SkipReason(f"marked failed: {', '.join(marked)}" if marked else "no orphaned run")

@@ -64,6 +64,7 @@ class SettingError(ValueError):
 
 # --- parsers: raw text -> value, or SettingError naming what is allowed ---------------------------
 
+
 def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     allowed = f"a whole number >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
 
@@ -75,6 +76,7 @@ def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
         if value < minimum or (maximum is not None and value > maximum):
             raise SettingError(f"expected {allowed}")
         return value
+
     return parse
 
 
@@ -104,6 +106,7 @@ def _choice(*allowed: str) -> Callable[[str], str]:
         if value not in allowed:
             raise SettingError(f"expected one of {', '.join(allowed)}")
         return value
+
     return parse
 
 
@@ -136,8 +139,10 @@ def _dataset(text: str) -> str:
 
     value = text.strip()
     if value not in NAMED_DATASETS and not Path(value).expanduser().is_dir():
-        raise SettingError(f"unknown dataset. Use one of {', '.join(NAMED_DATASETS)} or the path of a folder "
-                           "holding interactions.csv|parquet")
+        raise SettingError(
+            f"unknown dataset. Use one of {', '.join(NAMED_DATASETS)} or the path of a folder "
+            "holding interactions.csv|parquet"
+        )
     return value
 
 
@@ -174,6 +179,7 @@ def _memory(text: str) -> str:
 
 # --- the variables ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Variable:
     name: str
@@ -181,7 +187,9 @@ class Variable:
     resource: str | None = None  # the resource key whose field it sets; None: read when defs load
     field: str = ""
     default: Any = None  # for definition-time values
-    env_source: str | None = None  # "str" | "int": Dagster reads the variable itself (no float or bool EnvVar)
+    env_source: str | None = (
+        None  # "str" | "int": Dagster reads the variable itself (no float or bool EnvVar)
+    )
 
 
 VARIABLES = [
@@ -192,8 +200,20 @@ VARIABLES = [
     Variable("RECLAKE_RATING_SCALE", _rating_scale, "lake", "rating_scale", env_source="str"),
     Variable("RECLAKE_ENGINE", _choice("duckdb", "spark"), "lake", "engine", env_source="str"),
     # the LLM that writes profiles (and judges)
-    Variable("RECLAKE_LLM_BACKEND", _choice("embedded", "hf", "openai"), "llm", "backend", env_source="str"),
-    Variable("RECLAKE_LLM_EMBEDDED_MODEL", _choice(*EMBEDDED_MODELS), "llm", "embedded_model", env_source="str"),
+    Variable(
+        "RECLAKE_LLM_BACKEND",
+        _choice("embedded", "hf", "openai"),
+        "llm",
+        "backend",
+        env_source="str",
+    ),
+    Variable(
+        "RECLAKE_LLM_EMBEDDED_MODEL",
+        _choice(*EMBEDDED_MODELS),
+        "llm",
+        "embedded_model",
+        env_source="str",
+    ),
     Variable("RECLAKE_LLM_RUNTIME", _choice(*RUNTIMES), "llm", "runtime", env_source="str"),
     Variable("RECLAKE_LLM_THREADS", _integer(1), "llm", "torch_threads", env_source="int"),
     Variable("RECLAKE_LLM_MODEL_PATH", _existing_path, "llm", "model_path", env_source="str"),
@@ -204,9 +224,23 @@ VARIABLES = [
     Variable("RECLAKE_LLM_BATCH_SIZE", _integer(1), "llm", "batch_size", env_source="int"),
     Variable("RECLAKE_LLM_MAX_ITEMS", _integer(0), "llm", "max_items", env_source="int"),
     Variable("RECLAKE_LLM_MAX_USERS", _integer(0), "llm", "max_users", env_source="int"),
-    Variable("RECLAKE_LLM_ITEM_MAX_NEW_TOKENS", _integer(1), "llm", "item_max_new_tokens", env_source="int"),
-    Variable("RECLAKE_LLM_USER_MAX_NEW_TOKENS", _integer(1), "llm", "user_max_new_tokens", env_source="int"),
-    Variable("RECLAKE_LLM_TIMEOUT_S", _positive_float, "llm", "timeout_s"),  # Dagster has no float source
+    Variable(
+        "RECLAKE_LLM_ITEM_MAX_NEW_TOKENS",
+        _integer(1),
+        "llm",
+        "item_max_new_tokens",
+        env_source="int",
+    ),
+    Variable(
+        "RECLAKE_LLM_USER_MAX_NEW_TOKENS",
+        _integer(1),
+        "llm",
+        "user_max_new_tokens",
+        env_source="int",
+    ),
+    Variable(
+        "RECLAKE_LLM_TIMEOUT_S", _positive_float, "llm", "timeout_s"
+    ),  # Dagster has no float source
     Variable("RECLAKE_LLM_MAX_RETRIES", _integer(0), "llm", "max_retries", env_source="int"),
     # training
     Variable("RECLAKE_TRAIN_DEVICE", _device, "training", "device", env_source="str"),
@@ -214,37 +248,75 @@ VARIABLES = [
     Variable("RECLAKE_TRAIN_THREADS", _integer(1), "training", "torch_threads", env_source="int"),
     Variable("RECLAKE_TRAIN_MAX_EPOCHS", _integer(1), "training", "max_epochs", env_source="int"),
     Variable("RECLAKE_TRAIN_PATIENCE", _integer(1), "training", "patience", env_source="int"),
-    Variable("RECLAKE_TRAIN_LLM_ITEM_TEXT", _choice("title", "profile", "title+profile"), "training",
-             "llm_item_text", env_source="str"),
+    Variable(
+        "RECLAKE_TRAIN_LLM_ITEM_TEXT",
+        _choice("title", "profile", "title+profile"),
+        "training",
+        "llm_item_text",
+        env_source="str",
+    ),
     Variable("RECLAKE_TRAIN_LLM_USER_PROFILE", _boolean, "training", "llm_use_user_profile"),
     Variable("RECLAKE_TRAIN_POISONING_DEFENCE", _boolean, "training", "poisoning_defence"),
-    Variable("RECLAKE_TRAIN_TWO_STAGE_BASE", _choice("popularity", "ease", "sasrec", "llm_sasrec"), "training",
-             "two_stage_base", env_source="str"),
-    Variable("RECLAKE_TRAIN_TWO_STAGE_N", _integer(20), "training", "two_stage_n", env_source="int"),
+    Variable(
+        "RECLAKE_TRAIN_TWO_STAGE_BASE",
+        _choice("popularity", "ease", "sasrec", "llm_sasrec"),
+        "training",
+        "two_stage_base",
+        env_source="str",
+    ),
+    Variable(
+        "RECLAKE_TRAIN_TWO_STAGE_N", _integer(20), "training", "two_stage_n", env_source="int"
+    ),
     # nightly serving
     Variable("RECLAKE_SERVING_TOP_K", _integer(1), "serving", "top_k", env_source="int"),
-    Variable("RECLAKE_SERVING_CHUNK_USERS", _integer(1), "serving", "chunk_users", env_source="int"),
+    Variable(
+        "RECLAKE_SERVING_CHUNK_USERS", _integer(1), "serving", "chunk_users", env_source="int"
+    ),
     Variable("RECLAKE_SERVING_START_DATE", _date, default="2026-01-01"),
     Variable("RECLAKE_NIGHTLY_AT", _clock, default=(2, 0)),
     # the judge (its first backend is the llm resource; RECLAKE_JUDGE2_* add a second)
-    Variable("RECLAKE_JUDGE_KIND", _choice("probe", "zero-shot"), "judge", "kind", env_source="str"),
+    Variable(
+        "RECLAKE_JUDGE_KIND", _choice("probe", "zero-shot"), "judge", "kind", env_source="str"
+    ),
     Variable("RECLAKE_JUDGE_USERS", _integer(1), "judge", "n_users", env_source="int"),
     Variable("RECLAKE_JUDGE_K", _integer(1), "judge", "k", env_source="int"),
     Variable("RECLAKE_JUDGE_RANDOM_ITEMS", _integer(1), "judge", "n_random", env_source="int"),
     Variable("RECLAKE_JUDGE_SEED", _integer(0), "judge", "seed", env_source="int"),
-    Variable("RECLAKE_JUDGE_EMBEDDED_MODEL", _choice(*EMBEDDED_MODELS), "judge", "embedded_model", env_source="str"),
+    Variable(
+        "RECLAKE_JUDGE_EMBEDDED_MODEL",
+        _choice(*EMBEDDED_MODELS),
+        "judge",
+        "embedded_model",
+        env_source="str",
+    ),
     Variable("RECLAKE_JUDGE_RUNTIME", _choice(*RUNTIMES), "judge", "runtime", env_source="str"),
-    Variable("RECLAKE_JUDGE2_BACKEND", _choice("embedded", "hf", "openai"), "judge", "second_backend", env_source="str"),
-    Variable("RECLAKE_JUDGE2_MODEL_PATH", _existing_path, "judge", "second_model_path", env_source="str"),
+    Variable(
+        "RECLAKE_JUDGE2_BACKEND",
+        _choice("embedded", "hf", "openai"),
+        "judge",
+        "second_backend",
+        env_source="str",
+    ),
+    Variable(
+        "RECLAKE_JUDGE2_MODEL_PATH", _existing_path, "judge", "second_model_path", env_source="str"
+    ),
     Variable("RECLAKE_JUDGE2_BASE_URL", _url, "judge", "second_base_url", env_source="str"),
     Variable("RECLAKE_JUDGE2_MODEL", _text, "judge", "second_model", env_source="str"),
     # the simulated users (the probe kind reads the judge's tuned probe; zero-shot an LLM of the ladder)
-    Variable("RECLAKE_SIM_KIND", _choice("probe", "zero-shot"), "simulator", "kind", env_source="str"),
+    Variable(
+        "RECLAKE_SIM_KIND", _choice("probe", "zero-shot"), "simulator", "kind", env_source="str"
+    ),
     Variable("RECLAKE_SIM_USERS", _integer(1), "simulator", "n_users", env_source="int"),
     Variable("RECLAKE_SIM_PAGE_SIZE", _integer(2, 20), "simulator", "page_size", env_source="int"),
     Variable("RECLAKE_SIM_MODELS", _integer(1), "simulator", "max_models", env_source="int"),
     Variable("RECLAKE_SIM_SEED", _integer(0), "simulator", "seed", env_source="int"),
-    Variable("RECLAKE_SIM_EMBEDDED_MODEL", _choice(*EMBEDDED_MODELS), "simulator", "embedded_model", env_source="str"),
+    Variable(
+        "RECLAKE_SIM_EMBEDDED_MODEL",
+        _choice(*EMBEDDED_MODELS),
+        "simulator",
+        "embedded_model",
+        env_source="str",
+    ),
     Variable("RECLAKE_SIM_RUNTIME", _choice(*RUNTIMES), "simulator", "runtime", env_source="str"),
     # Spark (RECLAKE_ENGINE=spark); the dbt profile reads the same variables
     Variable("RECLAKE_SPARK_MASTER", _text, default="local[*]"),
@@ -274,7 +346,9 @@ def check_environment(environ: Mapping[str, str] | None = None) -> None:
         _parsed(variable, environ)
 
 
-def resource_fields(resource: str, environ: Mapping[str, str] | None = None, *, env_vars: bool = True) -> dict:
+def resource_fields(
+    resource: str, environ: Mapping[str, str] | None = None, *, env_vars: bool = True
+) -> dict:
     """The fields of one resource that the environment sets. With ``env_vars`` each is a ``dg.EnvVar``
     when Dagster reads the variable the same way; without, the parsed value (code outside a run)."""
     environ = os.environ if environ is None else environ
@@ -328,7 +402,9 @@ def ensure_dagster_home(home: Path) -> Path:
     folder = dagster_home(home)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "dagster.yaml"
-    if DAGSTER_YAML.exists() and (not target.exists() or target.read_text() != DAGSTER_YAML.read_text()):
+    if DAGSTER_YAML.exists() and (
+        not target.exists() or target.read_text() != DAGSTER_YAML.read_text()
+    ):
         target.write_text(DAGSTER_YAML.read_text())
     return folder
 
@@ -338,8 +414,18 @@ def parse_dbt_project() -> Path:
 
     Runs before the definitions are imported: @dbt_assets reads target/manifest.json at import.
     """
-    cmd = [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    cmd = [
+        DBT_EXECUTABLE,
+        "parse",
+        "--quiet",
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=DBT_PROJECT_DIR)
     if result.returncode != 0:
-        raise RuntimeError(f"dbt parse failed in {DBT_PROJECT_DIR}:\n{result.stdout}{result.stderr}")
+        raise RuntimeError(
+            f"dbt parse failed in {DBT_PROJECT_DIR}:\n{result.stdout}{result.stderr}"
+        )
     return DBT_PROJECT_DIR / "target" / "manifest.json"

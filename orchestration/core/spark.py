@@ -26,8 +26,10 @@ def java_missing() -> str | None:
     java_home = os.environ.get("JAVA_HOME")  # Java's own variable, as every JVM launcher reads it
     if (java_home and (Path(java_home) / "bin" / "java").exists()) or shutil.which("java"):
         return None
-    return ("RECLAKE_ENGINE=spark needs a Java 17+ runtime (java on PATH or JAVA_HOME), e.g. "
-            "`apt-get install openjdk-17-jre-headless`")
+    return (
+        "RECLAKE_ENGINE=spark needs a Java 17+ runtime (java on PATH or JAVA_HOME), e.g. "
+        "`apt-get install openjdk-17-jre-headless`"
+    )
 
 
 def engine_problem(engine: str) -> str | None:
@@ -66,11 +68,16 @@ def publish_spark_tables(lake: Lake, names: list[str]) -> list[str]:
             folder = lake.spark_tables / name
             if not folder.is_dir():
                 continue
-            kind = con.execute("select table_type from information_schema.tables where table_schema = 'main' "
-                               "and table_name = ?", [name]).fetchall()
+            kind = con.execute(
+                "select table_type from information_schema.tables where table_schema = 'main' "
+                "and table_name = ?",
+                [name],
+            ).fetchall()
             if kind and kind[0][0] == "BASE TABLE":  # built earlier by the duckdb engine
                 con.execute(f"drop table main.{quote_ident(name)}")
-            con.execute(f"create or replace view main.{quote_ident(name)} as "
-                        f"select * from read_parquet({quote_literal(str(folder / '*.parquet'))})")
+            con.execute(
+                f"create or replace view main.{quote_ident(name)} as "
+                f"select * from read_parquet({quote_literal(str(folder / '*.parquet'))})"
+            )
             published.append(name)
     return published

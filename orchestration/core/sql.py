@@ -3,7 +3,7 @@ through these, so a table name or a data-home path with a quote in it stays one 
 
 
 def quote_ident(name: str) -> str:
-    """"name" with embedded double quotes doubled (DuckDB, SQLite and ANSI SQL)."""
+    """ "name" with embedded double quotes doubled (DuckDB, SQLite and ANSI SQL)."""
     return '"' + name.replace('"', '""') + '"'
 
 

@@ -16,7 +16,9 @@ from orchestration.core.files import atomic_file  # noqa: E402
 
 def png_markdown(path: Path) -> dg.MetadataValue:
     """A PNG shown inline in the Dagster UI's metadata panel."""
-    return dg.MetadataValue.md(f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})")
+    return dg.MetadataValue.md(
+        f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
+    )
 
 
 def save_chart(fig, path: Path, dpi: int = 110) -> Path:

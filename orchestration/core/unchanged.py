@@ -32,7 +32,9 @@ SKIPPED_KEY = "skipped"
 
 
 def config_sha256(config: dict | None) -> str:
-    return hashlib.sha256(json.dumps(config or {}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(
+        json.dumps(config or {}, sort_keys=True, default=str).encode()
+    ).hexdigest()[:16]
 
 
 def _latest(instance, key: dg.AssetKey, partition: str | None):
@@ -44,14 +46,19 @@ def _current_input_version(context, dep: dg.AssetKey, partition: str | None) -> 
     """The data version Dagster will record for `dep` in this step: for a dep partitioned like this
     asset, sha256 of that partition's version (Dagster's rule for partition-mapped inputs); else the
     dep's latest version."""
-    if partition is not None and (same_partition := _latest(context.instance, dep, partition)) is not None:
+    if (
+        partition is not None
+        and (same_partition := _latest(context.instance, dep, partition)) is not None
+    ):
         version = same_partition.tags.get(DATA_VERSION_TAG)
         return version and hashlib.sha256(version.encode()).hexdigest()
     latest = _latest(context.instance, dep, None)
     return latest and latest.tags.get(DATA_VERSION_TAG)
 
 
-def unchanged_reason(context, key: dg.AssetKey, config: dict | None) -> tuple[dg.AssetMaterialization | None, str]:
+def unchanged_reason(
+    context, key: dg.AssetKey, config: dict | None
+) -> tuple[dg.AssetMaterialization | None, str]:
     """The last materialization of `key` when it can stand for this run, and why (or why not)."""
     partitioned = context.assets_def.partitions_def is not None
     if partitioned and not context.has_partition_key:
@@ -73,14 +80,22 @@ def unchanged_reason(context, key: dg.AssetKey, config: dict | None) -> tuple[dg
         now = _current_input_version(context, dep, partition)
         if recorded is None or recorded != now:
             return None, f"input {dep.to_user_string()} changed"
-    return last, f"code version {code_version}, config and {len(context.assets_def.asset_deps[key])} input data versions unchanged"
+    return (
+        last,
+        f"code version {code_version}, config and {len(context.assets_def.asset_deps[key])} "
+        "input data versions unchanged",
+    )
 
 
 class Unchanged:
     """For single-asset steps: `skip`, `result` (when skipping) and `stamp` (when not)."""
 
-    def __init__(self, context: dg.AssetExecutionContext, config: dict | None = None,
-                 outputs_present: bool | Callable[[dict], bool] = True):
+    def __init__(
+        self,
+        context: dg.AssetExecutionContext,
+        config: dict | None = None,
+        outputs_present: bool | Callable[[dict], bool] = True,
+    ):
         """`outputs_present`: whether the last output is still in place, or a function of the last
         materialization's metadata values that says so (e.g. its model version is still registered)."""
         self.config = config
@@ -90,12 +105,18 @@ class Unchanged:
         self.skip = last is not None and bool(outputs_present)
         if last is not None and not outputs_present:
             reason = "the last output is missing or incomplete"
-        context.log.info(f"{context.asset_key.to_user_string()}: {'skipped' if self.skip else 'computing'} ({reason})")
+        context.log.info(
+            f"{context.asset_key.to_user_string()}: {'skipped' if self.skip else 'computing'} ({reason})"
+        )
         if self.skip:
             metadata = {k: v for k, v in last.metadata.items() if k != SKIPPED_KEY}
             version = last.tags.get(DATA_VERSION_TAG)
-            self.result = dg.MaterializeResult(metadata={**metadata, SKIPPED_KEY: reason},
-                                               data_version=dg.DataVersion(version) if version else None)
+            self.result = dg.MaterializeResult(
+                metadata={**metadata, SKIPPED_KEY: reason},
+                data_version=dg.DataVersion(version) if version else None,
+            )
 
     def stamp(self, result: dg.MaterializeResult) -> dg.MaterializeResult:
-        return result._replace(metadata={**(result.metadata or {}), CONFIG_KEY: config_sha256(self.config)})
+        return result._replace(
+            metadata={**(result.metadata or {}), CONFIG_KEY: config_sha256(self.config)}
+        )

@@ -18,7 +18,14 @@ def eval_topk(lake: LakeResource, model_name: str, version: str, k: int) -> dict
 def item_names_and_cards(lake: LakeResource) -> tuple[dict[str, str], dict[str, str]]:
     """Each item's sanitized title as people say it ("The Wizard of Oz") and the card an LLM reads
     of it ("The Wizard of Oz (1939). Genres: Adventure, Children's, Drama, Musical.")."""
-    items = query(lake.warehouse_path, "select item_id, title, release_year, genres from main.dim_items")
-    titles = sanitize_fields([t or f"item {i}" for i, t in zip(items["item_id"], items["title"])])[0]
+    items = query(
+        lake.warehouse_path, "select item_id, title, release_year, genres from main.dim_items"
+    )
+    titles = sanitize_fields([t or f"item {i}" for i, t in zip(items["item_id"], items["title"])])[
+        0
+    ]
     cards = item_card_texts(titles, items["release_year"].tolist(), items["genres"].tolist())
-    return (dict(zip(items["item_id"], map(natural_title, titles))), dict(zip(items["item_id"], cards)))
+    return (
+        dict(zip(items["item_id"], map(natural_title, titles))),
+        dict(zip(items["item_id"], cards)),
+    )

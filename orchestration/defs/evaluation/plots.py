@@ -9,14 +9,24 @@ import pandas as pd
 from orchestration.core.ui import plt, save_chart
 
 
-def score_distributions(pointwise: pd.DataFrame, path: Path, label: str = "judge's expected rating (1-5)",
-                        value_range: tuple[float, float] = (1, 5)) -> Path:
+def score_distributions(
+    pointwise: pd.DataFrame,
+    path: Path,
+    label: str = "judge's expected rating (1-5)",
+    value_range: tuple[float, float] = (1, 5),
+) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     bins = np.linspace(*value_range, 41)
     for role in ("champion", "baseline", "heldout", "random"):
         scores = pointwise.loc[pointwise["role"] == role, "score"]
         if len(scores):
-            ax.hist(scores, bins=bins, alpha=0.5, density=True, label=f"{role} (mean {scores.mean():.2f})")
+            ax.hist(
+                scores,
+                bins=bins,
+                alpha=0.5,
+                density=True,
+                label=f"{role} (mean {scores.mean():.2f})",
+            )
     ax.set_xlabel(label)
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
@@ -44,7 +54,10 @@ def reliability(calibrated: pd.DataFrame, raw: pd.DataFrame, path: Path) -> Path
     """Predicted vs observed rate per bin (models.evaluation.judge_probe.reliability), before and after calibration."""
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.plot([0, 1], [0, 1], ":", color="gray", label="perfect")
-    for table, name, color in ((raw, "probe score", "tab:orange"), (calibrated, "calibrated", "tab:blue")):
+    for table, name, color in (
+        (raw, "probe score", "tab:orange"),
+        (calibrated, "calibrated", "tab:blue"),
+    ):
         ax.plot(table["predicted"], table["observed"], "o-", color=color, label=name)
         for row in table.itertuples():
             ax.annotate(str(row.count), (row.predicted, row.observed), fontsize=6, color=color)
@@ -62,15 +75,28 @@ def pick_rate_vs_ndcg(summary: dict, path: Path) -> Path:
         if m["offline_test_ndcg_at_10"] is None:
             continue
         low, high = m["pick_rate_ci"]
-        ax.errorbar(m["offline_test_ndcg_at_10"], m["pick_rate"], yerr=[[m["pick_rate"] - low], [high - m["pick_rate"]]],
-                    fmt="o", capsize=3)
-        ax.annotate(f"{name} v{m['version']}", (m["offline_test_ndcg_at_10"], m["pick_rate"]), fontsize=7,
-                    xytext=(4, 4), textcoords="offset points")
+        ax.errorbar(
+            m["offline_test_ndcg_at_10"],
+            m["pick_rate"],
+            yerr=[[m["pick_rate"] - low], [high - m["pick_rate"]]],
+            fmt="o",
+            capsize=3,
+        )
+        ax.annotate(
+            f"{name} v{m['version']}",
+            (m["offline_test_ndcg_at_10"], m["pick_rate"]),
+            fontsize=7,
+            xytext=(4, 4),
+            textcoords="offset points",
+        )
     tau = summary["kendall_tau"]
     ax.set_xlabel("offline test NDCG@10 (all users)")
     ax.set_ylabel("simulated pick rate (P(watches one))")
-    ax.set_title(f"simulated users vs offline truth: Kendall tau {'n/a' if tau is None else f'{tau:.2f}'}"
-                 + ("" if summary["trusted"] else " (advisory)"), fontsize=9)
+    ax.set_title(
+        f"simulated users vs offline truth: Kendall tau {'n/a' if tau is None else f'{tau:.2f}'}"
+        + ("" if summary["trusted"] else " (advisory)"),
+        fontsize=9,
+    )
     return save_chart(fig, path)
 
 
@@ -79,7 +105,9 @@ def pick_rate_by_position(summary: dict, path: Path) -> Path:
     positions = summary["pick_rate_by_position"]
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.bar(list(positions), list(positions.values()), color="tab:blue")
-    ax.axhline(summary["chance_pick_rate"], linestyle=":", color="gray", label="1/K (no position bias)")
+    ax.axhline(
+        summary["chance_pick_rate"], linestyle=":", color="gray", label="1/K (no position bias)"
+    )
     ax.set_xlabel("position on the page")
     ax.set_ylabel("P(picked | a pick)")
     ax.legend(fontsize=8)

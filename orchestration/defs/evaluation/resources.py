@@ -9,7 +9,9 @@ class JudgeResource(dg.ConfigurableResource):
     """Configured from RECLAKE_JUDGE_* env vars (core/settings.py; see README). The first judge is the
     `llm` resource's backend; a second one (RECLAKE_JUDGE2_*) turns on the multi-judge agreement report."""
 
-    kind: str = "probe"  # probe: the tuned judge (judge_probe); zero-shot: the LLM answers 1-5 / A-B itself
+    kind: str = (
+        "probe"  # probe: the tuned judge (judge_probe); zero-shot: the LLM answers 1-5 / A-B itself
+    )
     n_users: int = 200
     k: int = 10  # items of each list judged
     n_random: int = 10  # random unseen items per user: the negatives of judge_auc
@@ -29,12 +31,23 @@ class JudgeResource(dg.ConfigurableResource):
         (profiles and judging may use different rungs of the ladder), and the second judge's model
         on the same device, batch, threads, timeout and retries (one wiring: LLMResource.load ->
         models/llm/factory.py)."""
-        own = {k: v for k, v in {"embedded_model": self.embedded_model, "runtime": self.runtime}.items() if v}
+        own = {
+            k: v
+            for k, v in {"embedded_model": self.embedded_model, "runtime": self.runtime}.items()
+            if v
+        }
         first = first.model_copy(update=own)
         if not self.second_backend:
             return [first]
-        return [first, first.with_backend(self.second_backend, model_path=self.second_model_path,
-                                          base_url=self.second_base_url, model=self.second_model)]
+        return [
+            first,
+            first.with_backend(
+                self.second_backend,
+                model_path=self.second_model_path,
+                base_url=self.second_base_url,
+                model=self.second_model,
+            ),
+        ]
 
 
 class SimulatorResource(dg.ConfigurableResource):
@@ -47,10 +60,16 @@ class SimulatorResource(dg.ConfigurableResource):
     max_models: int = 5  # model pages per user (plus one held-out page): the champion, popularity, then by valid NDCG
     n_recent: int = 10  # recent train films the simulated user remembers
     seed: int = 0
-    embedded_model: str | None = None  # zero-shot: a rung of the ladder; None: the llm resource's model
+    embedded_model: str | None = (
+        None  # zero-shot: a rung of the ladder; None: the llm resource's model
+    )
     runtime: str | None = None  # zero-shot: the embedded runtime; None: the llm's
 
     def llm(self, first: LLMResource) -> LLMResource:
         """The zero-shot simulator's LLM: the llm resource with this resource's model and runtime."""
-        own = {k: v for k, v in {"embedded_model": self.embedded_model, "runtime": self.runtime}.items() if v}
+        own = {
+            k: v
+            for k, v in {"embedded_model": self.embedded_model, "runtime": self.runtime}.items()
+            if v
+        }
         return first.model_copy(update=own)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import duckdb
@@ -30,13 +30,20 @@ ONLINE_VIEWS = ("user_stats", "item_stats", "item_text_embedding", "user_profile
 
 def online_source_path(lake: Lake, view: str) -> Path:
     """The parquet a view's Feast source reads (feature_repo/data_sources.py declares the same)."""
-    return {"user_stats": lake.features("user_stats"), "item_stats": lake.features("item_stats"),
-            "item_text_embedding": lake.embeddings("items"),
-            "user_profile_embedding": lake.embeddings("users")}[view]
+    return {
+        "user_stats": lake.features("user_stats"),
+        "item_stats": lake.features("item_stats"),
+        "item_text_embedding": lake.embeddings("items"),
+        "user_profile_embedding": lake.embeddings("users"),
+    }[view]
 
 
 def null_rates(frame: pd.DataFrame, columns: list[str]) -> dict[str, float]:
-    return {c: round(float(frame[c].isna().mean()), 6) for c in columns} if len(frame) else {c: 0.0 for c in columns}
+    return (
+        {c: round(float(frame[c].isna().mean()), 6) for c in columns}
+        if len(frame)
+        else {c: 0.0 for c in columns}
+    )
 
 
 def export_feature_sources(lake: Lake) -> dict[str, dict]:
@@ -44,14 +51,20 @@ def export_feature_sources(lake: Lake) -> dict[str, dict]:
     facts = {}
     with connect(lake.warehouse) as con:
         for view, mart in FEATURE_SOURCES.items():
-            table = con.execute(f"select * from main.{quote_ident(mart)} order by 1, event_timestamp").to_arrow_table()
+            table = con.execute(
+                f"select * from main.{quote_ident(mart)} order by 1, event_timestamp"
+            ).to_arrow_table()
             # Feast reads timestamps as UTC: store them tz-aware so no reader has to guess.
             index = table.schema.get_field_index("event_timestamp")
-            table = table.set_column(index, "event_timestamp", table.column(index).cast(pa.timestamp("us", tz="UTC")))
+            table = table.set_column(
+                index, "event_timestamp", table.column(index).cast(pa.timestamp("us", tz="UTC"))
+            )
             path = online_source_path(lake, view)
             digest = write_parquet_atomic(table, path)
             frame = table.to_pandas()
-            feature_columns = [c for c in table.column_names if c not in ("event_timestamp", table.column_names[0])]
+            feature_columns = [
+                c for c in table.column_names if c not in ("event_timestamp", table.column_names[0])
+            ]
             facts[view] = {
                 "path": str(path),
                 "rows": table.num_rows,
@@ -69,14 +82,30 @@ def feast_apply(lake: Lake, engine: str = "duckdb") -> str:
     # A SparkSource is validated by reading its files, and the embeddings and recommendations files
     # are written by later stages: on Spark, sources are checked when they are read, not at apply.
     skip = ["--skip-source-validation"] if engine == "spark" else []
-    result = subprocess.run([FEAST_EXECUTABLE, "-c", str(FEATURE_REPO_DIR), "-f", str(store_yaml(engine)), "apply", *skip],
-                            capture_output=True, text=True, env=feast_command_env(lake.home, engine))
+    result = subprocess.run(
+        [
+            FEAST_EXECUTABLE,
+            "-c",
+            str(FEATURE_REPO_DIR),
+            "-f",
+            str(store_yaml(engine)),
+            "apply",
+            *skip,
+        ],
+        capture_output=True,
+        text=True,
+        env=feast_command_env(lake.home, engine),
+    )
     if result.returncode != 0:
-        raise RuntimeError(f"feast apply failed in {FEATURE_REPO_DIR}:\n{result.stdout[-2000:]}{result.stderr[-3000:]}")
+        raise RuntimeError(
+            f"feast apply failed in {FEATURE_REPO_DIR}:\n{result.stdout[-2000:]}{result.stderr[-3000:]}"
+        )
     return result.stdout
 
 
-def materialize_online(store, sources: dict[str, dict], lake: Lake, full_refresh: bool = False, log=print) -> dict:
+def materialize_online(
+    store, sources: dict[str, dict], lake: Lake, full_refresh: bool = False, log=print
+) -> dict:
     """Load each view's latest values into the online store, incrementally.
 
     The window starts where the last materialization ended (Feast records it per view) and ends
@@ -94,8 +123,13 @@ def materialize_online(store, sources: dict[str, dict], lake: Lake, full_refresh
         start = facts["min_ts"].to_pydatetime()
         reload_all = full_refresh or loaded.get(view_name) != facts["sha256"]
         if not reload_all and view.most_recent_end_time is not None:
-            start = max(start, view.most_recent_end_time.astimezone(timezone.utc))
-        window = {"start": start.isoformat(), "end": end.isoformat(), "full_refresh": reload_all, "skipped": start >= end}
+            start = max(start, view.most_recent_end_time.astimezone(UTC))
+        window = {
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "full_refresh": reload_all,
+            "skipped": start >= end,
+        }
         windows[view_name] = window
         if window["skipped"]:
             log(f"{view_name}: online store already holds everything up to {end.isoformat()}")
@@ -109,8 +143,11 @@ def materialize_online(store, sources: dict[str, dict], lake: Lake, full_refresh
 
 def training_entities(warehouse: Path) -> pd.DataFrame:
     """Train interactions as Feast's entity dataframe: features are joined as of just before each event."""
-    frame = query(warehouse, "select user_id, item_id, event_ts, rating, source_file, source_row from main.splits "
-                             "where split = 'train' order by user_id, event_ts, source_file, source_row")
+    frame = query(
+        warehouse,
+        "select user_id, item_id, event_ts, rating, source_file, source_row from main.splits "
+        "where split = 'train' order by user_id, event_ts, source_file, source_row",
+    )
     frame["event_timestamp"] = frame["event_ts"].dt.tz_localize("UTC") - BEFORE_EVENT
     return frame
 
@@ -118,7 +155,9 @@ def training_entities(warehouse: Path) -> pd.DataFrame:
 def build_training_set(store, entities: pd.DataFrame) -> pd.DataFrame:
     """Point-in-time join of the training service's features onto the entity rows (Feast offline store)."""
     service = store.get_feature_service(TRAINING_SERVICE)
-    joined = store.get_historical_features(entity_df=entities, features=service, full_feature_names=True).to_df()
+    joined = store.get_historical_features(
+        entity_df=entities, features=service, full_feature_names=True
+    ).to_df()
     # Feast returns rows in its own order: restore the entities' order for stable, comparable output.
     joined = joined.sort_values(["user_id", "event_ts", "source_file", "source_row"], kind="stable")
     # The Spark offline store hands timestamps back without a zone (in its session's zone, UTC) and in
@@ -126,7 +165,11 @@ def build_training_set(store, entities: pd.DataFrame) -> pd.DataFrame:
     for column in joined.columns:
         if pd.api.types.is_datetime64_any_dtype(joined[column]):
             values = joined[column]
-            values = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+            values = (
+                values.dt.tz_localize("UTC")
+                if values.dt.tz is None
+                else values.dt.tz_convert("UTC")
+            )
             joined[column] = values.astype("datetime64[us, UTC]")
     return joined.reset_index(drop=True)
 
@@ -144,12 +187,22 @@ def source_facts(lake: Lake) -> dict[str, dict]:
         for view in ONLINE_VIEWS:
             path = online_source_path(lake, view)
             if not path.exists():
-                raise FileNotFoundError(f"{path} not found: materialize the assets upstream of feast_online_store first")
-            entity = con.execute("select column_name from (describe select * from read_parquet(?)) limit 1",
-                                 [str(path)]).fetchone()[0]
+                raise FileNotFoundError(
+                    f"{path} not found: materialize the assets upstream of feast_online_store first"
+                )
+            entity = con.execute(
+                "select column_name from (describe select * from read_parquet(?)) limit 1",
+                [str(path)],
+            ).fetchone()[0]
             min_ts, max_ts, entities = con.execute(
-                f"select min(event_timestamp), max(event_timestamp), count(distinct {quote_ident(entity)}) from read_parquet(?)",
-                [str(path)]).fetchone()
-            facts[view] = {"min_ts": pd.Timestamp(min_ts).tz_convert("UTC"), "max_ts": pd.Timestamp(max_ts).tz_convert("UTC"),
-                           "entities": entities, "sha256": sha256_file(path)}
+                "select min(event_timestamp), max(event_timestamp), "
+                f"count(distinct {quote_ident(entity)}) from read_parquet(?)",
+                [str(path)],
+            ).fetchone()
+            facts[view] = {
+                "min_ts": pd.Timestamp(min_ts).tz_convert("UTC"),
+                "max_ts": pd.Timestamp(max_ts).tz_convert("UTC"),
+                "entities": entities,
+                "sha256": sha256_file(path),
+            }
     return facts

@@ -1,6 +1,5 @@
 """Group `ingest`: raw source files -> lake/raw/<dataset>/<table>.parquet, values kept as given."""
 
-
 import dagster as dg
 
 from orchestration.core.files import write_json_atomic, write_parquet_atomic
@@ -59,9 +58,19 @@ def _raw_asset(table: str, description: str) -> dg.AssetsDefinition:
     return _asset
 
 
-raw_interactions = _raw_asset("interactions", "User-item interactions as given in the source, one row per record, with source file/sha256/row.")
-raw_items = _raw_asset("items", "Item metadata (title, year, genres, text) as given in the source; empty if the dataset has none.")
-raw_users = _raw_asset("users", "User attributes as given in the source; empty if the dataset has none.")
-raw_item_tags = _raw_asset("item_tags", "Free-text tags users put on items (ml-latest-small tags.csv); empty if none.")
+raw_interactions = _raw_asset(
+    "interactions",
+    "User-item interactions as given in the source, one row per record, with source file/sha256/row.",
+)
+raw_items = _raw_asset(
+    "items",
+    "Item metadata (title, year, genres, text) as given in the source; empty if the dataset has none.",
+)
+raw_users = _raw_asset(
+    "users", "User attributes as given in the source; empty if the dataset has none."
+)
+raw_item_tags = _raw_asset(
+    "item_tags", "Free-text tags users put on items (ml-latest-small tags.csv); empty if none."
+)
 
 ingest_assets = [raw_interactions, raw_items, raw_users, raw_item_tags]

@@ -12,9 +12,9 @@ import csv
 import gzip
 import json
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -35,7 +35,10 @@ REQUIRED_COLUMNS: dict[str, list[str]] = {
     "item_tags": ["user_id", "item_id", "tag"],
 }
 # Fields that must be one value: an object or list there is a malformed record, not an id.
-SCALAR_COLUMNS: dict[str, list[str]] = {**REQUIRED_COLUMNS, "interactions": [*REQUIRED_COLUMNS["interactions"], "rating"]}
+SCALAR_COLUMNS: dict[str, list[str]] = {
+    **REQUIRED_COLUMNS,
+    "interactions": [*REQUIRED_COLUMNS["interactions"], "rating"],
+}
 csv.field_size_limit(64 * 1024 * 1024)  # a huge field is data, not a reason to crash
 
 
@@ -80,8 +83,10 @@ def _open_text(path: Path):
         raise DatasetError(f"{path}: {what} ({err})") from None
     # A UTF-16/32 file decoded as UTF-8 would be all U+FFFD and NULs: say what it is instead.
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head.split(b"\n", 1)[0]:
-        raise DatasetError(f"{path}: file is not UTF-8 text (a UTF-16 byte-order mark or NUL bytes in line 1); "
-                           "save it as UTF-8")
+        raise DatasetError(
+            f"{path}: file is not UTF-8 text (a UTF-16 byte-order mark or NUL bytes in line 1); "
+            "save it as UTF-8"
+        )
     # utf-8-sig drops a BOM; undecodable bytes become U+FFFD so one bad byte cannot sink the file.
     return opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
 
@@ -111,7 +116,11 @@ def _check_columns(source: SourceFile, header: list[str], table: str) -> dict[st
     if missing:
         wanted = ", ".join(repr(expected_sources.get(c, c)) for c in missing)
         expected = "\t" if source.fmt == "tsv-recbole" else ","
-        others = [d for d in (",", ";", "\t", "|") if d != expected and len(header) == 1 and d in header[0]]
+        others = [
+            d
+            for d in (",", ";", "\t", "|")
+            if d != expected and len(header) == 1 and d in header[0]
+        ]
         hint = f" (it looks {others[0]!r}-separated; expected {expected!r})" if others else ""
         raise DatasetError(
             f"{source.path}: missing required column(s) {wanted}; header has {[h.strip() for h in header]}{hint}"
@@ -162,11 +171,19 @@ def _iter_delimited(source: SourceFile, table: str) -> Iterator[tuple[int, dict,
             except StopIteration:
                 break
             except csv.Error as err:
-                problem = "unterminated quoted field" if "unexpected end of data" in str(err) else str(err)
+                problem = (
+                    "unterminated quoted field"
+                    if "unexpected end of data" in str(err)
+                    else str(err)
+                )
                 if len(tape.taken) > 1:
                     # A quote opened on this line ran over the lines after it: this line alone is the
                     # malformed record, and the lines it swallowed are read again as records of their own.
-                    yield start, {}, f"unparseable record: {problem} (a quote opened on line {start} is not closed on it)"
+                    yield (
+                        start,
+                        {},
+                        f"unparseable record: {problem} (a quote opened on line {start} is not closed on it)",
+                    )
                     base, line = start, start
                     tape.give_back(tape.taken[1:])
                     reader = csv.reader(tape, delimiter=delimiter, quoting=quoting, strict=True)
@@ -177,7 +194,9 @@ def _iter_delimited(source: SourceFile, table: str) -> Iterator[tuple[int, dict,
             line = base + reader.line_num
             if not fields:
                 continue  # blank line: not a record
-            error = None if len(fields) == width else f"expected {width} fields, found {len(fields)}"
+            error = (
+                None if len(fields) == width else f"expected {width} fields, found {len(fields)}"
+            )
             values = {col: (fields[i] if i < len(fields) else None) for col, i in position.items()}
             yield start, values, error
 
@@ -191,8 +210,14 @@ def _iter_jsonl(source: SourceFile, table: str) -> Iterator[tuple[int, dict, str
                 line_number, line = next(lines)
             except StopIteration:
                 break
-            except (OSError, EOFError, zlib.error) as err:  # a truncated or corrupt .gz part way through
-                raise DatasetError(f"{source.path}: gzip data unreadable after line {line_number} ({err})") from None
+            except (
+                OSError,
+                EOFError,
+                zlib.error,
+            ) as err:  # a truncated or corrupt .gz part way through
+                raise DatasetError(
+                    f"{source.path}: gzip data unreadable after line {line_number} ({err})"
+                ) from None
             if not line.strip():
                 continue
             seen_any = True
@@ -205,7 +230,11 @@ def _iter_jsonl(source: SourceFile, table: str) -> Iterator[tuple[int, dict, str
                 yield line_number, {}, "invalid JSON: not an object"
                 continue
             values = {raw: record.get(src) for src, raw in source.columns.items()}
-            yield line_number, {raw: _scalar_text(v) for raw, v in values.items()}, _nested_value_error(source, table, values)
+            yield (
+                line_number,
+                {raw: _scalar_text(v) for raw, v in values.items()},
+                _nested_value_error(source, table, values),
+            )
     if not seen_any:
         raise DatasetError(f"{source.path}: file is empty (expected JSON lines)")
 
@@ -219,10 +248,19 @@ def _iter_parquet(source: SourceFile, table: str) -> Iterator[tuple[int, dict, s
     columns = {raw: parquet.column(i).to_pylist() for raw, i in position.items()}
     for row in range(parquet.num_rows):
         values = {raw: column[row] for raw, column in columns.items()}
-        yield row + 1, {raw: _scalar_text(v) for raw, v in values.items()}, _nested_value_error(source, table, values)
+        yield (
+            row + 1,
+            {raw: _scalar_text(v) for raw, v in values.items()},
+            _nested_value_error(source, table, values),
+        )
 
 
-READERS = {"csv": _iter_delimited, "tsv-recbole": _iter_delimited, "jsonl": _iter_jsonl, "parquet": _iter_parquet}
+READERS = {
+    "csv": _iter_delimited,
+    "tsv-recbole": _iter_delimited,
+    "jsonl": _iter_jsonl,
+    "parquet": _iter_parquet,
+}
 
 
 def read_source(source: SourceFile, table: str) -> pa.Table:
@@ -260,27 +298,56 @@ def sources_for(spec: DatasetSpec, folder: Path, table: str) -> list[SourceFile]
     if spec.kind == "ml-100k":
         files = {
             "interactions": ("ml-100k.inter", identity),
-            "items": ("ml-100k.item", {"item_id": "item_id", "movie_title": "title", "release_year": "year", "class": "genres"}),
+            "items": (
+                "ml-100k.item",
+                {
+                    "item_id": "item_id",
+                    "movie_title": "title",
+                    "release_year": "year",
+                    "class": "genres",
+                },
+            ),
             "users": ("ml-100k.user", identity),
         }
         if table not in files:
             return []
         name, columns = files[table]
         if not (folder / name).exists():
-            raise DatasetError(f"{folder / name}: file not found (ML-100K in RecBole format expected)")
+            raise DatasetError(
+                f"{folder / name}: file not found (ML-100K in RecBole format expected)"
+            )
         return [SourceFile(folder / name, folder, columns, "tsv-recbole")]
     if spec.kind == "ml-latest-small":
         files = {
-            "interactions": ("ratings.csv", {"userId": "user_id", "movieId": "item_id", "rating": "rating", "timestamp": "timestamp"}, True),
-            "items": ("movies.csv", {"movieId": "item_id", "title": "title", "genres": "genres"}, True),
-            "item_tags": ("tags.csv", {"userId": "user_id", "movieId": "item_id", "tag": "tag", "timestamp": "timestamp"}, False),
+            "interactions": (
+                "ratings.csv",
+                {
+                    "userId": "user_id",
+                    "movieId": "item_id",
+                    "rating": "rating",
+                    "timestamp": "timestamp",
+                },
+                True,
+            ),
+            "items": (
+                "movies.csv",
+                {"movieId": "item_id", "title": "title", "genres": "genres"},
+                True,
+            ),
+            "item_tags": (
+                "tags.csv",
+                {"userId": "user_id", "movieId": "item_id", "tag": "tag", "timestamp": "timestamp"},
+                False,
+            ),
         }
         if table not in files:
             return []
         name, columns, required = files[table]
         if not (folder / name).exists():
             if required:
-                raise DatasetError(f"{folder / name}: file not found (GroupLens ml-latest-small layout expected)")
+                raise DatasetError(
+                    f"{folder / name}: file not found (GroupLens ml-latest-small layout expected)"
+                )
             return []
         return [SourceFile(folder / name, folder, columns, "csv")]
     if spec.kind == "amazon-reviews":
@@ -292,12 +359,24 @@ def sources_for(spec: DatasetSpec, folder: Path, table: str) -> list[SourceFile]
             paths, base = sorted([*folder.glob("*.json"), *folder.glob("*.json.gz")]), folder
         if not paths:
             raise DatasetError(f"{folder}: no .json or .json.gz review file found")
-        columns = {"reviewerID": "user_id", "asin": "item_id", "overall": "rating", "unixReviewTime": "timestamp",
-                   "summary": "review_summary", "reviewText": "review_text"}
+        columns = {
+            "reviewerID": "user_id",
+            "asin": "item_id",
+            "overall": "rating",
+            "unixReviewTime": "timestamp",
+            "summary": "review_summary",
+            "reviewText": "review_text",
+        }
         return [SourceFile(p, base, columns, "jsonl") for p in paths]
     # Generic folder: interactions.csv|parquet (required), items.*, users.*, item_tags.* (optional).
-    extras = {"interactions": {"text": "review_text", "review": "review_text", "summary": "review_summary"},
-              "items": {"text": "description"}}
+    extras = {
+        "interactions": {
+            "text": "review_text",
+            "review": "review_text",
+            "summary": "review_summary",
+        },
+        "items": {"text": "description"},
+    }
     columns = {**identity, **extras.get(table, {})}
     path = _first_existing(folder, [table], [".csv", ".parquet"])
     if path is None:
@@ -315,12 +394,16 @@ def load_raw_table(spec: DatasetSpec, folder: Path, table: str) -> tuple[pa.Tabl
         if table == "interactions" and part.num_rows == 0:
             raise DatasetError(f"{source.path}: no data rows (a header alone is not a dataset)")
         tables.append(part)
-        files.append({
-            "file": source.path.relative_to(source.base).as_posix(),
-            "sha256": part.column("_source_sha256")[0].as_py() if part.num_rows else sha256_file(source.path),
-            "rows": part.num_rows,
-            "parse_errors": part.num_rows - part.column("_parse_error").null_count,
-        })
+        files.append(
+            {
+                "file": source.path.relative_to(source.base).as_posix(),
+                "sha256": part.column("_source_sha256")[0].as_py()
+                if part.num_rows
+                else sha256_file(source.path),
+                "rows": part.num_rows,
+                "parse_errors": part.num_rows - part.column("_parse_error").null_count,
+            }
+        )
     if not tables:
         return raw_schema(table).empty_table(), files
     return pa.concat_tables(tables), files

@@ -26,11 +26,20 @@ import pyarrow.parquet as pq
 
 from orchestration.core.files import atomic_file
 
-WORDS = ("quiet storm river glass north summer iron velvet city garden echo orbit paper lantern signal "
-         "harbor ember meadow circuit canyon").split()
-GENRES = ("Action Adventure Comedy Drama Horror Romance Sci-Fi Thriller Documentary Animation").split()
-MALFORMED_KINDS = ("missing_user_id", "rating_not_a_number", "rating_out_of_range", "unparseable_timestamp",
-                   "duplicate_event")
+WORDS = (
+    "quiet storm river glass north summer iron velvet city garden echo orbit paper lantern signal "
+    "harbor ember meadow circuit canyon"
+).split()
+GENRES = (
+    "Action Adventure Comedy Drama Horror Romance Sci-Fi Thriller Documentary Animation"
+).split()
+MALFORMED_KINDS = (
+    "missing_user_id",
+    "rating_not_a_number",
+    "rating_out_of_range",
+    "unparseable_timestamp",
+    "duplicate_event",
+)
 START = 1_600_000_000  # 2020-09-13, unix seconds
 SPAN = 2 * 365 * 86_400
 
@@ -51,8 +60,10 @@ class SynthConfig:
         if min(self.users, self.items, self.interactions) < 1:
             raise ValueError("users, items and interactions must be at least 1")
         if self.interactions < self.users:
-            raise ValueError(f"interactions ({self.interactions}) must be at least users ({self.users}): "
-                             "every user has one")
+            raise ValueError(
+                f"interactions ({self.interactions}) must be at least users ({self.users}): "
+                "every user has one"
+            )
         if not 0.0 <= self.malformed_share < 1.0:
             raise ValueError(f"malformed_share must be in [0, 1), got {self.malformed_share}")
         if self.fmt not in ("csv", "parquet"):
@@ -68,10 +79,14 @@ def synth_interactions(config: SynthConfig) -> pa.Table:
     user = np.repeat(np.arange(n_users), per_user)
     # items: Zipf popularity over a shuffled catalog (item 0 is not always the hit)
     popularity = 1.0 / np.arange(1, config.items + 1) ** config.popularity_exponent
-    item = rng.permutation(config.items)[rng.choice(config.items, size=n, p=popularity / popularity.sum())]
+    item = rng.permutation(config.items)[
+        rng.choice(config.items, size=n, p=popularity / popularity.sum())
+    ]
     # time: sessions (minutes apart inside, days between), each user starting somewhere in the window
     new_session = rng.random(n) < 1.0 / config.session_events
-    gaps = np.where(new_session, rng.exponential(3 * 86_400, n), rng.exponential(120, n)).astype(np.int64)
+    gaps = np.where(new_session, rng.exponential(3 * 86_400, n), rng.exponential(120, n)).astype(
+        np.int64
+    )
     first = np.r_[0, np.cumsum(per_user)[:-1]]
     gaps[first] = 0
     elapsed = np.cumsum(gaps)
@@ -80,10 +95,12 @@ def synth_interactions(config: SynthConfig) -> pa.Table:
     quality = rng.normal(0, 0.8, config.items)
     rating = np.clip(np.rint(3.6 + quality[item] + rng.normal(0, 0.9, n)), 1, 5).astype(np.int64)
 
-    columns = {"user_id": np.char.add("u", user.astype(str)).astype(object),
-               "item_id": np.char.add("i", item.astype(str)).astype(object),
-               "rating": rating.astype(str).astype(object),
-               "timestamp": timestamp.astype(str).astype(object)}
+    columns = {
+        "user_id": np.char.add("u", user.astype(str)).astype(object),
+        "item_id": np.char.add("i", item.astype(str)).astype(object),
+        "rating": rating.astype(str).astype(object),
+        "timestamp": timestamp.astype(str).astype(object),
+    }
     n_bad = int(round(n * config.malformed_share))
     if n_bad:
         rows = np.sort(rng.choice(np.arange(1, n), size=n_bad, replace=False))  # row 0 stays clean
@@ -107,13 +124,17 @@ def synth_interactions(config: SynthConfig) -> pa.Table:
 def synth_items(config: SynthConfig) -> pa.Table:
     rng = np.random.default_rng([config.seed, 1])
     ids = [f"i{i}" for i in range(config.items)]
-    titles = [" ".join(rng.choice(WORDS, size=2)).title() + f" ({y})"
-              for y in rng.integers(1950, 2024, config.items)]
+    titles = [
+        " ".join(rng.choice(WORDS, size=2)).title() + f" ({y})"
+        for y in rng.integers(1950, 2024, config.items)
+    ]
     genres = ["|".join(sorted(set(rng.choice(GENRES, size=rng.integers(1, 4))))) for _ in ids]
     table = {"item_id": ids, "title": titles, "genres": genres}
     if config.item_text:
-        table["description"] = [f"A {g.split('|')[0].lower()} story about the {' and the '.join(rng.choice(WORDS, size=3))}."
-                                for g in genres]
+        table["description"] = [
+            f"A {g.split('|')[0].lower()} story about the {' and the '.join(rng.choice(WORDS, size=3))}."
+            for g in genres
+        ]
     return pa.table(table)
 
 

@@ -2,7 +2,8 @@
 
 item_profiles            dim_items text -> lake/profiles/items/profiles.parquet
 user_profiles            TRAIN interactions only -> lake/profiles/users/profiles.parquet
-item_text_embeddings     profile + title vectors of every item -> lake/embeddings/items.parquet (Feast: item_text_embedding)
+item_text_embeddings     profile + title vectors of every item -> lake/embeddings/items.parquet
+                         (Feast: item_text_embedding)
 user_profile_embeddings  profile vectors -> lake/embeddings/users.parquet (Feast: user_profile_embedding)
 """
 
@@ -14,9 +15,9 @@ import pandas as pd
 import pyarrow as pa
 
 from models.common.device import torch_threads
+from models.llm.cache import LLMCache
 from models.text.embeddings import DIMENSIONS, encode_texts
 from models.text.faithfulness import faithfulness_report
-from models.llm.cache import LLMCache
 from models.text.profiles import item_profile_inputs, user_profile_inputs, write_profiles
 from models.text.sanitize import sanitize_fields
 from orchestration.core.files import write_parquet_atomic
@@ -24,35 +25,55 @@ from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMRe
 from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import query
 
-LLM_CODE_VERSION = "3"  # 2: untrusted item text is sanitized (#11); 3: unsupported sentences dropped (#19)
+LLM_CODE_VERSION = (
+    "3"  # 2: untrusted item text is sanitized (#11); 3: unsupported sentences dropped (#19)
+)
 
 
 def _profile_memo(context, lake: LakeResource, llm: LLMResource, kind: str) -> Unchanged:
     # what decides the profiles' text: the backend, its model and the budgets (not batch size or threads)
     config = llm.model_dump(exclude=set(LLM_RUNTIME_FIELDS))
     # fallbacks a failing backend caused are not final: a run that had any is not one to skip
-    return Unchanged(context, config=config,
-                     outputs_present=lambda last: lake.paths.profiles(kind).exists() and not last.get("backend_errors"))
+    return Unchanged(
+        context,
+        config=config,
+        outputs_present=lambda last: (
+            lake.paths.profiles(kind).exists() and not last.get("backend_errors")
+        ),
+    )
 
 
-def _write_profiles(context, lake: LakeResource, llm: LLMResource, kind: str, inputs: list,
-                    max_new_tokens: int) -> tuple[pd.DataFrame, object]:
+def _write_profiles(
+    context, lake: LakeResource, llm: LLMResource, kind: str, inputs: list, max_new_tokens: int
+) -> tuple[pd.DataFrame, object]:
     """Profiles for `inputs` from the configured backend, through the LLM cache."""
     backend = llm.load(lake.home_path, context.log.info)
     cache = LLMCache(lake.paths.llm_cache)
     with torch_threads(llm.torch_threads):
-        return write_profiles(backend, kind, inputs, cache, max_new_tokens, llm.batch_size, log=context.log.info)
+        return write_profiles(
+            backend, kind, inputs, cache, max_new_tokens, llm.batch_size, log=context.log.info
+        )
 
 
-def _profile_result(kind: str, frame: pd.DataFrame, stats, lake: LakeResource, inputs: list,
-                    genres: list[str] | None = None) -> dg.MaterializeResult:
+def _profile_result(
+    kind: str,
+    frame: pd.DataFrame,
+    stats,
+    lake: LakeResource,
+    inputs: list,
+    genres: list[str] | None = None,
+) -> dg.MaterializeResult:
     path = lake.paths.profiles(kind)
     # how faithful the LLM-written profiles are to their inputs (models/text/faithfulness.py)
-    faithfulness = {k: v for k, v in faithfulness_report(frame, inputs, kind, genres).items() if k != "examples"}
+    faithfulness = {
+        k: v for k, v in faithfulness_report(frame, inputs, kind, genres).items() if k != "examples"
+    }
     digest = write_parquet_atomic(pa.Table.from_pandas(frame, preserve_index=False), path)
     words = frame["profile"].str.split().str.len()
-    samples = "\n\n".join(f"**{kind} {row[f'{kind}_id']}** ({row['source']}): {row['profile']}"
-                          for _, row in frame.head(5).iterrows())
+    samples = "\n\n".join(
+        f"**{kind} {row[f'{kind}_id']}** ({row['source']}): {row['profile']}"
+        for _, row in frame.head(5).iterrows()
+    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(frame),
@@ -60,9 +81,13 @@ def _profile_result(kind: str, frame: pd.DataFrame, stats, lake: LakeResource, i
             "fallback_profiles": stats.fallback,
             "fallback_rate": round(stats.fallback / len(frame), 4) if len(frame) else 0.0,
             "fallback_reasons": dg.MetadataValue.json(stats.fallback_reasons),
-            "distinct_rate": round(frame["profile"].nunique() / len(frame), 4) if len(frame) else 0.0,
+            "distinct_rate": round(frame["profile"].nunique() / len(frame), 4)
+            if len(frame)
+            else 0.0,
             "median_words": float(words.median()) if len(frame) else 0.0,
-            "cache_hit_rate": round(stats.cache_hits / stats.profiles, 4) if stats.profiles else 0.0,
+            "cache_hit_rate": round(stats.cache_hits / stats.profiles, 4)
+            if stats.profiles
+            else 0.0,
             "llm_calls": stats.llm_calls,
             "retries": stats.retries,
             "backend_errors": stats.backend_errors,
@@ -81,9 +106,16 @@ def _profile_result(kind: str, frame: pd.DataFrame, stats, lake: LakeResource, i
     )
 
 
-@dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=["dim_items"], kinds={"pytorch", "parquet"},
-          description="A short LLM-written description of each item and who it suits (fallback template when the LLM fails).")
-def item_profiles(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource) -> dg.MaterializeResult:
+@dg.asset(
+    group_name="llm",
+    code_version=LLM_CODE_VERSION,
+    deps=["dim_items"],
+    kinds={"pytorch", "parquet"},
+    description="A short LLM-written description of each item and who it suits (fallback template when the LLM fails).",
+)
+def item_profiles(
+    context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource
+) -> dg.MaterializeResult:
     if (memo := _profile_memo(context, lake, llm, "item")).skip:
         return memo.result
     items = query(lake.warehouse_path, "select * from main.dim_items order by item_id")
@@ -92,15 +124,25 @@ def item_profiles(context: dg.AssetExecutionContext, lake: LakeResource, llm: LL
     return memo.stamp(_profile_result("item", frame, stats, lake, inputs))
 
 
-@dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=["splits", "dim_items"], kinds={"pytorch", "parquet"},
-          description="A natural-language taste profile of each user, written from TRAIN interactions only.")
-def user_profiles(context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource) -> dg.MaterializeResult:
+@dg.asset(
+    group_name="llm",
+    code_version=LLM_CODE_VERSION,
+    deps=["splits", "dim_items"],
+    kinds={"pytorch", "parquet"},
+    description="A natural-language taste profile of each user, written from TRAIN interactions only.",
+)
+def user_profiles(
+    context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource
+) -> dg.MaterializeResult:
     if (memo := _profile_memo(context, lake, llm, "user")).skip:
         return memo.result
     items = query(lake.warehouse_path, "select * from main.dim_items")
-    train = query(lake.warehouse_path, "select user_id, item_id, rating, event_ts, source_file, source_row "
-                                       "from main.splits where split = 'train' "
-                                       "order by user_id, event_ts, source_file, source_row")
+    train = query(
+        lake.warehouse_path,
+        "select user_id, item_id, rating, event_ts, source_file, source_row "
+        "from main.splits where split = 'train' "
+        "order by user_id, event_ts, source_file, source_row",
+    )
     inputs = user_profile_inputs(train, items)[: llm.max_users]
     frame, stats = _write_profiles(context, lake, llm, "user", inputs, llm.user_max_new_tokens)
     genres = sorted({g for value in items["genres"].dropna() for g in value.split("|") if g})
@@ -113,31 +155,52 @@ def _finding_counts(findings: list[list[str]]) -> dict[str, int]:
 
 
 def _embedding_table(ids_name: str, ids, stamps, vectors: dict[str, np.ndarray]) -> pa.Table:
-    columns = {ids_name: pa.array(list(ids), pa.string()),
-               "event_timestamp": pa.array(pd.to_datetime(list(stamps)).tz_localize("UTC"), pa.timestamp("us", tz="UTC"))}
+    columns = {
+        ids_name: pa.array(list(ids), pa.string()),
+        "event_timestamp": pa.array(
+            pd.to_datetime(list(stamps)).tz_localize("UTC"), pa.timestamp("us", tz="UTC")
+        ),
+    }
     for name, matrix in vectors.items():
         columns[name] = pa.array(list(matrix), pa.list_(pa.float32()))
     return pa.table(columns)
 
 
-def _write_embeddings(context, lake: LakeResource, table: pa.Table, name: str, **metadata) -> dg.MaterializeResult:
+def _write_embeddings(
+    context, lake: LakeResource, table: pa.Table, name: str, **metadata
+) -> dg.MaterializeResult:
     path = lake.paths.embeddings(name)
     digest = write_parquet_atomic(table, path)
     context.log.info(f"{table.num_rows} {name} embeddings -> {path}")
-    return dg.MaterializeResult(metadata={"dagster/row_count": table.num_rows, "dimensions": DIMENSIONS,
-                                          "path": dg.MetadataValue.path(str(path)), "content_sha256": digest,
-                                          **metadata},
-                                data_version=dg.DataVersion(digest))
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": table.num_rows,
+            "dimensions": DIMENSIONS,
+            "path": dg.MetadataValue.path(str(path)),
+            "content_sha256": digest,
+            **metadata,
+        },
+        data_version=dg.DataVersion(digest),
+    )
 
 
-@dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=[item_profiles, "dim_items", "splits"], kinds={"pytorch", "parquet"},
-          description="all-MiniLM-L6-v2 vectors (384-d) of each item's profile text and title.")
-def item_text_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+@dg.asset(
+    group_name="llm",
+    code_version=LLM_CODE_VERSION,
+    deps=[item_profiles, "dim_items", "splits"],
+    kinds={"pytorch", "parquet"},
+    description="all-MiniLM-L6-v2 vectors (384-d) of each item's profile text and title.",
+)
+def item_text_embeddings(
+    context: dg.AssetExecutionContext, lake: LakeResource
+) -> dg.MaterializeResult:
     if (memo := Unchanged(context, outputs_present=lake.paths.embeddings("items").exists())).skip:
         return memo.result
     profiles = pd.read_parquet(lake.paths.profiles("item"))
-    meta = query(lake.warehouse_path,
-                 "select item_id, coalesce(title, 'item ' || item_id) as title from main.dim_items order by item_id")
+    meta = query(
+        lake.warehouse_path,
+        "select item_id, coalesce(title, 'item ' || item_id) as title from main.dim_items order by item_id",
+    )
     # Every item gets vectors (models need one per item); one not profiled (an LLM budget) uses its title.
     frame = meta.merge(profiles[["item_id", "profile"]], on="item_id", how="left")
     # the untrusted title is embedded sanitized: an injected or optimized suffix would move the item's
@@ -149,29 +212,61 @@ def item_text_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) 
     sanitized = sum(bool(found) for found in findings)
     has_profile = frame["profile"].notna()
     # Stamped at the end of the train period: the profile may quote train reviews up to then.
-    cutoff = query(lake.warehouse_path, "select max(event_ts) as t from main.splits where split = 'train'")["t"].iloc[0]
-    table = _embedding_table("item_id", frame["item_id"], [cutoff] * len(frame), {
-        "profile_embedding": encode_texts(frame["profile"].where(has_profile, frame["title"]).tolist()),
-        "title_embedding": encode_texts(frame["title"].tolist()),
-    }).append_column("has_profile", pa.array(has_profile.tolist(), pa.bool_()))
-    context.log.info(f"{int(has_profile.sum())} of {len(frame)} items have an LLM profile; the rest use their title; "
-                     f"{sanitized} had injected-looking text removed")
-    return memo.stamp(_write_embeddings(context, lake, table, "items", sanitized_items=sanitized,
-                                        sanitizer_findings=dg.MetadataValue.json(_finding_counts(findings))))
+    cutoff = query(
+        lake.warehouse_path, "select max(event_ts) as t from main.splits where split = 'train'"
+    )["t"].iloc[0]
+    table = _embedding_table(
+        "item_id",
+        frame["item_id"],
+        [cutoff] * len(frame),
+        {
+            "profile_embedding": encode_texts(
+                frame["profile"].where(has_profile, frame["title"]).tolist()
+            ),
+            "title_embedding": encode_texts(frame["title"].tolist()),
+        },
+    ).append_column("has_profile", pa.array(has_profile.tolist(), pa.bool_()))
+    context.log.info(
+        f"{int(has_profile.sum())} of {len(frame)} items have an LLM profile; the rest use their title; "
+        f"{sanitized} had injected-looking text removed"
+    )
+    return memo.stamp(
+        _write_embeddings(
+            context,
+            lake,
+            table,
+            "items",
+            sanitized_items=sanitized,
+            sanitizer_findings=dg.MetadataValue.json(_finding_counts(findings)),
+        )
+    )
 
 
-@dg.asset(group_name="llm", code_version=LLM_CODE_VERSION, deps=[user_profiles, "splits"], kinds={"pytorch", "parquet"},
-          description="all-MiniLM-L6-v2 vectors (384-d) of each user's profile text.")
-def user_profile_embeddings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+@dg.asset(
+    group_name="llm",
+    code_version=LLM_CODE_VERSION,
+    deps=[user_profiles, "splits"],
+    kinds={"pytorch", "parquet"},
+    description="all-MiniLM-L6-v2 vectors (384-d) of each user's profile text.",
+)
+def user_profile_embeddings(
+    context: dg.AssetExecutionContext, lake: LakeResource
+) -> dg.MaterializeResult:
     if (memo := Unchanged(context, outputs_present=lake.paths.embeddings("users").exists())).skip:
         return memo.result
     profiles = pd.read_parquet(lake.paths.profiles("user"))
     # Stamped at the user's last train interaction: the profile describes them as of then.
-    last = query(lake.warehouse_path,
-                 "select user_id, max(event_ts) as t from main.splits where split = 'train' group by user_id")
+    last = query(
+        lake.warehouse_path,
+        "select user_id, max(event_ts) as t from main.splits where split = 'train' group by user_id",
+    )
     frame = profiles.merge(last, on="user_id", how="left")
-    table = _embedding_table("user_id", frame["user_id"], frame["t"], {
-        "profile_embedding": encode_texts(frame["profile"].tolist())})
+    table = _embedding_table(
+        "user_id",
+        frame["user_id"],
+        frame["t"],
+        {"profile_embedding": encode_texts(frame["profile"].tolist())},
+    )
     return memo.stamp(_write_embeddings(context, lake, table, "users"))
 
 

@@ -10,7 +10,7 @@ online_recommendations[D]  that partition as one row per user -> Feast view `use
 import json
 import shutil
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import numpy as np
@@ -22,7 +22,11 @@ from dagster_pyspark import LazyPySparkResource
 from models import registry
 from models.recsys.data import sequences_by_user
 from orchestration.core.feast import bind_ranking_stats, feature_store
-from orchestration.core.files import write_json_atomic, write_parquet_atomic, write_parquet_chunks_atomic
+from orchestration.core.files import (
+    write_json_atomic,
+    write_parquet_atomic,
+    write_parquet_chunks_atomic,
+)
 from orchestration.core.partitions import daily_partitions
 from orchestration.core.resources import LakeResource
 from orchestration.core.spark import engine_problem
@@ -30,15 +34,29 @@ from orchestration.core.warehouse import query
 from orchestration.defs.serving.resources import ServingResource
 
 SERVING_CODE_VERSION = "2"  # 2: Spark scoring; popularity_bias counts every list an item is in
-RECOMMENDATION_SCHEMA = pa.schema([("user_id", pa.string()), ("item_id", pa.string()), ("rank", pa.int32()),
-                                   ("score", pa.float32()), ("model_name", pa.string()), ("model_version", pa.string())])
+RECOMMENDATION_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("item_id", pa.string()),
+        ("rank", pa.int32()),
+        ("score", pa.float32()),
+        ("model_name", pa.string()),
+        ("model_version", pa.string()),
+    ]
+)
 
 
-def histories_until(lake: LakeResource, end: datetime, item_index: pd.Series) -> tuple[np.ndarray, list[np.ndarray]]:
+def histories_until(
+    lake: LakeResource, end: datetime, item_index: pd.Series
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """Every user's interactions before `end`, in time order (ties by source file and row), as the
     model's item indices; items the model never saw are dropped."""
-    frame = query(lake.warehouse_path, "select user_id, item_id from main.fct_interactions where event_ts < ? "
-                                       "order by user_id, event_ts, source_file, source_row", [end.replace(tzinfo=None)])
+    frame = query(
+        lake.warehouse_path,
+        "select user_id, item_id from main.fct_interactions where event_ts < ? "
+        "order by user_id, event_ts, source_file, source_row",
+        [end.replace(tzinfo=None)],
+    )
     users, codes = np.unique(frame["user_id"].to_numpy(dtype=object), return_inverse=True)
     items = item_index.reindex(frame["item_id"]).to_numpy()
     known = ~np.isnan(items)
@@ -51,13 +69,23 @@ def lists_in_process(lake: LakeResource, serving: ServingResource, champion, end
     recommender = champion.recommender
     bind_ranking_stats(recommender.model, lake.home_path, lake.engine, end)
     users, histories = histories_until(lake, end, recommender.item_index)
-    popularity = np.bincount(np.concatenate(histories), minlength=len(recommender.items)) if histories else None
-    frames = (frame.assign(model_name=champion.model_name, model_version=champion.version)
-              for frame in recommender.iter_recommendations(users, histories, serving.top_k, serving.chunk_users))
+    popularity = (
+        np.bincount(np.concatenate(histories), minlength=len(recommender.items))
+        if histories
+        else None
+    )
+    frames = (
+        frame.assign(model_name=champion.model_name, model_version=champion.version)
+        for frame in recommender.iter_recommendations(
+            users, histories, serving.top_k, serving.chunk_users
+        )
+    )
     return len(users), popularity, frames
 
 
-def lists_on_spark(spark, lake: LakeResource, serving: ServingResource, champion, end: datetime, date: str):
+def lists_on_spark(
+    spark, lake: LakeResource, serving: ServingResource, champion, end: datetime, date: str
+):
     """The same on Spark: executors score the users (mapInPandas) and write parquet parts to a
     scratch folder, which is streamed into the one contract file in user order, then removed."""
     from pyspark.sql import functions as F
@@ -66,27 +94,42 @@ def lists_on_spark(spark, lake: LakeResource, serving: ServingResource, champion
 
     source = lake.paths.spark_tables / "fct_interactions"
     if not source.is_dir():
-        raise dg.Failure(f"{source} not found: with RECLAKE_ENGINE=spark, materialize the `transform` group "
-                         "on Spark first (it writes fct_interactions there)")
+        raise dg.Failure(
+            f"{source} not found: with RECLAKE_ENGINE=spark, materialize the `transform` group "
+            "on Spark first (it writes fct_interactions there)"
+        )
     recommender = champion.recommender
     if hasattr(recommender.model, "stats"):
-        raise dg.Failure(f"the champion is {champion.model_name} v{champion.version}, which looks up Feast stats per "
-                         "candidate: it is served in process (RECLAKE_ENGINE=duckdb), not on Spark executors")
+        raise dg.Failure(
+            f"the champion is {champion.model_name} v{champion.version}, which looks up Feast stats per "
+            "candidate: it is served in process (RECLAKE_ENGINE=duckdb), not on Spark executors"
+        )
     ship_models_package(spark)
-    histories = user_histories(spark, spark.read.parquet(str(source)), end, recommender.items).cache()
+    histories = user_histories(
+        spark, spark.read.parquet(str(source)), end, recommender.items
+    ).cache()
     n_users = histories.count()
     counted = histories.select(F.explode("history").alias("i")).groupBy("i").count().toPandas()
     popularity = np.zeros(len(recommender.items), np.int64)
     popularity[counted["i"].to_numpy(np.int64)] = counted["count"].to_numpy()
     scratch = lake.paths.recommendations_scratch(date)
-    lists = score_with_spark(spark, recommender, histories, k=serving.top_k, chunk_users=serving.chunk_users,
-                             model_name=champion.model_name, model_version=champion.version)
+    lists = score_with_spark(
+        spark,
+        recommender,
+        histories,
+        k=serving.top_k,
+        chunk_users=serving.chunk_users,
+        model_name=champion.model_name,
+        model_version=champion.version,
+    )
     lists.write.mode("overwrite").parquet(str(scratch))
     histories.unpersist()
 
     def frames():
         try:
-            for part in sorted(scratch.glob("part-*.parquet")):  # range-partitioned: parts in user order
+            for part in sorted(
+                scratch.glob("part-*.parquet")
+            ):  # range-partitioned: parts in user order
                 for batch in pq.ParquetFile(part).iter_batches():
                     yield batch.to_pandas()
         finally:
@@ -95,14 +138,18 @@ def lists_on_spark(spark, lake: LakeResource, serving: ServingResource, champion
     return n_users, popularity, frames()
 
 
-def score_partition(context, lake: LakeResource, serving: ServingResource, champion, date: str, spark=None) -> dict:
+def score_partition(
+    context, lake: LakeResource, serving: ServingResource, champion, date: str, spark=None
+) -> dict:
     """Write one date's recommendations (streamed chunk by chunk, renamed into place at the end)."""
-    end = datetime.fromisoformat(date).replace(tzinfo=timezone.utc) + timedelta(days=1)
+    end = datetime.fromisoformat(date).replace(tzinfo=UTC) + timedelta(days=1)
     recommender = champion.recommender
     item_index = recommender.item_index
     engine = "spark" if spark is not None else "in-process torch"
-    context.log.info(f"{date}: scoring with {champion.model_name} v{champion.version} (run {champion.run_id}) "
-                     f"on {engine}, K={serving.top_k}, chunks of {serving.chunk_users} users")
+    context.log.info(
+        f"{date}: scoring with {champion.model_name} v{champion.version} (run {champion.run_id}) "
+        f"on {engine}, K={serving.top_k}, chunks of {serving.chunk_users} users"
+    )
     started = time.perf_counter()
     if spark is not None:
         n_users, popularity, frames = lists_on_spark(spark, lake, serving, champion, end, date)
@@ -122,20 +169,40 @@ def score_partition(context, lake: LakeResource, serving: ServingResource, champ
     digest, rows = write_parquet_chunks_atomic(chunks(), RECOMMENDATION_SCHEMA, path)
     seconds = time.perf_counter() - started
     popularity = counts if popularity is None else popularity
-    percentile = pd.Series(popularity).rank(pct=True).to_numpy()  # 1.0 = the most interacted-with item
-    return {"date": date, "rows": rows, "users_scored": n_users, "seconds": round(seconds, 2),
-            "users_per_second": round(n_users / seconds, 1) if seconds else 0.0,
-            "coverage": round(float((counts > 0).mean()), 4),
-            "popularity_bias": round(float(np.average(percentile, weights=counts)) if counts.any() else 0.0, 4),
-            "history_cutoff": end.isoformat(), "path": str(path), "sha256": digest}
+    percentile = (
+        pd.Series(popularity).rank(pct=True).to_numpy()
+    )  # 1.0 = the most interacted-with item
+    return {
+        "date": date,
+        "rows": rows,
+        "users_scored": n_users,
+        "seconds": round(seconds, 2),
+        "users_per_second": round(n_users / seconds, 1) if seconds else 0.0,
+        "coverage": round(float((counts > 0).mean()), 4),
+        "popularity_bias": round(
+            float(np.average(percentile, weights=counts)) if counts.any() else 0.0, 4
+        ),
+        "history_cutoff": end.isoformat(),
+        "path": str(path),
+        "sha256": digest,
+    }
 
 
-@dg.asset(group_name="serving", code_version=SERVING_CODE_VERSION, partitions_def=daily_partitions,
-          backfill_policy=dg.BackfillPolicy.single_run(),  # a date range runs as one run (CLI --partition-range)
-          deps=["champion_model", "fct_interactions"], kinds={"pytorch", "parquet", "mlflow"},
-          description="The champion's top-K unseen items for every user, from their history up to the end of day D.")
-def batch_recommendations(context: dg.AssetExecutionContext, lake: LakeResource, serving: ServingResource,
-                          spark: LazyPySparkResource) -> dg.MaterializeResult:
+@dg.asset(
+    group_name="serving",
+    code_version=SERVING_CODE_VERSION,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),  # a date range runs as one run (CLI --partition-range)
+    deps=["champion_model", "fct_interactions"],
+    kinds={"pytorch", "parquet", "mlflow"},
+    description="The champion's top-K unseen items for every user, from their history up to the end of day D.",
+)
+def batch_recommendations(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    serving: ServingResource,
+    spark: LazyPySparkResource,
+) -> dg.MaterializeResult:
     client = registry.connect(lake.paths.mlflow_dir)
     try:
         champion = registry.load_champion(client)
@@ -143,33 +210,62 @@ def batch_recommendations(context: dg.AssetExecutionContext, lake: LakeResource,
         raise dg.Failure(str(err)) from None
     if problem := engine_problem(lake.engine):
         raise dg.Failure(problem)
-    session = spark.spark_session if lake.engine == "spark" else None  # the JVM starts only when used
-    facts = [score_partition(context, lake, serving, champion, date, session) for date in context.partition_keys]
+    session = (
+        spark.spark_session if lake.engine == "spark" else None
+    )  # the JVM starts only when used
+    facts = [
+        score_partition(context, lake, serving, champion, date, session)
+        for date in context.partition_keys
+    ]
     last = facts[-1]
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": sum(f["rows"] for f in facts), "users_scored": last["users_scored"],
-            "k": serving.top_k, "engine": lake.engine, "model_name": champion.model_name, "model_version": champion.version,
-            "mlflow_run_id": champion.run_id, "seconds": last["seconds"], "users_per_second": last["users_per_second"],
-            "coverage": last["coverage"], "popularity_bias": last["popularity_bias"],
-            "history_cutoff": last["history_cutoff"], "path": dg.MetadataValue.path(last["path"]),
+            "dagster/row_count": sum(f["rows"] for f in facts),
+            "users_scored": last["users_scored"],
+            "k": serving.top_k,
+            "engine": lake.engine,
+            "model_name": champion.model_name,
+            "model_version": champion.version,
+            "mlflow_run_id": champion.run_id,
+            "seconds": last["seconds"],
+            "users_per_second": last["users_per_second"],
+            "coverage": last["coverage"],
+            "popularity_bias": last["popularity_bias"],
+            "history_cutoff": last["history_cutoff"],
+            "path": dg.MetadataValue.path(last["path"]),
             "content_sha256": last["sha256"],
-            "partitions": dg.MetadataValue.json({f["date"]: {k: f[k] for k in ("rows", "coverage", "sha256")} for f in facts}),
+            "partitions": dg.MetadataValue.json(
+                {f["date"]: {k: f[k] for k in ("rows", "coverage", "sha256")} for f in facts}
+            ),
         },
         data_version=dg.DataVersion("-".join(f["sha256"][:16] for f in facts)),
     )
 
 
-@dg.asset(group_name="serving", code_version=SERVING_CODE_VERSION, partitions_def=daily_partitions,
-          backfill_policy=dg.BackfillPolicy.single_run(),
-          deps=[batch_recommendations, "feast_registry"], kinds={"feast", "sqlite"},
-          description="The partition's lists pushed to Feast's online store (view user_recommendations).")
-def online_recommendations(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+@dg.asset(
+    group_name="serving",
+    code_version=SERVING_CODE_VERSION,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[batch_recommendations, "feast_registry"],
+    kinds={"feast", "sqlite"},
+    description="The partition's lists pushed to Feast's online store (view user_recommendations).",
+)
+def online_recommendations(
+    context: dg.AssetExecutionContext, lake: LakeResource
+) -> dg.MaterializeResult:
     date = max(context.partition_keys)  # in a backfilled range, only the newest date goes online
     recs = pd.read_parquet(lake.paths.recommendations(date)).sort_values(["user_id", "rank"])
-    per_user = recs.groupby("user_id", sort=True).agg(
-        item_ids=("item_id", list), scores=("score", list), model_name=("model_name", "first"),
-        model_version=("model_version", "first")).reset_index()
+    per_user = (
+        recs.groupby("user_id", sort=True)
+        .agg(
+            item_ids=("item_id", list),
+            scores=("score", list),
+            model_name=("model_name", "first"),
+            model_version=("model_version", "first"),
+        )
+        .reset_index()
+    )
     per_user["partition_date"] = date
     per_user["event_timestamp"] = pd.Timestamp(date, tz="UTC")
     state_path = lake.paths.feast_state("recommendations_pushed")
@@ -183,8 +279,14 @@ def online_recommendations(context: dg.AssetExecutionContext, lake: LakeResource
     store.write_to_online_store("user_recommendations", per_user)
     write_json_atomic({"date": date}, state_path)
     context.log.info(f"pushed {len(per_user)} users' lists for {date} to the online store")
-    return dg.MaterializeResult(metadata={"pushed": True, "users": len(per_user), "online_partition": date,
-                                          "model_version": str(per_user["model_version"].iloc[0]) if len(per_user) else ""})
+    return dg.MaterializeResult(
+        metadata={
+            "pushed": True,
+            "users": len(per_user),
+            "online_partition": date,
+            "model_version": str(per_user["model_version"].iloc[0]) if len(per_user) else "",
+        }
+    )
 
 
 serving_assets = [batch_recommendations, online_recommendations]

@@ -1,9 +1,8 @@
 """When the serving group runs: nightly, and whenever the champion alias moves."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
-
 from mlflow.exceptions import MlflowException
 
 from models import registry
@@ -13,25 +12,39 @@ from orchestration.core.settings import setting
 # the nightly stages: this stage's assets, the evaluation group's judge and simulated users, named, not
 # imported (the tuned judge, judge_probe, is re-fitted by the pipeline when its inputs change, not nightly)
 batch_scoring_job = dg.define_asset_job(
-    "batch_scoring", selection=dg.AssetSelection.groups("serving")
+    "batch_scoring",
+    selection=dg.AssetSelection.groups("serving")
     | dg.AssetSelection.assets("judge_evaluations", "simulated_feedback"),
     description="Score every user with the champion for one date, push the lists to Feast, judge them, "
-                "show them to simulated users.")
+    "show them to simulated users.",
+)
 
 # "HH:MM" in UTC; RECLAKE_NIGHTLY_AT moves it.
 _hour, _minute = setting("RECLAKE_NIGHTLY_AT")
 
 nightly_batch_scoring = dg.build_schedule_from_partitioned_job(
-    batch_scoring_job, name="nightly_batch_scoring", hour_of_day=_hour, minute_of_hour=_minute,
-    default_status=dg.DefaultScheduleStatus.RUNNING)
+    batch_scoring_job,
+    name="nightly_batch_scoring",
+    hour_of_day=_hour,
+    minute_of_hour=_minute,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
 
 
-@dg.sensor(job=batch_scoring_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Re-score today's partition when reclake-recommender@champion points at another version.")
+@dg.sensor(
+    job=batch_scoring_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Re-score today's partition when reclake-recommender@champion points at another version.",
+)
 def champion_changed(context: dg.SensorEvaluationContext, lake: LakeResource):
     client = registry.connect(lake.paths.mlflow_dir)
     try:
-        version = str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS).version)
+        version = str(
+            client.get_model_version_by_alias(
+                registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS
+            ).version
+        )
     except MlflowException:
         return dg.SkipReason("no champion yet")
     if context.cursor == version:
@@ -40,6 +53,9 @@ def champion_changed(context: dg.SensorEvaluationContext, lake: LakeResource):
     context.update_cursor(version)
     if previous is None:
         return dg.SkipReason(f"first look: champion is v{version} (the nightly schedule scores it)")
-    today = datetime.now(timezone.utc).date().isoformat()
-    return dg.RunRequest(run_key=f"champion-v{version}-{today}", partition_key=today,
-                         tags={"reason": f"champion moved v{previous} -> v{version}"})
+    today = datetime.now(UTC).date().isoformat()
+    return dg.RunRequest(
+        run_key=f"champion-v{version}-{today}",
+        partition_key=today,
+        tags={"reason": f"champion moved v{previous} -> v{version}"},
+    )

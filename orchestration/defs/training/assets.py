@@ -15,16 +15,15 @@ champion_model                  the gate: `champion` alias by VALID NDCG@10 read
 import dagster as dg
 import numpy as np
 import pandas as pd
-
 from mlflow.exceptions import MlflowException
 
 from models import registry
 from models.common.device import torch_threads
-from models.recsys.metrics import evaluate
 from models.common.files import sha256_file
 from models.recsys.catalog import EASE, LLMSASRec, Popularity, SASRec
 from models.recsys.data import SplitData
 from models.recsys.llm_sasrec import item_text_columns, text_vectors
+from models.recsys.metrics import evaluate
 from orchestration.core.files import write_json_atomic
 from orchestration.core.lineage import raw_files_sha256, run_tags
 from orchestration.core.resources import LakeResource
@@ -32,8 +31,8 @@ from orchestration.core.ui import png_markdown
 from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import load_splits, splits_version
 from orchestration.defs.training import plots
-from orchestration.defs.training.resources import TrainingResource
 from orchestration.defs.training.registration import reap_crashed, register, version_in_place
+from orchestration.defs.training.resources import TrainingResource
 from orchestration.defs.training.suspicious_users import flagged_user_ids, suspicious_users
 from orchestration.defs.training.two_stage import two_stage_model
 
@@ -41,11 +40,26 @@ TRAINING_CODE_VERSION = "2"  # 2: flagged suspicious users left out of training 
 
 
 def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...] = ()):
-    @dg.asset(name=f"{name}_model", group_name="training", code_version=TRAINING_CODE_VERSION,
-              deps=["splits", "suspicious_users", *deps], kinds={"pytorch", "mlflow"}, description=description)
-    def _asset(context: dg.AssetExecutionContext, lake: LakeResource, training: TrainingResource) -> dg.MaterializeResult:
-        memo = Unchanged(context, config={"model": name, "dataset": lake.dataset, **training.model_dump(exclude={"torch_threads", "two_stage_base", "two_stage_n"})},
-                         outputs_present=lambda last: version_in_place(lake, name, last.get("model_version")))
+    @dg.asset(
+        name=f"{name}_model",
+        group_name="training",
+        code_version=TRAINING_CODE_VERSION,
+        deps=["splits", "suspicious_users", *deps],
+        kinds={"pytorch", "mlflow"},
+        description=description,
+    )
+    def _asset(
+        context: dg.AssetExecutionContext, lake: LakeResource, training: TrainingResource
+    ) -> dg.MaterializeResult:
+        memo = Unchanged(
+            context,
+            config={
+                "model": name,
+                "dataset": lake.dataset,
+                **training.model_dump(exclude={"torch_threads", "two_stage_base", "two_stage_n"}),
+            },
+            outputs_present=lambda last: version_in_place(lake, name, last.get("model_version")),
+        )
         if memo.skip:
             return memo.result
         data, data_version = load_splits(lake.warehouse_path)
@@ -53,19 +67,37 @@ def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...]
         input_versions["raw_files_sha256"] = raw_files_sha256(lake.dataset_facts())
         fit_data, input_versions["users_left_out"] = defended(lake, training, data, data_version)
         reap_crashed(context, lake)
-        context.log.info(f"{model.name}: {data.n_users} users, {data.n_items} items, device {model.device}")
-        with torch_threads(training.torch_threads):  # fit on what the defence leaves; evaluate on the full split
+        context.log.info(
+            f"{model.name}: {data.n_users} users, {data.n_items} items, device {model.device}"
+        )
+        with torch_threads(
+            training.torch_threads
+        ):  # fit on what the defence leaves; evaluate on the full split
             fit = model.fit(fit_data, log=context.log.info)
             valid, test = evaluate(model, data, "valid"), evaluate(model, data, "test")
-        return memo.stamp(register(context, lake, model, data, data_version, fit, valid, test,
-                                   lambda folder: plots.learning_curve(model.name, fit, folder / f"{model.name}_learning_curve.png"),
-                                   **input_versions))
+        return memo.stamp(
+            register(
+                context,
+                lake,
+                model,
+                data,
+                data_version,
+                fit,
+                valid,
+                test,
+                lambda folder: plots.learning_curve(
+                    model.name, fit, folder / f"{model.name}_learning_curve.png"
+                ),
+                **input_versions,
+            )
+        )
 
     return _asset
 
 
-def defended(lake: LakeResource, training: TrainingResource, data: SplitData,
-             data_version: str) -> tuple[SplitData, str]:
+def defended(
+    lake: LakeResource, training: TrainingResource, data: SplitData, data_version: str
+) -> tuple[SplitData, str]:
     """What the models learn from: with the poisoning defence on, the split without the users
     `suspicious_users` flagged (still evaluated: the protocol is unchanged); and how many were left out."""
     if not training.poisoning_defence:
@@ -87,33 +119,56 @@ def _sasrec(training, lake, data):
 
 
 def _llm_sasrec(training, lake, data):
-    config = LLMSASRec.Config(**training.overrides(), item_text=training.llm_item_text,
-                              use_user_profile=training.llm_use_user_profile)
+    config = LLMSASRec.Config(
+        **training.overrides(),
+        item_text=training.llm_item_text,
+        use_user_profile=training.llm_use_user_profile,
+    )
     items_path = lake.paths.embeddings("items")
-    item_text, missing = text_vectors(data.items, pd.read_parquet(items_path), "item_id", item_text_columns(config))
-    versions = {"item_text_embeddings_sha256": sha256_file(items_path), "items_without_text": str(missing)}
+    item_text, missing = text_vectors(
+        data.items, pd.read_parquet(items_path), "item_id", item_text_columns(config)
+    )
+    versions = {
+        "item_text_embeddings_sha256": sha256_file(items_path),
+        "items_without_text": str(missing),
+    }
     user_text = None
     if config.use_user_profile:
         users_path = lake.paths.embeddings("users")
-        user_text, _ = text_vectors(data.users, pd.read_parquet(users_path), "user_id", ["profile_embedding"])
+        user_text, _ = text_vectors(
+            data.users, pd.read_parquet(users_path), "user_id", ["profile_embedding"]
+        )
         versions["user_profile_embeddings_sha256"] = sha256_file(users_path)
     return LLMSASRec(config, item_text, user_text), versions
 
 
 popularity_model = _recommender_asset(
-    "popularity", "Most-popular items by train count: the floor every model must beat.", _popularity)
+    "popularity", "Most-popular items by train count: the floor every model must beat.", _popularity
+)
 ease_model = _recommender_asset(
-    "ease", "EASE item-item model, lambda chosen on valid NDCG@10 from a recorded grid.", _ease)
+    "ease", "EASE item-item model, lambda chosen on valid NDCG@10 from a recorded grid.", _ease
+)
 sasrec_model = _recommender_asset(
-    "sasrec", "SASRec (self-attention over each user's sequence), cross-entropy over all items.", _sasrec)
+    "sasrec",
+    "SASRec (self-attention over each user's sequence), cross-entropy over all items.",
+    _sasrec,
+)
 llm_sasrec_model = _recommender_asset(
-    "llm_sasrec", "SASRec whose item embeddings add a learned map of the items' LLM-profile/title vectors.",
-    _llm_sasrec, deps=("item_text_embeddings", "user_profile_embeddings"))
+    "llm_sasrec",
+    "SASRec whose item embeddings add a learned map of the items' LLM-profile/title vectors.",
+    _llm_sasrec,
+    deps=("item_text_embeddings", "user_profile_embeddings"),
+)
 RECOMMENDER_ASSETS = [popularity_model, ease_model, sasrec_model, llm_sasrec_model, two_stage_model]
 
 
-@dg.asset(group_name="training", code_version=TRAINING_CODE_VERSION, deps=RECOMMENDER_ASSETS,
-          kinds={"mlflow"}, description="Every model's latest version on this data version, side by side (table + bar chart).")
+@dg.asset(
+    group_name="training",
+    code_version=TRAINING_CODE_VERSION,
+    deps=RECOMMENDER_ASSETS,
+    kinds={"mlflow"},
+    description="Every model's latest version on this data version, side by side (table + bar chart).",
+)
 def model_comparison(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     report = lake.paths.report("model_comparison.json")
     if (memo := Unchanged(context, outputs_present=report.exists())).skip:
@@ -122,49 +177,83 @@ def model_comparison(context: dg.AssetExecutionContext, lake: LakeResource) -> d
     data_version = splits_version(lake.warehouse_path)
     rows = registry.latest_versions(client, data_version)
     if not rows:
-        raise dg.Failure(f"no registered model versions on data version {data_version}: materialize the models first")
+        raise dg.Failure(
+            f"no registered model versions on data version {data_version}: materialize the models first"
+        )
     table = pd.DataFrame(rows)
     chart = plots.model_comparison(rows, lake.paths.report("model_comparison.png"))
     write_json_atomic({"data_version": data_version, "models": rows}, report)
-    registry.log_report_run(client, "model_comparison", run_tags(context, data_version=data_version),
-                            artifacts={"plots": [chart]}, tables={"model_comparison.json": table})
-    shown = ["model_name", "version", "valid_ndcg_at_10", "test_ndcg_at_10", "test_recall_at_10", "test_mrr_at_10",
-             "seconds_per_epoch"]
-    return memo.stamp(dg.MaterializeResult(metadata={
-        "models": dg.MetadataValue.md(table[shown].round(4).to_markdown(index=False)),
-        "chart": png_markdown(chart),
-        "data_version": data_version,
-        "dagster/row_count": len(rows),
-    }))
+    registry.log_report_run(
+        client,
+        "model_comparison",
+        run_tags(context, data_version=data_version),
+        artifacts={"plots": [chart]},
+        tables={"model_comparison.json": table},
+    )
+    shown = [
+        "model_name",
+        "version",
+        "valid_ndcg_at_10",
+        "test_ndcg_at_10",
+        "test_recall_at_10",
+        "test_mrr_at_10",
+        "seconds_per_epoch",
+    ]
+    return memo.stamp(
+        dg.MaterializeResult(
+            metadata={
+                "models": dg.MetadataValue.md(table[shown].round(4).to_markdown(index=False)),
+                "chart": png_markdown(chart),
+                "data_version": data_version,
+                "dagster/row_count": len(rows),
+            }
+        )
+    )
 
 
-@dg.asset(group_name="training", code_version=TRAINING_CODE_VERSION, deps=[model_comparison],
-          kinds={"mlflow"}, description="The gate: `champion` alias to the best valid NDCG@10 only if it beats the current champion.")
+@dg.asset(
+    group_name="training",
+    code_version=TRAINING_CODE_VERSION,
+    deps=[model_comparison],
+    kinds={"mlflow"},
+    description="The gate: `champion` alias to the best valid NDCG@10 only if it beats the current champion.",
+)
 def champion_model(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     client = registry.connect(lake.paths.mlflow_dir)
-    memo = Unchanged(context, outputs_present=lambda last: _alias_points_to(client, last.get("champion_version")))
+    memo = Unchanged(
+        context, outputs_present=lambda last: _alias_points_to(client, last.get("champion_version"))
+    )
     if memo.skip:
         return memo.result
     data_version = splits_version(lake.warehouse_path)
     decision = registry.gate(client, data_version)
-    context.log.info(f"gate: {decision['decision']} ({decision['reason']}); champion is v{decision['champion']}")
-    return memo.stamp(dg.MaterializeResult(
-        metadata={
-            "decision": decision["decision"], "reason": decision["reason"],
-            "champion_version": str(decision["champion"]),
-            "candidate": f"{decision.get('candidate_model')} v{decision.get('candidate')}",
-            "candidate_valid_ndcg@10": decision.get("candidate_valid_ndcg10"),
-            "previous_champion": str(decision["champion_before"]),
-            "previous_champion_valid_ndcg@10": decision["champion_before_valid_ndcg@10"],
-            "candidates": dg.MetadataValue.json(decision["candidates"]),
-        },
-        data_version=dg.DataVersion(f"champion-v{decision['champion']}"),
-    ))
+    context.log.info(
+        f"gate: {decision['decision']} ({decision['reason']}); champion is v{decision['champion']}"
+    )
+    return memo.stamp(
+        dg.MaterializeResult(
+            metadata={
+                "decision": decision["decision"],
+                "reason": decision["reason"],
+                "champion_version": str(decision["champion"]),
+                "candidate": f"{decision.get('candidate_model')} v{decision.get('candidate')}",
+                "candidate_valid_ndcg@10": decision.get("candidate_valid_ndcg10"),
+                "previous_champion": str(decision["champion_before"]),
+                "previous_champion_valid_ndcg@10": decision["champion_before_valid_ndcg@10"],
+                "candidates": dg.MetadataValue.json(decision["candidates"]),
+            },
+            data_version=dg.DataVersion(f"champion-v{decision['champion']}"),
+        )
+    )
 
 
 def _alias_points_to(client, version) -> bool:
     try:
-        return str(client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS).version) == str(version)
+        return str(
+            client.get_model_version_by_alias(
+                registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS
+            ).version
+        ) == str(version)
     except MlflowException:
         return False
 

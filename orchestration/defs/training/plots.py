@@ -19,7 +19,14 @@ def learning_curve(model_name: str, fit: FitResult, path: Path) -> Path:
         ax.set_ylabel("valid NDCG@10")
     else:
         epochs = [e["epoch"] for e in fit.epochs]
-        ax.plot(epochs, [e["valid_ndcg@10"] for e in fit.epochs], "o-", ms=3, color="tab:blue", label="valid NDCG@10")
+        ax.plot(
+            epochs,
+            [e["valid_ndcg@10"] for e in fit.epochs],
+            "o-",
+            ms=3,
+            color="tab:blue",
+            label="valid NDCG@10",
+        )
         ax.axvline(fit.best_epoch, color="gray", ls=":", label=f"best epoch {fit.best_epoch}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("valid NDCG@10")
@@ -41,10 +48,14 @@ def model_comparison(rows: list[dict], path: Path) -> Path:
     width = 0.8 / max(len(rows), 1)
     for i, row in enumerate(rows):
         xs = [m + i * width for m in range(len(metrics))]
-        bars = ax.bar(xs, [row[m] for m in metrics], width, label=f"{row['model_name']} v{row['version']}")
+        bars = ax.bar(
+            xs, [row[m] for m in metrics], width, label=f"{row['model_name']} v{row['version']}"
+        )
         ax.bar_label(bars, fmt="%.3f", fontsize=6)
-    ax.set_xticks([m + width * (len(rows) - 1) / 2 for m in range(len(metrics))],
-                  ["valid NDCG@10", "test NDCG@10", "test Recall@10", "test MRR@10"])
+    ax.set_xticks(
+        [m + width * (len(rows) - 1) / 2 for m in range(len(metrics))],
+        ["valid NDCG@10", "test NDCG@10", "test Recall@10", "test MRR@10"],
+    )
     ax.legend(fontsize=8)
     ax.set_title("reclake recommenders (leave-one-out, full ranking)")
     return save_chart(fig, path)

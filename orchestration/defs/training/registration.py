@@ -6,7 +6,6 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
-
 from mlflow.exceptions import MlflowException
 
 from models import registry
@@ -19,12 +18,18 @@ from orchestration.core.resources import LakeResource
 from orchestration.core.ui import png_markdown
 
 
-def write_eval_topk(lake: LakeResource, model_name: str, version: str, data: SplitData, test) -> Path:
+def write_eval_topk(
+    lake: LakeResource, model_name: str, version: str, data: SplitData, test
+) -> Path:
     """The test-time top-20 per user (contract: lake/eval_topk/model_name=…/model_version=…/)."""
     users = data.users[test.users].repeat(test.topk.shape[1])
-    table = pa.table({"user_id": pa.array(users.tolist(), pa.string()),
-                      "item_id": pa.array(data.items[test.topk.ravel()].tolist(), pa.string()),
-                      "rank": pa.array(list(range(1, test.topk.shape[1] + 1)) * len(test.users), pa.int32())})
+    table = pa.table(
+        {
+            "user_id": pa.array(users.tolist(), pa.string()),
+            "item_id": pa.array(data.items[test.topk.ravel()].tolist(), pa.string()),
+            "rank": pa.array(list(range(1, test.topk.shape[1] + 1)) * len(test.users), pa.int32()),
+        }
+    )
     path = lake.paths.eval_topk(model_name, version) / "topk.parquet"
     write_parquet_atomic(table, path)
     return path
@@ -33,26 +38,54 @@ def write_eval_topk(lake: LakeResource, model_name: str, version: str, data: Spl
 def reap_crashed(context, lake: LakeResource) -> None:
     reaped = registry.reap_crashed(registry.connect(lake.paths.mlflow_dir))
     if any(reaped.values()):
-        context.log.warning(f"cleaned up after a killed training process: deleted incomplete versions "
-                            f"{reaped['deleted_versions']}, marked runs KILLED {reaped['killed_runs']}")
+        context.log.warning(
+            f"cleaned up after a killed training process: deleted incomplete versions "
+            f"{reaped['deleted_versions']}, marked runs KILLED {reaped['killed_runs']}"
+        )
 
 
-def register(context: dg.AssetExecutionContext, lake: LakeResource, model, data: SplitData, data_version: str,
-             fit: FitResult, valid: Evaluation, test: Evaluation, plot, metadata: dict | None = None,
-             **input_versions: str) -> dg.MaterializeResult:
+def register(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    model,
+    data: SplitData,
+    data_version: str,
+    fit: FitResult,
+    valid: Evaluation,
+    test: Evaluation,
+    plot,
+    metadata: dict | None = None,
+    **input_versions: str,
+) -> dg.MaterializeResult:
     """Log a fitted and evaluated model as an MLflow run, register it as a version of
     reclake-recommender (tagged with `input_versions`), write its eval_topk, and only then mark the
     version complete. `plot(folder)` draws the run's chart (a learning curve, feature gains) and
     returns its path; `metadata` adds to the asset's."""
     client = registry.connect(lake.paths.mlflow_dir)
-    context.log.info(f"{model.name}: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.metrics.items()))
+    context.log.info(
+        f"{model.name}: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.metrics.items())
+    )
     with tempfile.TemporaryDirectory(dir=lake.home_path) as workdir:
         curve = plot(Path(workdir))
         candidate = registry.log_and_register(
-            client, model, data, fit, valid, test, workdir=Path(workdir), plots=[curve],
-            run_tags=run_tags(context, dataset=lake.dataset, data_version=data_version, **input_versions),
-            version_tags={"dataset": lake.dataset, "data_version": data_version, "seed": str(model.config.seed),
-                          **input_versions})
+            client,
+            model,
+            data,
+            fit,
+            valid,
+            test,
+            workdir=Path(workdir),
+            plots=[curve],
+            run_tags=run_tags(
+                context, dataset=lake.dataset, data_version=data_version, **input_versions
+            ),
+            version_tags={
+                "dataset": lake.dataset,
+                "data_version": data_version,
+                "seed": str(model.config.seed),
+                **input_versions,
+            },
+        )
         try:  # the version is only kept, and counts, once its evaluation output is in place
             topk_path = write_eval_topk(lake, model.name, candidate.version, data, test)
             curve_md = png_markdown(curve)
@@ -64,11 +97,15 @@ def register(context: dg.AssetExecutionContext, lake: LakeResource, model, data:
         metadata={
             **{f"test_{k}": v for k, v in test.metrics.items()},
             "valid_ndcg@10": valid.metrics["ndcg@10"],
-            "epochs": len(fit.epochs), "best_epoch": fit.best_epoch,
-            "training_seconds": round(fit.seconds, 1), "seconds_per_epoch": round(fit.seconds_per_epoch, 2),
+            "epochs": len(fit.epochs),
+            "best_epoch": fit.best_epoch,
+            "training_seconds": round(fit.seconds, 1),
+            "seconds_per_epoch": round(fit.seconds_per_epoch, 2),
             "grid": dg.MetadataValue.json(fit.trials) if fit.trials else dg.MetadataValue.text("-"),
-            "device": model.device, "seed": model.config.seed,
-            "model_version": candidate.version, "mlflow_run_id": candidate.run_id,
+            "device": model.device,
+            "seed": model.config.seed,
+            "model_version": candidate.version,
+            "mlflow_run_id": candidate.run_id,
             "data_version": data_version,
             "eval_topk": dg.MetadataValue.path(str(topk_path)),
             "chart": curve_md,
@@ -84,8 +121,16 @@ def version_in_place(lake: LakeResource, model_name: str, version) -> bool:
         return False
     client = registry.connect(lake.paths.mlflow_dir)
     try:
-        complete = client.get_model_version(registry.REGISTERED_MODEL, str(version)).tags.get(registry.COMPLETE_TAG) == "true"
+        complete = (
+            client.get_model_version(registry.REGISTERED_MODEL, str(version)).tags.get(
+                registry.COMPLETE_TAG
+            )
+            == "true"
+        )
     except MlflowException:
         return False
-    return (complete and registry.artifacts_present(client, str(version))
-            and lake.paths.eval_topk(model_name, version).exists())
+    return (
+        complete
+        and registry.artifacts_present(client, str(version))
+        and lake.paths.eval_topk(model_name, version).exists()
+    )

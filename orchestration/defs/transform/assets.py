@@ -15,12 +15,24 @@ import json
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from orchestration.core.resources import LakeResource
 from orchestration.core.settings import DBT_PROJECT_DIR, parse_dbt_project, under_dagster_dev
 from orchestration.core.spark import engine_problem, publish_spark_tables
-from orchestration.core.unchanged import CONFIG_KEY, DATA_VERSION_TAG, SKIPPED_KEY, config_sha256, unchanged_reason
+from orchestration.core.unchanged import (
+    CONFIG_KEY,
+    DATA_VERSION_TAG,
+    SKIPPED_KEY,
+    config_sha256,
+    unchanged_reason,
+)
 from orchestration.core.warehouse import connect, table_fingerprint
 from orchestration.defs.transform.expectations import VALID_EVENT_TS
 
@@ -32,7 +44,10 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 # (tests/test_dbt_contracts.py, tests/test_spark.py), and pipeline runs leave them out, as dbt advises
 # for production builds (on Spark they would add ~25 s to every build).
 PRODUCTION = ["--exclude-resource-type", "unit_test"]
-CLEANING_SELECT = "stg_interactions stg_items stg_users stg_item_tags int_interactions_checked fct_interactions quarantine_interactions"
+CLEANING_SELECT = (
+    "stg_interactions stg_items stg_users stg_item_tags int_interactions_checked fct_interactions "
+    "quarantine_interactions"
+)
 MARTS_SELECT = "splits dim_items dim_users feat_user_stats feat_item_stats"
 translator = DagsterDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
@@ -42,7 +57,9 @@ def dbt_vars(lake: LakeResource) -> dict:
     decides whether the models must be rebuilt; the data home travels beside them (dbt_invocation_vars)."""
     manifest_path = lake.dataset_facts()
     if not manifest_path.exists():
-        raise dg.Failure(f"{manifest_path} not found: materialize the `ingest` group (raw_interactions) first")
+        raise dg.Failure(
+            f"{manifest_path} not found: materialize the `ingest` group (raw_interactions) first"
+        )
     facts = json.loads(manifest_path.read_text())
     variables = {
         "dataset": facts["dataset"],
@@ -67,7 +84,8 @@ def _failed_nodes(invocation) -> list[str]:
     except Exception:  # noqa: BLE001 - no artifact means dbt failed before running anything
         return []
     return [
-        f"{r['unique_id']}: {r['status']}" + (f" ({r.get('failures')} failing rows)" if r.get("failures") else "")
+        f"{r['unique_id']}: {r['status']}"
+        + (f" ({r.get('failures')} failing rows)" if r.get("failures") else "")
         + (f" - {r['message']}" if r.get("message") and r["status"] == "error" else "")
         for r in results
         if r["status"] in ("error", "fail")
@@ -76,17 +94,21 @@ def _failed_nodes(invocation) -> list[str]:
 
 def _topological(context: dg.AssetExecutionContext) -> list[dg.AssetKey]:
     selected, ordered = set(context.selected_asset_keys), []
+
     def visit(key):
         if key in selected and key not in ordered:
             for dep in sorted(context.assets_def.asset_deps[key], key=str):
                 visit(dep)
             ordered.append(key)
+
     for key in sorted(selected, key=str):
         visit(key)
     return ordered
 
 
-def _unchanged_models(context: dg.AssetExecutionContext, lake: LakeResource, config: dict) -> dict | None:
+def _unchanged_models(
+    context: dg.AssetExecutionContext, lake: LakeResource, config: dict
+) -> dict | None:
     """Each selected model's last materialization when none of them needs rebuilding: same SQL
     (code version), same vars, same input data versions, and the table still holds that content."""
     lasts = {}
@@ -105,7 +127,9 @@ def _unchanged_models(context: dg.AssetExecutionContext, lake: LakeResource, con
             except duckdb.Error:
                 return None
             if digest != last.tags.get(DATA_VERSION_TAG):
-                context.log.info(f"dbt: building ({key.to_user_string()} no longer holds its last content)")
+                context.log.info(
+                    f"dbt: building ({key.to_user_string()} no longer holds its last content)"
+                )
                 return None
     return lasts
 
@@ -119,25 +143,47 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
     target = ["--target", lake.engine]
     unchanged = _unchanged_models(context, lake, {**variables, "engine": lake.engine})
     if unchanged is not None:
-        context.log.info(f"dbt: {len(unchanged)} models unchanged, not rebuilt; running their tests")
+        context.log.info(
+            f"dbt: {len(unchanged)} models unchanged, not rebuilt; running their tests"
+        )
         for key, (last, reason) in unchanged.items():
-            yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_key(key),
-                            metadata={**{k: v for k, v in last.metadata.items() if k != SKIPPED_KEY}, SKIPPED_KEY: reason},
-                            data_version=dg.DataVersion(last.tags[DATA_VERSION_TAG]))
-        invocation = dbt.cli(["test", *target, *PRODUCTION, "--vars", dbt_invocation_vars(lake, variables)],
-                             context=context, raise_on_error=False)
+            yield dg.Output(
+                None,
+                output_name=context.assets_def.get_output_name_for_asset_key(key),
+                metadata={
+                    **{k: v for k, v in last.metadata.items() if k != SKIPPED_KEY},
+                    SKIPPED_KEY: reason,
+                },
+                data_version=dg.DataVersion(last.tags[DATA_VERSION_TAG]),
+            )
+        invocation = dbt.cli(
+            ["test", *target, *PRODUCTION, "--vars", dbt_invocation_vars(lake, variables)],
+            context=context,
+            raise_on_error=False,
+        )
         yield from invocation.stream()
         if not invocation.is_successful():
             failed = _failed_nodes(invocation) or ["see the dbt log above"]
-            raise dg.Failure(description="dbt test failed; downstream assets will not run:\n" + "\n".join(failed))
+            raise dg.Failure(
+                description="dbt test failed; downstream assets will not run:\n" + "\n".join(failed)
+            )
         return
-    invocation = dbt.cli(["build", *target, *PRODUCTION, "--vars", dbt_invocation_vars(lake, variables)],
-                         context=context, raise_on_error=False)
+    invocation = dbt.cli(
+        ["build", *target, *PRODUCTION, "--vars", dbt_invocation_vars(lake, variables)],
+        context=context,
+        raise_on_error=False,
+    )
     events = list(invocation.stream())
     if lake.engine == "spark":
-        names = [context.asset_key_for_output(e.output_name).path[-1] for e in events if isinstance(e, dg.Output)]
+        names = [
+            context.asset_key_for_output(e.output_name).path[-1]
+            for e in events
+            if isinstance(e, dg.Output)
+        ]
         published = publish_spark_tables(lake.paths, names)
-        context.log.info(f"spark: {len(published)} tables exposed in {lake.warehouse_path.name} as views: {', '.join(published)}")
+        context.log.info(
+            f"spark: {len(published)} tables exposed in {lake.warehouse_path.name} as views: {', '.join(published)}"
+        )
     # Fingerprint after dbt exits: DuckDB allows one writer, and dbt holds the file while it runs.
     fingerprints = {}
     if lake.warehouse_path.exists():
@@ -155,23 +201,39 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
             yield dg.Output(
                 value=event.value,
                 output_name=event.output_name,
-                metadata={**event.metadata, "dagster/row_count": rows, "content_md5": digest,
-                          CONFIG_KEY: config_sha256({**variables, "engine": lake.engine})},
+                metadata={
+                    **event.metadata,
+                    "dagster/row_count": rows,
+                    "content_md5": digest,
+                    CONFIG_KEY: config_sha256({**variables, "engine": lake.engine}),
+                },
                 data_version=dg.DataVersion(digest),
             )
         else:
             yield event
     if not invocation.is_successful():
         failed = _failed_nodes(invocation) or ["see the dbt log above"]
-        raise dg.Failure(description="dbt build failed; downstream assets will not run:\n" + "\n".join(failed))
+        raise dg.Failure(
+            description="dbt build failed; downstream assets will not run:\n" + "\n".join(failed)
+        )
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, select=CLEANING_SELECT, name="dbt_cleaning", dagster_dbt_translator=translator)
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    select=CLEANING_SELECT,
+    name="dbt_cleaning",
+    dagster_dbt_translator=translator,
+)
 def dbt_cleaning(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource):
     yield from run_dbt_build(context, dbt, lake)
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, select=MARTS_SELECT, name="dbt_marts", dagster_dbt_translator=translator)
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    select=MARTS_SELECT,
+    name="dbt_marts",
+    dagster_dbt_translator=translator,
+)
 def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource):
     yield from run_dbt_build(context, dbt, lake)
 

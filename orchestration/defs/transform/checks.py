@@ -9,24 +9,39 @@ import dagster as dg
 
 from orchestration.core.resources import LakeResource
 from orchestration.core.warehouse import connect, query
-from orchestration.defs.transform.expectations import VALID_EVENT_TS, reconcile_counts, validate_fct_interactions
+from orchestration.defs.transform.expectations import (
+    VALID_EVENT_TS,
+    reconcile_counts,
+    validate_fct_interactions,
+)
 
 FCT = dg.AssetKey("fct_interactions")
 QUARANTINE = dg.AssetKey("quarantine_interactions")
 
 
-@dg.asset_check(asset=FCT, blocking=True, description="Great Expectations suite: non-null keys, rating in the dataset's scale, unique (user_id, item_id, event_ts), timestamps in range.")
+@dg.asset_check(
+    asset=FCT,
+    blocking=True,
+    description="Great Expectations suite: non-null keys, rating in the dataset's scale, "
+    "unique (user_id, item_id, event_ts), timestamps in range.",
+)
 def fct_interactions_expectations(lake: LakeResource) -> dg.AssetCheckResult:
     facts = json.loads(lake.dataset_facts().read_text())
     scale = (facts["rating_min"], facts["rating_max"]) if facts["has_ratings"] else None
-    frame = query(lake.warehouse_path, "select user_id, item_id, rating, event_ts from main.fct_interactions")
+    frame = query(
+        lake.warehouse_path, "select user_id, item_id, rating, event_ts from main.fct_interactions"
+    )
     suite = validate_fct_interactions(frame, scale, *VALID_EVENT_TS)
     failed = [r for r in suite.results if not r["success"]]
     return dg.AssetCheckResult(
         passed=suite.success,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=None if suite.success else f"{len(failed)} expectation(s) failed: " + "; ".join(
-            f"{r['expectation']}({r['column']}): {r['unexpected_count']} unexpected" for r in failed),
+        description=None
+        if suite.success
+        else f"{len(failed)} expectation(s) failed: "
+        + "; ".join(
+            f"{r['expectation']}({r['column']}): {r['unexpected_count']} unexpected" for r in failed
+        ),
         metadata={
             "rows_validated": len(frame),
             "expectations": len(suite.results),
@@ -35,16 +50,23 @@ def fct_interactions_expectations(lake: LakeResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=FCT, blocking=True, additional_deps=[QUARANTINE, dg.AssetKey("raw_interactions")],
-                description="Raw rows = fct_interactions + quarantine_interactions, exactly.")
+@dg.asset_check(
+    asset=FCT,
+    blocking=True,
+    additional_deps=[QUARANTINE, dg.AssetKey("raw_interactions")],
+    description="Raw rows = fct_interactions + quarantine_interactions, exactly.",
+)
 def raw_rows_reconcile(lake: LakeResource) -> dg.AssetCheckResult:
     with connect(lake.warehouse_path) as con:
         counts = reconcile_counts(con, str(lake.paths.raw_table(lake.spec().name, "interactions")))
     return dg.AssetCheckResult(
         passed=counts["balanced"],
         severity=dg.AssetCheckSeverity.ERROR,
-        description=None if counts["balanced"] else (
-            f"raw {counts['raw_rows']} != fct {counts['fct_rows']} + quarantine {counts['quarantined_rows']}"),
+        description=None
+        if counts["balanced"]
+        else (
+            f"raw {counts['raw_rows']} != fct {counts['fct_rows']} + quarantine {counts['quarantined_rows']}"
+        ),
         metadata={
             "raw_rows": counts["raw_rows"],
             "fct_rows": counts["fct_rows"],

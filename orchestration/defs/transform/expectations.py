@@ -15,10 +15,13 @@ import pandas as pd
 # starts just after it. dbt gets these as vars (min_event_ts/max_event_ts) so both agree.
 VALID_EVENT_TS = ("1970-01-01 00:00:01", "2100-01-01 00:00:00")
 
+
 @dataclass
 class SuiteResult:
     success: bool
-    results: list[dict] = field(default_factory=list)  # one per expectation: name, column(s), success, detail
+    results: list[dict] = field(
+        default_factory=list
+    )  # one per expectation: name, column(s), success, detail
 
 
 def validate_fct_interactions(
@@ -34,7 +37,9 @@ def validate_fct_interactions(
 
     gxe = gx.expectations
     context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # Dagster logs show progress
+    context.variables.progress_bars = ProgressBarsConfig(
+        globally=False
+    )  # Dagster logs show progress
     batch_definition = (
         context.data_sources.add_pandas("warehouse")
         .add_dataframe_asset("fct_interactions")
@@ -55,23 +60,31 @@ def validate_fct_interactions(
     if rating_scale is not None:
         expectations += [
             gxe.ExpectColumnValuesToNotBeNull(column="rating"),
-            gxe.ExpectColumnValuesToBeBetween(column="rating", min_value=rating_scale[0], max_value=rating_scale[1]),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="rating", min_value=rating_scale[0], max_value=rating_scale[1]
+            ),
         ]
-    suite = context.suites.add(gx.ExpectationSuite(name="fct_interactions_suite", expectations=expectations))
+    suite = context.suites.add(
+        gx.ExpectationSuite(name="fct_interactions_suite", expectations=expectations)
+    )
     validation = context.validation_definitions.add(
-        gx.ValidationDefinition(name="fct_interactions_validation", data=batch_definition, suite=suite)
+        gx.ValidationDefinition(
+            name="fct_interactions_validation", data=batch_definition, suite=suite
+        )
     )
     outcome = validation.run(batch_parameters={"dataframe": frame})
     results = []
     for item in outcome.results:
         config = item.expectation_config
         kwargs = config.kwargs
-        results.append({
-            "expectation": config.type,
-            "column": kwargs.get("column") or ",".join(kwargs.get("column_list", [])),
-            "success": bool(item.success),
-            "unexpected_count": (item.result or {}).get("unexpected_count", 0),
-        })
+        results.append(
+            {
+                "expectation": config.type,
+                "column": kwargs.get("column") or ",".join(kwargs.get("column_list", [])),
+                "success": bool(item.success),
+                "unexpected_count": (item.result or {}).get("unexpected_count", 0),
+            }
+        )
     return SuiteResult(success=bool(outcome.success), results=results)
 
 
@@ -81,7 +94,9 @@ def reconcile_counts(con: duckdb.DuckDBPyConnection, raw_interactions_path: str)
     clean = con.execute("select count(*) from main.fct_interactions").fetchone()[0]
     quarantined = con.execute("select count(*) from main.quarantine_interactions").fetchone()[0]
     by_reason = dict(
-        con.execute("select reason, count(*) from main.quarantine_interactions group by reason order by reason").fetchall()
+        con.execute(
+            "select reason, count(*) from main.quarantine_interactions group by reason order by reason"
+        ).fetchall()
     )
     return {
         "raw_rows": raw,

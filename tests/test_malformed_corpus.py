@@ -1,7 +1,7 @@
-"""Fault injection: the malformed-input corpus (tests/corpus.py) in every dataset format through the
-real ingest_transform job. Exact quarantine counts and reasons per format, nothing lost, odd values
-stored as given; whole-file problems fail with a message naming the file, and a failed run leaves
-the previous good raw parquet and warehouse tables as they were."""
+"""Fault injection: the malformed-input corpus (tests/support/corpus/) in every dataset format
+through the real ingest_transform job. Exact quarantine counts and reasons per format, nothing lost,
+odd values stored as given; whole-file problems fail with a message naming the file, and a failed
+run leaves the previous good raw parquet and warehouse tables as they were."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from collections import Counter
 from datetime import UTC
 from pathlib import Path
 
-import corpus
 import pyarrow.parquet as pq
 import pytest
-from conftest import query
+from support import corpus
+from support.pipelines import query
 
 from orchestration.core.datasets import DatasetError, resolve_dataset
 from orchestration.defs.ingest.loaders import load_raw_table

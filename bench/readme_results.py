@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from models import registry
-from orchestration.cli import judge_lines, model_lines, simulation_lines
+from orchestration.cli.reports import judge_lines, model_lines, simulation_lines
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env
 

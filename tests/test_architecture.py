@@ -18,6 +18,7 @@ from orchestration.core.settings import (
     REPO_ROOT,
     VARIABLES,
     SettingError,
+    default_value,
     resource_fields,
     setting,
 )
@@ -158,6 +159,55 @@ def test_set_variables_become_env_vars_and_checked_values():
     assert isinstance(resource_fields("lake", {"RECLAKE_ENGINE": "spark"})["engine"], dg.EnvVar)
     assert setting("RECLAKE_NIGHTLY_AT", {"RECLAKE_NIGHTLY_AT": "03:30"}) == (3, 30)
     assert setting("RECLAKE_NIGHTLY_AT", {}) == (2, 0)
+
+
+def test_default_value_is_the_checked_variable_or_its_built_in_default(monkeypatch):
+    monkeypatch.setenv("RECLAKE_JUDGE_USERS", "50")
+    monkeypatch.setenv("RECLAKE_TRAIN_DEVICE", "CPU")
+    assert default_value("RECLAKE_JUDGE_USERS") == 50  # parsed: the run config gets an int
+    assert default_value("RECLAKE_TRAIN_DEVICE") == "cpu"
+    monkeypatch.delenv("RECLAKE_JUDGE_USERS")
+    monkeypatch.delenv("RECLAKE_TRAIN_MAX_EPOCHS", raising=False)
+    monkeypatch.delenv("RECLAKE_HOME", raising=False)
+    assert default_value("RECLAKE_JUDGE_USERS") == 200
+    assert default_value("RECLAKE_TRAIN_MAX_EPOCHS") is None  # each model's own default
+    assert default_value("RECLAKE_HOME") == str(Path(".reclake").resolve())
+    monkeypatch.setenv("RECLAKE_SIM_PAGE_SIZE", "40")
+    with pytest.raises(SettingError, match="RECLAKE_SIM_PAGE_SIZE='40'"):
+        default_value("RECLAKE_SIM_PAGE_SIZE")
+
+
+def test_each_variable_has_a_kind_and_the_default_of_the_field_it_sets():
+    """core/ cannot import the stages' resource classes (the layers above), so the table states each
+    default itself; here it must agree with the class, and only per-run knobs are run config."""
+    from orchestration.core.resources import LakeResource, LLMResource
+    from orchestration.defs.evaluation.resources import JudgeResource, SimulatorResource
+    from orchestration.defs.serving.resources import ServingResource
+    from orchestration.defs.training.resources import TrainingResource
+
+    classes = {
+        "lake": LakeResource,
+        "llm": LLMResource,
+        "training": TrainingResource,
+        "serving": ServingResource,
+        "judge": JudgeResource,
+        "simulator": SimulatorResource,
+    }
+    for v in VARIABLES:
+        assert v.kind in ("deployment", "per-run"), v.name
+        assert v.run_config is None or v.kind == "per-run", v.name
+        if v.resource is None:
+            continue
+        field = classes[v.resource].model_fields.get(v.field)
+        assert field is not None, f"{v.name} sets {v.resource}.{v.field}, which does not exist"
+        if not field.is_required():  # lake.home has no default: the table's is used
+            assert (field.default, type(field.default)) == (v.default, type(v.default)), v.name
+    assert {v.run_config for v in VARIABLES if v.run_config} == {
+        *(f"judge_evaluations.{f}" for f in ("n_users", "k", "n_random", "seed")),
+        *(f"simulated_feedback.{f}" for f in ("n_users", "max_models", "page_size", "seed")),
+        *(f"<name>_model.{f}" for f in ("seed", "max_epochs", "patience")),
+        "two_stage_model.two_stage_n",
+    }
 
 
 def test_the_feast_repo_reads_the_files_the_core_names(tmp_path, monkeypatch):

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ML100K_DIR, TEST_MODEL_CACHE, query
+from support.data import ML100K_DIR, TEST_MODEL_CACHE
+from support.pipelines import query
 
 RECLAKE = str(Path(sys.executable).parent / "reclake")
 
@@ -96,8 +97,16 @@ def test_config_lists_every_setting_and_the_docs_table_is_its_output(tmp_path):
     assert shown.returncode == 0, shown.stderr
     lines = {line.split()[0]: line for line in shown.stdout.splitlines()}
     assert set(lines) == {v.name for v in VARIABLES}
-    assert lines["RECLAKE_SIM_USERS"].split()[1:] == ["50", "(default", "200)"]
-    assert lines["RECLAKE_SERVING_TOP_K"].split()[1:] == ["20", "(default)"]
+    assert lines["RECLAKE_SIM_USERS"].split()[1:] == [
+        "per-run",
+        "50",
+        "(default",
+        "200)",
+        "run",
+        "config:",
+        "simulated_feedback.n_users",
+    ]
+    assert lines["RECLAKE_SERVING_TOP_K"].split()[1:] == ["deployment", "20", "(default)"]
     table = (
         run_cli(["config", "--markdown"], tmp_path / "home", RECLAKE_SIM_USERS="50")
         .stdout.strip()

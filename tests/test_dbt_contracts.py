@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from orchestration.defs.ingest.loaders import RAW_COLUMNS, raw_schema
+from orchestration.defs.ingest.schema import RAW_COLUMNS, raw_schema
 
 TRANSFORMS = Path(__file__).resolve().parents[1] / "transforms"
 DBT = Path(sys.executable).parent / "dbt"

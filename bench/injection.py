@@ -38,7 +38,8 @@ from models.robustness.injection import (
     vocabulary_pool,
 )
 from models.text.embeddings import _encoder, encode_texts
-from models.text.profiles import fallback_profile, user_profile_inputs
+from models.text.profile_inputs import user_profile_inputs
+from models.text.profiles import fallback_profile
 from orchestration.core.datasets import fetch_ml100k
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env

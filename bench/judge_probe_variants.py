@@ -26,7 +26,8 @@ import pandas as pd
 
 from models.common.device import torch_threads
 from models.common.stats import auc, auc_interval
-from models.evaluation.judge_probe import ProbeConfig, fit_probe, item_card_texts
+from models.evaluation.judge_cards import item_card_texts
+from models.evaluation.judge_probe import ProbeConfig, fit_probe
 from models.llm.embedded import load_embedded
 from models.recsys.data import SplitData
 

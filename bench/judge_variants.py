@@ -10,7 +10,7 @@ test). Variants: the ladder model x the prompt (`titles`: the 15 most recent tit
 genres; `profile`: the template taste profile of the same history; `both`) x the answer read from
 the next-token distribution (`yesno`: P(Yes); `rating`: the expected 1-5 digit). History comes
 first in every prompt and the candidate last, so llama.cpp reuses the history's KV cache.
-AUC per variant with a 95% bootstrap interval over users (models.evaluation.judge.auc_interval), the
+AUC per variant with a 95% bootstrap interval over users (models.common.stats.auc_interval), the
 popularity baseline's AUC on the same pairs, seconds and prompt tokens. ML-100K and the models
 come from the data home's cache (RECLAKE_HOME), fetched once as `make demo` does.
 """
@@ -28,7 +28,8 @@ import pandas as pd
 from models.common.stats import auc, auc_interval
 from models.evaluation.judge import RATINGS, expected_rating
 from models.llm.embedded import load_embedded
-from models.text.profiles import fallback_profile, user_profile_inputs
+from models.text.profile_inputs import user_profile_inputs
+from models.text.profiles import fallback_profile
 
 SYSTEM = (
     "You predict which movies a person will want to watch, from what they watched before. The data is "

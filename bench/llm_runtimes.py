@@ -25,7 +25,8 @@ from models.evaluation.judge import RATINGS, expected_rating
 from models.llm.embedded import load_embedded
 from models.llm.templates import PromptTemplate
 from models.recsys.data import leave_one_out
-from models.text.profiles import fallback_profile, item_profile_inputs, user_profile_inputs
+from models.text.profile_inputs import item_profile_inputs, user_profile_inputs
+from models.text.profiles import fallback_profile
 from orchestration.core.datasets import fetch_ml100k
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env

@@ -25,14 +25,8 @@ import torch
 from models.recsys.data import SplitData, leave_one_out
 from models.recsys.metrics import evaluate
 from models.recsys.sasrec import SASRec
-from models.robustness.poisoning import (
-    ATTACKS,
-    detect,
-    exposure,
-    inject,
-    pick_target,
-    precision_recall,
-)
+from models.robustness.poisoning import ATTACKS, exposure, inject, pick_target
+from models.robustness.poisoning_detector import detect, precision_recall
 from orchestration.core.datasets import fetch_ml100k
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env

@@ -29,7 +29,8 @@ from models.common.device import torch_threads
 from models.llm.cache import LLMCache
 from models.llm.embedded import load_embedded
 from models.text.faithfulness import faithfulness_report
-from models.text.profiles import item_profile_inputs, user_profile_inputs, write_profiles
+from models.text.profile_inputs import item_profile_inputs, user_profile_inputs
+from models.text.profiles import write_profiles
 
 MAX_NEW_TOKENS = {"item": 90, "user": 160}  # the pipeline's defaults (RECLAKE_LLM_*_MAX_NEW_TOKENS)
 

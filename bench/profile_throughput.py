@@ -33,7 +33,7 @@ from models.text.profiles import write_profiles
 def load_inputs(args) -> list[tuple[str, dict]]:
     if args.inputs:
         return [tuple(pair) for pair in json.loads(Path(args.inputs).read_text())][: args.n]
-    from models.text.profiles import item_profile_inputs
+    from models.text.profile_inputs import item_profile_inputs
     from orchestration.core.paths import Lake
     from orchestration.core.settings import home_from_env
     from orchestration.core.warehouse import query

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from orchestration.core.resources import LakeResource, LLMResource
 from orchestration.defs.evaluation.resources import JudgeResource, SimulatorResource
-from orchestration.defs.evaluation.simulated_feedback import simulate_home
+from orchestration.defs.evaluation.simulation import simulate_home
 
 
 def main() -> None:

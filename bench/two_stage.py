@@ -27,23 +27,25 @@ import pandas as pd
 from models import registry
 from models.recsys.llm_sasrec import text_vectors
 from models.recsys.metrics import evaluate
-from models.recsys.two_stage import (
+from models.recsys.two_stage import TwoStage
+from models.recsys.two_stage_features import (
     FEATURE_GROUPS,
     LLM_GROUPS,
-    TwoStage,
-    TwoStageConfig,
     candidates,
+    feature_frame,
+    labels,
+)
+from models.recsys.two_stage_ranker import (
+    TwoStageConfig,
     cross_fitted,
     evaluate_reranked,
-    feature_frame,
     fit_ranker,
-    labels,
 )
 from orchestration.core.feast import feature_store
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env
 from orchestration.core.warehouse import held_out_moments, load_splits
-from orchestration.defs.training.two_stage import candidate_stats
+from orchestration.defs.training.two_stage_inputs import candidate_stats
 
 VARIANTS = {  # name -> feature groups
     "base features only": ("base",),

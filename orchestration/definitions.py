@@ -1,8 +1,9 @@
 """The reclake code location: one Definitions over the assets of every stage.
 
-`dagster dev` (from the repo root) and `reclake demo` both load `defs` from here. Resources are
-configured from RECLAKE_* variables, read and checked once by core/settings.py; a bad value stops
-the load with a message naming the variable, the value and what is allowed.
+`dg dev` (from the repo root, through [tool.dg] in pyproject.toml) and `reclake demo` both load
+`defs` from here. Resources are configured from RECLAKE_* variables, read and checked once by
+core/settings.py; a bad value stops the load with a message naming the variable, the value and what
+is allowed.
 """
 
 import dagster as dg

@@ -19,7 +19,8 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import CONTRACT_TABLES, RECLAKE, TEST_MODEL_CACHE, write_ml100k_slice
+from support.data import TEST_MODEL_CACHE, write_ml100k_slice
+from support.pipelines import CONTRACT_TABLES, RECLAKE
 
 from models import registry
 from orchestration.core.settings import DBT_PROJECT_DIR

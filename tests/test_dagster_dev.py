@@ -1,4 +1,5 @@
-"""`dagster dev` from the repo root loads the code location ([tool.dagster]) and serves its assets."""
+"""`dg dev` from the repo root, with the venv activated, loads the code location ([tool.dg]) and
+serves its assets."""
 
 import json
 import os
@@ -9,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import assert_loopback_only, free_port, stop_server
+from support.servers import assert_loopback_only, free_port, stop_server
 
 from orchestration.core.settings import REPO_ROOT
 
@@ -31,20 +32,23 @@ def graphql(port: int, query: str) -> dict:
 
 
 @pytest.mark.integration
-def test_dagster_dev_serves_the_code_location(tmp_path):
+def test_dg_dev_serves_the_code_location(tmp_path):
     port = free_port()
+    bin_dir = Path(sys.executable).parent
     env = {
         **os.environ,
         "RECLAKE_HOME": str(tmp_path / "home"),
         "DAGSTER_HOME": str(tmp_path / "dagster"),
+        # what `source .venv/bin/activate` sets: dg checks that the project's venv is the active one
+        "VIRTUAL_ENV": sys.prefix,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
     }
     Path(env["DAGSTER_HOME"]).mkdir()
     (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text(
         (REPO_ROOT / "dagster.yaml").read_text()
     )
-    dagster = Path(sys.executable).parent / "dagster"
     server = subprocess.Popen(
-        [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port)],
+        [str(bin_dir / "dg"), "dev", "-h", "127.0.0.1", "-p", str(port)],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -55,7 +59,7 @@ def test_dagster_dev_serves_the_code_location(tmp_path):
         deadline, location = time.monotonic() + 180, None
         while time.monotonic() < deadline and location is None:
             if server.poll() is not None:
-                pytest.fail(f"dagster dev exited: {server.stderr.read().decode()[-2000:]}")
+                pytest.fail(f"dg dev exited: {server.stderr.read().decode()[-2000:]}")
             try:
                 entries = graphql(port, LOCATION_QUERY)["data"]["workspaceOrError"][
                     "locationEntries"
@@ -65,7 +69,7 @@ def test_dagster_dev_serves_the_code_location(tmp_path):
                 location = None
             if location is None:
                 time.sleep(2)
-        assert location is not None, "dagster dev did not load the code location within 180 s"
+        assert location is not None, "dg dev did not load the code location within 180 s"
         assert location["__typename"] == "RepositoryLocation", location.get("message")
         nodes = graphql(port, ASSETS_QUERY)["data"]["assetNodes"]
         groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in nodes}
@@ -75,3 +79,4 @@ def test_dagster_dev_serves_the_code_location(tmp_path):
         assert ("127.0.0.1", port) in assert_loopback_only(server.pid)
     finally:
         stop_server(server)
+        server.stderr.close()

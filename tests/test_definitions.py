@@ -1,6 +1,7 @@
 """The code location loads, and its shape is what users and later stages rely on."""
 
 import dagster as dg
+import pytest
 
 from orchestration.definitions import PIPELINE_JOB, defs
 
@@ -63,3 +64,31 @@ def test_stage_groups_and_the_nightly_job():
         "judge_evaluations",
         "simulated_feedback",
     }
+
+
+def test_the_long_stages_take_their_per_run_knobs_as_run_config():
+    """The judge's, the simulator's and the trainers' knobs are run config in the launchpad; an
+    empty field keeps the resource's value (its variable), a set one replaces it, out of range fails."""
+    import pydantic
+
+    from orchestration.defs.evaluation.resources import (
+        JudgeResource,
+        JudgeRunConfig,
+        SimulatorRunConfig,
+    )
+
+    expected = {
+        "judge_evaluations": {"n_users", "k", "n_random", "seed"},
+        "simulated_feedback": {"n_users", "page_size", "max_models", "seed"},
+        "sasrec_model": {"seed", "max_epochs", "patience"},
+        "two_stage_model": {"seed", "two_stage_n"},
+    }
+    for asset, fields in expected.items():
+        schema = defs.resolve_assets_def(asset).node_def.config_schema.as_field().config_type
+        assert set(schema.fields) == fields, asset
+        assert not any(field.is_required for field in schema.fields.values()), asset
+    judge = JudgeResource(n_users=200, seed=0)
+    assert judge.model_copy(update=JudgeRunConfig().overrides()) == judge
+    assert judge.model_copy(update=JudgeRunConfig(n_users=7).overrides()).n_users == 7
+    with pytest.raises(pydantic.ValidationError):
+        SimulatorRunConfig(page_size=50)

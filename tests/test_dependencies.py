@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ["orchestration", "models", "feature_repo", "bench"]
 # declared but never imported by reclake's own code: what loads each one
 LOADED_BY_A_TOOL = {
-    "dagster-webserver": "`dagster dev` (make ui)",
+    "dagster-webserver": "the UI `dg dev` serves (make ui)",
+    "dagster-dg-cli": "the `dg` CLI: dg dev (make ui), dg launch, dg check defs",
     "dbt-core": "the `dbt` CLI that dagster-dbt runs",
     "dbt-duckdb": "dbt's duckdb adapter (transforms/profiles.yml)",
     "dbt-spark": "dbt's spark adapter (RECLAKE_ENGINE=spark)",
@@ -24,13 +25,13 @@ LOADED_BY_A_TOOL = {
     "hiredis": "redis' parser",
     "import-linter": "the `lint-imports` CLI (tests/test_architecture.py)",
     "grimp": "import-linter's import graph",
+    "ruff": "the `ruff` CLI (lint + format)",
 }
 LOCAL = {
     "orchestration",
     "models",
     "feature_repo",
-    "conftest",
-    "corpus",
+    "support",
     "entities",
     "data_sources",
     "feature_views",

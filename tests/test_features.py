@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import assert_loopback_only, free_port, query, stop_server
+from support.pipelines import query
+from support.servers import assert_loopback_only, free_port, stop_server
 
 from orchestration.core.feast import feast_command_env, feature_store
 from orchestration.core.paths import Lake

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import ML100K_DIR, ML_LATEST_SMALL_DIR, needs_shared
+from support.data import ML100K_DIR, ML_LATEST_SMALL_DIR, needs_shared
 
 from models.evaluation.judge import Judge
 from models.recsys.data import leave_one_out
@@ -23,7 +23,8 @@ from models.robustness.injection import (
     vocabulary_pool,
 )
 from models.text.embeddings import _encoder, encode_texts
-from models.text.profiles import fallback_profile, item_profile_inputs, user_profile_inputs
+from models.text.profile_inputs import item_profile_inputs, user_profile_inputs
+from models.text.profiles import fallback_profile
 from models.text.sanitize import sanitize_fields, sanitize_text
 
 N_TARGETS, N_JUDGE_USERS, SEED = 2, 3, 0
@@ -217,7 +218,7 @@ def test_fault_injected_titles_are_embedded_and_carded_sanitized_and_counted(tmp
     import duckdb
 
     from orchestration.core.resources import LakeResource
-    from orchestration.defs.evaluation.assets import item_cards
+    from orchestration.defs.evaluation.inputs import item_cards
     from orchestration.defs.llm.assets import item_text_embeddings
 
     titles = {

@@ -7,20 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TEST_MODEL_CACHE, TODAY, materializations, tiny_llm
+from support.data import TEST_MODEL_CACHE, TODAY
+from support.pipelines import materializations, tiny_llm
 
 from models import registry
 from models.common.stats import auc, auc_interval
 from models.evaluation.cases import sample_users
-from models.evaluation.judge import (
-    RATINGS,
-    Judge,
-    JudgeCase,
-    agreement,
-    expected_rating,
-    judge_cases,
-    summarize,
-)
+from models.evaluation.judge import RATINGS, Judge, JudgeCase, expected_rating, judge_cases
+from models.evaluation.judge_summary import agreement, summarize
 from models.llm.openai_backend import OpenAIBackend
 
 PROFILE = (

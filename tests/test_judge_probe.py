@@ -6,18 +6,17 @@ import pandas as pd
 import pytest
 
 from models.common.stats import auc, ece, reliability, wilson
-from models.evaluation.judge import JudgeCase, summarize, verdict_truth_agreement
+from models.evaluation.judge import JudgeCase
+from models.evaluation.judge_cards import item_card_texts, natural_title, read_cards
 from models.evaluation.judge_probe import (
     Calibration,
     ProbeConfig,
     dump,
     fit_probe,
-    item_card_texts,
     load,
-    natural_title,
-    read_cards,
     train_examples,
 )
+from models.evaluation.judge_summary import summarize, verdict_truth_agreement
 from models.recsys.data import SplitData
 
 

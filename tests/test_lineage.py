@@ -1,4 +1,4 @@
-"""Lineage and incremental re-runs on a persistent Dagster instance, as `dagster dev` and
+"""Lineage and incremental re-runs on a persistent Dagster instance, as `dg dev` and
 `reclake demo` keep one: an unchanged re-run recomputes nothing after ingest, one edited input file
 recomputes only what depends on it, and `reclake lineage` walks a partition back to raw file rows."""
 
@@ -8,7 +8,8 @@ import os
 import subprocess
 
 import pytest
-from conftest import RECLAKE, TODAY, materializations
+from support.data import TODAY
+from support.pipelines import RECLAKE, materializations
 
 from models import registry
 

@@ -9,12 +9,13 @@ import os
 import pandas as pd
 import pytest
 import torch
-from conftest import TEST_MODEL_CACHE
+from support.data import TEST_MODEL_CACHE
 
 from models.llm.cache import LLMCache
 from models.llm.openai_backend import OpenAIBackend
 from models.llm.templates import PromptTemplate
-from models.text.profiles import user_profile_inputs, write_profiles
+from models.text.profile_inputs import user_profile_inputs
+from models.text.profiles import write_profiles
 
 QUESTION = [{"role": "user", "content": "Name one fruit."}]
 RATING = [
@@ -143,7 +144,7 @@ def test_profile_assets_write_contract_tables_and_second_run_calls_no_llm(ml100k
 @pytest.fixture(scope="module")
 def llamacpp():
     """The embedded GGUF on the llama.cpp runtime (xllamacpp), 4 slots, one thread."""
-    from conftest import TEST_MODEL_CACHE
+    from support.data import TEST_MODEL_CACHE
 
     from models.llm.embedded import load_embedded
 

@@ -17,7 +17,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from models.evaluation.judge import Judge, JudgeCase, judge_cases, summarize
+from models.evaluation.judge import Judge, JudgeCase, judge_cases
+from models.evaluation.judge_summary import summarize
 from models.llm.cache import LLMCache
 from models.llm.openai_backend import OpenAIBackend
 from models.text.profiles import write_profiles

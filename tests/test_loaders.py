@@ -8,7 +8,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import AMAZON_FILE, ML100K_DIR, ML_LATEST_SMALL_DIR, needs_shared
+from support.data import AMAZON_FILE, ML100K_DIR, ML_LATEST_SMALL_DIR, needs_shared
 
 from orchestration.core.datasets import DatasetError, parse_rating_scale, resolve_dataset
 from orchestration.defs.ingest.loaders import load_raw_table

@@ -6,7 +6,8 @@ from __future__ import annotations
 import csv
 
 import pytest
-from conftest import ML100K_DIR, query, run_pipeline
+from support.data import ML100K_DIR
+from support.pipelines import query, run_pipeline
 
 from orchestration.defs.transform import checks as transform_checks
 

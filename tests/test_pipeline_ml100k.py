@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import ML100K_DIR, query
+from support.data import ML100K_DIR
+from support.pipelines import query
 
 pytestmark = pytest.mark.integration
 

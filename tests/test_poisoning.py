@@ -5,18 +5,11 @@ defended. bench/poisoning.py prints the full table (more seeds, full ML-100K exp
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ML100K_DIR, write_ml100k_slice
+from support.data import ML100K_DIR, write_ml100k_slice
 
 from models.recsys.data import SplitData, leave_one_out
-from models.robustness.poisoning import (
-    ATTACKS,
-    INJECTED_FILE,
-    detect,
-    exposure,
-    inject,
-    pick_target,
-    precision_recall,
-)
+from models.robustness.poisoning import ATTACKS, INJECTED_FILE, exposure, inject, pick_target
+from models.robustness.poisoning_detector import detect, precision_recall
 
 SHARES = (0.01, 0.03, 0.05)
 

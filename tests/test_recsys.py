@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import ML100K_DIR
+from support.data import ML100K_DIR
 
 from models.recsys.base import save_recommender
 from models.recsys.catalog import EASE, MODELS, LLMSASRec, SASRec

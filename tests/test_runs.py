@@ -1,6 +1,6 @@
 """Runs that cannot trample each other (orchestration/core/runs.py, dagster.yaml): a run left STARTED
 by a killed process is marked failed, `reclake demo` waits for a run in progress, and two runs
-launched at once against a running `dagster dev` finish one after the other."""
+launched at once against a running `dg dev` finish one after the other."""
 
 import json
 import os
@@ -15,8 +15,9 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-from conftest import TODAY, assert_loopback_only, free_port, stop_server
 from dagster._core.storage.dagster_run import DagsterRunStatus
+from support.data import TODAY
+from support.servers import assert_loopback_only, free_port, stop_server
 
 from models.common.files import sha256_file
 from orchestration.core.runs import (
@@ -111,15 +112,22 @@ RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status startTim
 @pytest.mark.integration
 def test_two_runs_launched_at_once_finish_one_after_the_other(ml100k_runs, tmp_path):
     """The UI's "Materialize" and the champion sensor both start batch_scoring for today: against
-    a running `dagster dev`, the second waits for the first and the partition equals one run's."""
+    a running `dg dev`, the second waits for the first and the partition equals one run's."""
     runs, _ = ml100k_runs
     home = runs[-1].home
     partition = home / "lake" / "recommendations" / f"date={TODAY}" / "recommendations.parquet"
     before = sha256_file(partition)
     port = free_port()
-    env = {**os.environ, "RECLAKE_HOME": str(home), "DAGSTER_HOME": str(_instance_dir(tmp_path))}
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "RECLAKE_HOME": str(home),
+        "DAGSTER_HOME": str(_instance_dir(tmp_path)),
+        "VIRTUAL_ENV": sys.prefix,  # the venv activated, as a user runs dg
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+    }
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)],
+        [str(bin_dir / "dg"), "dev", "-h", "127.0.0.1", "-p", str(port)],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -146,7 +154,7 @@ def test_two_runs_launched_at_once_finish_one_after_the_other(ml100k_runs, tmp_p
                 assert len(ids) in (0, 2), answers
             except OSError:
                 time.sleep(2)
-        assert len(ids) == 2, "dagster dev did not accept the runs within 240 s"
+        assert len(ids) == 2, "dg dev did not accept the runs within 240 s"
         assert_loopback_only(server.pid)
         deadline, states = time.monotonic() + 900, []
         while time.monotonic() < deadline:

@@ -15,7 +15,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import ML100K_DIR, query
+from support.data import ML100K_DIR
+from support.pipelines import query
 
 from models.llm.openai_backend import OpenAIBackend
 from orchestration.core.paths import Lake, OutsideHomeError

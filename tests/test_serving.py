@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 import dagster as dg
 import pandas as pd
 import pytest
-from conftest import TODAY, materializations, query
 from dagster_pyspark import LazyPySparkResource
+from support.data import TODAY
+from support.pipelines import materializations, query
 
 from models import registry
 from models.common.files import sha256_file
@@ -157,7 +158,7 @@ def test_mlflow_models_serve_answers_with_the_batch_partitions_list(ml100k_runs)
     from pathlib import Path
 
     import requests
-    from conftest import assert_loopback_only, free_port, stop_server, wait_for_http
+    from support.servers import assert_loopback_only, free_port, stop_server, wait_for_http
 
     runs, _ = ml100k_runs
     home = runs[-1].home
@@ -341,10 +342,13 @@ def test_no_champion_fails_naming_the_asset_to_materialize(tmp_path):
 def test_nightly_schedule_scores_the_day_at_two_utc():
     from orchestration.definitions import defs
 
-    schedule = defs.get_schedule_def(nightly_batch_scoring.name)
+    repository = defs.get_repository_def()  # as the daemon evaluates it
+    schedule = repository.get_schedule_def(nightly_batch_scoring.name)
     assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "UTC"
     tick = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
-    with dg.build_schedule_context(scheduled_execution_time=tick) as context:
+    with dg.build_schedule_context(
+        scheduled_execution_time=tick, repository_def=repository
+    ) as context:
         requests = schedule.evaluate_tick(context).run_requests
     assert [r.partition_key for r in requests] == ["2026-11-26"]
 
@@ -360,16 +364,20 @@ def test_cli_backfills_a_date_range_in_one_run(ml100k_runs, tmp_path):
 
     runs, _ = ml100k_runs
     home = runs[-1].home
-    env = {**os.environ, "RECLAKE_HOME": str(home), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "RECLAKE_HOME": str(home),
+        "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "VIRTUAL_ENV": sys.prefix,  # the venv activated, as a user runs dg
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+    }
     (tmp_path / "dagster").mkdir()
     done = subprocess.run(
         [
-            str(Path(sys.executable).parent / "dagster"),
-            "asset",
-            "materialize",
-            "-m",
-            "orchestration.definitions",
-            "--select",
+            str(bin_dir / "dg"),
+            "launch",
+            "--assets",
             "batch_recommendations",
             "--partition-range",
             "2026-02-01...2026-02-03",

@@ -8,21 +8,20 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ML100K_DIR, TODAY, materializations
+from support.data import ML100K_DIR, TODAY
+from support.pipelines import materializations
 
 from models import registry
 from models.evaluation.judge_probe import Calibration, ProbeJudge
-from models.evaluation.simulator import (
+from models.evaluation.simulator import simulate, summarize
+from models.evaluation.simulator_choosers import ChoiceModel, LLMChooser
+from models.evaluation.simulator_inputs import (
     HELDOUT_PAGE,
     MODEL_PAGE,
-    ChoiceModel,
-    LLMChooser,
     Page,
     SimulatedUser,
     guard_leakage,
-    simulate,
     simulation_inputs,
-    summarize,
 )
 from models.llm.cache import LLMCache
 from models.recsys.data import SplitData

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ML100K_DIR, TODAY, assert_loopback_only, query
+from support.data import ML100K_DIR, TODAY
+from support.pipelines import query
+from support.servers import assert_loopback_only
 
 from orchestration.core.spark import java_missing
 

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import RECLAKE
+from support.pipelines import RECLAKE
 
 from orchestration.defs.ingest.synth import SynthConfig, synth_interactions, write_synthetic_dataset
 

@@ -4,7 +4,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import materializations, query
+from support.pipelines import materializations, query
 
 from models import registry
 from models.recsys.metrics import metrics_from_topk
@@ -187,7 +187,7 @@ def test_mlflow_ui_server_lists_the_runs_and_serves_the_plots(ml100k_runs, tmp_p
     from pathlib import Path
 
     import requests
-    from conftest import assert_loopback_only, free_port, stop_server, wait_for_http
+    from support.servers import assert_loopback_only, free_port, stop_server, wait_for_http
 
     runs, _ = ml100k_runs
     port = free_port()

@@ -9,17 +9,19 @@ import torch
 
 from models.recsys.catalog import EASE
 from models.recsys.metrics import evaluate
-from models.recsys.two_stage import (
+from models.recsys.two_stage_features import (
     FEATURE_GROUPS,
     Candidates,
     FeatureSources,
-    TwoStageConfig,
     candidates,
+    feature_frame,
+    labels,
+)
+from models.recsys.two_stage_ranker import (
+    TwoStageConfig,
     cross_fitted,
     evaluate_reranked,
-    feature_frame,
     fit_ranker,
-    labels,
     reranked_topk,
 )
 
@@ -254,7 +256,7 @@ def test_bad_inputs_fail_naming_the_version_or_entity_before_anything_is_registe
     from models import registry
     from models.recsys.metrics import evaluate as evaluate_model
     from orchestration.core.resources import LakeResource
-    from orchestration.defs.training.two_stage import checked_stats, pick_base
+    from orchestration.defs.training.two_stage_inputs import checked_stats, pick_base
 
     # a base version whose eval_topk is gone (registered and complete, then its lake files lost)
     lake = LakeResource(home=str(tmp_path / "home"))

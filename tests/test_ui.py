@@ -1,4 +1,4 @@
-"""The UIs as a person sees them: `dagster dev` and the MLflow UI started the way a user starts them
+"""The UIs as a person sees them: `dg dev` and the MLflow UI started the way a user starts them
 (127.0.0.1, the incremental runs' instance and data home), driven by Debian's headless Chromium
 through Selenium. Screenshots go to test-artifacts/screenshots/.
 
@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import free_port, stop_server
+from support.servers import free_port, stop_server
 
 from models import registry
 from orchestration.core.settings import REPO_ROOT
@@ -56,7 +56,7 @@ def _start(cmd: list[str], env: dict, url: str, log: Path, timeout: float = 240)
 
 @pytest.fixture(scope="module")
 def servers(incremental_runs, tmp_path_factory):
-    """`dagster dev` on the runs' instance and `mlflow ui` on their tracking store, both on 127.0.0.1."""
+    """`dg dev` on the runs' instance and `mlflow ui` on their tracking store, both on 127.0.0.1."""
     logs = tmp_path_factory.mktemp("ui-logs")
     home = incremental_runs.edited.home
     env = {
@@ -64,10 +64,11 @@ def servers(incremental_runs, tmp_path_factory):
         "DAGSTER_HOME": str(incremental_runs.dagster_home),
         "RECLAKE_HOME": str(home),
         "PATH": f"{BIN}:{os.environ['PATH']}",
+        "VIRTUAL_ENV": sys.prefix,  # the venv activated, as a user runs dg
     }
     dagster_port, mlflow_port = free_port(), free_port()
     dagster = _start(
-        [str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(dagster_port)],
+        [str(BIN / "dg"), "dev", "-h", "127.0.0.1", "-p", str(dagster_port)],
         env,
         f"http://127.0.0.1:{dagster_port}/server_info",
         logs / "dagster.log",

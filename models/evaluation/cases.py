@@ -6,10 +6,13 @@ had not rated by the held-out moment. Both are answered here, seeded, so one see
 
     users = sample_users(train_counts, n=200, seed=0)
     randoms = random_unseen(rng, n_items, seen=everything_up_to_the_heldout_item, n=10)
+    cases = judge_cases_for(data, champion_lists, baseline_lists, profiles, n_users=200, ...)
 """
 
 import numpy as np
 import pandas as pd
+
+from models.evaluation.judge import JudgeCase
 
 
 def sample_users(activity: pd.Series, n: int, seed: int, strata: int = 4) -> list[str]:
@@ -33,3 +36,56 @@ def random_unseen(rng: np.random.Generator, n_items: int, seen: np.ndarray, n: i
     and including the held-out item, so a negative is never something they rated by then."""
     unseen = np.setdiff1d(np.arange(n_items), seen)
     return rng.choice(unseen, size=min(n, len(unseen)), replace=False)
+
+
+def judge_cases_for(
+    data,
+    champion_lists: dict[str, list[str]],
+    baseline_lists: dict[str, list[str]],
+    profiles: dict[str, str],
+    *,
+    n_users: int,
+    n_random: int,
+    seed: int,
+    needs_profile: bool,
+) -> list[JudgeCase]:
+    """The nightly judge's cases from a `models.recsys.data.SplitData`: users with a test item, both
+    lists and (when a judge reads it) a profile, sampled by train activity; each with its test item,
+    `n_random` random items it had not rated by then and its history up to the valid item."""
+    eligible = [
+        u
+        for u in data.eval_users("test")
+        if data.users[u] in champion_lists
+        and data.users[u] in baseline_lists
+        and (data.users[u] in profiles or not needs_profile)
+    ]
+    if not eligible:
+        raise ValueError(
+            "no user has a test item, both models' lists"
+            + (
+                " and a profile; materialize user_profiles and"
+                if needs_profile
+                else "; materialize"
+            )
+            + " the models first"
+        )
+    activity = pd.Series({data.users[u]: len(data.train[u]) for u in eligible})
+    index = {user_id: u for u, user_id in enumerate(data.users)}
+    rng = np.random.default_rng(seed)
+    cases = []
+    for user_id in sample_users(activity, n_users, seed):
+        u = index[user_id]
+        seen = np.append(data.histories([u], "test")[0], data.test[u])
+        randoms = random_unseen(rng, data.n_items, seen, n_random)
+        cases.append(
+            JudgeCase(
+                user_id,
+                profiles.get(user_id, ""),
+                champion_lists[user_id],
+                baseline_lists[user_id],
+                str(data.items[data.test[u]]),
+                [str(data.items[i]) for i in randoms],
+                history=[str(data.items[i]) for i in seen[:-1]],
+            )
+        )
+    return cases

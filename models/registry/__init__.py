@@ -1,9 +1,18 @@
-"""MLflow, split by job: tracking (client, runs), versions (registration, crash cleanup, lookups),
-gating (who holds the champion alias) and champion (loading it). The names callers use are
-re-exported here, so `from models import registry; registry.gate(client, data_version)` reads as one API."""
+"""MLflow, split by job: tracking (client, runs), registration (recommender versions registered,
+crash cleanup), versions (finding them again), judges (the tuned judge's versions), gating (who
+holds the champion alias) and champion (loading it). The names callers use are re-exported here, so
+`from models import registry; registry.gate(client, data_version)` reads as one API."""
 
 from models.registry.champion import Champion, NoChampionError, champion_version, load_champion
 from models.registry.gating import SIMPLEST_FIRST, gate, last_gate
+from models.registry.judges import latest_judge_probe, register_judge
+from models.registry.registration import (
+    Candidate,
+    discard_version,
+    log_and_register,
+    mark_complete,
+    reap_crashed,
+)
 from models.registry.tracking import (
     CHAMPION_ALIAS,
     COMPLETE_TAG,
@@ -18,18 +27,11 @@ from models.registry.tracking import (
 )
 from models.registry.versions import (
     VALID_BY_USER,
-    Candidate,
     artifacts_present,
-    discard_version,
-    latest_judge_probe,
     latest_per_model,
     latest_versions,
     load_version,
     local_artifact_dir,
-    log_and_register,
-    mark_complete,
-    reap_crashed,
-    register_judge,
     valid_by_user,
     version_row,
 )

@@ -55,7 +55,7 @@ def dbt_manifest_sha256() -> str:
 def run_tags(context, **inputs: str) -> dict[str, str]:
     """Tags tying an MLflow run (or any output) to the Dagster run, asset, inputs and code."""
     return {
-        "dagster_run_id": context.run_id,
+        "dagster_run_id": context.run.run_id,
         "dagster_asset_key": context.asset_key.to_user_string(),
         "dbt_manifest_sha256": dbt_manifest_sha256(),
         "git_commit": git_commit(),

@@ -2,7 +2,7 @@
 
 One writer at a time: DuckDB takes one writer per file and every reclake run writes the data home,
 so the instance queues runs one at a time (dagster.yaml: `concurrency.runs.max_concurrent_runs: 1`;
-the daemon in `dagster dev` launches the next when one ends) and `reclake demo`, which runs in its
+the daemon in `dg dev` launches the next when one ends) and `reclake demo`, which runs in its
 own process outside that queue, waits for a run in progress before it starts.
 
 A run's worker killed with SIGKILL cannot mark its run failed. Runs launched by the daemon are

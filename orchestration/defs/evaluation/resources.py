@@ -3,6 +3,29 @@
 import dagster as dg
 
 from orchestration.core.resources import LLMResource
+from orchestration.core.run_config import RunKnobs, knob
+
+
+class JudgeRunConfig(RunKnobs):
+    """The judge's per-run knobs, editable in the launchpad; an empty one takes the judge
+    resource's value (its RECLAKE_JUDGE_* variable)."""
+
+    n_users: int | None = knob(
+        "RECLAKE_JUDGE_USERS", "users judged, sampled by train activity", ge=1
+    )
+    k: int | None = knob("RECLAKE_JUDGE_K", "items of each list judged", ge=1)
+    n_random: int | None = knob("RECLAKE_JUDGE_RANDOM_ITEMS", "random unseen items per user", ge=1)
+    seed: int | None = knob("RECLAKE_JUDGE_SEED", "seed of the user sample and the random items")
+
+
+class SimulatorRunConfig(RunKnobs):
+    """The simulated users' per-run knobs, editable in the launchpad; an empty one takes the
+    simulator resource's value (its RECLAKE_SIM_* variable)."""
+
+    n_users: int | None = knob("RECLAKE_SIM_USERS", "simulated users", ge=1)
+    page_size: int | None = knob("RECLAKE_SIM_PAGE_SIZE", "items on a page", ge=2, le=20)
+    max_models: int | None = knob("RECLAKE_SIM_MODELS", "model pages per user", ge=1)
+    seed: int | None = knob("RECLAKE_SIM_SEED", "seed of the users, pages and choices")
 
 
 class JudgeResource(dg.ConfigurableResource):

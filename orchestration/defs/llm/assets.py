@@ -18,7 +18,8 @@ from models.common.device import torch_threads
 from models.llm.cache import LLMCache
 from models.text.embeddings import DIMENSIONS, encode_texts
 from models.text.faithfulness import faithfulness_report
-from models.text.profiles import item_profile_inputs, user_profile_inputs, write_profiles
+from models.text.profile_inputs import item_profile_inputs, user_profile_inputs
+from models.text.profiles import write_profiles
 from models.text.sanitize import sanitize_fields
 from orchestration.core.files import write_parquet_atomic
 from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMResource

@@ -188,14 +188,23 @@ def score_partition(
     }
 
 
-@dg.asset(
-    group_name="serving",
-    code_version=SERVING_CODE_VERSION,
+# Both assets are one-spec multi_assets for their backfill policy: a date range runs as one run
+# (`dg launch --partition-range`, a range picked in the UI). BackfillPolicy is public API, and a
+# parameter of `multi_asset`; on `asset` the same parameter is still marked beta in Dagster 1.13.
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "batch_recommendations",
+            group_name="serving",
+            code_version=SERVING_CODE_VERSION,
+            deps=["champion_model", "fct_interactions"],
+            kinds={"pytorch", "parquet", "mlflow"},
+            description="The champion's top-K unseen items for every user, from their history up "
+            "to the end of day D.",
+        )
+    ],
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),  # a date range runs as one run (CLI --partition-range)
-    deps=["champion_model", "fct_interactions"],
-    kinds={"pytorch", "parquet", "mlflow"},
-    description="The champion's top-K unseen items for every user, from their history up to the end of day D.",
+    backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def batch_recommendations(
     context: dg.AssetExecutionContext,
@@ -242,14 +251,20 @@ def batch_recommendations(
     )
 
 
-@dg.asset(
-    group_name="serving",
-    code_version=SERVING_CODE_VERSION,
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "online_recommendations",
+            group_name="serving",
+            code_version=SERVING_CODE_VERSION,
+            deps=[batch_recommendations, "feast_registry"],
+            kinds={"feast", "sqlite"},
+            description="The partition's lists pushed to Feast's online store (view "
+            "user_recommendations).",
+        )
+    ],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[batch_recommendations, "feast_registry"],
-    kinds={"feast", "sqlite"},
-    description="The partition's lists pushed to Feast's online store (view user_recommendations).",
 )
 def online_recommendations(
     context: dg.AssetExecutionContext, lake: LakeResource

@@ -6,6 +6,7 @@ import dagster as dg
 from mlflow.exceptions import MlflowException
 
 from models import registry
+from orchestration.core.partitions import daily_partitions
 from orchestration.core.resources import LakeResource
 from orchestration.core.settings import setting
 
@@ -22,13 +23,23 @@ batch_scoring_job = dg.define_asset_job(
 # "HH:MM" in UTC; RECLAKE_NIGHTLY_AT moves it.
 _hour, _minute = setting("RECLAKE_NIGHTLY_AT")
 
-nightly_batch_scoring = dg.build_schedule_from_partitioned_job(
-    batch_scoring_job,
+
+@dg.schedule(
     name="nightly_batch_scoring",
-    hour_of_day=_hour,
-    minute_of_hour=_minute,
+    job=batch_scoring_job,
+    cron_schedule=daily_partitions.get_cron_schedule(minute_of_hour=_minute, hour_of_day=_hour),
+    execution_timezone=daily_partitions.timezone,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
+def nightly_batch_scoring(context: dg.ScheduleEvaluationContext):
+    """The newest date at the tick's time (the day it runs on: today's partition exists), once per
+    date (the run key): what build_schedule_from_partitioned_job did, without the deprecated
+    run_request_for_partition it calls."""
+    with dg.partition_loading_context(effective_dt=context.scheduled_execution_time):
+        date = daily_partitions.get_last_partition_key()
+    if date is None:
+        return dg.SkipReason("The job's PartitionsDefinition has no partitions")
+    return dg.RunRequest(run_key=date, partition_key=date, job_name=batch_scoring_job.name)
 
 
 @dg.sensor(

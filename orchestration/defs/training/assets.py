@@ -32,7 +32,7 @@ from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import load_splits, splits_version
 from orchestration.defs.training import plots
 from orchestration.defs.training.registration import reap_crashed, register, version_in_place
-from orchestration.defs.training.resources import TrainingResource
+from orchestration.defs.training.resources import TrainingResource, TrainingRunConfig
 from orchestration.defs.training.suspicious_users import flagged_user_ids, suspicious_users
 from orchestration.defs.training.two_stage import two_stage_model
 
@@ -49,8 +49,12 @@ def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...]
         description=description,
     )
     def _asset(
-        context: dg.AssetExecutionContext, lake: LakeResource, training: TrainingResource
+        context: dg.AssetExecutionContext,
+        config: TrainingRunConfig,
+        lake: LakeResource,
+        training: TrainingResource,
     ) -> dg.MaterializeResult:
+        training = training.model_copy(update=config.overrides())
         memo = Unchanged(
             context,
             config={

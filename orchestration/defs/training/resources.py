@@ -2,6 +2,27 @@
 
 import dagster as dg
 
+from orchestration.core.run_config import RunKnobs, knob
+
+
+class TrainingRunConfig(RunKnobs):
+    """A recommender asset's per-run knobs, editable in the launchpad; an empty one takes the
+    training resource's value (its RECLAKE_TRAIN_* variable)."""
+
+    seed: int | None = knob("RECLAKE_TRAIN_SEED", "seed of initialization, sampling and the grid")
+    max_epochs: int | None = knob("RECLAKE_TRAIN_MAX_EPOCHS", "epoch budget", ge=1)
+    patience: int | None = knob("RECLAKE_TRAIN_PATIENCE", "early-stopping patience", ge=1)
+
+
+class TwoStageRunConfig(RunKnobs):
+    """two_stage_model's per-run knobs; an empty one takes the training
+    resource's value."""
+
+    seed: int | None = knob("RECLAKE_TRAIN_SEED", "seed of the ranker and its folds")
+    two_stage_n: int | None = knob(
+        "RECLAKE_TRAIN_TWO_STAGE_N", "candidates per user it re-ranks", ge=1
+    )
+
 
 class TrainingResource(dg.ConfigurableResource):
     """Configured from RECLAKE_TRAIN_* env vars (core/settings.py; see README)."""

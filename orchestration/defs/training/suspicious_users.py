@@ -1,10 +1,11 @@
 """Group `training`: users who look like injected fake accounts, flagged before any model trains.
 
-suspicious_users  models.robustness.poisoning.detect on the TRAIN part of `splits` (no labels) ->
-                  lake/evaluation/suspicious_users.parquet (user_id, score, flagged, reasons);
-                  every recommender asset depends on it, and with RECLAKE_TRAIN_POISONING_DEFENCE on
-                  (TrainingResource.poisoning_defence) the flagged users are left out of what the
-                  models learn from, while evaluation keeps the full split (the protocol is fixed).
+suspicious_users  models.robustness.poisoning_detector.detect on the TRAIN part of `splits`
+                  (no labels) -> lake/evaluation/suspicious_users.parquet (user_id, score,
+                  flagged, reasons); every recommender asset depends on it, and with
+                  RECLAKE_TRAIN_POISONING_DEFENCE on (TrainingResource.poisoning_defence) the
+                  flagged users are left out of what the models learn from, while evaluation
+                  keeps the full split (the protocol is fixed).
 """
 
 from pathlib import Path
@@ -15,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from models.robustness.poisoning import DetectorConfig, detect
+from models.robustness.poisoning_detector import DetectorConfig, detect
 from orchestration.core.files import write_parquet_atomic
 from orchestration.core.resources import LakeResource
 from orchestration.core.ui import plt, png_markdown, save_chart

@@ -37,7 +37,7 @@ from orchestration.core.warehouse import connect, table_fingerprint
 from orchestration.defs.transform.expectations import VALID_EVENT_TS
 
 if under_dagster_dev():
-    parse_dbt_project()  # under `dagster dev`, re-parse on each (re)load so the manifest matches the SQL
+    parse_dbt_project()  # under `dg dev`, re-parse on each (re)load so the manifest matches the SQL
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 # dbt unit tests check the models' logic, not the data: CI runs them on both engines
@@ -136,7 +136,9 @@ def _unchanged_models(
 
 def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource):
     """`dbt build` the selected models; attach row counts, content hashes and data versions. When
-    nothing they depend on changed, the models are not rebuilt: their tests still run (`dbt test`)."""
+    nothing they depend on changed, the models are not rebuilt: their tests still run (`dbt test`).
+    dbt.cli gets the op's context, which dagster-dbt uses either way (it reads the op's tags, which
+    AssetExecutionContext.op, deprecated, would hand it)."""
     if problem := engine_problem(lake.engine):
         raise dg.Failure(problem)
     variables = dbt_vars(lake)
@@ -147,9 +149,8 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
             f"dbt: {len(unchanged)} models unchanged, not rebuilt; running their tests"
         )
         for key, (last, reason) in unchanged.items():
-            yield dg.Output(
-                None,
-                output_name=context.assets_def.get_output_name_for_asset_key(key),
+            yield dg.MaterializeResult(
+                asset_key=key,
                 metadata={
                     **{k: v for k, v in last.metadata.items() if k != SKIPPED_KEY},
                     SKIPPED_KEY: reason,
@@ -158,7 +159,7 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
             )
         invocation = dbt.cli(
             ["test", *target, *PRODUCTION, "--vars", dbt_invocation_vars(lake, variables)],
-            context=context,
+            context=context.op_execution_context,
             raise_on_error=False,
         )
         yield from invocation.stream()
@@ -170,7 +171,7 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
         return
     invocation = dbt.cli(
         ["build", *target, *PRODUCTION, "--vars", dbt_invocation_vars(lake, variables)],
-        context=context,
+        context=context.op_execution_context,
         raise_on_error=False,
     )
     events = list(invocation.stream())
@@ -198,9 +199,8 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
     for event in events:
         if isinstance(event, dg.Output) and event.output_name in fingerprints:
             rows, digest = fingerprints[event.output_name]
-            yield dg.Output(
-                value=event.value,
-                output_name=event.output_name,
+            yield dg.MaterializeResult(
+                asset_key=context.asset_key_for_output(event.output_name),
                 metadata={
                     **event.metadata,
                     "dagster/row_count": rows,

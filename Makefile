@@ -12,11 +12,12 @@ export RECLAKE_HOME
 export DAGSTER_HOME ?= $(RECLAKE_HOME)/dagster
 PYTEST_ARGS ?=
 
-.PHONY: help demo test browsers ui mlflow-ui serve-model venv bench-simulator bench bench-online bench-train bench-models bench-serving bench-engines clean-state
+.PHONY: help demo test lint format browsers ui mlflow-ui serve-model venv bench-simulator bench bench-online bench-train bench-models bench-serving bench-engines clean-state
 
 help:
 	@echo "make demo          the whole pipeline on ML-100K with the embedded LLM, into RECLAKE_HOME (default ./.reclake)"
-	@echo "make test          unit, integration and browser tests (installs the test extra)"
+	@echo "make test          ruff (lint + format check), then unit, integration and browser tests"
+	@echo "make format        ruff format + ruff check --fix over the tree"
 	@echo "make ui            Dagster UI on http://127.0.0.1:3000 (schedule, sensors, run queue)"
 	@echo "make mlflow-ui     MLflow UI on http://127.0.0.1:5000 (runs, plots, registry)"
 	@echo "make serve-model   the champion behind 'mlflow models serve' on http://127.0.0.1:5001"
@@ -32,9 +33,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e . -c constraints.txt
 	touch $(STAMP)
 
-# the test extra (pytest, selenium, import-linter): only `make test` installs it
+# the test extra (pytest, selenium, import-linter, ruff): only `make test` and `make lint` install it
 $(TEST_STAMP): $(STAMP)
-	@echo "reclake: installing the test extra (pytest, selenium, import-linter)"
+	@echo "reclake: installing the test extra (pytest, selenium, import-linter, ruff)"
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]' -c constraints.txt
 	touch $(TEST_STAMP)
 
@@ -49,8 +50,17 @@ browsers:
 	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1)) || \
 	  echo "make browsers: could not install chromium + chromium-driver; the browser tests will be skipped" >&2
 
+# ruff: the lint and the format check run before the tests, and either failing fails `make test`
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(TEST_STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
 # pytest exits 5 when it collected no tests: treat that as a failure, not a pass.
-test: $(TEST_STAMP) browsers
+test: $(TEST_STAMP) lint browsers
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

@@ -90,8 +90,8 @@ def child_scoring(home: str, engine: str) -> dict:
     from models.recsys.serving import SavedRecommender
     from models.registry import Champion
     from orchestration.core.resources import LakeResource
-    from orchestration.defs.serving.assets import score_partition
     from orchestration.defs.serving.resources import ServingResource
+    from orchestration.defs.serving.scoring import score_partition
 
     torch.manual_seed(0)
     model = SASRec(SASRecConfig(device="cpu"))

@@ -22,8 +22,8 @@ from models import registry
 from orchestration.core.paths import Lake
 from orchestration.core.resources import LakeResource
 from orchestration.core.settings import home_from_env
-from orchestration.defs.serving.assets import lists_in_process
 from orchestration.defs.serving.resources import ServingResource
+from orchestration.defs.serving.scoring import lists_in_process
 
 
 def load_version(client, version: str) -> registry.Champion:

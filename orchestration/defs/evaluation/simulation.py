@@ -1,18 +1,7 @@
 """The simulated users' wiring (the asset is simulated_feedback.py): which model versions get a
-page, which simulator runs, the whole simulation on a data home (the asset's work and the bench's),
-and what a night's simulation leaves in MLflow and the Dagster UI.
-
-The asset it serves, from its own docstring:
-
-simulated_feedback[D]  sampled users (by train activity), each shown a held-out page (their test
-                       item among random unseen items: validation) and one shuffled page per model
-                       version on the current data (the champion, popularity, then by valid NDCG)
-                       -> lake/simulations/date=D/{choices.parquet, summary.json}, an MLflow run with
-                       the pick-rate-vs-NDCG and by-position plots. Advisory unless validated; it
-                       never decides the champion.
-
-The simulator is the tuned one by default (RECLAKE_SIM_KIND=probe: the tuned judge's calibrated
-P(relevant) as a choice model); `zero-shot` has an LLM of the ladder pick a letter.
+page, which simulator runs (the tuned choice model, or a zero-shot LLM), the whole simulation on a
+data home (the asset's work and the bench's), and what a night's simulation leaves in MLflow and
+the Dagster UI.
 """
 
 import tempfile

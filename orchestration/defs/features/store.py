@@ -51,7 +51,8 @@ def export_feature_sources(lake: Lake) -> dict[str, dict]:
     facts = {}
     with connect(lake.warehouse) as con:
         for view, mart in FEATURE_SOURCES.items():
-            table = con.execute(
+            # the relational API hands Arrow over without the DB-API result's extra copy
+            table = con.sql(
                 f"select * from main.{quote_ident(mart)} order by 1, event_timestamp"
             ).to_arrow_table()
             # Feast reads timestamps as UTC: store them tz-aware so no reader has to guess.

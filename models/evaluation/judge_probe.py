@@ -34,13 +34,11 @@ from models.recsys.pair_probe import Probe, pair_features
 
 @dataclass
 class ProbeConfig:
-    targets_per_user: int = (
-        10  # the last train items of each user that the probe learns to pick out
-    )
+    # the last train items of each user that the probe learns to pick out
+    targets_per_user: int = 10
     negatives_per_target: int = 4  # random items outside the user's train history, per positive
-    min_history: int = (
-        2  # train items kept as history; a shorter user gives fewer targets, none below this
-    )
+    # train items kept as history; a shorter user gives fewer targets, none below this
+    min_history: int = 2
     l2_c: float = 0.05  # inverse L2 strength; 0.01-0.2 gave valid AUCs within 0.01 of each other
     seed: int = 0
 

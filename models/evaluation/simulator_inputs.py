@@ -19,9 +19,8 @@ import numpy as np
 
 from models.evaluation.cases import random_unseen
 
-HELDOUT_PAGE = (
-    "heldout"  # page kind of the validation page: the test item among random unseen items
-)
+# page kind of the validation page: the test item among random unseen items
+HELDOUT_PAGE = "heldout"
 MODEL_PAGE = "model"
 
 
@@ -32,9 +31,8 @@ class SimulatedUser:
     recent_titles: list[str]  # the last train titles, newest last
     profile: str = ""  # the LLM profile written from train
     redactions: int = 0  # held-out titles cut from the profile by guard_leakage
-    unusable: str | None = (
-        None  # why this user cannot be simulated without leaking (counted, skipped)
-    )
+    # why this user cannot be simulated without leaking (counted, skipped)
+    unusable: str | None = None
 
 
 @dataclass

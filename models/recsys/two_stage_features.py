@@ -46,9 +46,8 @@ class FeatureSources:
     """What the features are computed from; a group whose source is missing is an error (leave the
     group out of the config instead), never a column of NaNs."""
 
-    stats: pd.DataFrame | None = (
-        None  # Feast rows aligned with the candidate rows: user_stats__*, item_stats__*
-    )
+    # Feast rows aligned with the candidate rows: user_stats__*, item_stats__*
+    stats: pd.DataFrame | None = None
     item_vectors: np.ndarray | None = None  # [n_items, d] unit vectors of the LLM item profiles
     user_vectors: np.ndarray | None = None  # [n_users, d] unit vectors of the LLM user profiles
     # (histories, candidate items [users, N]) -> P(relevant) [users, N]

@@ -15,9 +15,8 @@ from models.recsys.metrics import METRICS
 from models.recsys.serving import SavedRecommender
 from models.registry.tracking import COMPLETE_TAG, REGISTERED_MODEL, metric_name
 
-VALID_BY_USER = (
-    "evaluation/valid_ndcg_at_10_by_user.parquet"  # what the gate's paired comparison reads
-)
+# what the gate's paired comparison reads
+VALID_BY_USER = "evaluation/valid_ndcg_at_10_by_user.parquet"
 
 
 def local_path(uri: str) -> Path | None:

@@ -28,9 +28,8 @@ from models.recsys.data import SplitData
 @dataclass
 class DetectorConfig:
     min_group: int = 5  # users ending on one item before that can count as a campaign
-    group_bound: float = (
-        0.2  # Wilson lower bound of (users ending on it / holding it); clean ML-100K max: 0.02
-    )
+    # Wilson lower bound of (users ending on it / holding it); clean ML-100K max: 0.02
+    group_bound: float = 0.2
     popularity_z: float = 4.0  # robust z below the median mean-log-popularity that is atypical
     duplicate_jaccard: float = 0.75  # train-set Jaccard to another user that counts as a copy
     # users with fewer train items are judged by no rule: a one-item history always "ends" on its item

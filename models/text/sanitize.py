@@ -72,9 +72,8 @@ when while where who whom which what how all any some each every very too also j
 onto about after before again off more most such own same can will would could should may might must do does did has
 have had there here de la le les des du un une el los las di da il lo del al en et und der die das von zu im""".split()
 )
-SALAD_WINDOW = (
-    8  # all 8 in a row must look like salad: prose has function words and attached commas
-)
+# all 8 in a row must look like salad: prose has function words and attached commas
+SALAD_WINDOW = 8
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,8 @@ class LakeResource(dg.ConfigurableResource):
     dataset: str = "ml-100k"
     data_dir: str | None = None
     rating_scale: str | None = None  # "min,max" for a generic folder; named datasets know theirs
-    engine: str = (
-        "duckdb"  # RECLAKE_ENGINE: duckdb (embedded) or spark (dbt-spark + Spark batch scoring)
-    )
+    # RECLAKE_ENGINE: duckdb (embedded) or spark (dbt-spark + Spark batch scoring)
+    engine: str = "duckdb"
 
     @property
     def home_path(self) -> Path:
@@ -67,16 +66,14 @@ class LLMResource(dg.ConfigurableResource):
 
     backend: str = "embedded"  # embedded | hf | openai
     embedded_model: str = "smollm2-135m"  # embedded: a rung of models/llm/ladder.py
-    runtime: str = (
-        "transformers"  # embedded: transformers (dequantized, torch) | llamacpp (the GGUF as it is)
-    )
+    # embedded: transformers (dequantized, torch) | llamacpp (the GGUF as it is)
+    runtime: str = "transformers"
     model_path: str | None = None  # hf: a local checkpoint directory
     base_url: str | None = None  # openai: e.g. http://127.0.0.1:8011/v1
     model: str | None = None  # openai: model name on that server
     device: str | None = None  # None: cuda when present, else cpu
-    model_cache_dir: str | None = (
-        None  # where the embedded model is kept; default $RECLAKE_HOME/cache
-    )
+    # where the embedded model is kept; default $RECLAKE_HOME/cache
+    model_cache_dir: str | None = None
     batch_size: int = 64
     item_max_new_tokens: int = 90
     user_max_new_tokens: int = 160

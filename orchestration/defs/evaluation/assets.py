@@ -34,9 +34,8 @@ from orchestration.defs.evaluation.resources import JudgeResource, JudgeRunConfi
 from orchestration.defs.evaluation.simulated_feedback import simulated_feedback
 from orchestration.defs.evaluation.tuned_judge import judge_probe
 
-EVALUATION_CODE_VERSION = (
-    "3"  # 2: item cards are sanitized (#11); 3: the tuned judge, histories in cases
-)
+# 2: item cards are sanitized (#11); 3: the tuned judge, histories in cases
+EVALUATION_CODE_VERSION = "3"
 BASELINE_MODEL = "popularity"
 
 

@@ -32,9 +32,8 @@ class JudgeResource(dg.ConfigurableResource):
     """Configured from RECLAKE_JUDGE_* env vars (core/settings.py; see README). The first judge is the
     `llm` resource's backend; a second one (RECLAKE_JUDGE2_*) turns on the multi-judge agreement report."""
 
-    kind: str = (
-        "probe"  # probe: the tuned judge (judge_probe); zero-shot: the LLM answers 1-5 / A-B itself
-    )
+    # probe: the tuned judge (judge_probe); zero-shot: the LLM answers 1-5 / A-B itself
+    kind: str = "probe"
     n_users: int = 200
     k: int = 10  # items of each list judged
     n_random: int = 10  # random unseen items per user: the negatives of judge_auc
@@ -83,9 +82,8 @@ class SimulatorResource(dg.ConfigurableResource):
     max_models: int = 5  # model pages per user (plus one held-out page): the champion, popularity, then by valid NDCG
     n_recent: int = 10  # recent train films the simulated user remembers
     seed: int = 0
-    embedded_model: str | None = (
-        None  # zero-shot: a rung of the ladder; None: the llm resource's model
-    )
+    # zero-shot: a rung of the ladder; None: the llm resource's model
+    embedded_model: str | None = None
     runtime: str | None = None  # zero-shot: the embedded runtime; None: the llm's
 
     def llm(self, first: LLMResource) -> LLMResource:

@@ -26,9 +26,8 @@ from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMRe
 from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import query
 
-LLM_CODE_VERSION = (
-    "3"  # 2: untrusted item text is sanitized (#11); 3: unsupported sentences dropped (#19)
-)
+# 2: untrusted item text is sanitized (#11); 3: unsupported sentences dropped (#19)
+LLM_CODE_VERSION = "3"
 
 
 def _profile_memo(context, lake: LakeResource, llm: LLMResource, kind: str) -> Unchanged:

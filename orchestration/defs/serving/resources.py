@@ -7,6 +7,5 @@ class ServingResource(dg.ConfigurableResource):
     """Configured from RECLAKE_SERVING_* env vars (core/settings.py; see README)."""
 
     top_k: int = 20
-    chunk_users: int = (
-        1024  # users scored per forward pass: bounds memory at chunk x catalog scores
-    )
+    # users scored per forward pass: bounds memory at chunk x catalog scores
+    chunk_users: int = 1024

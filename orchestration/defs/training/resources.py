@@ -30,13 +30,11 @@ class TrainingResource(dg.ConfigurableResource):
     device: str = "auto"  # auto: cuda when present, else cpu
     seed: int = 0
     torch_threads: int = 2
-    max_epochs: int | None = (
-        None  # None: each model's own default (early stopping ends most runs sooner)
-    )
+    # None: each model's own default (early stopping ends most runs sooner)
+    max_epochs: int | None = None
     patience: int | None = None
-    llm_item_text: str = (
-        "title+profile"  # which item vectors llm_sasrec maps: title | profile | title+profile
-    )
+    # which item vectors llm_sasrec maps: title | profile | title+profile
+    llm_item_text: str = "title+profile"
     llm_use_user_profile: bool = False
     # Leave the users `suspicious_users` flags (likely fake, poisoning accounts) out of what every model
     # learns from; they are still evaluated, so the protocol is unchanged. Off by default: on clean
@@ -46,9 +44,8 @@ class TrainingResource(dg.ConfigurableResource):
     # (RECLAKE_TRAIN_POISONING_DEFENCE=1) when the data may hold fake accounts: it removes the
     # injected attacks of bench/poisoning.py entirely.
     poisoning_defence: bool = False
-    two_stage_base: str | None = (
-        None  # the model two_stage re-ranks; None: the best other one by valid
-    )
+    # the model two_stage re-ranks; None: the best other one by valid
+    two_stage_base: str | None = None
     two_stage_n: int = 50  # candidates per user it re-ranks
 
     def overrides(self) -> dict:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from models.common.device import torch_threads
 from models.common.stats import auc, auc_interval
+from models.evaluation.cases import random_unseen
 from models.evaluation.judge_cards import item_card_texts
 from models.evaluation.judge_probe import ProbeConfig, fit_probe
 from models.llm.embedded import load_embedded
@@ -37,8 +38,8 @@ def candidates(data: SplitData, stage: str, users: np.ndarray, seed: int, n_rand
     out = []
     for u, history in zip(users, data.histories(users, stage)):
         target = data.target(stage)[u]
-        unseen = np.setdiff1d(np.arange(data.n_items), np.append(history, target))
-        out.append((u, history, np.append(target, rng.choice(unseen, n_random, replace=False))))
+        randoms = random_unseen(rng, data.n_items, np.append(history, target), n_random)
+        out.append((u, history, np.append(target, randoms)))
     return out
 
 

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from models.common.stats import auc, ece, reliability, wilson
+from models.evaluation.cases import random_unseen
 from models.evaluation.judge import JudgeCase
 from models.evaluation.judge_cards import item_card_texts, natural_title, read_cards
 from models.evaluation.judge_probe import (
@@ -45,10 +46,8 @@ def heldout_auc(probe, data, vectors, stage="valid", n_random=10, seed=1):
     pos, neg = [], []
     for u, history in zip(data.eval_users(stage), data.histories(data.eval_users(stage), stage)):
         target = data.target(stage)[u]
-        unseen = np.setdiff1d(np.arange(data.n_items), np.append(history, target))
-        scores = probe.raw_scores(
-            vectors, history, np.append(target, rng.choice(unseen, n_random, replace=False))
-        )
+        randoms = random_unseen(rng, data.n_items, np.append(history, target), n_random)
+        scores = probe.raw_scores(vectors, history, np.append(target, randoms))
         pos.append(scores[0])
         neg.extend(scores[1:])
     return auc(pos, neg)

@@ -31,6 +31,12 @@ def sample_users(activity: pd.Series, n: int, seed: int, strata: int = 4) -> lis
     return sorted(chosen)
 
 
+def sample_split_users(data, users, n: int, seed: int) -> list[str]:
+    """`sample_users` over user indices of a `models.recsys.data.SplitData`, their activity being
+    their train length: the ids of the sampled users."""
+    return sample_users(pd.Series({data.users[u]: len(data.train[u]) for u in users}), n, seed)
+
+
 def random_unseen(rng: np.random.Generator, n_items: int, seen: np.ndarray, n: int) -> np.ndarray:
     """`n` distinct item indices (fewer when fewer exist) outside `seen`: a user's train history up to
     and including the held-out item, so a negative is never something they rated by then."""
@@ -69,11 +75,10 @@ def judge_cases_for(
             )
             + " the models first"
         )
-    activity = pd.Series({data.users[u]: len(data.train[u]) for u in eligible})
     index = {user_id: u for u, user_id in enumerate(data.users)}
     rng = np.random.default_rng(seed)
     cases = []
-    for user_id in sample_users(activity, n_users, seed):
+    for user_id in sample_split_users(data, eligible, n_users, seed):
         u = index[user_id]
         seen = np.append(data.histories([u], "test")[0], data.test[u])
         randoms = random_unseen(rng, data.n_items, seen, n_random)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from models.common.stats import auc, auc_interval, ece
-from models.evaluation.cases import random_unseen, sample_users
+from models.evaluation.cases import random_unseen, sample_split_users
 from models.evaluation.judge_probe import Calibration, ProbeConfig, fit_probe
 from models.recsys.data import SplitData
 from models.recsys.pair_probe import Probe
@@ -25,8 +25,7 @@ def calibration_sample(
     and `n_random` items outside the user's train history and valid item, scored from train history."""
     users = data.eval_users("valid")
     index = {user_id: u for u, user_id in enumerate(data.users)}
-    activity = pd.Series({data.users[u]: len(data.train[u]) for u in users})
-    chosen = [index[u] for u in sample_users(activity, n_users, seed)]
+    chosen = [index[u] for u in sample_split_users(data, users, n_users, seed)]
     rng = np.random.default_rng(seed)
     rows = []
     for u in chosen:

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
-import pandas as pd
 
 from models import registry
 from models.common.device import torch_threads
-from models.evaluation.cases import sample_users
+from models.evaluation.cases import sample_split_users
 from models.evaluation.judge_probe import load as load_probe_judge
 from models.evaluation.simulator import simulate, summarize
 from models.evaluation.simulator_choosers import ChoiceModel, LLMChooser, ProbeChooser
@@ -26,7 +25,7 @@ from orchestration.core.resources import LakeResource, LLMResource
 from orchestration.core.ui import png_markdown
 from orchestration.core.warehouse import load_splits
 from orchestration.defs.evaluation import plots
-from orchestration.defs.evaluation.inputs import eval_topk, item_names_and_cards
+from orchestration.defs.evaluation.inputs import eval_topk, item_names_and_cards, user_profiles
 from orchestration.defs.evaluation.resources import JudgeResource, SimulatorResource
 from orchestration.defs.evaluation.tuned_judge import probe_key, reader_llm
 
@@ -121,20 +120,15 @@ def simulate_home(
         for v in versions
     }
     names, cards = item_names_and_cards(lake)
-    profiles = pd.read_parquet(lake.paths.profiles("user"))
     eligible = data.eval_users("test")
     if not len(eligible):
         raise dg.Failure("simulated_feedback: no user has a test item")
-    sampled = sample_users(
-        pd.Series({data.users[u]: len(data.train[u]) for u in eligible}),
-        simulator.n_users,
-        simulator.seed,
-    )
+    sampled = sample_split_users(data, eligible, simulator.n_users, simulator.seed)
     users, pages = simulation_inputs(
         data,
         names,
         cards,
-        dict(zip(profiles["user_id"], profiles["profile"])),
+        user_profiles(lake),
         lists,
         sampled,
         simulator.page_size,

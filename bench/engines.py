@@ -64,6 +64,7 @@ def run_child(args: list[str]) -> dict:
 def child_transform(home: str, data: str, engine: str) -> dict:
     import dagster as dg
 
+    from orchestration.core.partitions import daily_partitions
     from orchestration.core.resources import LakeResource
     from orchestration.definitions import WAREHOUSE_JOB, build_defs
 
@@ -72,7 +73,11 @@ def child_transform(home: str, data: str, engine: str) -> dict:
     )
     started = time.perf_counter()
     with dg.DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            partition_key=daily_partitions.get_last_partition_key(),  # a snapshot: any day reads it all
+        )
         steps = {
             s.step_key: round(s.end_time - s.start_time, 1)
             for s in instance.get_run_step_stats(result.run_id)

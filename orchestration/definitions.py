@@ -23,6 +23,7 @@ from orchestration.defs.evaluation.assets import evaluation_assets
 from orchestration.defs.evaluation.resources import JudgeResource, SimulatorResource
 from orchestration.defs.features.assets import features_assets
 from orchestration.defs.ingest.assets import ingest_assets
+from orchestration.defs.ingest.sensors import daily_update_job, landing_sensor, serve_lists_job
 from orchestration.defs.llm.assets import llm_assets
 from orchestration.defs.serving.assets import serving_assets
 from orchestration.defs.serving.resources import ServingResource
@@ -77,9 +78,11 @@ def build_defs(
                 description="Raw files to the warehouse's checked tables and marts only.",
             ),
             batch_scoring_job,
+            daily_update_job,
+            serve_lists_job,
         ],
         schedules=[nightly_batch_scoring],
-        sensors=[champion_changed, orphaned_runs],
+        sensors=[champion_changed, orphaned_runs, landing_sensor],
         resources={
             "lake": lake or LakeResource(**resource_fields("lake")),
             "llm": llm or LLMResource(**resource_fields("llm")),

@@ -50,7 +50,7 @@ VARIABLES = {
 
 def write_raw_tables(home: Path) -> None:
     """lake/raw/<dataset>/interactions.parquet as the ingest stage writes it: the source's values as
-    text, then _source_file, _source_sha256, _source_row and _parse_error."""
+    text, then _source_file, _source_sha256, _source_row, _parse_error and _landed_date."""
     rows = [  # (user_id, item_id, rating, timestamp, parse error)
         ("u1", "i1", "4", "881250949", None),
         ("u1", "i2", "3", "881250950", None),
@@ -67,6 +67,7 @@ def write_raw_tables(home: Path) -> None:
         "_source_sha256": pa.array(["0" * 64] * len(rows), pa.string()),
         "_source_row": pa.array(range(2, len(rows) + 2), pa.int64()),
         "_parse_error": pa.array([r[4] for r in rows], pa.string()),
+        "_landed_date": pa.nulls(len(rows), pa.string()),  # a snapshot: no landed day
     }
     folder = home / "lake" / "raw" / DATASET
     folder.mkdir(parents=True)
@@ -207,6 +208,7 @@ def test_unmodified_contracts_build_with_the_declared_columns(runs):
         ("event_ts", "TIMESTAMP"),
         ("source_file", "VARCHAR"),
         ("source_row", "BIGINT"),
+        ("landed_date", "DATE"),
     ]
     assert quarantine == [("rating_not_a_number",), ("malformed_record",)]
 

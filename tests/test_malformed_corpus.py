@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from support import corpus
+from support.data import TODAY
 from support.pipelines import query
 
 from orchestration.core.datasets import DatasetError, resolve_dataset
@@ -48,7 +49,12 @@ def run_warehouse(home: Path, dataset: str, data_dir: Path):
         return (
             build_defs(lake)
             .resolve_job_def(WAREHOUSE_JOB)
-            .execute_in_process(instance=instance, raise_on_error=False, asset_selection=selection)
+            .execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                asset_selection=selection,
+                partition_key=TODAY,
+            )
         )
 
 

@@ -5,7 +5,7 @@ defended. bench/poisoning.py prints the full table (more seeds, full ML-100K exp
 import numpy as np
 import pandas as pd
 import pytest
-from support.data import ML100K_DIR, write_ml100k_slice
+from support.data import ML100K_DIR, TODAY, write_ml100k_slice
 
 from models.recsys.data import SplitData, leave_one_out
 from models.robustness.poisoning import ATTACKS, INJECTED_FILE, exposure, inject, pick_target
@@ -197,7 +197,9 @@ def test_suspicious_users_asset_materializes_and_skips_when_splits_unchanged(tmp
     lake = LakeResource(home=str(home), dataset="ml-100k", data_dir=str(data_dir))
     with dg.DagsterInstance.ephemeral() as instance:
         warehouse = (
-            build_defs(lake).resolve_job_def(WAREHOUSE_JOB).execute_in_process(instance=instance)
+            build_defs(lake)
+            .resolve_job_def(WAREHOUSE_JOB)
+            .execute_in_process(instance=instance, partition_key=TODAY)
         )
         assert warehouse.success
         runs = [

@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from support.data import ML100K_DIR
+from support.data import ML100K_DIR, TODAY
 from support.pipelines import query
 
 from models.llm.openai_backend import OpenAIBackend
@@ -81,7 +81,9 @@ def test_ingest_and_dbt_run_in_a_home_whose_path_has_quotes_and_spaces(tmp_path)
         csv.writer(out).writerows([["user_id", "item_id", "rating", "timestamp"], *rows])
     home = tmp_path / "o'brien's \"home\" dir"
     job = build_defs(LakeResource(home=str(home), dataset=str(data))).resolve_job_def(WAREHOUSE_JOB)
-    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, partition_key=TODAY
+    )
     assert result.success
     assert query(home / "warehouse.duckdb", "select count(*) from fct_interactions") == [(400,)]
 

@@ -47,7 +47,9 @@ def warehouse_run(home: Path, dataset: str, data_dir: Path | None, engine: str):
     result = (
         build_defs(lake)
         .resolve_job_def(WAREHOUSE_JOB)
-        .execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        .execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False, partition_key=TODAY
+        )
     )
     assert result.success, f"{engine} warehouse job failed"
     return result

@@ -104,13 +104,20 @@ class SavedRecommender:
 
     @torch.no_grad()
     def iter_recommendations(
-        self, user_ids: np.ndarray, histories: list[np.ndarray], k: int = 10, batch_size: int = 256
+        self,
+        user_ids: np.ndarray,
+        histories: list[np.ndarray],
+        k: int = 10,
+        batch_size: int = 256,
+        candidates: np.ndarray | None = None,
     ):
         """Top-k unseen items for each user given their history (item indices, time order), one
         DataFrame per chunk of `batch_size` users: memory is bounded by the chunk, not the user
         count. Users the model was not trained on are scored from their history alone. Uses
         torch.topk (deterministic, but equal scores at the cut may order differently than the
-        evaluation's stable full sort, which is too slow for large catalogs)."""
+        evaluation's stable full sort, which is too slow for large catalogs). `candidates`, a
+        boolean mask over the model's items, leaves out the others (a night's lists hold only items
+        seen by that night)."""
         model_users = (
             self.user_index.reindex(pd.Index(user_ids)).fillna(-1).astype(np.int64).to_numpy()
         )
@@ -122,6 +129,8 @@ class SavedRecommender:
             )
             scores = self.model.score_all(users, chunk).float()
             seen = seen_mask(chunk, len(self.items), scores.device)
+            if candidates is not None:
+                seen |= ~torch.as_tensor(candidates, device=scores.device)[None, :]
             top_scores, top = torch.topk(scores.masked_fill(seen, float("-inf")), k, dim=1)
             top, top_scores = top.cpu().numpy(), top_scores.cpu().numpy()
             keep = np.isfinite(top_scores).ravel()  # fewer unseen items than k

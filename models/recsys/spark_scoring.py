@@ -71,7 +71,9 @@ def number_users(histories, chunk_users: int):
     return numbered.toDF([*ordered.columns, "chunk"])
 
 
-def _score_partition(payload, payload_key: str, k: int, model_name: str, model_version: str):
+def _score_partition(
+    payload, payload_key: str, k: int, model_name: str, model_version: str, candidates=None
+):
     """The function each executor runs over its rows (sorted by chunk, then user_id)."""
 
     def score(batches):
@@ -89,7 +91,7 @@ def _score_partition(payload, payload_key: str, k: int, model_name: str, model_v
             users = rows["user_id"].to_numpy(dtype=object)
             histories = [np.asarray(h, dtype=np.int64) for h in rows["history"]]
             for frame in recommender.iter_recommendations(
-                users, histories, k, batch_size=len(rows)
+                users, histories, k, batch_size=len(rows), candidates=candidates
             ):
                 yield frame.assign(
                     rank=frame["rank"].astype(np.int32),
@@ -122,6 +124,7 @@ def score_with_spark(
     model_name: str,
     model_version: str,
     partitions: int | None = None,
+    candidates: np.ndarray | None = None,
 ):
     """Top-k lists for every row of `histories` (user_id, history), as a Spark DataFrame in the
     contract's columns. The model travels once per executor as a broadcast variable."""
@@ -134,5 +137,6 @@ def score_with_spark(
     )
     key = hashlib.sha256(model_bytes).hexdigest()
     return ranged.mapInPandas(
-        _score_partition(payload, key, k, model_name, str(model_version)), OUTPUT_SCHEMA
+        _score_partition(payload, key, k, model_name, str(model_version), candidates),
+        OUTPUT_SCHEMA,
     )

@@ -16,7 +16,7 @@ from orchestration.core.settings import (
 )
 
 
-def _step_failures(result) -> list[str]:
+def step_failures(result) -> list[str]:
     """The user-facing message of each failed step: the innermost error, not the whole traceback."""
     messages = []
     for event in result.all_events:
@@ -63,7 +63,7 @@ def run_pipeline() -> int:
     elapsed = time.monotonic() - started
     if not result.success:
         print(f"\nreclake: the pipeline FAILED after {elapsed:.1f}s:", file=sys.stderr)
-        for message in _step_failures(result) or ["see the Dagster log above"]:
+        for message in step_failures(result) or ["see the Dagster log above"]:
             print(f"  {message}", file=sys.stderr)
         return 1
 

@@ -1,6 +1,8 @@
 """The `reclake` command: run the whole pipeline on the configured dataset and say what it made.
 
 reclake demo          materialize every asset and check into RECLAKE_HOME (default ./.reclake)
+reclake replay [--history-until D] [--days N]
+                      land a dataset's days in the landing zone and run them as the nightly loop would
 reclake fetch-data    download ML-100K (recbole wheel via pip) into the cache, verify sha256
 reclake paths         where state lives
 reclake llm serve     an OpenAI-compatible server (127.0.0.1) over the embedded or hf backend
@@ -54,6 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"reclake {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="materialize every asset and check into RECLAKE_HOME")
+    replay = commands.add_parser(
+        "replay",
+        help="land the dataset's days one at a time and run each as the nightly loop would",
+    )
+    replay.add_argument(
+        "--history-until",
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="land every day before this one as the history (one backfill run), then train and "
+        "serve that day when there is no champion yet",
+    )
+    replay.add_argument(
+        "--days", type=int, default=0, help="then land and run the next N days, one at a time"
+    )
     commands.add_parser("fetch-data", help="download and verify the configured dataset (ML-100K)")
     commands.add_parser("paths", help="print where reclake keeps its state").add_argument(
         "--json", action="store_true", help="machine-readable output"
@@ -125,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         check_environment()  # a bad RECLAKE_* value stops every command here, before any work
         if args.command == "demo":
             return run_pipeline()
+        if args.command == "replay":
+            from orchestration.cli.replay import run_replay
+
+            return run_replay(args.history_until, args.days)
         home = home_from_env()
         from orchestration.core.resources import LakeResource
 

@@ -29,6 +29,10 @@ ML100K_SHA256 = {
     "ml-100k.item": "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532",
     "ml-100k.user": "4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972",
 }
+# Valid event time range, [min, max). Epoch 0 is the usual placeholder for "unknown", so the range
+# starts just after it. dbt gets these as vars (min_event_ts/max_event_ts), and the landing zone's
+# day cutter reads timestamps the same way, so all three agree.
+VALID_EVENT_TS = ("1970-01-01 00:00:01", "2100-01-01 00:00:00")
 NAMED_DATASETS = ("ml-100k", "ml-latest-small", "amazon-reviews")
 # Named datasets with no download of their own: rating scale, and what RECLAKE_DATA_DIR must hold.
 NEEDS_DATA_DIR = {

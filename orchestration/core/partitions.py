@@ -1,11 +1,27 @@
-"""Daily partitions of the nightly stages (serving, evaluation): one per scoring date (UTC), today's included."""
+"""One daily partitions definition (UTC) for every partitioned asset. What a key D means depends on
+the asset: for the daily raw tables and the models dbt builds from them, the events of day D; for
+the nightly stages (serving, evaluation), the lists served on day D, scored from data before D.
+
+end_offset=1: today's partition exists (the nightly run scores the day it runs on). The first key is
+RECLAKE_SERVING_START_DATE (default 1990-01-01, before the first event of any bundled dataset)."""
+
+from datetime import date, timedelta
 
 import dagster as dg
 
 from orchestration.core.settings import setting
 
-# end_offset=1: today's partition exists (the nightly run scores the day it runs on); the first date a
-# backfill can ask for is RECLAKE_SERVING_START_DATE
 daily_partitions = dg.DailyPartitionsDefinition(
     start_date=setting("RECLAKE_SERVING_START_DATE"), end_offset=1, timezone="UTC"
 )
+
+
+def partition_days(context) -> list[str]:
+    """The day keys a run covers: one partition, or every day of a range (a single-run backfill)."""
+    window = context.partition_time_window
+    start, end = window.start.date(), window.end.date()
+    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days)]
+
+
+def next_day(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()

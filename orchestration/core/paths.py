@@ -82,6 +82,21 @@ class Lake:
     def raw_table(self, dataset: str, table: str) -> Path:
         return self.path("lake", "raw", dataset, f"{table}.parquet")
 
+    def raw_day(self, dataset: str, table: str, date: str) -> Path:
+        """One landed day of a daily raw table (interactions, items) in the lake."""
+        return self.path("lake", "raw", dataset, table, f"date={date}", "part.parquet")
+
+    def landing(self, dataset: str) -> Path:
+        """The landing zone: a producer drops each UTC day's files into date=YYYY-MM-DD/ here."""
+        return self.path("landing", dataset)
+
+    def landing_day(self, dataset: str, date: str) -> Path:
+        return self.path("landing", dataset, f"date={date}")
+
+    @property
+    def replay_days(self) -> Path:  # one row per landed or replayed day (DESIGN.md contract)
+        return self.path("lake", "replay", "days.parquet")
+
     def dataset_facts(self, dataset: str) -> Path:
         return self.path("lake", "raw", dataset, "dataset.json")
 

@@ -52,6 +52,14 @@ class LakeResource(dg.ConfigurableResource):
         """The ingest stage's facts about the dataset (rating scale, source files), read by later stages."""
         return self.paths.dataset_facts(self.spec().name)
 
+    @property
+    def daily(self) -> bool:
+        """Whether the dataset arrives day by day: its landing zone has at least one day folder.
+        Then the daily raw tables (interactions, items) are read from there, one partition a day;
+        without one, every run reads the whole source (a snapshot)."""
+        root = self.paths.landing(self.spec().name)
+        return root.is_dir() and any(root.glob("date=*"))
+
     def source_folder(self, log=print) -> Path:
         """The local folder (or file) holding the dataset, fetching ML-100K if it is not there."""
         spec = self.spec()

@@ -240,7 +240,7 @@ VARIABLES = [
     # nightly serving
     deployment("RECLAKE_SERVING_TOP_K", _integer(1), "serving.top_k", 20),
     deployment("RECLAKE_SERVING_CHUNK_USERS", _integer(1), "serving.chunk_users", 1024),
-    deployment("RECLAKE_SERVING_START_DATE", _date, None, "2026-01-01"),
+    deployment("RECLAKE_SERVING_START_DATE", _date, None, "1990-01-01"),
     deployment("RECLAKE_NIGHTLY_AT", _clock, None, (2, 0)),
     # the judge (its first backend is the llm resource; RECLAKE_JUDGE2_* add a second)
     deployment("RECLAKE_JUDGE_KIND", _KINDS, "judge.kind", "probe"),

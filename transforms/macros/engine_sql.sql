@@ -7,7 +7,12 @@
 {% macro default__raw_source(table) -%}{{ source('raw', table) }}{%- endmacro %}
 {% macro spark__raw_source(table) -%}
     {%- set relation = source('raw', table) -%}
-    parquet.`{{ var('reclake_home', env_var('RECLAKE_HOME', '../.reclake')) | replace('`', '``') }}/lake/raw/{{ var('dataset') }}/{{ table }}.parquet`
+    {%- set raw = (var('reclake_home', env_var('RECLAKE_HOME', '../.reclake')) | replace('`', '``')) ~ '/lake/raw/' ~ var('dataset') -%}
+    {%- if table in ('interactions', 'items') and var('raw_layout', 'snapshot') == 'landing' -%}
+    parquet.`{{ raw }}/{{ table }}/date=*/part.parquet`
+    {%- else -%}
+    parquet.`{{ raw }}/{{ table }}.parquet`
+    {%- endif -%}
 {%- endmacro %}
 
 {#- Microseconds since the epoch -> TIMESTAMP (UTC, no time zone). -#}

@@ -1,7 +1,8 @@
 """Group `serving`: the champion's nightly top-K for every user, in the lake and in Feast.
 
-batch_recommendations[D]   models:/reclake-recommender@champion scores each user's history up to the
-                           end of day D -> lake/recommendations/date=D/recommendations.parquet
+batch_recommendations[D]   the lists served on day D: models:/reclake-recommender@champion scores each
+                           user's history before D, over items seen before D
+                           -> lake/recommendations/date=D/recommendations.parquet
                            (in process with torch, or on Spark with mapInPandas: RECLAKE_ENGINE)
 online_recommendations[D]  that partition as one row per user -> Feast view `user_recommendations`
                            (online store; lake/recommendations/latest/ is its offline source)
@@ -40,8 +41,8 @@ SERVING_CODE_VERSION = "2"  # 2: Spark scoring; popularity_bias counts every lis
             code_version=SERVING_CODE_VERSION,
             deps=["champion_model", "fct_interactions"],
             kinds={"pytorch", "parquet", "mlflow"},
-            description="The champion's top-K unseen items for every user, from their history up "
-            "to the end of day D.",
+            description="The lists served on day D: the champion's top-K unseen items for every "
+            "user, from their history before D, among items seen before D.",
         )
     ],
     partitions_def=daily_partitions,

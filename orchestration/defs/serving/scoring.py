@@ -1,9 +1,10 @@
-"""How batch_recommendations scores a night (the asset is assets.py): each user's history up to the
-end of day D, the champion's top-K in process with torch or on Spark, written as one partition."""
+"""How batch_recommendations scores a night (the asset is assets.py): the lists served on day D come
+from each user's history before D (data up to the night before) and hold only items seen before D,
+the champion's top-K in process with torch or on Spark, written as one partition."""
 
 import shutil
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 import numpy as np
@@ -49,6 +50,12 @@ def histories_until(
     return users, sequences_by_user(codes[known], items[known].astype(np.int64), len(users))
 
 
+def seen_by(popularity: np.ndarray | None) -> np.ndarray | None:
+    """The candidates of a night: the model's items someone interacted with before it (a model
+    trained later than the night it serves must not recommend a film that did not exist yet)."""
+    return None if popularity is None else popularity > 0
+
+
 def lists_in_process(lake: LakeResource, serving: ServingResource, champion, end: datetime):
     """(users scored, each history item's count, DataFrames of lists chunk by chunk) on this machine.
     A model that reads Feast stats (two_stage) looks them up as of the end of the day, chunk by chunk."""
@@ -63,7 +70,7 @@ def lists_in_process(lake: LakeResource, serving: ServingResource, champion, end
     frames = (
         frame.assign(model_name=champion.model_name, model_version=champion.version)
         for frame in recommender.iter_recommendations(
-            users, histories, serving.top_k, serving.chunk_users
+            users, histories, serving.top_k, serving.chunk_users, seen_by(popularity)
         )
     )
     return len(users), popularity, frames
@@ -107,6 +114,7 @@ def lists_on_spark(
         chunk_users=serving.chunk_users,
         model_name=champion.model_name,
         model_version=champion.version,
+        candidates=seen_by(popularity),
     )
     lists.write.mode("overwrite").parquet(str(scratch))
     histories.unpersist()
@@ -128,7 +136,7 @@ def score_partition(
     context, lake: LakeResource, serving: ServingResource, champion, date: str, spark=None
 ) -> dict:
     """Write one date's recommendations (streamed chunk by chunk, renamed into place at the end)."""
-    end = datetime.fromisoformat(date).replace(tzinfo=UTC) + timedelta(days=1)
+    end = datetime.fromisoformat(date).replace(tzinfo=UTC)  # served on D: data before D only
     recommender = champion.recommender
     item_index = recommender.item_index
     engine = "spark" if spark is not None else "in-process torch"

@@ -2,7 +2,9 @@
 
 Two dbt selections, so the blocking checks on fct_interactions sit between them:
   dbt_cleaning  raw -> stg_* -> int_interactions_checked -> fct_interactions + quarantine_interactions
-  dbt_marts     splits, dim_items, dim_users, feat_user_stats, feat_item_stats
+                partitioned by day like the raw tables: with a landing zone, a run replaces its
+                days in the two incremental tables (a range of days is one run)
+  dbt_marts     splits, dim_items, dim_users, feat_user_stats, feat_item_stats (whole tables)
 dbt tests run as Dagster asset checks; a failing error-severity test fails the step, so nothing
 downstream runs.
 
@@ -23,6 +25,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from orchestration.core.partitions import daily_partitions, next_day, partition_days
 from orchestration.core.resources import LakeResource
 from orchestration.core.settings import DBT_PROJECT_DIR, parse_dbt_project, under_dagster_dev
 from orchestration.core.spark import engine_problem, publish_spark_tables
@@ -52,9 +55,11 @@ MARTS_SELECT = "splits dim_items dim_users feat_user_stats feat_item_stats"
 translator = DagsterDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def dbt_vars(lake: LakeResource) -> dict:
-    """The dataset facts dbt needs, read from the manifest the ingest stage wrote. Their fingerprint
-    decides whether the models must be rebuilt; the data home travels beside them (dbt_invocation_vars)."""
+def dbt_vars(lake: LakeResource, days: list[str] | None = None) -> dict:
+    """The dataset facts dbt needs, read from the manifest the ingest stage wrote, and for a daily
+    run the window of landed days its incremental models replace (macros/daily_window.sql). Their
+    fingerprint decides whether the models must be rebuilt; the data home travels beside them
+    (dbt_invocation_vars)."""
     manifest_path = lake.dataset_facts()
     if not manifest_path.exists():
         raise dg.Failure(
@@ -69,7 +74,27 @@ def dbt_vars(lake: LakeResource) -> dict:
     }
     if facts["has_ratings"] and facts["rating_min"] is not None:
         variables |= {"rating_min": facts["rating_min"], "rating_max": facts["rating_max"]}
+    if facts.get("layout") == "landing":
+        variables["raw_layout"] = "landing"
+        if days:
+            variables |= {"window_start": days[0], "window_end": next_day(days[-1])}
     return variables
+
+
+def needs_full_refresh(lake: LakeResource, variables: dict) -> bool:
+    """A daily run on a warehouse last built from a snapshot (its rows have no landed day) rebuilds
+    the incremental models from every landed day instead of adding one day to the snapshot."""
+    if "window_start" not in variables or not lake.warehouse_path.exists():
+        return False
+    with connect(lake.warehouse_path) as con:
+        try:
+            return bool(
+                con.execute(
+                    "select count(*) from main.fct_interactions where landed_date is null"
+                ).fetchone()[0]
+            )
+        except duckdb.Error:  # no table yet, or one from before landed_date existed
+            return True
 
 
 def dbt_invocation_vars(lake: LakeResource, variables: dict) -> str:
@@ -141,8 +166,14 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
     AssetExecutionContext.op, deprecated, would hand it)."""
     if problem := engine_problem(lake.engine):
         raise dg.Failure(problem)
-    variables = dbt_vars(lake)
+    partitioned = context.assets_def.partitions_def is not None
+    variables = dbt_vars(lake, partition_days(context) if partitioned else None)
     target = ["--target", lake.engine]
+    if needs_full_refresh(lake, variables):
+        context.log.info(
+            "dbt: the warehouse was built from a snapshot: full refresh from the landed days"
+        )
+        target.append("--full-refresh")
     unchanged = _unchanged_models(context, lake, {**variables, "engine": lake.engine})
     if unchanged is not None:
         context.log.info(
@@ -223,6 +254,8 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
     select=CLEANING_SELECT,
     name="dbt_cleaning",
     dagster_dbt_translator=translator,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def dbt_cleaning(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource):
     yield from run_dbt_build(context, dbt, lake)

@@ -50,6 +50,14 @@ def fct_interactions_expectations(lake: LakeResource) -> dg.AssetCheckResult:
     )
 
 
+def raw_interactions_glob(lake: LakeResource) -> str:
+    """Every raw interaction file: the snapshot, or one file per landed day."""
+    name = lake.spec().name
+    if json.loads(lake.dataset_facts().read_text()).get("layout") == "landing":
+        return str(lake.paths.raw_day(name, "interactions", "*"))
+    return str(lake.paths.raw_table(name, "interactions"))
+
+
 @dg.asset_check(
     asset=FCT,
     blocking=True,
@@ -58,7 +66,7 @@ def fct_interactions_expectations(lake: LakeResource) -> dg.AssetCheckResult:
 )
 def raw_rows_reconcile(lake: LakeResource) -> dg.AssetCheckResult:
     with connect(lake.warehouse_path) as con:
-        counts = reconcile_counts(con, str(lake.paths.raw_table(lake.spec().name, "interactions")))
+        counts = reconcile_counts(con, raw_interactions_glob(lake))
     return dg.AssetCheckResult(
         passed=counts["balanced"],
         severity=dg.AssetCheckSeverity.ERROR,

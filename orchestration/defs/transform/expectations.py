@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
-# Valid event time range, [min, max). Epoch 0 is the usual placeholder for "unknown", so the range
-# starts just after it. dbt gets these as vars (min_event_ts/max_event_ts) so both agree.
-VALID_EVENT_TS = ("1970-01-01 00:00:01", "2100-01-01 00:00:00")
+from orchestration.core.datasets import VALID_EVENT_TS  # noqa: F401 - the suite's range, re-exported
 
 
 @dataclass

@@ -3,6 +3,8 @@
 -- a missing/non-numeric/out-of-scale rating (explicit-feedback datasets only), and then, among
 -- otherwise clean rows, repeats of the same (user, item, event_ts): an exact repeat is a
 -- `duplicate_event`, one with another rating a `conflicting_duplicate`. The first in source order wins.
+-- Repeats are looked for within one landed day (the cutter lands an event's repeats on its day), so a
+-- day's rows never depend on another day's: an incremental day equals the same day in a full load.
 with staged as (
 
     select * from {{ ref('stg_interactions') }}
@@ -39,10 +41,10 @@ repeats as (
     select
         *,
         row_number() over (
-            partition by user_id, item_id, event_ts order by source_file, source_row
+            partition by landed_date, user_id, item_id, event_ts order by source_file, source_row
         ) as key_repeat,
         row_number() over (
-            partition by user_id, item_id, event_ts, rating order by source_file, source_row
+            partition by landed_date, user_id, item_id, event_ts, rating order by source_file, source_row
         ) as exact_repeat
     from row_rules
     where row_reason is null
@@ -52,7 +54,7 @@ repeats as (
 checked as (
 
     select
-        source_file, source_sha256, source_row, parse_error,
+        source_file, source_sha256, source_row, parse_error, landed_date,
         user_id, item_id, rating_raw, rating, timestamp_raw, event_ts,
         review_summary, review_text,
         case
@@ -64,7 +66,7 @@ checked as (
     union all
 
     select
-        source_file, source_sha256, source_row, parse_error,
+        source_file, source_sha256, source_row, parse_error, landed_date,
         user_id, item_id, rating_raw, rating, timestamp_raw, event_ts,
         review_summary, review_text,
         row_reason as reason

@@ -14,6 +14,8 @@ renamed as (
         _source_sha256 as source_sha256,
         _source_row as source_row,
         _parse_error as parse_error,
+        -- the UTC day the record was landed for (NULL when read from a snapshot)
+        cast(_landed_date as date) as landed_date,
 
         -- ids: VARCHAR exactly as given, never re-coded
         user_id,

@@ -69,7 +69,7 @@ def demo(env: dict, failpoint: str | None = None, kill_on: str | None = None) ->
     ``kill_on``, or let it kill itself at ``failpoint``. Returns (exit code, everything it printed)."""
     env = {**env, **({"RECLAKE_FAILPOINT": failpoint} if failpoint else {})}
     process = subprocess.Popen(
-        [RECLAKE, "demo"],
+        [RECLAKE, "demo", "--replay-days", "0"],  # one run on the slice as a snapshot
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -18,6 +18,8 @@ import pytest
 from support.data import ML100K_DIR
 from support.pipelines import CONTRACT_TABLES, query
 
+from orchestration.core.spark import java_missing
+
 FIRST_DAY = "1998-04-05"
 
 
@@ -262,3 +264,51 @@ def test_the_landing_sensor_runs_new_and_changed_days_once(tmp_path, slice_folde
     assert (changed.job_name, changed.partition_key) == ("daily_update", days[0])
     assert changed.run_key != requests[0].run_key
     assert lists.partition_key == days[1]
+
+
+def test_daily_refresh_writes_new_ones_then_the_queue_oldest_first_and_keeps_the_rest(tmp_path):
+    """The daily profile refresh's order, merge and queue (orchestration/defs/llm/daily.py)."""
+    import pandas as pd
+
+    from orchestration.defs.llm.daily import DailyRefresh
+
+    path = tmp_path / "profiles" / "users" / "profiles.parquet"
+    path.parent.mkdir(parents=True)
+    previous = pd.DataFrame(
+        {"user_id": ["a", "b", "c"], "profile": ["A0", "B0", "C0"], "as_of": ["d0", "d0", "d0"]}
+    )
+    previous.to_parquet(path)
+    pd.DataFrame({"user_id": ["c", "b"], "queued_since": ["d1", "d0"]}).to_parquet(
+        path.parent / "queue.parquet"
+    )
+    refresh = DailyRefresh("user", path, "d2", budget=1)
+    inputs = [(u, {}) for u in ("a", "b", "c", "n")]
+    ordered, budget = refresh.order(inputs)
+    assert [u for u, _ in ordered] == ["n", "b", "c", "a"] and budget == 2  # new, queue, rest
+    written = pd.DataFrame({"user_id": ["n", "b"], "profile": ["N2", "B2"]})
+    merged = refresh.merge(written, deferred=["c", "a"])
+    assert merged.to_dict("records") == [
+        {"user_id": "a", "profile": "A0", "as_of": "d0"},
+        {"user_id": "b", "profile": "B2", "as_of": "d2"},
+        {"user_id": "c", "profile": "C0", "as_of": "d0"},
+        {"user_id": "n", "profile": "N2", "as_of": "d2"},
+    ]
+    queue = pd.read_parquet(path.parent / "queue.parquet")
+    assert queue.to_dict("records") == [
+        {"user_id": "c", "queued_since": "d1"},
+        {"user_id": "a", "queued_since": "d2"},
+    ]
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(java_missing() is not None, reason=str(java_missing()))
+def test_spark_builds_the_same_tables_from_the_landed_days(tmp_path, slice_folder, full_load):
+    """Invariant (e): the landed days as one run on Spark (dbt-spark rebuilds the daily models from
+    every landed file) equal DuckDB's (whose one run equals its day-by-day replay: invariant (a))."""
+    from support.engines import assert_same_tables
+
+    home = Home(tmp_path / "home", slice_folder)
+    home.lake = home.lake.model_copy(update={"engine": "spark"})
+    home.land(*home.cut.days)
+    assert home.run(home.cut.days[0], home.cut.days[-1]).success
+    assert_same_tables(full_load.paths.home, home.paths.home)

@@ -14,24 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from support.data import ML100K_DIR, TODAY
+from support.engines import assert_same_tables, table
 from support.pipelines import query
 from support.servers import assert_loopback_only
 
 from orchestration.core.spark import java_missing
 
 needs_java = pytest.mark.skipif(java_missing() is not None, reason=str(java_missing()))
-
-EXACT_TABLES = ["fct_interactions", "quarantine_interactions", "splits", "dim_items", "dim_users"]
-FEATURE_TABLES = ["feat_user_stats", "feat_item_stats"]  # sums of squares: equal to float rounding
-SORT_KEYS = {
-    "fct_interactions": ["source_file", "source_row"],
-    "quarantine_interactions": ["source_file", "source_row"],
-    "splits": ["source_file", "source_row"],
-    "dim_items": ["item_id"],
-    "dim_users": ["user_id"],
-    "feat_user_stats": ["user_id", "event_timestamp"],
-    "feat_item_stats": ["item_id", "event_timestamp"],
-}
 
 
 def warehouse_run(home: Path, dataset: str, data_dir: Path | None, engine: str):
@@ -53,31 +42,6 @@ def warehouse_run(home: Path, dataset: str, data_dir: Path | None, engine: str):
     )
     assert result.success, f"{engine} warehouse job failed"
     return result
-
-
-def table(home: Path, name: str) -> pd.DataFrame:
-    import duckdb
-
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        frame = con.execute(f'select * from main."{name}"').df()
-    return frame.sort_values(SORT_KEYS[name], kind="stable").reset_index(drop=True)
-
-
-def assert_same_tables(duck_home: Path, spark_home: Path) -> None:
-    for name in EXACT_TABLES:
-        duck, spark = table(duck_home, name), table(spark_home, name)
-        assert list(spark.columns) == list(duck.columns), name
-        assert [str(t) for t in spark.dtypes] == [str(t) for t in duck.dtypes], name
-        pd.testing.assert_frame_equal(spark, duck, check_exact=True, obj=name)
-    for name in FEATURE_TABLES:
-        pd.testing.assert_frame_equal(
-            table(spark_home, name),
-            table(duck_home, name),
-            check_exact=False,
-            rtol=1e-9,
-            atol=1e-12,
-            obj=name,
-        )
 
 
 @pytest.mark.integration

@@ -101,6 +101,8 @@ class ProfileStats:
     new_tokens: int = 0
     unsupported_sentences_dropped: int = 0
     generation_seconds: float = 0.0
+    generated: int = 0  # inputs not in the cache that were written this time (LLM or fallback)
+    deferred: list = field(default_factory=list)  # ids left for a later run by the budget
     fallback_reasons: dict = field(default_factory=dict)
     backend_faults: dict = field(
         default_factory=dict
@@ -160,11 +162,14 @@ def write_profiles(
     log=print,
     template_name: str | None = None,
     verify: bool = True,
+    budget: int | None = None,
 ) -> tuple[pd.DataFrame, ProfileStats]:
     """Profiles for the inputs: cached, else generated (batched, similar sizes together), cut to full
     sentences, stripped of sentences with unsupported claims (`verify`), validated, retried once
     (all failures together), or fallback.
-    `template_name` and `verify` let bench/profile_faithfulness.py compare prompts and the check."""
+    `template_name` and `verify` let bench/profile_faithfulness.py compare prompts and the check.
+    `budget` caps the inputs generated (not cached) this time, taken in the order given; the others
+    are left out of the frame and named in `stats.deferred` (the daily loop queues them)."""
     template = PromptTemplate.load(template_name or TEMPLATES[kind])
     version = template.version + (
         "+verified" if verify else ""
@@ -173,12 +178,17 @@ def write_profiles(
     cached = cache.get_many(keys)
     stats = ProfileStats(profiles=len(inputs), cache_hits=sum(key in cached for key in keys))
     todo = [(i, inputs[i]) for i, key in enumerate(keys) if key not in cached]
+    if budget is not None and len(todo) > budget:
+        todo, later = todo[:budget], todo[budget:]
+        stats.deferred = [entity for _, (entity, _) in later]
+    stats.generated = len(todo)
     # similar-sized prompts batch together: less padding for the backend to run
     todo.sort(key=lambda entry: len(json.dumps(entry[1][1], ensure_ascii=False)))
     faults_before = dict(getattr(backend, "faults", {}))
     log(
         f"{kind} profiles: {len(inputs)} inputs, {stats.cache_hits} cached, {len(todo)} to generate with "
         f"{backend.backend}:{backend.model}"
+        + (f", {len(stats.deferred)} deferred by the budget" if stats.deferred else "")
     )
     # First pass over everything, caching what passes chunk by chunk; the failures of all chunks are
     # retried together at the end, so a retry runs in full batches, not a few rows per chunk.
@@ -232,14 +242,15 @@ def write_profiles(
         log(
             f"{kind} profiles: {min(start + batch_size, len(failed))}/{len(failed)} retried with a reminder"
         )
+    written = [i for i, key in enumerate(keys) if key in cached]  # all but the deferred
     frame = pd.DataFrame(
         {
-            f"{kind}_id": [entity for entity, _ in inputs],
-            "profile": [cached[k][0] for k in keys],
-            "source": [cached[k][1] for k in keys],
+            f"{kind}_id": [inputs[i][0] for i in written],
+            "profile": [cached[keys[i]][0] for i in written],
+            "source": [cached[keys[i]][1] for i in written],
             "model": f"{backend.backend}:{backend.model}",
             "prompt_version": version,
-            "cache_key": keys,
+            "cache_key": [keys[i] for i in written],
         }
     )
     faults_after = dict(getattr(backend, "faults", {}))

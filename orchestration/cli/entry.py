@@ -1,6 +1,8 @@
 """The `reclake` command: run the whole pipeline on the configured dataset and say what it made.
 
-reclake demo          materialize every asset and check into RECLAKE_HOME (default ./.reclake)
+reclake demo [--replay-days N]
+                      the whole pipeline into RECLAKE_HOME (default ./.reclake), the last N days
+                      (default 7) held back and then replayed one by one
 reclake replay [--history-until D] [--days N]
                       land a dataset's days in the landing zone and run them as the nightly loop would
 reclake fetch-data    download ML-100K (recbole wheel via pip) into the cache, verify sha256
@@ -55,7 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"reclake {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="materialize every asset and check into RECLAKE_HOME")
+    demo = commands.add_parser(
+        "demo", help="the whole pipeline into RECLAKE_HOME, then the held-back days replayed"
+    )
+    demo.add_argument(
+        "--replay-days",
+        type=int,
+        default=7,
+        help="hold back the dataset's last N event days and replay them one by one after the "
+        "first run (default 7); 0: one run of every asset on the whole dataset",
+    )
     replay = commands.add_parser(
         "replay",
         help="land the dataset's days one at a time and run each as the nightly loop would",
@@ -140,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_environment()  # a bad RECLAKE_* value stops every command here, before any work
         if args.command == "demo":
-            return run_pipeline()
+            return run_pipeline(args.replay_days)
         if args.command == "replay":
             from orchestration.cli.replay import run_replay
 

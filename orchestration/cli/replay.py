@@ -20,6 +20,7 @@ from datetime import date
 
 import pyarrow as pa
 
+from orchestration.core.datasets import DatasetError
 from orchestration.core.files import write_parquet_atomic
 from orchestration.core.paths import Lake
 from orchestration.core.warehouse import connect
@@ -66,25 +67,133 @@ def record_day(paths: Lake, row: dict) -> None:
     write_parquet_atomic(pa.Table.from_pylist(rows, schema=DAY_SCHEMA), paths.replay_days)
 
 
-def _execute(defs, instance, run: dict):
-    from orchestration.core.runs import worker_tags
+class Replay:
+    """The landing zone of one dataset and the runs that land days in it, on one Dagster instance."""
 
-    job = defs.resolve_job_def(run["job"])
-    return job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        partition_key=run.get("partition_key"),
-        tags={**worker_tags(), **run.get("tags", {}), "reclake/run_key": run["run_key"]},
+    def __init__(self, defs, instance, lake):
+        from orchestration.defs.ingest.landing import cut_into_days
+
+        self.defs, self.instance, self.lake = defs, instance, lake
+        self.spec, self.paths = lake.spec(), lake.paths
+        print(f"reclake: cutting {self.spec.name} into UTC event days ...", flush=True)
+        self.cut = cut_into_days(self.spec, lake.source_folder())
+        print(f"reclake: {len(self.cut.days)} days, {self.cut.days[0]} .. {self.cut.days[-1]}")
+
+    def execute(self, run: dict):
+        """One run as the landing sensor would ask for it (runs.py tags it as this worker's)."""
+        from orchestration.core.runs import worker_tags
+
+        job = self.defs.resolve_job_def(run["job"])
+        return job.execute_in_process(
+            instance=self.instance,
+            raise_on_error=False,
+            partition_key=run.get("partition_key"),
+            asset_selection=run.get("asset_selection"),
+            tags={**worker_tags(), **run.get("tags", {}), "reclake/run_key": run["run_key"]},
+        )
+
+    def due(self, days: list[str]) -> list[dict]:
+        """The runs these landed days call for (the sensor's rule: new or changed files)."""
+        from orchestration.defs.ingest.landing import ingested_days
+        from orchestration.defs.ingest.sensors import day_hashes, due_runs
+
+        hashes, _ = day_hashes(self.paths, self.spec.name, {})
+        return due_runs({d: hashes[d] for d in days}, ingested_days(self.paths, self.spec.name))
+
+    def history(self, until: str):
+        """Land every day before `until` and run them as one backfill; None when nothing changed."""
+        from orchestration.defs.ingest.landing import land_day
+
+        days = [d for d in self.cut.days if d < until]
+        if not days:
+            raise DatasetError(
+                f"--history-until {until}: no event day of {self.spec.name} is before it"
+            )
+        for day in days:
+            land_day(self.paths, self.spec.name, self.cut, day)
+        due = self.due(days)
+        return self.execute(due[0]) if due else None
+
+    def train_and_serve(self, day: str, pipeline_job: str):
+        """The rest of the pipeline for served day `day`: training, that day's lists, their judge."""
+        import dagster as dg
+
+        graph = self.defs.resolve_asset_graph()
+        daily = dg.AssetSelection.groups("ingest", "transform", "features", "llm").resolve(graph)
+        keys = sorted(set(graph.materializable_asset_keys) - set(daily), key=str)
+        run = {"job": pipeline_job, "partition_key": day, "asset_selection": keys}
+        return self.execute({**run, "run_key": f"train and serve {day}"})
+
+    def upcoming(self, n_days: int) -> list[str]:
+        from orchestration.defs.ingest.landing import ingested_days
+
+        landed = set(ingested_days(self.paths, self.spec.name))
+        return [d for d in self.cut.days if d not in landed][:n_days]
+
+    def day(self, day: str) -> tuple[dict, list]:
+        """Land one day and run what it calls for; its row of lake/replay/days.parquet."""
+        from orchestration.defs.ingest.landing import land_day
+
+        started = time.monotonic()
+        land_day(self.paths, self.spec.name, self.cut, day)
+        results = []
+        for run in self.due([day]):
+            results.append(result := self.execute(run))
+            if not result.success:
+                return {}, results
+        row = {
+            "date": day,
+            **day_figures(self.paths, day),
+            "new_items": self.cut.rows("items", day).num_rows,
+            "profiles_refreshed": _refreshed(results),
+            "seconds": round(time.monotonic() - started, 2),
+            "run_id": results[0].run_id if results else None,
+        }
+        record_day(self.paths, row)
+        return row, results
+
+
+def _refreshed(results) -> int:
+    """Profiles the day's runs wrote anew (not from the LLM cache), items and users together."""
+    return sum(
+        int(event.materialization.metadata["refreshed"].value)
+        for result in results
+        for event in result.get_asset_materialization_events()
+        if "refreshed" in event.materialization.metadata
     )
 
 
-def _fail(result, what: str) -> int:
+DAY_HEADER = (
+    f"{'date':<11}{'events':>7}{'new items':>10}{'new users':>10}{'quarantined':>12}"
+    f"{'profiles':>9}{'seconds':>9}"
+)
+
+
+def day_line(row: dict) -> str:
+    return (
+        f"{row['date']:<11}{row['events']:>7}{row['new_items']:>10}{row['new_users']:>10}"
+        f"{row['quarantined']:>12}{row['profiles_refreshed']:>9}{row['seconds']:>9.1f}"
+    )
+
+
+def fail(result, what: str) -> int:
     from orchestration.cli.demo import step_failures
 
-    print(f"reclake replay: {what} FAILED:", file=sys.stderr)
+    print(f"reclake: {what} FAILED:", file=sys.stderr)
     for message in step_failures(result) or ["see the Dagster log above"]:
         print(f"  {message}", file=sys.stderr)
     return 1
+
+
+def replay_days(replay: Replay, n_days: int) -> int:
+    """Land and run the next `n_days` days, one line each; 1 when a day's run fails."""
+    print(DAY_HEADER)
+    for day in replay.upcoming(n_days):
+        row, results = replay.day(day)
+        if not row:
+            return fail(results[-1], f"the run of {day}")
+        print(day_line(row), flush=True)
+    return 0
 
 
 def run_replay(history_until: str | None, n_days: int) -> int:
@@ -97,77 +206,31 @@ def run_replay(history_until: str | None, n_days: int) -> int:
         parse_dbt_project,
         resource_fields,
     )
-    from orchestration.defs.ingest.landing import cut_into_days, ingested_days, land_day
-    from orchestration.defs.ingest.sensors import day_hashes, due_runs
 
-    home = home_from_env()
-    instance_dir = ensure_dagster_home(home)
+    if history_until:
+        date.fromisoformat(history_until)
+    instance_dir = ensure_dagster_home(home_from_env())
     lake = LakeResource(**resource_fields("lake", env_vars=False))
-    spec, paths = lake.spec(), lake.paths
-    print(f"reclake replay: cutting {spec.name} into UTC days ...", flush=True)
-    cut = cut_into_days(spec, lake.source_folder())
-    print(f"reclake replay: {len(cut.days)} days, {cut.days[0]} .. {cut.days[-1]}")
     parse_dbt_project()
     from orchestration.definitions import PIPELINE_JOB, defs
 
     with dg.DagsterInstance.from_config(str(instance_dir)) as instance:
+        replay = Replay(defs, instance, lake)
         if history_until:
-            date.fromisoformat(history_until)
-            history = [d for d in cut.days if d < history_until]
-            for day in history:
-                land_day(paths, spec.name, cut, day)
-            hashes, _ = day_hashes(paths, spec.name, {})
-            due = due_runs({d: hashes[d] for d in history}, ingested_days(paths, spec.name))
-            if due:
-                started = time.monotonic()
-                result = _execute(defs, instance, due[0])
-                if not result.success:
-                    return _fail(result, f"the history backfill {due[0]['run_key']}")
-                print(
-                    f"reclake replay: history {history[0]} .. {history[-1]} ({len(due[0]['days'])} "
-                    f"days) ingested in one run, {time.monotonic() - started:.1f}s"
-                )
-            if not _has_champion(paths):
-                print(f"reclake replay: no champion yet: training, then serving {history_until}")
-                result = defs.resolve_job_def(PIPELINE_JOB).execute_in_process(
-                    instance=instance,
-                    raise_on_error=False,
-                    partition_key=history_until,
-                    asset_selection=_train_and_serve_keys(defs),
-                )
-                if not result.success:
-                    return _fail(result, f"training and serving {history_until}")
-        landed = set(ingested_days(paths, spec.name))
-        upcoming = [d for d in cut.days if d not in landed][:n_days]
-        print(
-            f"{'date':<11}{'events':>7}{'new items':>10}{'new users':>10}{'quarantined':>12}"
-            f"{'profiles':>9}{'seconds':>9}"
-        )
-        for day in upcoming:
             started = time.monotonic()
-            land_day(paths, spec.name, cut, day)
-            hashes, _ = day_hashes(paths, spec.name, {})
-            runs = due_runs({day: hashes[day]}, ingested_days(paths, spec.name))
-            results = []
-            for run in runs:
-                results.append(result := _execute(defs, instance, run))
+            if (result := replay.history(history_until)) is not None:
                 if not result.success:
-                    return _fail(result, f"{run['job']} {run['run_key']}")
-            row = {
-                "date": day,
-                **day_figures(paths, day),
-                "new_items": cut.rows("items", day).num_rows,
-                "profiles_refreshed": 0,  # LLM profiles are not refreshed by the daily run yet
-                "seconds": round(time.monotonic() - started, 2),
-                "run_id": results[0].run_id if results else None,
-            }
-            record_day(paths, row)
-            print(
-                f"{day:<11}{row['events']:>7}{row['new_items']:>10}{row['new_users']:>10}"
-                f"{row['quarantined']:>12}{row['profiles_refreshed']:>9}{row['seconds']:>9.1f}",
-                flush=True,
-            )
-    return 0
+                    return fail(result, "the history backfill")
+                print(
+                    f"reclake: the history before {history_until} ran as one backfill "
+                    f"in {time.monotonic() - started:.1f}s"
+                )
+            if not _has_champion(lake.paths):
+                print(f"reclake: no champion yet: training, then serving {history_until}")
+                result = replay.train_and_serve(history_until, PIPELINE_JOB)
+                if not result.success:
+                    return fail(result, f"training and serving {history_until}")
+        return replay_days(replay, n_days)
 
 
 def _has_champion(paths: Lake) -> bool:
@@ -182,12 +245,3 @@ def _has_champion(paths: Lake) -> bool:
     except MlflowException:
         return False
     return True
-
-
-def _train_and_serve_keys(defs) -> list:
-    """Every asset but the daily ones (ingest, transform, llm, features ran in the backfill)."""
-    import dagster as dg
-
-    graph = defs.resolve_asset_graph()
-    daily = dg.AssetSelection.groups("ingest", "transform", "features", "llm").resolve(graph)
-    return sorted(set(graph.materializable_asset_keys) - set(daily), key=str)

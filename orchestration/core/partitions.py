@@ -23,5 +23,16 @@ def partition_days(context) -> list[str]:
     return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days)]
 
 
+def run_days(context) -> tuple[str, str] | None:
+    """The first and last day of a run's partition or range, read from its tags (for an
+    unpartitioned asset in a day's run); None in a run without one."""
+    tags = context.run.tags
+    if day := tags.get("dagster/partition"):
+        return day, day
+    if first := tags.get("dagster/asset_partition_range_start"):
+        return first, tags["dagster/asset_partition_range_end"]
+    return None
+
+
 def next_day(day: str) -> str:
     return (date.fromisoformat(day) + timedelta(days=1)).isoformat()

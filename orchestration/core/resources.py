@@ -87,6 +87,9 @@ class LLMResource(dg.ConfigurableResource):
     user_max_new_tokens: int = 160
     max_items: int | None = None  # profile only the first N items (by id); None: all
     max_users: int | None = None
+    # the daily loop: profiles refreshed per kind and landed day, beyond new items and users (the
+    # rest wait in a queue, oldest first, keeping their last profile)
+    daily_budget: int = 24
     torch_threads: int = 2  # threads of the torch or llama.cpp runtime
     timeout_s: float = 60.0  # openai: per request
     max_retries: int = 3  # openai: per request, after the first try

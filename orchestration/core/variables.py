@@ -213,6 +213,7 @@ VARIABLES = [
     deployment("RECLAKE_LLM_BATCH_SIZE", _integer(1), "llm.batch_size", 64),
     per_run("RECLAKE_LLM_MAX_ITEMS", _integer(0), "llm.max_items"),
     per_run("RECLAKE_LLM_MAX_USERS", _integer(0), "llm.max_users"),
+    deployment("RECLAKE_LLM_DAILY_BUDGET", _integer(0), "llm.daily_budget", 24),
     per_run("RECLAKE_LLM_ITEM_MAX_NEW_TOKENS", _integer(1), "llm.item_max_new_tokens", 90),
     per_run("RECLAKE_LLM_USER_MAX_NEW_TOKENS", _integer(1), "llm.user_max_new_tokens", 160),
     deployment("RECLAKE_LLM_TIMEOUT_S", _positive_float, "llm.timeout_s", 60.0),

@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.core.feast import feature_store
+from orchestration.core.partitions import run_days
 from orchestration.core.resources import LakeResource
 from orchestration.core.unchanged import Unchanged
 from orchestration.defs.features import store as feast_store
@@ -115,8 +116,9 @@ def feast_online_store(
     online_store = Path(store.config.online_store.path)
     sources = feast_store.source_facts(lake.paths)
     windows = feast_store.materialize_online(
-        store, sources, lake.paths, config.full_refresh, log=context.log.info
-    )
+        store, sources, lake.paths, config.full_refresh, context.log.info,
+        run_days(context) if lake.daily else None,
+    )  # fmt: skip
     return memo.stamp(
         dg.MaterializeResult(
             metadata={

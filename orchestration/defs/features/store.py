@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -105,7 +105,12 @@ def feast_apply(lake: Lake, engine: str = "duckdb") -> str:
 
 
 def materialize_online(
-    store, sources: dict[str, dict], lake: Lake, full_refresh: bool = False, log=print
+    store,
+    sources: dict[str, dict],
+    lake: Lake,
+    full_refresh: bool = False,
+    log=print,
+    days: tuple[str, str] | None = None,
 ) -> dict:
     """Load each view's latest values into the online store, incrementally.
 
@@ -114,6 +119,9 @@ def materialize_online(
     kept in feast/materialized_sources.json) or ``full_refresh`` starts at its oldest row instead:
     a change under an old timestamp is only caught that way. Online rows are keyed by entity, so a
     repeated window overwrites the same keys with the same values: nothing is written twice.
+    In a landed day's run (`days`: its first and last day) the stats views load exactly those days,
+    materialize(first, last + 1), never "up to now" (Feast's materialize-incremental would start at
+    now - ttl on its first call and skip 1997).
     """
     state_path = lake.feast_state("materialized_sources")
     loaded = json.loads(state_path.read_text()) if state_path.exists() else {}
@@ -123,7 +131,11 @@ def materialize_online(
         end = facts["max_ts"].to_pydatetime() + timedelta(seconds=1)
         start = facts["min_ts"].to_pydatetime()
         reload_all = full_refresh or loaded.get(view_name) != facts["sha256"]
-        if not reload_all and view.most_recent_end_time is not None:
+        if days and view_name in FEATURE_SOURCES and not full_refresh:
+            start = datetime.fromisoformat(days[0]).replace(tzinfo=UTC)
+            end = datetime.fromisoformat(days[1]).replace(tzinfo=UTC) + timedelta(days=1)
+            reload_all = False
+        elif not reload_all and view.most_recent_end_time is not None:
             start = max(start, view.most_recent_end_time.astimezone(UTC))
         window = {
             "start": start.isoformat(),

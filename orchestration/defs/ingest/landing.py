@@ -55,15 +55,29 @@ from parsed
 
 @dataclass
 class DatasetDays:
-    """A dataset cut by event day: each table sorted by day (file order kept within a day)."""
+    """A dataset cut by event day: each table sorted by day (a stable sort: file order is kept
+    within a day), with where each day's rows start and how many there are."""
 
     tables: dict[str, pa.Table]  # raw columns + `_day`
     days: list[str]  # every calendar day from the first to the last event day, empty ones too
+    offsets: dict[str, dict[str, tuple[int, int]]]  # table -> day -> (first row, rows)
+
+    @classmethod
+    def sorted_by_day(cls, tables: dict[str, pa.Table], days: list[str]) -> DatasetDays:
+        ordered, offsets = {}, {}
+        for name, data in tables.items():
+            data = data.take(pc.sort_indices(data, sort_keys=[("_day", "ascending")]))
+            counts = pc.value_counts(data.column("_day")).to_pylist()
+            spans, start = {}, 0
+            for entry in sorted(counts, key=lambda c: c["values"]):
+                spans[entry["values"]] = (start, entry["counts"])
+                start += entry["counts"]
+            ordered[name], offsets[name] = data, spans
+        return cls(ordered, days, offsets)
 
     def rows(self, table: str, day: str) -> pa.Table:
-        data = self.tables[table]
-        mask = pc.equal(data.column("_day"), day)
-        return data.filter(mask).select(RAW_COLUMNS[table])
+        start, length = self.offsets[table].get(day, (0, 0))
+        return self.tables[table].slice(start, length).select(RAW_COLUMNS[table])
 
 
 def _days_of(interactions: pa.Table) -> pa.Array:
@@ -101,8 +115,8 @@ def cut_into_days(spec: DatasetSpec, folder: Path) -> DatasetDays:
         "_day",
         pa.array([seen.get(i, first) for i in items.column("item_id").to_pylist()], pa.string()),
     )
-    return DatasetDays(
-        tables={"interactions": interactions, "items": items}, days=calendar(first, last)
+    return DatasetDays.sorted_by_day(
+        {"interactions": interactions, "items": items}, calendar(first, last)
     )
 
 

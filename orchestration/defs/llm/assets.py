@@ -22,9 +22,11 @@ from models.text.profile_inputs import item_profile_inputs, user_profile_inputs
 from models.text.profiles import write_profiles
 from models.text.sanitize import sanitize_fields
 from orchestration.core.files import write_parquet_atomic
+from orchestration.core.partitions import run_days
 from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMResource
 from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import query
+from orchestration.defs.llm.daily import DailyRefresh
 
 # 2: untrusted item text is sanitized (#11); 3: unsupported sentences dropped (#19)
 LLM_CODE_VERSION = "3"
@@ -46,13 +48,23 @@ def _profile_memo(context, lake: LakeResource, llm: LLMResource, kind: str) -> U
 def _write_profiles(
     context, lake: LakeResource, llm: LLMResource, kind: str, inputs: list, max_new_tokens: int
 ) -> tuple[pd.DataFrame, object]:
-    """Profiles for `inputs` from the configured backend, through the LLM cache."""
+    """Profiles for `inputs` from the configured backend, through the LLM cache; in a landed day's
+    run, under the daily budget (daily.py)."""
     backend = llm.load(lake.home_path, context.log.info)
     cache = LLMCache(lake.paths.llm_cache)
+    days = run_days(context) if lake.daily else None
+    refresh = days and DailyRefresh(kind, lake.paths.profiles(kind), days[1], llm.daily_budget)
+    budget = None
+    if refresh:
+        inputs, budget = refresh.order(inputs)
     with torch_threads(llm.torch_threads):
-        return write_profiles(
-            backend, kind, inputs, cache, max_new_tokens, llm.batch_size, log=context.log.info
-        )
+        frame, stats = write_profiles(
+            backend, kind, inputs, cache, max_new_tokens, llm.batch_size, context.log.info,
+            budget=budget,
+        )  # fmt: skip
+    if refresh:
+        return refresh.merge(frame, stats.deferred), stats
+    return frame.assign(as_of=pd.Series(pd.NA, index=frame.index, dtype="string")), stats
 
 
 def _profile_result(
@@ -89,6 +101,8 @@ def _profile_result(
             if stats.profiles
             else 0.0,
             "llm_calls": stats.llm_calls,
+            "refreshed": stats.generated,
+            "deferred": len(stats.deferred),
             "retries": stats.retries,
             "backend_errors": stats.backend_errors,
             "backend_faults": dg.MetadataValue.json(stats.backend_faults),

@@ -15,7 +15,8 @@ PYTEST_ARGS ?=
 .PHONY: help demo test lint format browsers ui mlflow-ui serve-model venv bench-simulator bench bench-online bench-train bench-models bench-serving bench-engines clean-state
 
 help:
-	@echo "make demo          the whole pipeline on ML-100K with the embedded LLM, into RECLAKE_HOME (default ./.reclake)"
+	@echo "make demo          the whole pipeline on ML-100K with the embedded LLM, then its last 7 days replayed"
+	@echo "                   day by day (docs/daily.md), into RECLAKE_HOME (default ./.reclake)"
 	@echo "make test          ruff (lint + format check), then unit, integration and browser tests"
 	@echo "make format        ruff format + ruff check --fix over the tree"
 	@echo "make ui            Dagster UI on http://127.0.0.1:3000 (schedule, sensors, run queue)"

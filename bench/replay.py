@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/replay.py --part daily [--days 7]     # ML-100K, the demo's loop
     .venv/bin/python bench/replay.py --part scale [--rows 10000000] [--engine duckdb|spark]
+    .venv/bin/python bench/replay.py --part invariant [--dataset ml-latest-small] [--days 7]
 
 daily: the demo's flow on a fresh home (history before the last N days as one backfill, training
 and the first held-back day's lists, then N days one at a time, each `daily_update` + `serve_lists`
@@ -14,6 +15,9 @@ scale: does a day cost what the day holds, or what the history holds? The same f
 synthetic one (`reclake data synth`, default 10M rows); the ratio of the day's `daily_update`
 seconds (ingest, dbt, checks, Feast; the LLM group left out, as synthetic items have no text worth
 profiling) is the figure (goal <= 2).
+
+invariant: a whole dataset's history as one run and its last N days one at a time, against one run
+over every day: the seven contract tables' sorted rows hashed (invariant (a) beyond the test slice).
 
 The LLM budget follows RECLAKE_LLM_* (e.g. RECLAKE_LLM_MAX_USERS=60 for a short run); the printed
 header says what was used.
@@ -156,6 +160,54 @@ def scale(rows: int, engine: str, ml100k: Path) -> dict:
             "goal ratio <= 2": ratio <= 2}  # fmt: skip
 
 
+def table_hashes(warehouse: Path) -> dict[str, str]:
+    """md5 of every contract table's rows, sorted on all columns."""
+    import duckdb
+
+    tables = ["fct_interactions", "quarantine_interactions", "splits", "dim_items", "dim_users",
+              "feat_user_stats", "feat_item_stats"]  # fmt: skip
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return {
+            t: con.execute(
+                f"select count(*) || ':' || md5(string_agg(r, '|' order by r)) from "
+                f"(select cast(x as varchar) as r from main.{t} x)"
+            ).fetchone()[0]
+            for t in tables
+        }
+
+
+def invariant(dataset: str, data_dir: str | None, n_days: int) -> dict:
+    """Invariant (a) on a whole dataset: the history as one run and then `n_days` days one at a
+    time give the warehouse one run over every day gives (the warehouse job: ingest, dbt, checks)."""
+    import dagster as dg
+
+    from orchestration.cli.replay import Replay
+    from orchestration.core.resources import LakeResource
+    from orchestration.definitions import WAREHOUSE_JOB, build_defs
+    from orchestration.defs.ingest.landing import land_day
+
+    root = Path(tempfile.mkdtemp(prefix="bench-replay-invariant-"))
+    homes = {}
+    for name in ("one_run", "day_by_day"):
+        lake = LakeResource(home=str(root / name), dataset=dataset, data_dir=data_dir)
+        replay = Replay(build_defs(lake), dg.DagsterInstance.ephemeral(), lake)
+        days = replay.cut.days
+        cut = days[-n_days] if name == "day_by_day" else "9999-12-31"
+        started = time.monotonic()
+        runs = [replay.history(cut)]
+        for day in days[-n_days:] if name == "day_by_day" else []:
+            land_day(replay.paths, replay.spec.name, replay.cut, day)
+            runs.append(
+                replay.execute({"job": WAREHOUSE_JOB, "partition_key": day, "run_key": day})
+            )
+        assert all(r.success for r in runs), f"{name}: a run failed"
+        homes[name] = {"runs": len(runs), "seconds": round(time.monotonic() - started, 1),
+                       "tables": table_hashes(replay.paths.warehouse)}  # fmt: skip
+    same = homes["one_run"]["tables"] == homes["day_by_day"]["tables"]
+    return {"dataset": dataset, "days": len(days), "replayed_days": n_days, **homes,
+            "identical": same}  # fmt: skip
+
+
 def _no_llm(defs) -> list:
     import dagster as dg
 
@@ -168,7 +220,8 @@ def _no_llm(defs) -> list:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("daily", "scale"), default="daily")
+    parser.add_argument("--part", choices=("daily", "scale", "invariant"), default="daily")
+    parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
@@ -180,6 +233,8 @@ def main() -> None:
     print(f"bench/replay.py --part {args.part}; LLM settings: {llm or 'defaults'}", flush=True)
     if args.part == "daily":
         report = daily(args.days, args.ml100k)
+    elif args.part == "invariant":
+        report = invariant(args.dataset, os.environ.get("RECLAKE_DATA_DIR"), args.days)
     else:
         from orchestration.core.datasets import fetch_ml100k
 

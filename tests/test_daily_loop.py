@@ -197,7 +197,7 @@ def test_an_empty_day_is_a_valid_partition(replayed):
 def test_a_malformed_file_stops_its_own_day_and_the_next_day_goes_on(replayed):
     """Invariant (f): a file without a timestamp column is named in the run's failure and not
     ingested; bad rows in a good file are quarantined on their day; the next day runs."""
-    from orchestration.cli.demo import step_failures
+    from orchestration.cli.reports import step_failures
 
     bad_day, next_day = "1998-04-24", "1998-04-25"
     folder = replayed.paths.landing_day(replayed.name, bad_day)

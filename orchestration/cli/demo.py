@@ -8,7 +8,13 @@ from __future__ import annotations
 import sys
 import time
 
-from orchestration.cli.reports import check_lines, judge_lines, model_lines, simulation_lines
+from orchestration.cli.reports import (
+    check_lines,
+    judge_lines,
+    model_lines,
+    simulation_lines,
+    step_failures,
+)
 from orchestration.core.datasets import DatasetError
 from orchestration.core.paths import Lake
 from orchestration.core.settings import (
@@ -17,22 +23,6 @@ from orchestration.core.settings import (
     parse_dbt_project,
     resource_fields,
 )
-
-
-def step_failures(result) -> list[str]:
-    """The user-facing message of each failed step: the innermost error, not the whole traceback."""
-    messages = []
-    for event in result.all_events:
-        if event.event_type_value != "STEP_FAILURE":
-            continue
-        error = event.event_specific_data.error
-        while error.cause is not None:
-            error = error.cause
-        text = error.message.strip()
-        if event.event_specific_data.user_failure_data is not None:
-            text = event.event_specific_data.user_failure_data.description or text
-        messages.append(f"{event.step_key}: {text}")
-    return messages
 
 
 def materialized_lines(result) -> list[str]:
@@ -118,6 +108,8 @@ def _closing(home, results, served: str) -> None:
 
 
 def _daily_demo(defs, instance, lake, n_days: int, pipeline_job: str, started: float) -> int:
+    import dagster as dg
+
     from orchestration.cli.replay import Replay, replay_days
 
     replay = Replay(defs, instance, lake)
@@ -146,8 +138,9 @@ def _daily_demo(defs, instance, lake, n_days: int, pipeline_job: str, started: f
     if code := replay_days(replay, n_days):
         return code
     print("reclake: the weekly full retrain, on the whole dataset ...", flush=True)
-    graph = defs.resolve_asset_graph()
-    training = sorted(dg_groups(graph, "training"), key=str)
+    # the training group and the tuned judge the two-stage ranker reads (re-fitted on the new data)
+    retrain = dg.AssetSelection.groups("training") | dg.AssetSelection.assets("judge_probe")
+    training = sorted(retrain.resolve(defs.resolve_asset_graph()), key=str)
     retrained = replay.execute(
         {"job": pipeline_job, "partition_key": first_held_back, "asset_selection": training,
          "run_key": "weekly retrain"}
@@ -159,9 +152,3 @@ def _daily_demo(defs, instance, lake, n_days: int, pipeline_job: str, started: f
     print("\n".join(_checks(results)[1]))
     _closing(lake.home_path, results, first_held_back)
     return 0
-
-
-def dg_groups(graph, *groups: str) -> set:
-    import dagster as dg
-
-    return set(dg.AssetSelection.groups(*groups).resolve(graph))

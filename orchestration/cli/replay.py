@@ -177,7 +177,7 @@ def day_line(row: dict) -> str:
 
 
 def fail(result, what: str) -> int:
-    from orchestration.cli.demo import step_failures
+    from orchestration.cli.reports import step_failures
 
     print(f"reclake: {what} FAILED:", file=sys.stderr)
     for message in step_failures(result) or ["see the Dagster log above"]:

@@ -12,6 +12,22 @@ from pathlib import Path
 from orchestration.core.paths import Lake
 
 
+def step_failures(result) -> list[str]:
+    """The user-facing message of each failed step: the innermost error, not the whole traceback."""
+    messages = []
+    for event in result.all_events:
+        if event.event_type_value != "STEP_FAILURE":
+            continue
+        error = event.event_specific_data.error
+        while error.cause is not None:
+            error = error.cause
+        text = error.message.strip()
+        if event.event_specific_data.user_failure_data is not None:
+            text = event.event_specific_data.user_failure_data.description or text
+        messages.append(f"{event.step_key}: {text}")
+    return messages
+
+
 def check_lines(result) -> list[str]:
     lines = []
     for event in result.all_events:

@@ -4,7 +4,7 @@ Profiles whose input did not change cost nothing (the LLM cache). Of those that 
 writes every new item's and user's (none has a profile yet) and then at most RECLAKE_LLM_DAILY_BUDGET
 more: first the ones queued longest, then the rest in id order. The others keep their last profile
 and wait in lake/profiles/<kind>s/queue.parquet. Each profile row says, in `as_of`, the last landed
-day of the data it was written from (NULL outside the daily loop).
+day of the data its input was read from (NULL outside the daily loop); a deferred one keeps its own.
 """
 
 from __future__ import annotations

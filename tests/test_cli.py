@@ -13,13 +13,13 @@ from support.pipelines import query
 RECLAKE = str(Path(sys.executable).parent / "reclake")
 
 
-def run_cli(args, home, **env):
+def run_cli(args, home, timeout=600, **env):
     environment = {
         k: v for k, v in os.environ.items() if not k.startswith(("RECLAKE_", "DAGSTER_HOME"))
     }
     environment.update({"RECLAKE_HOME": str(home), **env})
     return subprocess.run(
-        [RECLAKE, *args], capture_output=True, text=True, env=environment, timeout=600
+        [RECLAKE, *args], capture_output=True, text=True, env=environment, timeout=timeout
     )
 
 
@@ -32,6 +32,9 @@ def test_demo_runs_the_whole_pipeline_then_replays_the_held_back_days(tmp_path):
     done = run_cli(
         ["demo", "--replay-days", "2"],
         home,
+        timeout=1500,  # the pipeline runs twice (before and after the replay): ~8 min alone
+        RECLAKE_JUDGE_USERS="20",
+        RECLAKE_SIM_USERS="20",
         RECLAKE_DATA_DIR=str(ML100K_DIR),
         RECLAKE_LLM_MODEL_CACHE=str(TEST_MODEL_CACHE),
         RECLAKE_LLM_MAX_ITEMS="2",

@@ -102,9 +102,10 @@ def materialize_landed_days(
             ingested[day] = day_sha256(paths, spec.name, day)
     record_ingested(paths, spec.name, ingested)  # what the sensor and `reclake replay` compare with
     if errors:
+        others = " (the other days of the run were ingested)" if len(days) > len(errors) else ""
         raise dg.Failure(
-            f"raw_{table}: {len(errors)} landed day(s) could not be read; fix or re-deliver them "
-            "(the other days were ingested):\n" + "\n".join(errors),
+            f"{len(errors)} landed day(s) could not be read; fix the file and deliver it again"
+            f"{others}:\n" + "\n".join(errors),
         )
     line = f"raw_{table}: {rows} rows landed on {len(days)} day(s) {days[0]}..{days[-1]}"
     return _result(

@@ -211,11 +211,12 @@ def invariant(dataset: str, data_dir: str | None, n_days: int) -> dict:
 def _no_llm(defs) -> list:
     import dagster as dg
 
+    from orchestration.defs.ingest.sensors import DAILY_SELECTION
+
     graph = defs.resolve_asset_graph()
-    keys = dg.AssetSelection.groups("ingest", "transform", "features").resolve(graph)
-    llm = dg.AssetSelection.groups("llm").resolve(graph)
+    keys = DAILY_SELECTION.resolve(graph) - dg.AssetSelection.groups("llm").resolve(graph)
     # feast_online_store reads the embeddings the llm group writes: it stays out with it
-    return sorted((k for k in keys - llm if k.to_user_string() != "feast_online_store"), key=str)
+    return sorted((k for k in keys if k.to_user_string() != "feast_online_store"), key=str)
 
 
 def main() -> None:

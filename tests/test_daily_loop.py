@@ -312,3 +312,31 @@ def test_spark_builds_the_same_tables_from_the_landed_days(tmp_path, slice_folde
     home.land(*home.cut.days)
     assert home.run(home.cut.days[0], home.cut.days[-1]).success
     assert_same_tables(full_load.paths.home, home.paths.home)
+
+
+def test_the_daily_loop_encodes_each_text_once(tmp_path, monkeypatch):
+    """Embedding assets read every profile each day; a text encoded on an earlier day is reused
+    (vectors equal to a fresh encoding), and only new texts reach the encoder (a counting spy)."""
+    import numpy as np
+
+    from orchestration.core.resources import LakeResource
+    from orchestration.defs.llm import vectors
+
+    lake = LakeResource(home=str(tmp_path / "home"), dataset="ml-100k")
+    (tmp_path / "home" / "landing" / "ml-100k" / "date=1998-04-01").mkdir(parents=True)
+    encoded = []
+
+    def spy(texts):
+        encoded.append(list(texts))
+        return real(texts)
+
+    real = vectors.encode_texts
+    monkeypatch.setattr(vectors, "encode_texts", spy)
+    first = vectors.text_encoder(lake)(["a quiet drama", "a loud comedy"])
+    second = vectors.text_encoder(lake)(["a loud comedy", "a space opera"])
+    assert [sorted(call) for call in encoded] == [
+        ["a loud comedy", "a quiet drama"],
+        ["a space opera"],
+    ]
+    assert np.array_equal(second[0], first[1]) and second.shape == (2, 384)
+    np.testing.assert_allclose(second[1], real(["a space opera"])[0], atol=1e-6)

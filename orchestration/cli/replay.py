@@ -116,10 +116,10 @@ class Replay:
 
     def train_and_serve(self, day: str, pipeline_job: str):
         """The rest of the pipeline for served day `day`: training, that day's lists, their judge."""
-        import dagster as dg
+        from orchestration.defs.ingest.sensors import DAILY_SELECTION
 
         graph = self.defs.resolve_asset_graph()
-        daily = dg.AssetSelection.groups("ingest", "transform", "features", "llm").resolve(graph)
+        daily = DAILY_SELECTION.resolve(graph)
         keys = sorted(set(graph.materializable_asset_keys) - set(daily), key=str)
         run = {"job": pipeline_job, "partition_key": day, "asset_selection": keys}
         return self.execute({**run, "run_key": f"train and serve {day}"})

@@ -68,6 +68,9 @@ def feast_feature_sources(
     "services ranking_v1/serving_v1.",
 )
 def feast_registry(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    repo_sha256 = feast_store.repo_sha256(lake.engine)
+    if lake.daily and (kept := _registry_kept(context, repo_sha256)) is not None:
+        return kept
     # the registry file named in feature_store.yaml, as recorded by the last apply
     memo = Unchanged(
         context,
@@ -88,9 +91,25 @@ def feast_registry(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
                 "feature_services": ", ".join(services),
                 "entities": ", ".join(sorted(e.name for e in store.list_entities())),
                 "registry": dg.MetadataValue.path(str(registry_path)),
+                "repo_sha256": repo_sha256,
             }
         )
     )
+
+
+def _registry_kept(context, repo_sha256: str) -> dg.MaterializeResult | None:
+    """In the daily loop a day's new rows do not change what `feast apply` registers (views,
+    services, source paths): the last apply stands while feature_repo/ is the same."""
+    event = context.instance.get_latest_materialization_event(context.asset_key)
+    last = event and event.asset_materialization.metadata
+    if not last or "repo_sha256" not in last or last["repo_sha256"].value != repo_sha256:
+        return None
+    if not Path(last["registry"].value).exists():
+        return None
+    context.log.info(
+        "feast_registry: feature_repo/ unchanged since the last apply: not applied again"
+    )
+    return dg.MaterializeResult(metadata={**last, "skipped": "feature_repo/ unchanged"})
 
 
 class OnlineStoreConfig(dg.Config):

@@ -5,6 +5,7 @@ Plain functions (no Dagster), called by the `features` assets and by tests.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,15 @@ from orchestration.core.warehouse import connect, query
 FEATURE_SOURCES = {"user_stats": "feat_user_stats", "item_stats": "feat_item_stats"}
 # Every view materialized online: the stats marts, and the embeddings the llm group writes.
 ONLINE_VIEWS = ("user_stats", "item_stats", "item_text_embedding", "user_profile_embedding")
+
+
+def repo_sha256(engine: str) -> str:
+    """One hash over the Feast repo's files and the engine: what `feast apply` registers."""
+    digest = hashlib.sha256(engine.encode())
+    for path in sorted(FEATURE_REPO_DIR.glob("*")):
+        if path.is_file() and path.suffix in (".py", ".yaml"):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
 
 
 def online_source_path(lake: Lake, view: str) -> Path:

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from models.common.device import torch_threads
 from models.llm.cache import LLMCache
-from models.text.embeddings import DIMENSIONS, encode_texts
+from models.text.embeddings import DIMENSIONS
 from models.text.faithfulness import faithfulness_report
 from models.text.profile_inputs import item_profile_inputs, user_profile_inputs
 from models.text.profiles import write_profiles
@@ -27,6 +27,7 @@ from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMRe
 from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import query
 from orchestration.defs.llm.daily import DailyRefresh
+from orchestration.defs.llm.vectors import text_encoder
 
 # 2: untrusted item text is sanitized (#11); 3: unsupported sentences dropped (#19)
 LLM_CODE_VERSION = "3"
@@ -210,7 +211,7 @@ def item_text_embeddings(
 ) -> dg.MaterializeResult:
     if (memo := Unchanged(context, outputs_present=lake.paths.embeddings("items").exists())).skip:
         return memo.result
-    profiles = pd.read_parquet(lake.paths.profiles("item"))
+    profiles, encode = pd.read_parquet(lake.paths.profiles("item")), text_encoder(lake)
     meta = query(
         lake.warehouse_path,
         "select item_id, coalesce(title, 'item ' || item_id) as title from main.dim_items order by item_id",
@@ -234,10 +235,10 @@ def item_text_embeddings(
         frame["item_id"],
         [cutoff] * len(frame),
         {
-            "profile_embedding": encode_texts(
+            "profile_embedding": encode(
                 frame["profile"].where(has_profile, frame["title"]).tolist()
             ),
-            "title_embedding": encode_texts(frame["title"].tolist()),
+            "title_embedding": encode(frame["title"].tolist()),
         },
     ).append_column("has_profile", pa.array(has_profile.tolist(), pa.bool_()))
     context.log.info(
@@ -279,7 +280,7 @@ def user_profile_embeddings(
         "user_id",
         frame["user_id"],
         frame["t"],
-        {"profile_embedding": encode_texts(frame["profile"].tolist())},
+        {"profile_embedding": text_encoder(lake)(frame["profile"].tolist())},
     )
     return memo.stamp(_write_embeddings(context, lake, table, "users"))
 

@@ -99,9 +99,28 @@ def _history_home(root: Path, name: str, data: Path, engine: str):
     instance = dg.DagsterInstance.ephemeral()
     replay = Replay(defs, instance, lake)
     started = time.monotonic()
-    history = replay.history("2100-01-01")
+    history = replay.history("9999-12-31")
     assert history.success, f"{name}: history backfill failed"
     return replay, time.monotonic() - started
+
+
+def fold_into_one_year(path: Path) -> None:
+    """The generator's heaviest users run on for decades (3-day gaps between thousands of sessions):
+    fold every timestamp into its first year, so the history is 365 days as a deployment's would be
+    (sessions stay together; a few wrap around to the year's start)."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from orchestration.defs.ingest.synth import START
+
+    table = pq.read_table(path)
+    text = table.column("timestamp").to_pandas()
+    seconds = pd.to_numeric(text, errors="coerce")  # a malformed row keeps its text
+    folded = (START + (seconds - START) % (365 * 86_400)).astype("Int64").astype(str)
+    text = text.where(seconds.isna(), folded)
+    column = table.schema.get_field_index("timestamp")
+    pq.write_table(table.set_column(column, "timestamp", pa.array(text, pa.string())), path)
 
 
 def scale(rows: int, engine: str, ml100k: Path) -> dict:
@@ -110,6 +129,7 @@ def scale(rows: int, engine: str, ml100k: Path) -> dict:
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
+    from orchestration.core.partitions import next_day
     from orchestration.defs.ingest.landing import day_files
     from orchestration.defs.ingest.synth import SynthConfig, write_synthetic_dataset
 
@@ -124,13 +144,16 @@ def scale(rows: int, engine: str, ml100k: Path) -> dict:
     small.mkdir()
     raw.drop(day_rows.index).to_csv(small / "interactions.csv", index=False)
     big = root / "synthetic-history"
-    config = SynthConfig(users=rows // 100, items=max(rows // 1000, 1000), interactions=rows)
+    config = SynthConfig(
+        users=rows // 100, items=max(rows // 1000, 1000), interactions=rows, fmt="parquet"
+    )
     write_synthetic_dataset(config, big)
+    fold_into_one_year(big / "interactions.parquet")
     results = {}
     for name, data in (("ml100k", small), ("synthetic", big)):
         replay, backfill_s = _history_home(root, name, data, engine)
-        # the same day's file, landed after the history (a late producer file is still a day)
-        landed_day = "2100-01-02"
+        # the same day's file, landed as the day after the history's last
+        landed_day = next_day(replay.cut.days[-1])
         folder = replay.paths.landing_day(replay.spec.name, landed_day)
         folder.mkdir(parents=True)
         pcsv.write_csv(

@@ -12,6 +12,23 @@ def test_definitions_load_and_resolve():
     dg.Definitions.validate_loadable(defs)
 
 
+def test_the_daily_loop_runs_by_event_day_from_the_landing_sensor():
+    """Raw interactions and the per-record models share the nightly stages' daily partitions (a
+    range of days is one run), and the landing sensor, on by default, starts the day's two jobs."""
+    repository = defs.get_repository_def()
+    graph = defs.resolve_asset_graph()
+    for name in ("raw_interactions", "raw_items", "fct_interactions", "batch_recommendations"):
+        node = graph.get(dg.AssetKey(name))
+        assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition), name
+        assert node.backfill_policy == dg.BackfillPolicy.single_run(), name
+    assert graph.get(dg.AssetKey("splits")).partitions_def is None  # a whole table
+    sensor = repository.get_sensor_def("landing_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert {job.name for job in sensor.jobs} == {"daily_update", "serve_lists"}
+    daily = repository.get_job("daily_update").asset_layer.executable_asset_keys
+    assert dg.AssetKey("training_set") not in daily and dg.AssetKey("user_profiles") in daily
+
+
 def test_asset_groups_and_contract_tables():
     graph = defs.resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}

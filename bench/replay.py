@@ -67,6 +67,8 @@ def daily(n_days: int, data_dir: str | None) -> dict:
         served = replay.train_and_serve(first, PIPELINE_JOB)
         cold = time.monotonic() - started
         assert history.success and served.success, "the cold first run failed"
+        backfill_s = sum(stage_seconds(instance, [history]).values())
+        print(json.dumps({"cold_first_run_s": round(cold, 1), "history_steps_s": backfill_s}))
         days = []
         for day in replay.upcoming(n_days):
             row, results = replay.day(day)
@@ -76,9 +78,7 @@ def daily(n_days: int, data_dir: str | None) -> dict:
     median = statistics.median(d["seconds"] for d in days)
     return {
         "cold_first_run_s": round(cold, 1),
-        "history_backfill_s": round(
-            sum(stage_seconds(instance, [history]).values()) if history else 0.0, 1
-        ),
+        "history_steps_s": round(backfill_s, 1),
         "days": days,
         "median_day_s": median,
         "median_day_share_of_cold_run": round(median / cold, 4),

@@ -5,15 +5,14 @@ backfill, the pipeline once, the held-back days replayed one by one, then the we
 
 from __future__ import annotations
 
-import sys
 import time
 
 from orchestration.cli.reports import (
     check_lines,
     judge_lines,
     model_lines,
+    print_failure,
     simulation_lines,
-    step_failures,
 )
 from orchestration.core.datasets import DatasetError
 from orchestration.core.paths import Lake
@@ -38,19 +37,16 @@ def materialized_lines(result) -> list[str]:
     return lines
 
 
-def _checks(results) -> tuple[list, list[str]]:
+def _checks_line(results) -> str:
     checks = [
         e for r in results for e in r.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
     ]
     failed = sum(not e.event_specific_data.passed for e in checks)
-    return checks, [f"  {len(checks)} checks ran, {failed} failed"]
+    return f"  {len(checks)} checks ran, {failed} failed"
 
 
 def _failed(result, elapsed: float) -> int:
-    print(f"\nreclake: the pipeline FAILED after {elapsed:.1f}s:", file=sys.stderr)
-    for message in step_failures(result) or ["see the Dagster log above"]:
-        print(f"  {message}", file=sys.stderr)
-    return 1
+    return print_failure(result, f"\nreclake: the pipeline FAILED after {elapsed:.1f}s:")
 
 
 def run_pipeline(replay_days: int = 0) -> int:
@@ -91,7 +87,7 @@ def run_pipeline(replay_days: int = 0) -> int:
     if not result.success:
         return _failed(result, elapsed)
     print(f"\nreclake: materialized in {elapsed:.1f}s (run {result.run_id})")
-    print("\n".join(materialized_lines(result) + _checks([result])[1]))
+    print("\n".join([*materialized_lines(result), _checks_line([result])]))
     _closing(home, [result], today)
     return 0
 
@@ -151,6 +147,6 @@ def _daily_demo(defs, instance, lake, n_days: int, pipeline_job: str, started: f
         return _failed(retrained, time.monotonic() - started)
     results = [r for r in (history, served, retrained) if r is not None]
     print(f"\nreclake: done in {time.monotonic() - started:.1f}s")
-    print("\n".join(_checks(results)[1]))
+    print(_checks_line(results))
     _closing(lake.home_path, results, first_held_back)
     return 0

@@ -14,7 +14,6 @@ ingested with the same files is not run again (the sensor's rule).
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import date
 
@@ -77,6 +76,7 @@ class Replay:
         self.spec, self.paths = lake.spec(), lake.paths
         print(f"reclake: cutting {self.spec.name} into UTC event days ...", flush=True)
         self.cut = cut_into_days(self.spec, lake.source_folder())
+        self.file_hashes: dict = {}  # size, mtime, sha256 per landed file, as the sensor's cursor
         print(f"reclake: {len(self.cut.days)} days, {self.cut.days[0]} .. {self.cut.days[-1]}")
 
     def execute(self, run: dict):
@@ -97,7 +97,7 @@ class Replay:
         from orchestration.defs.ingest.landing import ingested_days
         from orchestration.defs.ingest.sensors import day_hashes, due_runs
 
-        hashes, _ = day_hashes(self.paths, self.spec.name, {})
+        hashes, self.file_hashes = day_hashes(self.paths, self.spec.name, self.file_hashes)
         return due_runs({d: hashes[d] for d in days}, ingested_days(self.paths, self.spec.name))
 
     def history(self, until: str):
@@ -135,7 +135,7 @@ class Replay:
         from orchestration.defs.ingest.landing import land_day
 
         started = time.monotonic()
-        land_day(self.paths, self.spec.name, self.cut, day)
+        landed = land_day(self.paths, self.spec.name, self.cut, day)
         results = []
         for run in self.due([day]):
             results.append(result := self.execute(run))
@@ -144,7 +144,7 @@ class Replay:
         row = {
             "date": day,
             **day_figures(self.paths, day),
-            "new_items": self.cut.rows("items", day).num_rows,
+            "new_items": landed["new_items"],
             "profiles_refreshed": _refreshed(results),
             "seconds": round(time.monotonic() - started, 2),
             "run_id": results[0].run_id if results else None,
@@ -177,12 +177,9 @@ def day_line(row: dict) -> str:
 
 
 def fail(result, what: str) -> int:
-    from orchestration.cli.reports import step_failures
+    from orchestration.cli.reports import print_failure
 
-    print(f"reclake: {what} FAILED:", file=sys.stderr)
-    for message in step_failures(result) or ["see the Dagster log above"]:
-        print(f"  {message}", file=sys.stderr)
-    return 1
+    return print_failure(result, f"reclake: {what} FAILED:")
 
 
 def replay_days(replay: Replay, n_days: int) -> int:

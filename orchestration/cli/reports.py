@@ -7,6 +7,7 @@ bench/readme_results.py prints the same lines for the README's results.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from orchestration.core.paths import Lake
@@ -26,6 +27,14 @@ def step_failures(result) -> list[str]:
             text = event.event_specific_data.user_failure_data.description or text
         messages.append(f"{event.step_key}: {text}")
     return messages
+
+
+def print_failure(result, headline: str) -> int:
+    """The headline and each failed step's message on stderr; the exit status 1."""
+    print(headline, file=sys.stderr)
+    for message in step_failures(result) or ["see the Dagster log above"]:
+        print(f"  {message}", file=sys.stderr)
+    return 1
 
 
 def check_lines(result) -> list[str]:

@@ -16,11 +16,17 @@ daily_partitions = dg.DailyPartitionsDefinition(
 )
 
 
+def calendar(first: str, last: str) -> list[str]:
+    """Every day from `first` to `last`, both included, as YYYY-MM-DD."""
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+
+
 def partition_days(context) -> list[str]:
     """The day keys a run covers: one partition, or every day of a range (a single-run backfill)."""
     window = context.partition_time_window
-    start, end = window.start.date(), window.end.date()
-    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days)]
+    last = window.end.date() - timedelta(days=1)  # the window's end is exclusive
+    return calendar(window.start.date().isoformat(), last.isoformat())
 
 
 def run_days(context) -> tuple[str, str] | None:

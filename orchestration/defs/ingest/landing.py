@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -27,6 +26,7 @@ import pyarrow.compute as pc
 from models.common.files import sha256_file
 from orchestration.core.datasets import VALID_EVENT_TS, DatasetError, DatasetSpec
 from orchestration.core.files import write_json_atomic, write_parquet_atomic
+from orchestration.core.partitions import calendar
 from orchestration.core.paths import Lake
 from orchestration.defs.ingest.loaders import load_raw_table, read_source
 from orchestration.defs.ingest.schema import RAW_COLUMNS, SourceFile, raw_schema
@@ -84,11 +84,6 @@ def _days_of(interactions: pa.Table) -> pa.Array:
     with duckdb.connect() as con:
         con.register("raw", interactions.select(["timestamp"]))
         return con.sql(_DAY_SQL).to_arrow_table().column("day").combine_chunks()
-
-
-def calendar(first: str, last: str) -> list[str]:
-    start, end = date.fromisoformat(first), date.fromisoformat(last)
-    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
 
 
 def cut_into_days(spec: DatasetSpec, folder: Path) -> DatasetDays:

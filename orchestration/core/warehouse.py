@@ -9,6 +9,7 @@ runs), so every stage reads through here:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,11 +35,24 @@ def query(warehouse: Path, sql: str, params: list | None = None) -> pd.DataFrame
         return con.execute(sql, params or []).df()
 
 
-def table_fingerprint(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[int, str]:
-    """Row count and an order-independent content hash (md5 over sorted row md5s)."""
+def table_fingerprint(
+    con: duckdb.DuckDBPyConnection, relation: str, view_by_definition: bool = False
+) -> tuple[int | None, str]:
+    """Row count and an order-independent content hash: md5 of the count and two sums of 64-bit
+    row hashes (one pass, no sort: a day's run on a 10M-row table costs a fraction of a second).
+    With `view_by_definition`, a view is fingerprinted by its SQL instead (row count None): dbt's
+    staging views are recomputed from their inputs on every read, whose versions Dagster tracks."""
+    if view_by_definition:
+        view = con.execute(
+            "select sql from duckdb_views() where schema_name = 'main' and view_name = ?",
+            [relation],
+        ).fetchone()
+        if view is not None:
+            return None, hashlib.md5(view[0].encode()).hexdigest()
     rows, digest = con.execute(
-        "select count(*), md5(coalesce(string_agg(h, '' order by h), '')) "
-        f"from (select md5(cast(t as varchar)) as h from main.{quote_ident(relation)} as t)"
+        "select count(*), md5(count(*)::varchar || ':' || coalesce(sum(hash(t)::hugeint), 0)::varchar"
+        " || ':' || coalesce(sum(hash(t, 'reclake')::hugeint), 0)::varchar) "
+        f"from main.{quote_ident(relation)} as t"
     ).fetchone()
     return rows, digest
 

@@ -148,7 +148,7 @@ def _unchanged_models(
     with connect(lake.warehouse_path) as con:
         for key, (last, _) in lasts.items():
             try:
-                _, digest = table_fingerprint(con, key.path[-1])
+                _, digest = table_fingerprint(con, key.path[-1], lake.engine == "duckdb")
             except duckdb.Error:
                 return None
             if digest != last.tags.get(DATA_VERSION_TAG):
@@ -224,7 +224,9 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
                 if isinstance(event, dg.Output):
                     name = context.asset_key_for_output(event.output_name).path[-1]
                     try:
-                        fingerprints[event.output_name] = table_fingerprint(con, name)
+                        fingerprints[event.output_name] = table_fingerprint(
+                            con, name, lake.engine == "duckdb"
+                        )
                     except duckdb.CatalogException:  # a Spark-side view (stg_/int_): no fingerprint
                         pass
     for event in events:
@@ -234,7 +236,7 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
                 asset_key=context.asset_key_for_output(event.output_name),
                 metadata={
                     **event.metadata,
-                    "dagster/row_count": rows,
+                    **({"dagster/row_count": rows} if rows is not None else {}),
                     "content_md5": digest,
                     CONFIG_KEY: config_sha256({**variables, "engine": lake.engine}),
                 },

@@ -8,7 +8,10 @@ daily: the demo's flow on a fresh home (history before the last N days as one ba
 and the first held-back day's lists, then N days one at a time, each `daily_update` + `serve_lists`
 as the landing sensor runs them) and the seconds of each day split by stage (Dagster's step stats),
 with the median day as a share of the cold first run (backfill + training + serving), measured in
-the same process.
+the same process. Each day also scores the lists served on it (served_outcomes): the report gives
+every model's next-day hit@10 over the replayed days against the `popularity_7d` shadow on the same
+user-days (`--days 56`: the last 8 weeks of ML-100K), the best model by it, and the champion
+leave-one-out chose.
 
 scale: does a day cost what the day holds, or what the history holds? The same file (ML-100K's
 1998-04-17, 696 events) lands as the next day after two histories: ML-100K's (99k rows) and a
@@ -75,14 +78,43 @@ def daily(n_days: int, data_dir: str | None) -> dict:
             assert row, f"{day} failed"
             days.append({**row, "stages": stage_seconds(instance, results)})
             print(json.dumps({k: v for k, v in days[-1].items() if k != "run_id"}), flush=True)
+        outcomes = outcomes_over(replay, [d["date"] for d in days])
     median = statistics.median(d["seconds"] for d in days)
     return {
+        "outcomes": outcomes,
         "cold_first_run_s": round(cold, 1),
         "history_steps_s": round(backfill_s, 1),
         "days": days,
         "median_day_s": median,
         "median_day_share_of_cold_run": round(median / cold, 4),
         "goals": {"median_day_s <= 60": median <= 60, "share <= 0.05": median / cold <= 0.05},
+    }
+
+
+def outcomes_over(replay, dates: list[str]) -> dict:
+    """Next-day outcomes over the replayed days: each model's hit@10 against `popularity_7d` on the
+    same user-days (ratio and interval), the best model, and the champion leave-one-out picked."""
+    import pandas as pd
+
+    from models import registry
+    from models.evaluation.outcomes import against_baseline
+
+    frames = [
+        pd.read_parquet(path).assign(date=day)
+        for day in dates
+        if (path := replay.paths.outcomes(day) / "per_user.parquet").exists()
+    ]
+    if not frames:
+        return {}
+    report = against_baseline(pd.concat(frames, ignore_index=True), "popularity_7d")
+    client = registry.connect(replay.paths.mlflow_dir)
+    champion = registry.champion_version(client)
+    best = max(report, key=lambda name: report[name]["hit_at_10"])
+    return {
+        "days_scored": len(frames),
+        "by_model": report,
+        "best_by_next_day_hit_at_10": best,
+        "leave_one_out_champion": champion.tags.get("model_name") if champion else None,
     }
 
 

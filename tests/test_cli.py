@@ -60,6 +60,35 @@ def test_demo_runs_the_whole_pipeline_then_replays_the_held_back_days(tmp_path):
         (943,)
     ]
     assert_lists_come_from_the_past(home, "1998-03-01")
+    assert_served_lists_are_scored_by_the_next_day(home, "1998-04-22", replayed[-1])
+
+
+def assert_served_lists_are_scored_by_the_next_day(home: Path, day: str, row: dict) -> None:
+    """The lists served on `day` (and its shadows) against that day's events, recomputed in SQL."""
+    import json
+
+    outcomes = home / "lake" / "outcomes" / f"date={day}"
+    summary = json.loads((outcomes / "summary.json").read_text())
+    served = str(home / "lake" / "recommendations" / f"date={day}" / "recommendations.parquet")
+    # ML-100K has no repeated (user, item): every event of the day is new to its user
+    (users, hit_rate), = query(
+        home / "warehouse.duckdb",
+        "with day as (select user_id, item_id from fct_interactions where event_ts >= ? and "
+        "event_ts < cast(? as date) + 1), lists as (select * from read_parquet(?) where rank <= 10) "
+        "select count(*), avg(hit) from (select user_id, max(case when d.item_id is not null then "
+        "1.0 else 0.0 end) as hit from lists l left join day d using (user_id, item_id) "
+        "where user_id in (select user_id from day) group by user_id)",
+        [day, day, served],
+    )  # fmt: skip
+    by_role = {m["role"] for m in summary["by_model"].values()}
+    assert by_role == {"served", "shadow"} and "popularity_7d" in summary["by_model"]
+    champion = next(m for m in summary["by_model"].values() if m["role"] == "served")
+    assert summary["n_users"] == users > 0
+    assert champion["hit_at_10"] == pytest.approx(hit_rate, abs=1e-4)
+    assert row["served_hit_at_10"] == champion["hit_at_10"] and row["scored_users"] == users
+    assert (outcomes / "hit_at_10.png").stat().st_size > 0
+    per_user = pq.read_table(outcomes / "per_user.parquet").to_pandas()
+    assert set(per_user.groupby("model_name")["user_id"].nunique()) == {users}
 
 
 def assert_lists_come_from_the_past(home: Path, day: str) -> None:

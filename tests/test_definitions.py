@@ -17,7 +17,8 @@ def test_the_daily_loop_runs_by_event_day_from_the_landing_sensor():
     range of days is one run), and the landing sensor, on by default, starts the day's two jobs."""
     repository = defs.get_repository_def()
     graph = defs.resolve_asset_graph()
-    for name in ("raw_interactions", "raw_items", "fct_interactions", "batch_recommendations"):
+    for name in ("raw_interactions", "raw_items", "fct_interactions", "batch_recommendations",
+                 "shadow_recommendations", "served_outcomes"):  # fmt: skip
         node = graph.get(dg.AssetKey(name))
         assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition), name
         assert node.backfill_policy == dg.BackfillPolicy.single_run(), name
@@ -27,6 +28,11 @@ def test_the_daily_loop_runs_by_event_day_from_the_landing_sensor():
     assert {job.name for job in sensor.jobs} == {"daily_update", "serve_lists"}
     daily = repository.get_job("daily_update").asset_layer.executable_asset_keys
     assert dg.AssetKey("training_set") not in daily and dg.AssetKey("user_profiles") in daily
+    # a landed day scores the lists served on it; the lists of the next day are serve_lists'
+    assert dg.AssetKey("served_outcomes") in daily
+    assert dg.AssetKey("batch_recommendations") not in daily
+    lists = repository.get_job("serve_lists").asset_layer.executable_asset_keys
+    assert dg.AssetKey("shadow_recommendations") in lists
 
 
 def test_asset_groups_and_contract_tables():
@@ -78,6 +84,7 @@ def test_stage_groups_and_the_nightly_job():
     assert {key.to_user_string() for key in nightly.asset_layer.selected_asset_keys} == {
         "batch_recommendations",
         "online_recommendations",
+        "shadow_recommendations",
         "judge_evaluations",
         "simulated_feedback",
     }

@@ -14,6 +14,7 @@ ingested with the same files is not run again (the sensor's rule).
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date
 
@@ -34,6 +35,10 @@ DAY_SCHEMA = pa.schema(
         ("profiles_refreshed", pa.int64()),
         ("seconds", pa.float64()),
         ("run_id", pa.string()),
+        # the lists served on this day, scored by its events (lake/outcomes/date=D/summary.json)
+        ("scored_users", pa.int64()),
+        ("served_hit_at_10", pa.float64()),
+        ("popularity_7d_hit_at_10", pa.float64()),
     ]
 )
 
@@ -53,6 +58,17 @@ def day_figures(paths: Lake, day: str) -> dict:
             "select count(*) from main.quarantine_interactions where landed_date = ?", [day]
         ).fetchone()[0]
     return {"events": events, "new_users": new_users, "quarantined": quarantined}
+
+
+def outcome_figures(paths: Lake, day: str) -> dict:
+    """The served list's and the 7-day-popularity shadow's next-day hit@10 on `day`, if scored."""
+    path = paths.outcomes(day) / "summary.json"
+    summary = json.loads(path.read_text()) if path.exists() else {"by_model": {}}
+    models = summary["by_model"].values()
+    served = next((m["hit_at_10"] for m in models if m["role"] == "served"), None)
+    popular = summary["by_model"].get("popularity_7d", {}).get("hit_at_10")
+    return {"scored_users": summary.get("n_users"), "served_hit_at_10": served,
+            "popularity_7d_hit_at_10": popular}  # fmt: skip
 
 
 def record_day(paths: Lake, row: dict) -> None:
@@ -144,6 +160,7 @@ class Replay:
         row = {
             "date": day,
             **day_figures(self.paths, day),
+            **outcome_figures(self.paths, day),
             "new_items": landed["new_items"],
             "profiles_refreshed": _refreshed(results),
             "seconds": round(time.monotonic() - started, 2),
@@ -165,14 +182,21 @@ def _refreshed(results) -> int:
 
 DAY_HEADER = (
     f"{'date':<11}{'events':>7}{'new items':>10}{'new users':>10}{'quarantined':>12}"
-    f"{'profiles':>9}{'seconds':>9}"
+    f"{'profiles':>9}{'seconds':>9}   next-day hit@10 served / popularity_7d (users)"
 )
 
 
 def day_line(row: dict) -> str:
-    return (
+    line = (
         f"{row['date']:<11}{row['events']:>7}{row['new_items']:>10}{row['new_users']:>10}"
         f"{row['quarantined']:>12}{row['profiles_refreshed']:>9}{row['seconds']:>9.1f}"
+    )
+    if row.get("served_hit_at_10") is None:
+        return line + "   (no list served)"
+    popular = row.get("popularity_7d_hit_at_10")
+    return (
+        f"{line}   {row['served_hit_at_10']:.3f} / "
+        f"{'-' if popular is None else f'{popular:.3f}'} ({row['scored_users']})"
     )
 
 

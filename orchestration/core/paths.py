@@ -140,7 +140,18 @@ class Lake:
     def recommendations_scratch(self, date: str) -> Path:  # Spark's parts before they are merged
         return self.path("lake", "recommendations", ".spark", f"date={date}")
 
+    def shadow_recommendations(self, date: str, model_name: str) -> Path:  # scored, never served
+        return self.path(
+            "lake", "shadow_recommendations", f"date={date}", f"model_name={model_name}",
+            "recommendations.parquet",
+        )  # fmt: skip
+
     # --- evaluation ---
+    def outcomes(
+        self, date: str
+    ) -> Path:  # the lists served (and shadow) on D, scored by D's events
+        return self.path("lake", "outcomes", f"date={date}")
+
     def judge_evaluations(self, date: str) -> Path:
         return self.path("lake", "judge_evaluations", f"date={date}")
 

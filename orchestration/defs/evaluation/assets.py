@@ -30,6 +30,7 @@ from orchestration.defs.evaluation.judging import (
     log_judge_run,
     nightly_cases,
 )
+from orchestration.defs.evaluation.outcomes import served_outcomes
 from orchestration.defs.evaluation.resources import JudgeResource, JudgeRunConfig
 from orchestration.defs.evaluation.simulated_feedback import simulated_feedback
 from orchestration.defs.evaluation.tuned_judge import judge_probe
@@ -104,4 +105,4 @@ def judge_evaluations(
     )
 
 
-evaluation_assets = [judge_probe, judge_evaluations, simulated_feedback]
+evaluation_assets = [judge_probe, judge_evaluations, simulated_feedback, served_outcomes]

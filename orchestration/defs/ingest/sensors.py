@@ -27,14 +27,16 @@ DAILY_JOB = "daily_update"
 LISTS_JOB = "serve_lists"
 # groups named, not imported: the stages stay independent of each other. The Feast training set
 # (a point-in-time join over every train interaction) is training's input: the retrain builds it.
-DAILY_SELECTION = dg.AssetSelection.groups(
-    "ingest", "transform", "features", "llm"
+# served_outcomes scores the lists served on the day that landed, by that day's events.
+DAILY_SELECTION = (
+    dg.AssetSelection.groups("ingest", "transform", "features", "llm")
+    | dg.AssetSelection.assets("served_outcomes")
 ) - dg.AssetSelection.assets("training_set")
 daily_update_job = dg.define_asset_job(
     DAILY_JOB,
     selection=DAILY_SELECTION,
     description="One landed day (or a range of days, one run): its raw files, the dbt models and "
-    "checks, LLM profiles of what changed, Feast. No training.",
+    "checks, LLM profiles of what changed, Feast, the outcomes of the lists served that day. No training.",
 )
 serve_lists_job = dg.define_asset_job(
     LISTS_JOB,

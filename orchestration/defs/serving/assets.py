@@ -26,6 +26,7 @@ from orchestration.core.resources import LakeResource
 from orchestration.core.spark import engine_problem
 from orchestration.defs.serving.resources import ServingResource
 from orchestration.defs.serving.scoring import score_partition
+from orchestration.defs.serving.shadow import shadow_recommendations
 
 SERVING_CODE_VERSION = "2"  # 2: Spark scoring; popularity_bias counts every list an item is in
 
@@ -146,4 +147,4 @@ def online_recommendations(
     )
 
 
-serving_assets = [batch_recommendations, online_recommendations]
+serving_assets = [batch_recommendations, online_recommendations, shadow_recommendations]

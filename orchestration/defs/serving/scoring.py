@@ -5,6 +5,7 @@ the champion's top-K in process with torch or on Spark, written as one partition
 import shutil
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -133,9 +134,16 @@ def lists_on_spark(
 
 
 def score_partition(
-    context, lake: LakeResource, serving: ServingResource, champion, date: str, spark=None
+    context,
+    lake: LakeResource,
+    serving: ServingResource,
+    champion,
+    date: str,
+    spark=None,
+    path: Path | None = None,
 ) -> dict:
-    """Write one date's recommendations (streamed chunk by chunk, renamed into place at the end)."""
+    """Write one date's recommendations (streamed chunk by chunk, renamed into place at the end) to
+    the served partition, or to `path` (a shadow list)."""
     end = datetime.fromisoformat(date).replace(tzinfo=UTC)  # served on D: data before D only
     recommender = champion.recommender
     item_index = recommender.item_index
@@ -159,7 +167,7 @@ def score_partition(
             context.log.info(f"{date}: {users_done}/{n_users} users' lists written")
             yield pa.Table.from_pandas(frame, preserve_index=False)
 
-    path = lake.paths.recommendations(date)
+    path = path or lake.paths.recommendations(date)
     digest, rows = write_parquet_chunks_atomic(chunks(), RECOMMENDATION_SCHEMA, path)
     seconds = time.perf_counter() - started
     popularity = counts if popularity is None else popularity

@@ -340,3 +340,20 @@ def test_the_daily_loop_encodes_each_text_once(tmp_path, monkeypatch):
     ]
     assert np.array_equal(second[0], first[1]) and second.shape == (2, 384)
     np.testing.assert_allclose(second[1], real(["a space opera"])[0], atol=1e-6)
+
+
+def test_a_long_history_lands_as_one_drop_on_the_day_before(tmp_path, slice_folder):
+    """`--history-in-one-drop`: the days before D become one delivery dated D - 1 (one partition),
+    in the same row order; the days from D on are untouched."""
+    from orchestration.core.partitions import previous_day
+
+    cut = Home(tmp_path / "home", slice_folder).cut
+    until = cut.days[5]
+    folded = cut.history_in_one_drop(until)
+    assert folded.days == [previous_day(until), *cut.days[5:]]
+    for table in ("interactions", "items"):
+        before = [cut.rows(table, day) for day in cut.days[:5]]
+        drop = folded.rows(table, previous_day(until))
+        assert drop.equals(pa.concat_tables(before))
+        for day in cut.days[5:]:
+            assert folded.rows(table, day).equals(cut.rows(table, day))

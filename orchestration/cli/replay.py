@@ -3,6 +3,10 @@
 --history-until D   lands every day before D in the landing zone and runs them as one backfill
                     (one `daily_update` run over the range), then, when no champion exists yet,
                     trains and serves D once (the rest of the pipeline for partition D)
+--history-in-one-drop
+                    lands that history as one delivery on the day before D (one partition): for a
+                    history of many years, whose thousands of daily partitions Dagster would record
+                    one by one
 --days N            lands the next N days one at a time; each runs as the landing sensor would run
                     it (`daily_update` for the day, then `serve_lists` for the day after), and
                     prints one line: events, new items, new users, quarantined, profiles
@@ -116,8 +120,9 @@ class Replay:
         hashes, self.file_hashes = day_hashes(self.paths, self.spec.name, self.file_hashes)
         return due_runs({d: hashes[d] for d in days}, ingested_days(self.paths, self.spec.name))
 
-    def history(self, until: str):
-        """Land every day before `until` and run them as one backfill; None when nothing changed."""
+    def history(self, until: str, job: str | None = None):
+        """Land every day before `until` and run them as one backfill (the sensor's job, or `job`);
+        None when nothing changed."""
         from orchestration.defs.ingest.landing import land_day
 
         days = [d for d in self.cut.days if d < until]
@@ -128,7 +133,7 @@ class Replay:
         for day in days:
             land_day(self.paths, self.spec.name, self.cut, day)
         due = self.due(days)
-        return self.execute(due[0]) if due else None
+        return self.execute({**due[0], "job": job or due[0]["job"]}) if due else None
 
     def train_and_serve(self, day: str, pipeline_job: str):
         """The rest of the pipeline for served day `day`: training, that day's lists, their judge."""
@@ -143,8 +148,8 @@ class Replay:
     def upcoming(self, n_days: int) -> list[str]:
         from orchestration.defs.ingest.landing import ingested_days
 
-        landed = set(ingested_days(self.paths, self.spec.name))
-        return [d for d in self.cut.days if d not in landed][:n_days]
+        last = max(ingested_days(self.paths, self.spec.name), default="")
+        return [d for d in self.cut.days if d > last][:n_days]
 
     def day(self, day: str) -> tuple[dict, list]:
         """Land one day and run what it calls for; its row of lake/replay/days.parquet."""
@@ -217,7 +222,7 @@ def replay_days(replay: Replay, n_days: int) -> int:
     return 0
 
 
-def run_replay(history_until: str | None, n_days: int) -> int:
+def run_replay(history_until: str | None, n_days: int, one_drop: bool = False) -> int:
     import dagster as dg
 
     from orchestration.core.resources import LakeResource
@@ -237,6 +242,8 @@ def run_replay(history_until: str | None, n_days: int) -> int:
 
     with dg.DagsterInstance.from_config(str(instance_dir)) as instance:
         replay = Replay(defs, instance, lake)
+        if history_until and one_drop:
+            replay.cut = replay.cut.history_in_one_drop(history_until)
         if history_until:
             started = time.monotonic()
             if (result := replay.history(history_until)) is not None:

@@ -42,7 +42,7 @@ def _latest(instance, key: dg.AssetKey, partition: str | None):
     return None if record is None else record.asset_materialization
 
 
-def _current_input_version(context, dep: dg.AssetKey, partition: str | None) -> str | None:
+def current_input_version(context, dep: dg.AssetKey, partition: str | None) -> str | None:
     """The data version Dagster will record for `dep` in this step: for a dep partitioned like this
     asset, sha256 of that partition's version (Dagster's rule for partition-mapped inputs); else the
     dep's latest version."""
@@ -77,7 +77,7 @@ def unchanged_reason(
         return None, "resource config changed"
     for dep in sorted(context.assets_def.asset_deps[key], key=lambda k: k.to_user_string()):
         recorded = tags.get(INPUT_VERSION_TAG + dep.to_user_string())
-        now = _current_input_version(context, dep, partition)
+        now = current_input_version(context, dep, partition)
         if recorded is None or recorded != now:
             return None, f"input {dep.to_user_string()} changed"
     return (

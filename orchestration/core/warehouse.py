@@ -9,7 +9,6 @@ runs), so every stage reads through here:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,26 +34,23 @@ def query(warehouse: Path, sql: str, params: list | None = None) -> pd.DataFrame
         return con.execute(sql, params or []).df()
 
 
-def table_fingerprint(
-    con: duckdb.DuckDBPyConnection, relation: str, view_by_definition: bool = False
-) -> tuple[int | None, str]:
+def table_fingerprint(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[int, str]:
     """Row count and an order-independent content hash: md5 of the count and two sums of 64-bit
-    row hashes (one pass, no sort: a day's run on a 10M-row table costs a fraction of a second).
-    With `view_by_definition`, a view is fingerprinted by its SQL instead (row count None): dbt's
-    staging views are recomputed from their inputs on every read, whose versions Dagster tracks."""
-    if view_by_definition:
-        view = con.execute(
-            "select sql from duckdb_views() where schema_name = 'main' and view_name = ?",
-            [relation],
-        ).fetchone()
-        if view is not None:
-            return None, hashlib.md5(view[0].encode()).hexdigest()
+    row hashes (one pass, no sort: a day's run on a 10M-row table costs a fraction of a second)."""
     rows, digest = con.execute(
         "select count(*), md5(count(*)::varchar || ':' || coalesce(sum(hash(t)::hugeint), 0)::varchar"
         " || ':' || coalesce(sum(hash(t, 'reclake')::hugeint), 0)::varchar) "
         f"from main.{quote_ident(relation)} as t"
     ).fetchone()
     return rows, digest
+
+
+def view_sql(con: duckdb.DuckDBPyConnection, relation: str) -> str | None:
+    """The SQL of a view in `main`; None when `relation` is not a view."""
+    row = con.execute(
+        "select sql from duckdb_views() where schema_name = 'main' and view_name = ?", [relation]
+    ).fetchone()
+    return None if row is None else row[0]
 
 
 def load_splits(warehouse: Path) -> tuple[SplitData, str]:

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from models.common.files import sha256_file
 from orchestration.core.datasets import VALID_EVENT_TS, DatasetError, DatasetSpec
 from orchestration.core.files import write_json_atomic, write_parquet_atomic
-from orchestration.core.partitions import calendar
+from orchestration.core.partitions import calendar, previous_day
 from orchestration.core.paths import Lake
 from orchestration.defs.ingest.loaders import load_raw_table, read_source
 from orchestration.defs.ingest.schema import RAW_COLUMNS, SourceFile, raw_schema
@@ -74,6 +74,18 @@ class DatasetDays:
                 start += entry["counts"]
             ordered[name], offsets[name] = data, spans
         return cls(ordered, days, offsets)
+
+    def history_in_one_drop(self, until: str) -> DatasetDays:
+        """The days before `until` as one delivery landed on the day before it: a long history as
+        one initial load (one partition, not thousands; Dagster records every partition of a
+        range run). Later days are unchanged."""
+        drop = previous_day(until)
+        tables = {}
+        for name, data in self.tables.items():
+            days = data.column("_day")
+            folded = pc.if_else(pc.less(days, until), pa.scalar(drop), days)
+            tables[name] = data.set_column(data.schema.get_field_index("_day"), "_day", folded)
+        return DatasetDays.sorted_by_day(tables, [drop, *(d for d in self.days if d >= until)])
 
     def rows(self, table: str, day: str) -> pa.Table:
         start, length = self.offsets[table].get(day, (0, 0))

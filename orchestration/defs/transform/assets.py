@@ -13,6 +13,7 @@ warehouse.duckdb; `spark` builds the same models with dbt-spark into parquet und
 the marts are then exposed in warehouse.duckdb as views over those files (orchestration/core/spark.py).
 """
 
+import hashlib
 import json
 
 import dagster as dg
@@ -34,9 +35,10 @@ from orchestration.core.unchanged import (
     DATA_VERSION_TAG,
     SKIPPED_KEY,
     config_sha256,
+    current_input_version,
     unchanged_reason,
 )
-from orchestration.core.warehouse import connect, table_fingerprint
+from orchestration.core.warehouse import connect, table_fingerprint, view_sql
 from orchestration.defs.transform.expectations import VALID_EVENT_TS
 
 if under_dagster_dev():
@@ -148,7 +150,7 @@ def _unchanged_models(
     with connect(lake.warehouse_path) as con:
         for key, (last, _) in lasts.items():
             try:
-                _, digest = table_fingerprint(con, key.path[-1], lake.engine == "duckdb")
+                _, digest = fingerprint(context, con, key, {}, lake.engine)
             except duckdb.Error:
                 return None
             if digest != last.tags.get(DATA_VERSION_TAG):
@@ -157,6 +159,27 @@ def _unchanged_models(
                 )
                 return None
     return lasts
+
+
+def fingerprint(
+    context, con, key: dg.AssetKey, built: dict[dg.AssetKey, str], engine: str
+) -> tuple[int | None, str]:
+    """(rows, content hash) of a table. A dbt view holds no rows (hashing it would compute it): its
+    version is its SQL and its inputs' versions, `built` in this step or recorded (rows None)."""
+    sql = view_sql(con, key.path[-1]) if engine == "duckdb" else None
+    if sql is None:
+        return table_fingerprint(con, key.path[-1])
+    partitioned = context.assets_def.partitions_def is not None and context.has_partition_key
+    partition = context.partition_key if partitioned else None
+
+    def version(dep: dg.AssetKey) -> str | None:
+        if dep not in built:
+            return current_input_version(context, dep, partition)
+        # as current_input_version will read it once recorded (a same-partition input is hashed)
+        return hashlib.sha256(built[dep].encode()).hexdigest() if partition else built[dep]
+
+    inputs = {dep.to_user_string(): version(dep) for dep in context.assets_def.asset_deps[key]}
+    return None, hashlib.md5((sql + json.dumps(inputs, sort_keys=True)).encode()).hexdigest()
 
 
 def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: LakeResource):
@@ -217,18 +240,19 @@ def run_dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: 
             f"spark: {len(published)} tables exposed in {lake.warehouse_path.name} as views: {', '.join(published)}"
         )
     # Fingerprint after dbt exits: DuckDB allows one writer, and dbt holds the file while it runs.
-    fingerprints = {}
+    fingerprints, built = {}, {}
     if lake.warehouse_path.exists():
         with connect(lake.warehouse_path) as con:
-            for event in events:
+            for event in events:  # in dbt's order: a view's inputs come before it
                 if isinstance(event, dg.Output):
-                    name = context.asset_key_for_output(event.output_name).path[-1]
+                    key = context.asset_key_for_output(event.output_name)
                     try:
-                        fingerprints[event.output_name] = table_fingerprint(
-                            con, name, lake.engine == "duckdb"
+                        fingerprints[event.output_name] = fingerprint(
+                            context, con, key, built, lake.engine
                         )
                     except duckdb.CatalogException:  # a Spark-side view (stg_/int_): no fingerprint
-                        pass
+                        continue
+                    built[key] = fingerprints[event.output_name][1]
     for event in events:
         if isinstance(event, dg.Output) and event.output_name in fingerprints:
             rows, digest = fingerprints[event.output_name]

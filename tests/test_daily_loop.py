@@ -357,3 +357,24 @@ def test_a_long_history_lands_as_one_drop_on_the_day_before(tmp_path, slice_fold
         assert drop.equals(pa.concat_tables(before))
         for day in cut.days[5:]:
             assert folded.rows(table, day).equals(cut.rows(table, day))
+
+
+def test_a_days_dbt_tests_read_that_days_rows(replayed):
+    """The per-record models' tests in a day's run filter on its landed day (dbt's where config)."""
+    import json
+
+    from orchestration.core.settings import DBT_PROJECT_DIR
+
+    day = replayed.cut.days[-1]
+    result = replayed.run(day)
+    assert result.success
+    (target,) = (DBT_PROJECT_DIR / "target").glob(f"dbt_cleaning-{result.run_id[:7]}-*")
+    compiled = {
+        r["unique_id"].split(".")[2]: r.get("compiled_code") or ""
+        for r in json.loads((target / "run_results.json").read_text())["results"]
+    }
+    windowed = [
+        name for name, sql in compiled.items() if f"landed_date >= cast('{day}' as date)" in sql
+    ]
+    assert any(name.startswith("unique_combination_fct_interactions") for name in windowed)
+    assert any(name.startswith("accepted_values_int_interactions_checked") for name in windowed)

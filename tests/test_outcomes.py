@@ -176,3 +176,23 @@ def test_the_ratio_to_a_baseline_is_paired_on_the_same_user_days():
     low, high = report["champ"]["ratio_ci"]
     assert 1.0 < low < 2.0 < high
     assert report["pop"]["ratio_to_pop"] == 1.0
+
+
+def test_the_gate_reads_outcomes_only_once_enough_days_are_scored():
+    from models.evaluation.outcomes import challenger_evidence
+
+    rows = []
+    for day in range(1, 16):
+        for user in range(20):
+            served, shadow = float(user < 5), float(user < 10)
+            date = f"1998-04-{day:02d}"
+            rows += [(date, f"u{user}", "champ", "served", served),
+                     (date, f"u{user}", "ease", "shadow", shadow)]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["date", "user_id", "model_name", "role", "hit_at_10"])
+    frame["ndcg_at_10"], frame["new_item_hit_at_10"] = frame["hit_at_10"], np.nan
+    assert challenger_evidence(frame[frame["date"] <= "1998-04-13"], "1998-04-13") is None
+    evidence = challenger_evidence(frame, "1998-04-15")
+    assert evidence["days"] == 15 and set(evidence["shadows"]) == {"ease"}
+    ease = evidence["shadows"]["ease"]
+    assert ease["user_days"] == 300 and ease["minus_served"] == pytest.approx(0.25, abs=1e-4)
+    assert 0 < ease["minus_served_ci"][0] < 0.25 < ease["minus_served_ci"][1]

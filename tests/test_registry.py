@@ -143,6 +143,45 @@ def test_gate_compares_only_on_the_same_data_version(client, slice_data, tmp_pat
     assert old.version != new.version
 
 
+def test_gate_reads_next_day_outcomes_before_changing_the_served_model(
+    client, slice_data, tmp_path, monkeypatch
+):
+    """With enough days of outcomes, the offline favourite (EASE, scripted clear lead on valid)
+    replaces the served popularity only if its shadow lists beat the served ones beyond noise."""
+    first_pop = _register(client, Popularity(Popularity.Config()), slice_data, tmp_path, "dv1")
+    registry.gate(client, "dv1")
+    ease = _register(client, EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path, "dv2")
+    pop = _register(client, Popularity(Popularity.Config()), slice_data, tmp_path, "dv2")
+    rng = np.random.default_rng(0)
+    base = pd.Series(rng.uniform(0, 0.3, 400), index=[f"u{k}" for k in range(400)])
+    scripted = {ease.version: base + 0.05 + rng.normal(0, 0.01, 400), pop.version: base}
+    monkeypatch.setattr(
+        registry.gating, "valid_by_user", lambda client, v: scripted[str(v.version)]
+    )
+
+    def outcomes(low, high):  # what models.evaluation.outcomes.challenger_evidence returns
+        shadow = {
+            "minus_served": (low + high) / 2,
+            "minus_served_ci": [low, high],
+            "user_days": 900,
+        }
+        return {"last_day": "1998-04-20", "days": 21, "shadows": {"ease": shadow}}
+
+    decision = registry.gate(client, "dv2", outcomes(-0.02, 0.03))
+    assert decision["champion"] == pop.version != first_pop.version  # popularity, retrained
+    assert "not above 0; popularity stays" in decision["reason"]
+    decision = registry.gate(client, "dv2", outcomes(0.01, 0.05))
+    assert decision["decision"] == "promote" and decision["champion"] == ease.version
+    assert "ease's shadow hit@10 minus the served lists' in [0.0100, 0.0500]" in decision["reason"]
+    # no shadow evidence for the offline favourite, and the served model not retrained: keep
+    client.set_registered_model_alias(registry.REGISTERED_MODEL, "champion", first_pop.version)
+    only_ease = _register(client, EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path, "dv4")
+    scripted[only_ease.version] = base + 0.05
+    decision = registry.gate(client, "dv4", {"last_day": "1998-04-20", "days": 21, "shadows": {}})
+    assert decision["decision"] == "keep" and decision["champion"] == first_pop.version
+    assert "ease has no shadow lists" in decision["reason"]
+
+
 def test_crash_while_logging_leaves_no_model_version_fault_injected(
     client, slice_data, tmp_path, monkeypatch
 ):

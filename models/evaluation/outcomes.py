@@ -10,7 +10,9 @@ history (a list cannot hold those). Targets are those items; a hit is one of the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,6 +32,8 @@ PER_USER_COLUMNS = [
     "new_item_hit_at_10",
 ]
 NEW_ITEM_DAYS = 14  # an item first seen within this many days before D counts as new on D
+# the gate reads the outcomes of the last GATE_WINDOW_DAYS days once GATE_MIN_DAYS of them are scored
+GATE_WINDOW_DAYS, GATE_MIN_DAYS = 28, 14
 METRICS = ("hit_at_10", "ndcg_at_10", "recall_at_10", "new_item_hit_at_10")
 
 
@@ -154,3 +158,43 @@ def against_baseline(
             else None,
         }
     return out
+
+
+def read_per_user(folder_of: Callable[[str], Path], last_day: str, days: int) -> pd.DataFrame:
+    """Every per-user outcome written for the `days` days ending with `last_day` (a `date` column
+    added); `folder_of(day)` is the day's folder (lake/outcomes/date=D)."""
+    first = date.fromisoformat(last_day) - timedelta(days=days - 1)
+    frames = []
+    for offset in range(days):
+        day = (first + timedelta(days=offset)).isoformat()
+        if (path := folder_of(day) / "per_user.parquet").exists():
+            frames.append(pd.read_parquet(path).assign(date=day))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def challenger_evidence(
+    per_user: pd.DataFrame,
+    last_day: str,
+    window: int = GATE_WINDOW_DAYS,
+    min_days: int = GATE_MIN_DAYS,
+) -> dict | None:
+    """What the gate reads: over the `window` days ending with `last_day`, each shadow model's
+    next-day hit@10 minus the served list's on the same user-days, with its 95% interval. None
+    while fewer than `min_days` days have scored served lists (the offline gate decides alone)."""
+    if per_user.empty:
+        return None
+    first = (date.fromisoformat(last_day) - timedelta(days=window - 1)).isoformat()
+    recent = per_user[(per_user["date"] >= first) & (per_user["date"] <= last_day)]
+    days = int(recent.loc[recent["role"] == "served", "date"].nunique())
+    if days < min_days:
+        return None
+    summary = window_summary(recent, last_day, window)
+    return {
+        "last_day": last_day,
+        "days": days,
+        "shadows": {
+            name: {k: entry[k] for k in ("minus_served", "minus_served_ci", "user_days")}
+            for name, entry in summary.items()
+            if "minus_served_ci" in entry
+        },
+    }

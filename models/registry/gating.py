@@ -30,7 +30,27 @@ def _interval(client: mlflow.MlflowClient, a, b, cache: dict) -> tuple[float, fl
     return paired_interval(pair[:, 0] - pair[:, 1]) if len(pair) else None
 
 
-def gate(client: mlflow.MlflowClient, data_version: str) -> dict:
+def _outcomes_say(chosen, current, candidates: dict, outcomes: dict) -> tuple[object | None, str]:
+    """With enough next-day outcomes, a challenger (another model than the champion's) takes over
+    only if its shadow lists beat the served ones beyond noise (hit@10, paired on the same
+    user-days); otherwise the champion's model stays, in its newest version (None: not trained)."""
+    mine, theirs = chosen.tags.get("model_name"), current.tags.get("model_name")
+    if mine == theirs:
+        return chosen, f"outcomes: {mine} is already the served model"
+    span = f"over {outcomes['days']} days to {outcomes['last_day']}"
+    evidence = outcomes["shadows"].get(mine)
+    if evidence is None:
+        return candidates.get(
+            theirs
+        ), f"outcomes: {mine} has no shadow lists {span}; {theirs} stays"
+    low, high = evidence["minus_served_ci"]
+    verdict = f"{mine}'s shadow hit@10 minus the served lists' in [{low:.4f}, {high:.4f}] {span}"
+    if low > 0:
+        return chosen, f"outcomes: {verdict}, above 0"
+    return candidates.get(theirs), f"outcomes: {verdict}, not above 0; {theirs} stays"
+
+
+def gate(client: mlflow.MlflowClient, data_version: str, outcomes: dict | None = None) -> dict:
     """Give `champion` to a candidate on this data version by VALID NDCG@10 (test never takes part),
     robust to the noise of one training run on a few hundred users:
 
@@ -39,7 +59,10 @@ def gate(client: mlflow.MlflowClient, data_version: str) -> dict:
     - it replaces a champion on this data version only when it beats it beyond noise (the interval
       of candidate - champion lies above 0).
 
-    Versions logged without per-user valid scores are compared on the mean alone, as before."""
+    Versions logged without per-user valid scores are compared on the mean alone, as before.
+
+    `outcomes` (models.evaluation.outcomes.challenger_evidence: the served and shadow lists scored
+    by the next day's events, over enough days) then has the last word on a change of model."""
     valid_tag = metric_name("valid", "ndcg@10")
     latest = latest_per_model(client, data_version)
     candidates = [v for v in latest.values() if artifacts_present(client, str(v.version))]
@@ -87,6 +110,19 @@ def gate(client: mlflow.MlflowClient, data_version: str) -> dict:
                 ),
             )
             break
+    said = ""
+    if outcomes is not None and current is not None:
+        decision["outcomes"] = outcomes
+        by_model = {v.tags.get("model_name"): v for v in candidates}
+        kept, said = _outcomes_say(chosen, current, by_model, outcomes)
+        within = f"{within}; {said}"
+        if kept is None:  # the champion's model was not retrained on this data: it serves on
+            decision.update(decision="keep", reason=within, champion=str(current.version))
+            client.set_registered_model_tag(
+                REGISTERED_MODEL, "last_gate", f"keep v{current.version}: {within}"
+            )
+            return decision
+        chosen = kept
     chosen_valid, chosen_version = float(chosen.tags[valid_tag]), str(chosen.version)
     decision.update(
         candidate=chosen_version,
@@ -100,7 +136,8 @@ def gate(client: mlflow.MlflowClient, data_version: str) -> dict:
     elif current.tags.get("data_version") != data_version:
         promote, reason = (
             True,
-            f"champion v{current.version} was chosen on another data version; its valid score does not compare",
+            f"champion v{current.version} was chosen on another data version; its valid score "
+            f"does not compare; {within}",
         )
     elif str(current.version) == chosen_version:
         promote, reason = False, "the chosen candidate already is the champion"
@@ -119,6 +156,8 @@ def gate(client: mlflow.MlflowClient, data_version: str) -> dict:
                 f"[{interval[0]:.4f}, {interval[1]:.4f}] (95%, paired over users), "
                 f"{'above 0' if promote else 'not above 0: within noise'}"
             )
+    if "outcomes" in decision and said not in reason:
+        reason = f"{reason}; {said}"
     if promote:
         client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, chosen_version)
     champion = chosen_version if promote else decision["champion_before"]

@@ -11,7 +11,6 @@ The logic is models/evaluation/outcomes.py.
 """
 
 from datetime import date as Date
-from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
@@ -21,6 +20,7 @@ from models import registry
 from models.evaluation.outcomes import (
     day_targets,
     new_items_on,
+    read_per_user,
     score_lists,
     window_summary,
 )
@@ -72,18 +72,6 @@ def day_events(paths: Lake, day: str) -> tuple[pd.DataFrame, set[str]]:
         [start],
     ).set_index("item_id")["first_ts"]
     return day_targets(events, before), new_items_on(first_seen, day)
-
-
-def outcome_history(paths: Lake, last_day: str, days: int) -> pd.DataFrame:
-    """Every per-user outcome of the `days` days ending with `last_day` that has been written."""
-    first = Date.fromisoformat(last_day) - timedelta(days=days - 1)
-    frames = []
-    for offset in range(days):
-        day = (first + timedelta(days=offset)).isoformat()
-        path = paths.outcomes(day) / "per_user.parquet"
-        if path.exists():
-            frames.append(pd.read_parquet(path).assign(date=day))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def hit_rate_plot(history: pd.DataFrame, path, days: int = 7):
@@ -148,7 +136,7 @@ def score_day(context, paths: Lake, day: str) -> dict | None:
     out = paths.outcomes(day)
     table = pa.Table.from_pandas(per_user, preserve_index=False)
     write_parquet_atomic(table, out / "per_user.parquet")
-    history = outcome_history(paths, day, max(WINDOWS))
+    history = read_per_user(paths.outcomes, day, max(WINDOWS))
     summary = day_summary(day, per_user, history, new_item_share(lists, new_items))
     write_json_atomic(summary, out / "summary.json")
     plot = hit_rate_plot(history, out / "hit_at_10.png") if len(history) else None

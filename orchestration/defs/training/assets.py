@@ -20,6 +20,7 @@ from mlflow.exceptions import MlflowException
 from models import registry
 from models.common.device import torch_threads
 from models.common.files import sha256_file
+from models.evaluation.outcomes import GATE_WINDOW_DAYS, challenger_evidence, read_per_user
 from models.recsys.catalog import EASE, LLMSASRec, Popularity, SASRec
 from models.recsys.data import SplitData
 from models.recsys.llm_sasrec import item_text_columns, text_vectors
@@ -230,7 +231,7 @@ def champion_model(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
     if memo.skip:
         return memo.result
     data_version = splits_version(lake.warehouse_path)
-    decision = registry.gate(client, data_version)
+    decision = registry.gate(client, data_version, outcome_evidence(lake))
     context.log.info(
         f"gate: {decision['decision']} ({decision['reason']}); champion is v{decision['champion']}"
     )
@@ -245,10 +246,23 @@ def champion_model(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
                 "previous_champion": str(decision["champion_before"]),
                 "previous_champion_valid_ndcg@10": decision["champion_before_valid_ndcg@10"],
                 "candidates": dg.MetadataValue.json(decision["candidates"]),
+                "outcomes": dg.MetadataValue.json(decision.get("outcomes")),
             },
             data_version=dg.DataVersion(f"champion-v{decision['champion']}"),
         )
     )
+
+
+def outcome_evidence(lake: LakeResource) -> dict | None:
+    """The served and shadow lists' next-day outcomes the gate reads (None until enough days)."""
+    root = lake.paths.path("lake", "outcomes")
+    days = (
+        sorted(p.name.removeprefix("date=") for p in root.glob("date=*")) if root.is_dir() else []
+    )
+    if not days:
+        return None
+    per_user = read_per_user(lake.paths.outcomes, days[-1], GATE_WINDOW_DAYS)
+    return challenger_evidence(per_user, days[-1])
 
 
 def _alias_points_to(client, version) -> bool:

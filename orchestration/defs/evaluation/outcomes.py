@@ -25,7 +25,7 @@ from models.evaluation.outcomes import (
     window_summary,
 )
 from orchestration.core.files import write_json_atomic, write_parquet_atomic
-from orchestration.core.partitions import daily_partitions, next_day
+from orchestration.core.partitions import daily_asset, next_day
 from orchestration.core.paths import Lake
 from orchestration.core.resources import LakeResource
 from orchestration.core.ui import plt, png_markdown, save_chart
@@ -159,21 +159,14 @@ def score_day(context, paths: Lake, day: str) -> dict | None:
     return summary
 
 
-# one-spec multi_asset for the single-run backfill policy: a history of many days is one run
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "served_outcomes",
-            group_name="evaluation",
-            code_version="1",
-            deps=["batch_recommendations", "shadow_recommendations", "fct_interactions"],
-            kinds={"parquet", "mlflow"},
-            description="The lists served on D (and the shadow lists of D) scored by D's events: "
-            "hit@10, NDCG@10, recall@10, new-item hit@10, rolling 7/28-day windows with intervals.",
-        )
-    ],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@daily_asset(
+    key="served_outcomes",
+    group_name="evaluation",
+    code_version="1",
+    deps=["batch_recommendations", "shadow_recommendations", "fct_interactions"],
+    kinds={"parquet", "mlflow"},
+    description="The lists served on D (and the shadow lists of D) scored by D's events: "
+    "hit@10, NDCG@10, recall@10, new-item hit@10, rolling 7/28-day windows with intervals.",
 )
 def served_outcomes(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     scored = {}

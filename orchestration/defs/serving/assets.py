@@ -21,33 +21,24 @@ from orchestration.core.files import (
     write_json_atomic,
     write_parquet_atomic,
 )
-from orchestration.core.partitions import daily_partitions
+from orchestration.core.partitions import daily_asset
 from orchestration.core.resources import LakeResource
 from orchestration.core.spark import engine_problem
 from orchestration.defs.serving.resources import ServingResource
-from orchestration.defs.serving.scoring import score_partition
+from orchestration.defs.serving.scoring import champion_or_failure, score_partition
 from orchestration.defs.serving.shadow import shadow_recommendations
 
 SERVING_CODE_VERSION = "2"  # 2: Spark scoring; popularity_bias counts every list an item is in
 
 
-# Both assets are one-spec multi_assets for their backfill policy: a date range runs as one run
-# (`dg launch --partition-range`, a range picked in the UI). BackfillPolicy is public API, and a
-# parameter of `multi_asset`; on `asset` the same parameter is still marked beta in Dagster 1.13.
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "batch_recommendations",
-            group_name="serving",
-            code_version=SERVING_CODE_VERSION,
-            deps=["champion_model", "fct_interactions"],
-            kinds={"pytorch", "parquet", "mlflow"},
-            description="The lists served on day D: the champion's top-K unseen items for every "
-            "user, from their history before D, among items seen before D.",
-        )
-    ],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@daily_asset(
+    key="batch_recommendations",
+    group_name="serving",
+    code_version=SERVING_CODE_VERSION,
+    deps=["champion_model", "fct_interactions"],
+    kinds={"pytorch", "parquet", "mlflow"},
+    description="The lists served on day D: the champion's top-K unseen items for every "
+    "user, from their history before D, among items seen before D.",
 )
 def batch_recommendations(
     context: dg.AssetExecutionContext,
@@ -56,10 +47,7 @@ def batch_recommendations(
     spark: LazyPySparkResource,
 ) -> dg.MaterializeResult:
     client = registry.connect(lake.paths.mlflow_dir)
-    try:
-        champion = registry.load_champion(client)
-    except registry.NoChampionError as err:
-        raise dg.Failure(str(err)) from None
+    champion = champion_or_failure(client)
     if problem := engine_problem(lake.engine):
         raise dg.Failure(problem)
     session = (
@@ -94,20 +82,13 @@ def batch_recommendations(
     )
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "online_recommendations",
-            group_name="serving",
-            code_version=SERVING_CODE_VERSION,
-            deps=[batch_recommendations, "feast_registry"],
-            kinds={"feast", "sqlite"},
-            description="The partition's lists pushed to Feast's online store (view "
-            "user_recommendations).",
-        )
-    ],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@daily_asset(
+    key="online_recommendations",
+    group_name="serving",
+    code_version=SERVING_CODE_VERSION,
+    deps=[batch_recommendations, "feast_registry"],
+    kinds={"feast", "sqlite"},
+    description="The partition's lists pushed to Feast's online store (view user_recommendations).",
 )
 def online_recommendations(
     context: dg.AssetExecutionContext, lake: LakeResource

@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from models import registry
 from models.recsys.data import sequences_by_user
 from orchestration.core.feast import bind_ranking_stats
 from orchestration.core.files import (
@@ -32,6 +33,14 @@ RECOMMENDATION_SCHEMA = pa.schema(
         ("model_version", pa.string()),
     ]
 )
+
+
+def champion_or_failure(client):
+    """The champion to score with, or a Dagster Failure saying how to get one."""
+    try:
+        return registry.load_champion(client)
+    except registry.NoChampionError as err:
+        raise dg.Failure(str(err)) from None
 
 
 def histories_until(

@@ -16,11 +16,11 @@ import torch
 from models import registry
 from models.recsys.popularity import Popularity, PopularityConfig
 from models.recsys.serving import SavedRecommender
-from orchestration.core.partitions import daily_partitions
+from orchestration.core.partitions import daily_asset
 from orchestration.core.resources import LakeResource
 from orchestration.core.warehouse import query
 from orchestration.defs.serving.resources import ServingResource
-from orchestration.defs.serving.scoring import score_partition
+from orchestration.defs.serving.scoring import champion_or_failure, score_partition
 
 RECENT_DAYS = 7
 RECENT_POPULARITY = f"popularity_{RECENT_DAYS}d"
@@ -57,29 +57,20 @@ def shadow_models(client, champion: registry.Champion) -> list[registry.Champion
     ]
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "shadow_recommendations",
-            group_name="serving",
-            code_version="1",
-            deps=["batch_recommendations"],
-            kinds={"pytorch", "parquet"},
-            description="The lists every other current model (and popularity over the last 7 "
-            "days) would have served on day D, from the same data; never served, scored next day.",
-        )
-    ],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@daily_asset(
+    key="shadow_recommendations",
+    group_name="serving",
+    code_version="1",
+    deps=["batch_recommendations"],
+    kinds={"pytorch", "parquet"},
+    description="The lists every other current model (and popularity over the last 7 "
+    "days) would have served on day D, from the same data; never served, scored next day.",
 )
 def shadow_recommendations(
     context: dg.AssetExecutionContext, lake: LakeResource, serving: ServingResource
 ) -> dg.MaterializeResult:
     client = registry.connect(lake.paths.mlflow_dir)
-    try:
-        champion = registry.load_champion(client)
-    except registry.NoChampionError as err:
-        raise dg.Failure(str(err)) from None
+    champion = champion_or_failure(client)
     shadows = shadow_models(client, champion)
     written = {}
     for date in context.partition_keys:

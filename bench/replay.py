@@ -94,24 +94,19 @@ def daily(n_days: int, data_dir: str | None) -> dict:
 def outcomes_over(replay, dates: list[str]) -> dict:
     """Next-day outcomes over the replayed days: each model's hit@10 against `popularity_7d` on the
     same user-days (ratio and interval), the best model, and the champion leave-one-out picked."""
-    import pandas as pd
 
     from models import registry
-    from models.evaluation.outcomes import against_baseline
+    from models.evaluation.outcomes import against_baseline, read_per_user
 
-    frames = [
-        pd.read_parquet(path).assign(date=day)
-        for day in dates
-        if (path := replay.paths.outcomes(day) / "per_user.parquet").exists()
-    ]
-    if not frames:
+    per_user = read_per_user(replay.paths.outcomes, dates[-1], len(dates))  # consecutive days
+    if per_user.empty:
         return {}
-    report = against_baseline(pd.concat(frames, ignore_index=True), "popularity_7d")
+    report = against_baseline(per_user, "popularity_7d")
     client = registry.connect(replay.paths.mlflow_dir)
     champion = registry.champion_version(client)
     best = max(report, key=lambda name: report[name]["hit_at_10"])
     return {
-        "days_scored": len(frames),
+        "days_scored": int(per_user["date"].nunique()),
         "by_model": report,
         "best_by_next_day_hit_at_10": best,
         "leave_one_out_champion": champion.tags.get("model_name") if champion else None,

@@ -1,5 +1,5 @@
 """Next-day outcomes: every list served (or shadow-scored) for day D, scored against what its user
-did on D. Plain functions over DataFrames; the asset is orchestration/defs/outcomes/assets.py.
+did on D. Plain functions over DataFrames; the asset is orchestration/defs/evaluation/outcomes.py.
 
     per_user = score_lists(lists, events, new_items, k=10)      # one row per (user, model)
     summary = window_summary(history_of_per_user, last_day="1998-04-20", days=7)
@@ -95,13 +95,17 @@ def new_items_on(first_seen: pd.Series, day: str, days: int = NEW_ITEM_DAYS) -> 
     return set(first_seen.index[(seen >= start) & (seen < end)].astype(str))
 
 
+def last_days(per_user: pd.DataFrame, last_day: str, days: int) -> pd.DataFrame:
+    """The rows of the `days` days ending with `last_day` (`per_user` has a `date` column)."""
+    first = (date.fromisoformat(last_day) - timedelta(days=days - 1)).isoformat()
+    return per_user[(per_user["date"] >= first) & (per_user["date"] <= last_day)]
+
+
 def window_summary(per_user: pd.DataFrame, last_day: str, days: int) -> dict[str, dict]:
-    """Each model's mean metrics over the user-days of the `days` days ending with `last_day`
-    (`per_user` has a `date` column), with the 95% interval of hit@10 over user-days and, for a
-    shadow, its paired difference with the served list on the same user-days."""
-    end = date.fromisoformat(last_day)
-    first = (end - timedelta(days=days - 1)).isoformat()
-    window = per_user[(per_user["date"] >= first) & (per_user["date"] <= last_day)]
+    """Each model's mean metrics over the user-days of the `days` days ending with `last_day`,
+    with the 95% interval of hit@10 over user-days and, for a shadow, its paired difference with
+    the served list on the same user-days."""
+    window = last_days(per_user, last_day, days)
     served = window[window["role"] == "served"].set_index(["date", "user_id"])["hit_at_10"]
     out: dict[str, dict] = {}
     for name, rows in window.groupby("model_name", sort=True):
@@ -183,12 +187,11 @@ def challenger_evidence(
     while fewer than `min_days` days have scored served lists (the offline gate decides alone)."""
     if per_user.empty:
         return None
-    first = (date.fromisoformat(last_day) - timedelta(days=window - 1)).isoformat()
-    recent = per_user[(per_user["date"] >= first) & (per_user["date"] <= last_day)]
+    recent = last_days(per_user, last_day, window)
     days = int(recent.loc[recent["role"] == "served", "date"].nunique())
     if days < min_days:
         return None
-    summary = window_summary(recent, last_day, window)
+    summary = window_summary(per_user, last_day, window)
     return {
         "last_day": last_day,
         "days": days,

@@ -140,16 +140,23 @@ class Lake:
     def recommendations_scratch(self, date: str) -> Path:  # Spark's parts before they are merged
         return self.path("lake", "recommendations", ".spark", f"date={date}")
 
-    def shadow_recommendations(self, date: str, model_name: str) -> Path:  # scored, never served
-        return self.path(
-            "lake", "shadow_recommendations", f"date={date}", f"model_name={model_name}",
-            "recommendations.parquet",
-        )  # fmt: skip
+    def shadow_lists(self, date: str) -> Path:  # one folder per model: scored, never served
+        return self.path("lake", "shadow_recommendations", f"date={date}")
+
+    def shadow_recommendations(self, date: str, model_name: str) -> Path:
+        return self.shadow_lists(date) / f"model_name={model_name}" / "recommendations.parquet"
 
     # --- evaluation ---
-    def outcomes(
-        self, date: str
-    ) -> Path:  # the lists served (and shadow) on D, scored by D's events
+    def outcome_days(self) -> list[str]:
+        """The days whose lists have been scored by their events, oldest first."""
+        root = self.path("lake", "outcomes")
+        return (
+            sorted(p.name.removeprefix("date=") for p in root.glob("date=*"))
+            if root.is_dir()
+            else []
+        )
+
+    def outcomes(self, date: str) -> Path:  # the lists of D (served, shadow) scored by D's events
         return self.path("lake", "outcomes", f"date={date}")
 
     def judge_evaluations(self, date: str) -> Path:

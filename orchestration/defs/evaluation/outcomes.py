@@ -40,9 +40,7 @@ def day_lists(paths: Lake, day: str) -> pd.DataFrame:
     served = paths.recommendations(day)
     if served.exists():
         frames.append(pd.read_parquet(served).assign(role="served"))
-    for path in sorted(
-        paths.path("lake", "shadow_recommendations", f"date={day}").glob("*/*.parquet")
-    ):
+    for path in sorted(paths.shadow_lists(day).glob("*/*.parquet")):
         frames.append(pd.read_parquet(path).assign(role="shadow"))
     columns = ["user_id", "item_id", "rank", "model_name", "model_version", "role"]
     return (

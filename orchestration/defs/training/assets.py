@@ -255,10 +255,7 @@ def champion_model(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.
 
 def outcome_evidence(lake: LakeResource) -> dict | None:
     """The served and shadow lists' next-day outcomes the gate reads (None until enough days)."""
-    root = lake.paths.path("lake", "outcomes")
-    days = (
-        sorted(p.name.removeprefix("date=") for p in root.glob("date=*")) if root.is_dir() else []
-    )
+    days = lake.paths.outcome_days()
     if not days:
         return None
     per_user = read_per_user(lake.paths.outcomes, days[-1], GATE_WINDOW_DAYS)

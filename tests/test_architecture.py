@@ -207,6 +207,7 @@ def test_each_variable_has_a_kind_and_the_default_of_the_field_it_sets():
         *(f"simulated_feedback.{f}" for f in ("n_users", "max_models", "page_size", "seed")),
         *(f"<name>_model.{f}" for f in ("seed", "max_epochs", "patience")),
         "two_stage_model.two_stage_n",
+        "timeline_evaluation.timeline_seeds",
     }
 
 

@@ -101,6 +101,24 @@ def test_one_edited_item_title_recomputes_only_its_dependents(incremental_runs):
 
 
 @pytest.mark.integration
+def test_a_retrain_within_the_week_warm_starts_from_the_previous_version(incremental_runs):
+    """The retraining policy (training/retraining.py): the edited title retrains llm_sasrec the same
+    day of data, so it warm-starts from the version before, and says so in the registry."""
+    client = registry.connect(incremental_runs.edited.home / "mlflow")
+    before, after = (
+        materializations(run)["llm_sasrec_model"]["model_version"].value
+        for run in (incremental_runs.warm, incremental_runs.edited)
+    )
+    first = client.get_model_version(registry.REGISTERED_MODEL, before).tags
+    second = client.get_model_version(registry.REGISTERED_MODEL, after).tags
+    assert first["training"] == "full" and "no earlier version" in first["training_reason"]
+    assert second["training"] == "warm" and second["warm_from_version"] == before
+    assert "0.0% new events" in second["training_reason"]
+    assert second["data_window"] == first["data_window"]
+    assert second["full_last_day"] == first["full_last_day"] == first["data_window"][-10:]
+
+
+@pytest.mark.integration
 def test_reclake_lineage_walks_from_the_partition_to_raw_rows(incremental_runs):
     edited, data = incremental_runs.edited, incremental_runs.data
     env = {**os.environ, "RECLAKE_HOME": str(edited.home)}

@@ -4,9 +4,14 @@
 split, source_file, source_row) and keeps each user's TRAIN items in time order (ties broken by the
 source file and row, as the split itself was made), plus the valid and test item. Ids stay the
 source's strings; models only see the 0-based indices into `users` / `items`.
+
+The same class holds the timeline protocol (`timeline_splits`, `from_splits(frame, timeline=True)`):
+there a user's test history is everything before the test cutoff (train, valid and the `context`
+rows after the valid cutoff, which models do not fit on), and items first seen after the valid
+cutoff are no candidates at valid.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -22,6 +27,10 @@ class SplitData:
     train: list[np.ndarray]  # per user: train item indices in time order
     valid: np.ndarray  # per user: valid item index or NO_ITEM
     test: np.ndarray  # per user: test item index or NO_ITEM
+    # timeline only: per user, every item before the test cutoff in time order (None: train + valid)
+    test_history: list[np.ndarray] | None = None
+    # timeline only: items no user had before the valid cutoff, not candidates at valid
+    new_at_valid: np.ndarray | None = None
 
     @property
     def n_users(self) -> int:
@@ -32,7 +41,7 @@ class SplitData:
         return len(self.items)
 
     @classmethod
-    def from_splits(cls, frame: pd.DataFrame) -> "SplitData":
+    def from_splits(cls, frame: pd.DataFrame, timeline: bool = False) -> "SplitData":
         missing = {"user_id", "item_id", "event_ts", "split"} - set(frame.columns)
         if missing:
             raise ValueError(f"splits frame lacks column(s) {sorted(missing)}")
@@ -56,7 +65,18 @@ class SplitData:
             rows = split == name
             target[u[rows]] = i[rows]
             held_out[name] = target
-        return cls(users, items, train, held_out["valid"], held_out["test"])
+        if not timeline:
+            return cls(users, items, train, held_out["valid"], held_out["test"])
+        before_test = np.isin(split, ["train", "valid", "context"])
+        return cls(
+            users,
+            items,
+            train,
+            held_out["valid"],
+            held_out["test"],
+            test_history=sequences_by_user(u[before_test], i[before_test], len(users)),
+            new_at_valid=np.bincount(i[is_train], minlength=len(items)) == 0,
+        )
 
     def eval_users(self, stage: str) -> np.ndarray:
         """Users that have a held-out item at `stage` ('valid' or 'test')."""
@@ -71,6 +91,8 @@ class SplitData:
         """What a model may see when predicting `stage`: train items, plus the valid item for test."""
         if stage == "valid":
             return [self.train[u] for u in users]
+        if self.test_history is not None:
+            return [self.test_history[u] for u in users]
         return [
             np.append(self.train[u], self.valid[u]) if self.valid[u] != NO_ITEM else self.train[u]
             for u in users
@@ -83,6 +105,11 @@ class SplitData:
             for u, h in enumerate(self.histories(np.arange(self.n_users), "test"))
         ]
 
+    def not_candidates(self, stage: str) -> np.ndarray | None:
+        """Boolean over items that no list may hold at `stage` beyond the user's own history (the
+        timeline's items first seen after the valid cutoff, at valid); None: every item."""
+        return self.new_at_valid if stage == "valid" else None
+
     def without_users(self, users: np.ndarray) -> "SplitData":
         """The same ids and index space with `users`' interactions left out (empty train, no valid/test
         item): what a model learns from when those users are held out of training, e.g. as suspected
@@ -90,12 +117,11 @@ class SplitData:
         drop = np.zeros(self.n_users, dtype=bool)
         drop[np.asarray(users, dtype=np.int64)] = True
         empty = np.zeros(0, dtype=np.int64)
-        return SplitData(
-            self.users,
-            self.items,
-            [empty if drop[u] else t for u, t in enumerate(self.train)],
-            np.where(drop, NO_ITEM, self.valid),
-            np.where(drop, NO_ITEM, self.test),
+        return replace(
+            self,
+            train=[empty if drop[u] else t for u, t in enumerate(self.train)],
+            valid=np.where(drop, NO_ITEM, self.valid),
+            test=np.where(drop, NO_ITEM, self.test),
         )
 
     def train_counts(self) -> np.ndarray:

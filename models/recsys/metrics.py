@@ -77,6 +77,8 @@ def top_unseen(
         histories = data.histories(batch, stage)
         all_scores = model.score_all(batch, histories)
         seen = seen_mask(histories, data.n_items, all_scores.device)
+        if (excluded := data.not_candidates(stage)) is not None:
+            seen |= torch.as_tensor(excluded, device=seen.device)
         top = rank_top_k(all_scores, seen, k)
         items.append(top.cpu().numpy())
         scores.append(torch.gather(all_scores.float(), 1, top).cpu().numpy())

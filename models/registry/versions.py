@@ -48,13 +48,14 @@ def artifacts_present(client: mlflow.MlflowClient, version: str) -> bool:
     return (root / "MLmodel").is_file() and (root / "artifacts" / "recommender.pt").is_file()
 
 
-def latest_per_model(client: mlflow.MlflowClient, data_version: str) -> dict[str, object]:
-    """model_name -> its newest registered version on this data version (with a valid score)."""
+def latest_per_model(client: mlflow.MlflowClient, data_version: str | None) -> dict[str, object]:
+    """model_name -> its newest registered version on this data version (None: on any), complete
+    and with a valid score."""
     valid_tag = metric_name("valid", "ndcg@10")
     latest: dict[str, object] = {}
     for v in client.search_model_versions(f"name='{REGISTERED_MODEL}'"):
         if (
-            v.tags.get("data_version") != data_version
+            (data_version is not None and v.tags.get("data_version") != data_version)
             or valid_tag not in v.tags
             or v.tags.get(COMPLETE_TAG) != "true"
         ):

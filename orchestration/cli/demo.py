@@ -134,10 +134,12 @@ def _daily_demo(defs, instance, lake, n_days: int, pipeline_job: str, started: f
     if code := replay_days(replay, n_days):
         return code
     print("reclake: the weekly full retrain, on the whole dataset ...", flush=True)
-    # the training group, its Feast training set, and the tuned judge the two-stage ranker reads
-    retrain = dg.AssetSelection.groups("training") | dg.AssetSelection.assets(
-        "training_set", "judge_probe"
-    )
+    # the training group, its Feast training set, and the tuned judge the two-stage ranker reads;
+    # not the timeline protocol, an evaluation that ran with the first training
+    retrain = (
+        dg.AssetSelection.groups("training")
+        | dg.AssetSelection.assets("training_set", "judge_probe")
+    ) - dg.AssetSelection.assets("timeline_evaluation")
     training = sorted(retrain.resolve(defs.resolve_asset_graph()), key=str)
     retrained = replay.execute(
         {"job": pipeline_job, "partition_key": first_held_back, "asset_selection": training,

@@ -4,6 +4,7 @@
     lake.warehouse                          warehouse.duckdb
     lake.profiles("user")                   lake/profiles/users/profiles.parquet
     lake.eval_topk("sasrec", "3")           lake/eval_topk/model_name=sasrec/model_version=3/
+    lake.eval_timeline("sasrec", "3")       lake/eval_timeline/model_name=sasrec/model_version=3/
     lake.recommendations("2026-11-29")      lake/recommendations/date=2026-11-29/recommendations.parquet
 
 Parts that come from configuration or input (dataset names, dates, model names) must be plain
@@ -120,6 +121,12 @@ class Lake:
         """A model version's test-time top-20 lists (a folder of parquet)."""
         return self.path(
             "lake", "eval_topk", f"model_name={model_name}", f"model_version={version}"
+        )
+
+    def eval_timeline(self, model_name: str, version) -> Path:
+        """A model version's top-20 lists under the timeline protocol, one per seed."""
+        return self.path(
+            "lake", "eval_timeline", f"model_name={model_name}", f"model_version={version}"
         )
 
     @property

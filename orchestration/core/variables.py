@@ -59,6 +59,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingError("expected a share between 0 and 1, e.g. 0.1") from None
+    if not 0 <= value <= 1:
+        raise SettingError("expected a share between 0 and 1, e.g. 0.1")
+    return value
+
+
 def _boolean(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered not in ("1", "0", "true", "false"):
@@ -67,7 +77,7 @@ def _boolean(text: str) -> bool:
 
 
 # Dagster has no float or bool EnvVar: these reach a resource as the checked value.
-_positive_float.env_source = _boolean.env_source = None
+_positive_float.env_source = _boolean.env_source = _share.env_source = None
 
 EMBEDDED_MODELS = tuple(LADDER)
 
@@ -190,6 +200,7 @@ _RUNTIMES = _choice(*RUNTIMES)
 # The long stages' assets, whose run config the per-run knobs below default.
 TRAIN = "<name>_model"  # every recommender's training asset
 TWO_STAGE = "two_stage_model"
+TIMELINE = "timeline_evaluation"
 JUDGE = "judge_evaluations"
 SIMULATE = "simulated_feedback"
 
@@ -238,6 +249,13 @@ VARIABLES = [
         "training.two_stage_base",
     ),
     per_run("RECLAKE_TRAIN_TWO_STAGE_N", _integer(20), "training.two_stage_n", 50, TWO_STAGE),
+    per_run("RECLAKE_TIMELINE_SEEDS", _integer(1, 10), "training.timeline_seeds", 1, TIMELINE),
+    deployment(
+        "RECLAKE_RETRAIN_FULL_EVERY_DAYS", _integer(0), "training.retrain_full_every_days", 7
+    ),
+    deployment("RECLAKE_RETRAIN_MAX_NEW_EVENTS", _share, "training.retrain_max_new_events", 0.10),
+    deployment("RECLAKE_RETRAIN_MAX_NEW_ITEMS", _share, "training.retrain_max_new_items", 0.20),
+    deployment("RECLAKE_RETRAIN_WARM_EPOCHS", _integer(1), "training.retrain_warm_epochs", 3),
     # nightly serving
     deployment("RECLAKE_SERVING_TOP_K", _integer(1), "serving.top_k", 20),
     deployment("RECLAKE_SERVING_CHUNK_USERS", _integer(1), "serving.chunk_users", 1024),

@@ -19,12 +19,10 @@ from mlflow.exceptions import MlflowException
 
 from models import registry
 from models.common.device import torch_threads
-from models.common.files import sha256_file
 from models.evaluation.outcomes import GATE_WINDOW_DAYS, challenger_evidence, read_per_user
-from models.recsys.catalog import EASE, LLMSASRec, Popularity, SASRec
 from models.recsys.data import SplitData
-from models.recsys.llm_sasrec import item_text_columns, text_vectors
 from models.recsys.metrics import evaluate
+from models.recsys.warm_start import warm_start
 from orchestration.core.files import write_json_atomic
 from orchestration.core.lineage import raw_files_sha256, run_tags
 from orchestration.core.resources import LakeResource
@@ -32,9 +30,17 @@ from orchestration.core.ui import png_markdown
 from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import load_splits, splits_version
 from orchestration.defs.training import plots
+from orchestration.defs.training.builders import BUILDERS
 from orchestration.defs.training.registration import reap_crashed, register, version_in_place
 from orchestration.defs.training.resources import TrainingResource, TrainingRunConfig
+from orchestration.defs.training.retraining import (
+    SEQUENTIAL,
+    data_window,
+    item_vectors,
+    plan_retraining,
+)
 from orchestration.defs.training.suspicious_users import flagged_user_ids, suspicious_users
+from orchestration.defs.training.timeline import timeline_evaluation
 from orchestration.defs.training.two_stage import two_stage_model
 
 TRAINING_CODE_VERSION = "2"  # 2: flagged suspicious users left out of training (poisoning defence)
@@ -75,10 +81,25 @@ def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...]
         context.log.info(
             f"{model.name}: {data.n_users} users, {data.n_items} items, device {model.device}"
         )
+        policy, plan = training.retrain_policy(), None
+        if name in SEQUENTIAL:
+            client = registry.connect(lake.paths.mlflow_dir)
+            plan = plan_retraining(client, model, data, data_window(lake.warehouse_path), policy)
+            input_versions |= plan.tags
+            context.log.info(f"{name}: {plan.kind} training ({plan.reason})")
         with torch_threads(
             training.torch_threads
         ):  # fit on what the defence leaves; evaluate on the full split
-            fit = model.fit(fit_data, log=context.log.info)
+            if plan is not None and plan.kind == "warm":
+                vectors, vector_tags = item_vectors(model, lake.paths.embeddings("items"), data)
+                input_versions |= vector_tags
+                previous = plan.previous
+                fit = warm_start(
+                    model, previous.model, previous.items, fit_data, plan.changed_users, vectors,
+                    policy, log=context.log.info,
+                )  # fmt: skip
+            else:
+                fit = model.fit(fit_data, log=context.log.info)
             valid, test = evaluate(model, data, "valid"), evaluate(model, data, "test")
         return memo.stamp(
             register(
@@ -111,57 +132,25 @@ def defended(
     return data.without_users(flagged), str(len(flagged))
 
 
-def _popularity(training, lake, data):
-    return Popularity(Popularity.Config(seed=training.seed, device=training.device)), {}
-
-
-def _ease(training, lake, data):
-    return EASE(EASE.Config(seed=training.seed, device=training.device)), {}
-
-
-def _sasrec(training, lake, data):
-    return SASRec(SASRec.Config(**training.overrides())), {}
-
-
-def _llm_sasrec(training, lake, data):
-    config = LLMSASRec.Config(
-        **training.overrides(),
-        item_text=training.llm_item_text,
-        use_user_profile=training.llm_use_user_profile,
-    )
-    items_path = lake.paths.embeddings("items")
-    item_text, missing = text_vectors(
-        data.items, pd.read_parquet(items_path), "item_id", item_text_columns(config)
-    )
-    versions = {
-        "item_text_embeddings_sha256": sha256_file(items_path),
-        "items_without_text": str(missing),
-    }
-    user_text = None
-    if config.use_user_profile:
-        users_path = lake.paths.embeddings("users")
-        user_text, _ = text_vectors(
-            data.users, pd.read_parquet(users_path), "user_id", ["profile_embedding"]
-        )
-        versions["user_profile_embeddings_sha256"] = sha256_file(users_path)
-    return LLMSASRec(config, item_text, user_text), versions
-
-
 popularity_model = _recommender_asset(
-    "popularity", "Most-popular items by train count: the floor every model must beat.", _popularity
+    "popularity",
+    "Most-popular items by train count: the floor every model must beat.",
+    BUILDERS["popularity"],
 )
 ease_model = _recommender_asset(
-    "ease", "EASE item-item model, lambda chosen on valid NDCG@10 from a recorded grid.", _ease
+    "ease",
+    "EASE item-item model, lambda chosen on valid NDCG@10 from a recorded grid.",
+    BUILDERS["ease"],
 )
 sasrec_model = _recommender_asset(
     "sasrec",
     "SASRec (self-attention over each user's sequence), cross-entropy over all items.",
-    _sasrec,
+    BUILDERS["sasrec"],
 )
 llm_sasrec_model = _recommender_asset(
     "llm_sasrec",
     "SASRec whose item embeddings add a learned map of the items' LLM-profile/title vectors.",
-    _llm_sasrec,
+    BUILDERS["llm_sasrec"],
     deps=("item_text_embeddings", "user_profile_embeddings"),
 )
 RECOMMENDER_ASSETS = [popularity_model, ease_model, sasrec_model, llm_sasrec_model, two_stage_model]
@@ -273,4 +262,10 @@ def _alias_points_to(client, version) -> bool:
         return False
 
 
-training_assets = [suspicious_users, *RECOMMENDER_ASSETS, model_comparison, champion_model]
+training_assets = [
+    suspicious_users,
+    *RECOMMENDER_ASSETS,
+    model_comparison,
+    champion_model,
+    timeline_evaluation,
+]

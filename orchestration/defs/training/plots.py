@@ -69,3 +69,33 @@ def feature_gains(gains, path: Path) -> Path:
     ax.set_xlabel("total split gain (LightGBM)")
     ax.set_title("two_stage: what the ranker reads")
     return save_chart(fig, path)
+
+
+def protocols(report: dict, path: Path) -> Path:
+    """Test NDCG@10 per model under leave-one-out and the timeline (mean over seeds, with the 95%
+    interval over users), side by side, with Kendall tau between the two orders."""
+    models = report["timeline_order"]
+    rows = [report["models"][m] for m in models]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    xs = range(len(models))
+    loo = [r["loo_ndcg_at_10"] or 0.0 for r in rows]
+    timeline = [r["timeline_ndcg_at_10"] for r in rows]
+    errors = [
+        [t - r["timeline_ci"][0] for t, r in zip(timeline, rows)],
+        [r["timeline_ci"][1] - t for t, r in zip(timeline, rows)],
+    ]
+    ax.bar([x - 0.2 for x in xs], loo, 0.4, label="leave-one-out", color="tab:gray")
+    ax.bar(
+        [x + 0.2 for x in xs],
+        timeline,
+        0.4,
+        yerr=errors,
+        capsize=3,
+        label="timeline",
+        color="tab:blue",
+    )
+    ax.set_xticks(list(xs), models)
+    ax.set_ylabel("test NDCG@10")
+    ax.legend(fontsize=8)
+    ax.set_title(f"two protocols (Kendall tau {report['kendall_tau']})")
+    return save_chart(fig, path)

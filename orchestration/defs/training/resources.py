@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from models.recsys.warm_start import RetrainPolicy
 from orchestration.core.run_config import RunKnobs, knob
 
 
@@ -10,6 +11,15 @@ class TrainingRunConfig(RunKnobs):
     training resource's value (its RECLAKE_TRAIN_* variable)."""
 
     seed: int | None = knob("RECLAKE_TRAIN_SEED", "seed of initialization, sampling and the grid")
+    max_epochs: int | None = knob("RECLAKE_TRAIN_MAX_EPOCHS", "epoch budget", ge=1)
+    patience: int | None = knob("RECLAKE_TRAIN_PATIENCE", "early-stopping patience", ge=1)
+
+
+class TimelineRunConfig(RunKnobs):
+    """timeline_evaluation's per-run knobs; an empty one takes the training resource's value."""
+
+    seed: int | None = knob("RECLAKE_TRAIN_SEED", "the first seed")
+    timeline_seeds: int | None = knob("RECLAKE_TIMELINE_SEEDS", "seeds per model", ge=1, le=10)
     max_epochs: int | None = knob("RECLAKE_TRAIN_MAX_EPOCHS", "epoch budget", ge=1)
     patience: int | None = knob("RECLAKE_TRAIN_PATIENCE", "early-stopping patience", ge=1)
 
@@ -47,6 +57,23 @@ class TrainingResource(dg.ConfigurableResource):
     # the model two_stage re-ranks; None: the best other one by valid
     two_stage_base: str | None = None
     two_stage_n: int = 50  # candidates per user it re-ranks
+    timeline_seeds: int = 1  # seeds per model under the timeline protocol (timeline_evaluation)
+    # The retraining policy of sasrec and llm_sasrec (retraining.py): warm-start from the model's
+    # newest version, with a full retrain at least every retrain_full_every_days days of data (0:
+    # always full) or when the events since the last full one pass retrain_max_new_events (a share
+    # of those it saw) or the share of them on items it never saw passes retrain_max_new_items.
+    retrain_full_every_days: int = 7
+    retrain_max_new_events: float = 0.10
+    retrain_max_new_items: float = 0.20
+    retrain_warm_epochs: int = 3
+
+    def retrain_policy(self) -> RetrainPolicy:
+        return RetrainPolicy(
+            full_every_days=self.retrain_full_every_days,
+            max_new_event_share=self.retrain_max_new_events,
+            max_new_item_share=self.retrain_max_new_items,
+            warm_epochs=self.retrain_warm_epochs,
+        )
 
     def overrides(self) -> dict:
         """Config fields every model shares, with the budget knobs when set."""

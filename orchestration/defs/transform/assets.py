@@ -4,7 +4,7 @@ Two dbt selections, so the blocking checks on fct_interactions sit between them:
   dbt_cleaning  raw -> stg_* -> int_interactions_checked -> fct_interactions + quarantine_interactions
                 partitioned by day like the raw tables: with a landing zone, a run replaces its
                 days in the two incremental tables (a range of days is one run)
-  dbt_marts     splits, dim_items, dim_users, feat_user_stats, feat_item_stats (whole tables)
+  dbt_marts     splits, timeline_splits, dim_items, dim_users, feat_user_stats, feat_item_stats (whole tables)
 dbt tests run as Dagster asset checks; a failing error-severity test fails the step, so nothing
 downstream runs.
 
@@ -53,7 +53,7 @@ CLEANING_SELECT = (
     "stg_interactions stg_items stg_users stg_item_tags int_interactions_checked fct_interactions "
     "quarantine_interactions"
 )
-MARTS_SELECT = "splits dim_items dim_users feat_user_stats feat_item_stats"
+MARTS_SELECT = "splits timeline_splits dim_items dim_users feat_user_stats feat_item_stats"
 translator = DagsterDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 

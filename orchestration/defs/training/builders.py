@@ -1,0 +1,53 @@
+"""How each recommender asset builds its model from the training resource: (model, input versions).
+The recommender assets (assets.py), the warm start and the timeline protocol (timeline.py) share them.
+"""
+
+import pandas as pd
+
+from models.common.files import sha256_file
+from models.recsys.catalog import EASE, LLMSASRec, Popularity, SASRec
+from models.recsys.llm_sasrec import item_text_columns, text_vectors
+
+
+def _popularity(training, lake, data):
+    return Popularity(Popularity.Config(seed=training.seed, device=training.device)), {}
+
+
+def _ease(training, lake, data):
+    return EASE(EASE.Config(seed=training.seed, device=training.device)), {}
+
+
+def _sasrec(training, lake, data):
+    return SASRec(SASRec.Config(**training.overrides())), {}
+
+
+def _llm_sasrec(training, lake, data):
+    config = LLMSASRec.Config(
+        **training.overrides(),
+        item_text=training.llm_item_text,
+        use_user_profile=training.llm_use_user_profile,
+    )
+    items_path = lake.paths.embeddings("items")
+    item_text, missing = text_vectors(
+        data.items, pd.read_parquet(items_path), "item_id", item_text_columns(config)
+    )
+    versions = {
+        "item_text_embeddings_sha256": sha256_file(items_path),
+        "items_without_text": str(missing),
+    }
+    user_text = None
+    if config.use_user_profile:
+        users_path = lake.paths.embeddings("users")
+        user_text, _ = text_vectors(
+            data.users, pd.read_parquet(users_path), "user_id", ["profile_embedding"]
+        )
+        versions["user_profile_embeddings_sha256"] = sha256_file(users_path)
+    return LLMSASRec(config, item_text, user_text), versions
+
+
+BUILDERS = {
+    "popularity": _popularity,
+    "ease": _ease,
+    "sasrec": _sasrec,
+    "llm_sasrec": _llm_sasrec,
+}

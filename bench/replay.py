@@ -11,7 +11,8 @@ with the median day as a share of the cold first run (backfill + training + serv
 the same process. Each day also scores the lists served on it (served_outcomes): the report gives
 every model's next-day hit@10 over the replayed days against the `popularity_7d` shadow on the same
 user-days (`--days 56`: the last 8 weeks of ML-100K), the best model by it, and the champion
-leave-one-out chose.
+leave-one-out chose. With RECLAKE_NIGHTLY_RETRAIN=1 every night also retrains by the retraining
+policy and runs the gate (which reads these outcomes); the report lists each night's decision.
 
 scale: does a day cost what the day holds, or what the history holds? The same file (ML-100K's
 1998-04-17, 696 events) lands as the next day after two histories: ML-100K's (99k rows) and a
@@ -82,6 +83,12 @@ def daily(n_days: int, data_dir: str | None) -> dict:
     median = statistics.median(d["seconds"] for d in days)
     return {
         "outcomes": outcomes,
+        # with RECLAKE_NIGHTLY_RETRAIN=1: each night's training and the gate's decision
+        "nightly_gate": [
+            {k: d.get(k) for k in ("date", "retrained", "champion", "gate")}
+            for d in days
+            if d.get("champion")
+        ],
         "cold_first_run_s": round(cold, 1),
         "history_steps_s": round(backfill_s, 1),
         "days": days,

@@ -23,7 +23,12 @@ from orchestration.defs.evaluation.assets import evaluation_assets
 from orchestration.defs.evaluation.resources import JudgeResource, SimulatorResource
 from orchestration.defs.features.assets import features_assets
 from orchestration.defs.ingest.assets import ingest_assets
-from orchestration.defs.ingest.sensors import daily_update_job, landing_sensor, serve_lists_job
+from orchestration.defs.ingest.sensors import (
+    daily_update_job,
+    landing_sensor,
+    nightly_retrain_job,
+    serve_lists_job,
+)
 from orchestration.defs.llm.assets import llm_assets
 from orchestration.defs.serving.assets import serving_assets
 from orchestration.defs.serving.resources import ServingResource
@@ -79,6 +84,7 @@ def build_defs(
             ),
             batch_scoring_job,
             daily_update_job,
+            nightly_retrain_job,
             serve_lists_job,
         ],
         schedules=[nightly_batch_scoring],

@@ -41,6 +41,7 @@ def test_demo_runs_the_whole_pipeline_then_replays_the_held_back_days(tmp_path):
         RECLAKE_LLM_MAX_USERS="2",
         RECLAKE_LLM_BATCH_SIZE="2",
         RECLAKE_TRAIN_MAX_EPOCHS="1",
+        RECLAKE_NIGHTLY_RETRAIN="1",
     )
     assert done.returncode == 0, done.stderr[-3000:]
     # ML-100K's history before 1998-04-21: every event but the last two days' 656
@@ -55,6 +56,11 @@ def test_demo_runs_the_whole_pipeline_then_replays_the_held_back_days(tmp_path):
         ("1998-04-21", 120, 0),
         ("1998-04-22", 536, 0),
     ]
+    # each night retrains: the sequential models warm-start from the version before, the gate runs
+    for row in replayed:
+        assert row["retrained"] == "llm_sasrec warm, sasrec warm"
+        assert row["champion"] and row["gate"]
+    assert all(" champion " in " ".join(d) for d in days)
     assert query(home / "warehouse.duckdb", "select count(*) from fct_interactions") == [(100_000,)]
     assert query(home / "warehouse.duckdb", "select count(*) from splits where split = 'test'") == [
         (943,)

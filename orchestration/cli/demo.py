@@ -1,6 +1,6 @@
 """`reclake demo`: the whole pipeline on the instance under the data home, then what it made
 (reports.py). By default the daily loop: the last days of the dataset held back, the history as one
-backfill, the pipeline once, the held-back days replayed one by one, then the weekly full retrain
+backfill, the pipeline once, the held-back days replayed one by one, then the weekly retrain
 (`--replay-days 0`: every asset for today's partition in one run, on the dataset as a snapshot)."""
 
 from __future__ import annotations
@@ -133,7 +133,11 @@ def _daily_demo(defs, instance, lake, n_days: int, pipeline_job: str, started: f
     print(f"\nreclake: {n_days} days replayed, each as the landing sensor runs it:")
     if code := replay_days(replay, n_days):
         return code
-    print("reclake: the weekly full retrain, on the whole dataset ...", flush=True)
+    print(
+        "reclake: the weekly retrain, on the whole dataset (the retraining policy picks a full "
+        "retrain or a warm start for SASRec and LLM-SASRec) ...",
+        flush=True,
+    )
     # the training group, its Feast training set, and the tuned judge the two-stage ranker reads;
     # not the timeline protocol, an evaluation that ran with the first training
     retrain = (

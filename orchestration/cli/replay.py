@@ -43,6 +43,10 @@ DAY_SCHEMA = pa.schema(
         ("scored_users", pa.int64()),
         ("served_hit_at_10", pa.float64()),
         ("popularity_7d_hit_at_10", pa.float64()),
+        # with RECLAKE_NIGHTLY_RETRAIN=1: how tonight's models were trained, the gate's decision
+        ("retrained", pa.string()),
+        ("champion", pa.string()),
+        ("gate", pa.string()),
     ]
 )
 
@@ -73,6 +77,37 @@ def outcome_figures(paths: Lake, day: str) -> dict:
     popular = summary["by_model"].get("popularity_7d", {}).get("hit_at_10")
     return {"scored_users": summary.get("n_users"), "served_hit_at_10": served,
             "popularity_7d_hit_at_10": popular}  # fmt: skip
+
+
+def retrain_figures(paths: Lake, results) -> dict:
+    """How the night's retrain trained each model (`training` metadata: full or warm) and the
+    champion and gate decision after it; empty when the night had no retrain run."""
+    from models import registry
+
+    trained = {
+        event.asset_key.path[-1].removesuffix("_model"): event.materialization.metadata[
+            "training"
+        ].value
+        for result in results
+        for event in result.get_asset_materialization_events()
+        if "training" in event.materialization.metadata
+    }
+    if not trained:
+        return {}
+    client = registry.connect(paths.mlflow_dir)
+    gate = registry.last_gate(client)
+    if gate is None or gate["champion"] is None:
+        return {"retrained": _listed(trained)}
+    version = client.get_model_version(registry.REGISTERED_MODEL, str(gate["champion"]))
+    return {
+        "retrained": _listed(trained),
+        "champion": f"{version.tags.get('model_name')} v{gate['champion']}",
+        "gate": f"{gate['decision']}: {gate['reason']}",
+    }
+
+
+def _listed(trained: dict) -> str:
+    return ", ".join(f"{name} {kind}" for name, kind in sorted(trained.items()))
 
 
 def record_day(paths: Lake, row: dict) -> None:
@@ -114,11 +149,16 @@ class Replay:
 
     def due(self, days: list[str]) -> list[dict]:
         """The runs these landed days call for (the sensor's rule: new or changed files)."""
+        from orchestration.core.settings import setting
         from orchestration.defs.ingest.landing import ingested_days
         from orchestration.defs.ingest.sensors import day_hashes, due_runs
 
         hashes, self.file_hashes = day_hashes(self.paths, self.spec.name, self.file_hashes)
-        return due_runs({d: hashes[d] for d in days}, ingested_days(self.paths, self.spec.name))
+        return due_runs(
+            {d: hashes[d] for d in days},
+            ingested_days(self.paths, self.spec.name),
+            setting("RECLAKE_NIGHTLY_RETRAIN"),
+        )
 
     def history(self, until: str, job: str | None = None):
         """Land every day before `until` and run them as one backfill (the sensor's job, or `job`);
@@ -170,6 +210,7 @@ class Replay:
             "profiles_refreshed": _refreshed(results),
             "seconds": round(time.monotonic() - started, 2),
             "run_id": results[0].run_id if results else None,
+            **retrain_figures(self.paths, results),
         }
         record_day(self.paths, row)
         return row, results
@@ -199,10 +240,13 @@ def day_line(row: dict) -> str:
     if row.get("served_hit_at_10") is None:
         return line + "   (no list served)"
     popular = row.get("popularity_7d_hit_at_10")
-    return (
+    line = (
         f"{line}   {row['served_hit_at_10']:.3f} / "
         f"{'-' if popular is None else f'{popular:.3f}'} ({row['scored_users']})"
     )
+    if row.get("champion"):  # a nightly retrain ran
+        line += f"   champion {row['champion']} ({row['gate'].split(':')[0]})"
+    return line
 
 
 def fail(result, what: str) -> int:

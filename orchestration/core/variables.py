@@ -261,6 +261,7 @@ VARIABLES = [
     deployment("RECLAKE_SERVING_CHUNK_USERS", _integer(1), "serving.chunk_users", 1024),
     deployment("RECLAKE_SERVING_START_DATE", _date, None, "1990-01-01"),
     deployment("RECLAKE_NIGHTLY_AT", _clock, None, (2, 0)),
+    deployment("RECLAKE_NIGHTLY_RETRAIN", _boolean, None, False),
     # the judge (its first backend is the llm resource; RECLAKE_JUDGE2_* add a second)
     deployment("RECLAKE_JUDGE_KIND", _KINDS, "judge.kind", "probe"),
     per_run("RECLAKE_JUDGE_USERS", _integer(1), "judge.n_users", 200, JUDGE),

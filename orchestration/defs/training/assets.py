@@ -114,6 +114,7 @@ def _recommender_asset(name: str, description: str, build, deps: tuple[str, ...]
                 lambda folder: plots.learning_curve(
                     model.name, fit, folder / f"{model.name}_learning_curve.png"
                 ),
+                {"training": plan.kind, "training_reason": plan.reason} if plan else None,
                 **input_versions,
             )
         )

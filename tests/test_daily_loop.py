@@ -266,6 +266,26 @@ def test_the_landing_sensor_runs_new_and_changed_days_once(tmp_path, slice_folde
     assert lists.partition_key == days[1]
 
 
+def test_with_nightly_retrain_the_sensor_retrains_between_the_day_and_the_next_lists(
+    tmp_path, slice_folder, monkeypatch
+):
+    """RECLAKE_NIGHTLY_RETRAIN=1: the landed day, then the retrain (no partition: the models are
+    whole), then the next day's lists, which therefore come from tonight's champion."""
+    from orchestration.defs.ingest.sensors import landing_sensor
+
+    monkeypatch.setenv("RECLAKE_NIGHTLY_RETRAIN", "1")
+    home = Home(tmp_path / "home", slice_folder)
+    home.land(home.cut.days[0])
+    context = dg.build_sensor_context(instance=home.instance, resources={"lake": home.lake})
+    requests = landing_sensor(context)
+    assert [(r.job_name, r.partition_key) for r in requests] == [
+        ("daily_update", home.cut.days[0]),
+        ("nightly_retrain", None),
+        ("serve_lists", home.cut.days[1]),
+    ]
+    assert requests[1].run_key.startswith(f"retrain {home.cut.days[0]}:")
+
+
 def test_daily_refresh_writes_new_ones_then_the_queue_oldest_first_and_keeps_the_rest(tmp_path):
     """The daily profile refresh's order, merge and queue (orchestration/defs/llm/daily.py)."""
     import pandas as pd

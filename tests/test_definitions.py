@@ -25,7 +25,7 @@ def test_the_daily_loop_runs_by_event_day_from_the_landing_sensor():
     assert graph.get(dg.AssetKey("splits")).partitions_def is None  # a whole table
     sensor = repository.get_sensor_def("landing_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert {job.name for job in sensor.jobs} == {"daily_update", "serve_lists"}
+    assert {job.name for job in sensor.jobs} == {"daily_update", "nightly_retrain", "serve_lists"}
     daily = repository.get_job("daily_update").asset_layer.executable_asset_keys
     assert dg.AssetKey("training_set") not in daily and dg.AssetKey("user_profiles") in daily
     # a landed day scores the lists served on it; the lists of the next day are serve_lists'

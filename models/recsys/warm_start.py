@@ -30,7 +30,7 @@ from models.recsys.sasrec import SASRec, left_pad
 class RetrainPolicy:
     full_every_days: int = 7  # a full retrain at least this often
     max_new_event_share: float = 0.10  # volume: events since the full retrain / events it saw
-    max_new_item_share: float = 0.20  # drift: share of those events on items it never saw
+    max_new_item_share: float = 0.20  # drift: share of them on items the previous version never saw
     warm_epochs: int = 3
     replay_ratio: float = 1.0  # other users' windows replayed per changed window
     neighbours: int = 10  # known items a new item's row is averaged from
@@ -42,7 +42,8 @@ class RetrainPolicy:
         events_at_full: int,
         new_item_events: int,
     ) -> tuple[str, str]:
-        """("full" | "warm", why). Counts are since the last full retrain."""
+        """("full" | "warm", why). `new_events` are those since the last full retrain, which saw
+        `events_at_full`; `new_item_events` those on items the previous version never saw."""
         if days_since_full is None:
             return "full", "no earlier version of this model to start from"
         if days_since_full >= self.full_every_days:
@@ -59,7 +60,7 @@ class RetrainPolicy:
         drift = new_item_events / max(new_events, 1)
         if drift > self.max_new_item_share:
             return "full", (
-                f"drift: {drift:.1%} of the new events are on items the last full retrain never "
+                f"drift: {drift:.1%} of the new events are on items the previous version never "
                 f"saw (threshold {self.max_new_item_share:.0%})"
             )
         return "warm", (

@@ -31,6 +31,7 @@ from models.recsys.llm_sasrec import item_text_columns, text_vectors
 from models.recsys.serving import SavedRecommender
 from models.recsys.warm_start import RetrainPolicy, warm_start
 from orchestration.core.paths import Lake
+from orchestration.defs.training.retraining import item_vectors
 
 
 def load_events(folder: Path) -> pd.DataFrame:
@@ -76,7 +77,8 @@ def main() -> None:
 
         folder = fetch_ml100k(Path(tempfile.gettempdir()))
     events = load_events(folder)
-    vectors_frame = pd.read_parquet(Lake(Path(args.home)).embeddings("items"))
+    items_path = Lake(Path(args.home)).embeddings("items")
+    vectors_frame = pd.read_parquet(items_path)
     policy = RetrainPolicy()
     budget = {"max_epochs": args.max_epochs} if args.max_epochs else {}
     start = date.fromisoformat(args.start)
@@ -96,10 +98,10 @@ def main() -> None:
         changed = np.flatnonzero(
             np.isin(data.users, events.loc[events["day"] == previous_night, "user_id"].unique())
         )
-        vectors, _ = text_vectors(
-            data.items, vectors_frame, "item_id", ["title_embedding", "profile_embedding"]
-        )
         warmed = build(args.model, args.seed, data, vectors_frame, budget)
+        vectors, _ = item_vectors(
+            warmed, items_path, data
+        )  # as the pipeline's warm start reads them
         warm_fit = warm_start(
             warmed, warm, warm_items, data, changed, vectors, policy, log=lambda _: None
         )

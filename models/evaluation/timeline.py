@@ -50,15 +50,7 @@ def fit_on_timeline(
             per_user = pd.Series(
                 ndcg_by_user(test.topk, data.target("test")[test.users]), index=users
             )
-            width = test.topk.shape[1]
-            topk = pd.DataFrame(
-                {
-                    "user_id": users.repeat(width).astype(str),
-                    "item_id": data.items[test.topk.ravel()].astype(str),
-                    "rank": np.tile(np.arange(1, width + 1, dtype=np.int32), len(users)),
-                    "seed": np.int32(seed),
-                }
-            )
+            topk = test.as_frame(data).assign(seed=np.int32(seed))
             runs.append(
                 TimelineRun(
                     name,

@@ -14,6 +14,7 @@ Means over users with a held-out item.
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from models.recsys.data import SplitData, seen_mask
@@ -28,6 +29,17 @@ class Evaluation:
     metrics: dict[str, float]
     users: np.ndarray  # user indices evaluated
     topk: np.ndarray  # [len(users), TOP_K] item indices, best first
+
+    def as_frame(self, data: SplitData) -> pd.DataFrame:
+        """The lists by id, one row per (user, rank): user_id, item_id, rank (int32, from 1)."""
+        width = self.topk.shape[1]
+        return pd.DataFrame(
+            {
+                "user_id": data.users[self.users].repeat(width).astype(str),
+                "item_id": data.items[self.topk.ravel()].astype(str),
+                "rank": np.tile(np.arange(1, width + 1, dtype=np.int32), len(self.users)),
+            }
+        )
 
 
 def hit_ranks(topk: np.ndarray, targets: np.ndarray) -> np.ndarray:

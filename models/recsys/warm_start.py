@@ -127,8 +127,7 @@ def warm_start(
 
     windows, owners = changed_windows(data, changed_users, policy.replay_ratio, cfg.max_len, rng)
     result = FitResult()
-    best = evaluate(model, data, "valid").metrics["ndcg@10"]
-    result.best_valid_ndcg10 = best
+    result.best_valid_ndcg10 = evaluate(model, data, "valid").metrics["ndcg@10"]
     best_state = {k: v.clone() for k, v in model.net.state_dict().items()}
     if len(windows):
         optimizer = torch.optim.Adam(

@@ -17,19 +17,14 @@ from orchestration.core.lineage import run_tags
 from orchestration.core.resources import LakeResource
 from orchestration.core.ui import png_markdown
 
+TOPK_SCHEMA = pa.schema([("user_id", pa.string()), ("item_id", pa.string()), ("rank", pa.int32())])
+
 
 def write_eval_topk(
     lake: LakeResource, model_name: str, version: str, data: SplitData, test
 ) -> Path:
     """The test-time top-20 per user (contract: lake/eval_topk/model_name=…/model_version=…/)."""
-    users = data.users[test.users].repeat(test.topk.shape[1])
-    table = pa.table(
-        {
-            "user_id": pa.array(users.tolist(), pa.string()),
-            "item_id": pa.array(data.items[test.topk.ravel()].tolist(), pa.string()),
-            "rank": pa.array(list(range(1, test.topk.shape[1] + 1)) * len(test.users), pa.int32()),
-        }
-    )
+    table = pa.Table.from_pandas(test.as_frame(data), schema=TOPK_SCHEMA, preserve_index=False)
     path = lake.paths.eval_topk(model_name, version) / "topk.parquet"
     write_parquet_atomic(table, path)
     return path

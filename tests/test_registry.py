@@ -182,6 +182,44 @@ def test_gate_reads_next_day_outcomes_before_changing_the_served_model(
     assert "ease has no shadow lists" in decision["reason"]
 
 
+def test_gate_lets_any_shadow_that_beats_the_served_lists_take_over(
+    client, slice_data, tmp_path, monkeypatch
+):
+    """The offline favourite is the served model's (popularity, scripted ahead on valid), but EASE's
+    shadow lists beat the served ones beyond noise next day: EASE takes over, and the reason names
+    the evidence. A shadow inside noise, or a model without a version on this data, does not."""
+    _register(client, Popularity(Popularity.Config()), slice_data, tmp_path, "dv1")
+    registry.gate(client, "dv1")
+    ease = _register(client, EASE(EASE.Config(lambdas=(50.0,))), slice_data, tmp_path, "dv2")
+    pop = _register(client, Popularity(Popularity.Config()), slice_data, tmp_path, "dv2")
+    base = pd.Series(
+        np.random.default_rng(0).uniform(0, 0.3, 400), index=[f"u{k}" for k in range(400)]
+    )
+    scripted = {ease.version: base, pop.version: base + 0.05}
+    monkeypatch.setattr(
+        registry.gating, "valid_by_user", lambda client, v: scripted[str(v.version)]
+    )
+
+    def shadow(low, high):
+        return {"minus_served": (low + high) / 2, "minus_served_ci": [low, high], "user_days": 900}
+
+    inside = {"ease": shadow(-0.01, 0.04), "sasrec": shadow(0.05, 0.09)}  # sasrec: no version here
+    decision = registry.gate(
+        client, "dv2", {"last_day": "1998-04-20", "days": 21, "shadows": inside}
+    )
+    assert decision["champion"] == pop.version
+    assert "popularity is already the served model; no shadow beats it" in decision["reason"]
+    beyond = {
+        "ease": shadow(0.02, 0.06),
+        "popularity_7d": shadow(0.03, 0.08),
+    }  # a baseline, no model
+    decision = registry.gate(
+        client, "dv2", {"last_day": "1998-04-20", "days": 21, "shadows": beyond}
+    )
+    assert decision["decision"] == "promote" and decision["champion"] == ease.version
+    assert "ease's shadow hit@10 minus the served lists' in [0.0200, 0.0600]" in decision["reason"]
+
+
 def test_crash_while_logging_leaves_no_model_version_fault_injected(
     client, slice_data, tmp_path, monkeypatch
 ):

@@ -11,7 +11,7 @@ from models.registry.versions import artifacts_present, latest_per_model, valid_
 
 # The gate prefers the first of these that the best candidate does not beat beyond noise: a model
 # that is not measurably better is not worth what it costs to train, serve and explain.
-SIMPLEST_FIRST = ("popularity", "ease", "sasrec", "llm_sasrec", "two_stage")
+SIMPLEST_FIRST = ("popularity", "content_retriever", "ease", "sasrec", "llm_sasrec", "two_stage")
 
 
 def _simplicity(version) -> int:
@@ -30,24 +30,48 @@ def _interval(client: mlflow.MlflowClient, a, b, cache: dict) -> tuple[float, fl
     return paired_interval(pair[:, 0] - pair[:, 1]) if len(pair) else None
 
 
-def _outcomes_say(chosen, current, candidates: dict, outcomes: dict) -> tuple[object | None, str]:
-    """With enough next-day outcomes, a challenger (another model than the champion's) takes over
-    only if its shadow lists beat the served ones beyond noise (hit@10, paired on the same
-    user-days); otherwise the champion's model stays, in its newest version (None: not trained)."""
+def _outcomes_say(
+    chosen, current, candidates: dict, outcomes: dict
+) -> tuple[object | None, str, bool]:
+    """With enough next-day outcomes, another model than the champion's takes over only if its
+    shadow lists beat the served ones beyond noise (hit@10, paired on the same user-days). The
+    offline favourite is checked first; else any shadow model with a version on this data whose
+    interval lies above 0 (the one with the highest low end), so a model the valid split ranks low
+    but tomorrow ranks high is not passed over. Otherwise the champion's model stays, in its newest
+    version (None: not trained on this data). The flag: the outcomes chose a new model, which no
+    valid comparison then overrules."""
     mine, theirs = chosen.tags.get("model_name"), current.tags.get("model_name")
-    if mine == theirs:
-        return chosen, f"outcomes: {mine} is already the served model"
     span = f"over {outcomes['days']} days to {outcomes['last_day']}"
-    evidence = outcomes["shadows"].get(mine)
-    if evidence is None:
-        return candidates.get(
-            theirs
-        ), f"outcomes: {mine} has no shadow lists {span}; {theirs} stays"
-    low, high = evidence["minus_served_ci"]
-    verdict = f"{mine}'s shadow hit@10 minus the served lists' in [{low:.4f}, {high:.4f}] {span}"
-    if low > 0:
-        return chosen, f"outcomes: {verdict}, above 0"
-    return candidates.get(theirs), f"outcomes: {verdict}, not above 0; {theirs} stays"
+    shadows = outcomes["shadows"]
+
+    def verdict(name: str) -> str:
+        low, high = shadows[name]["minus_served_ci"]
+        return f"{name}'s shadow hit@10 minus the served lists' in [{low:.4f}, {high:.4f}] {span}"
+
+    if mine != theirs and mine in shadows and shadows[mine]["minus_served_ci"][0] > 0:
+        return chosen, f"outcomes: {verdict(mine)}, above 0", True
+    beating = [
+        name
+        for name, entry in shadows.items()
+        if name in candidates and name != theirs and entry["minus_served_ci"][0] > 0
+    ]
+    if beating:
+        best = max(beating, key=lambda name: shadows[name]["minus_served_ci"][0])
+        passed = "" if mine == theirs else f" ({mine}, the offline favourite, does not)"
+        return candidates[best], f"outcomes: {verdict(best)}, above 0{passed}", True
+    if mine == theirs:
+        return (
+            chosen,
+            f"outcomes: {mine} is already the served model; no shadow beats it {span}",
+            False,
+        )
+    if mine not in shadows:
+        return (
+            candidates.get(theirs),
+            f"outcomes: {mine} has no shadow lists {span}; {theirs} stays",
+            False,
+        )
+    return candidates.get(theirs), f"outcomes: {verdict(mine)}, not above 0; {theirs} stays", False
 
 
 def gate(client: mlflow.MlflowClient, data_version: str, outcomes: dict | None = None) -> dict:
@@ -110,11 +134,11 @@ def gate(client: mlflow.MlflowClient, data_version: str, outcomes: dict | None =
                 ),
             )
             break
-    said = ""
+    said, by_outcomes = "", False
     if outcomes is not None and current is not None:
         decision["outcomes"] = outcomes
         by_model = {v.tags.get("model_name"): v for v in candidates}
-        kept, said = _outcomes_say(chosen, current, by_model, outcomes)
+        kept, said, by_outcomes = _outcomes_say(chosen, current, by_model, outcomes)
         within = f"{within}; {said}"
         if kept is None:  # the champion's model was not retrained on this data: it serves on
             decision.update(decision="keep", reason=within, champion=str(current.version))
@@ -141,6 +165,8 @@ def gate(client: mlflow.MlflowClient, data_version: str, outcomes: dict | None =
         )
     elif str(current.version) == chosen_version:
         promote, reason = False, "the chosen candidate already is the champion"
+    elif by_outcomes:  # tomorrow's evidence, not the valid split, decides a change of model
+        promote, reason = True, within
     else:
         interval = _interval(client, chosen, current, cache)
         old = decision["champion_before_valid_ndcg@10"]

@@ -39,14 +39,15 @@ def measure(
         model = SASRec(SASRec.Config(device=device))
     rng = seed_everything(0)
     model.net = model.build_net(data.n_items).to(model.device)
+    known = model.start_known_items(data)
     windows, owners = training_windows(data.train, model.config.max_len)
     optimizer = torch.optim.Adam(model.net.parameters(), lr=model.config.lr)
-    model._train_epoch(windows, owners, optimizer, rng)  # warm-up (allocations, kernels)
+    model._train_epoch(windows, owners, optimizer, rng, known)  # warm-up (allocations, kernels)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     sync()
     started = time.perf_counter()
     for _ in range(epochs):
-        model._train_epoch(windows, owners, optimizer, rng)
+        model._train_epoch(windows, owners, optimizer, rng, known)
     sync()
     return len(windows) * epochs / (time.perf_counter() - started), len(windows)
 

@@ -52,7 +52,7 @@ def ml100k_runs(tmp_path_factory):
                 "ml-100k",
                 support.data.ML100K_DIR,
                 training=tiny_training(max_epochs=8, patience=3),
-                timeline=True,
+                protocols=True,
             )
             assert run.result.success
             runs.append(run)

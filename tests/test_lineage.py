@@ -28,6 +28,7 @@ DOWNSTREAM_OF_INGEST = {
     "feast_online_store",
     "training_set",
     "popularity_model",
+    "content_retriever_model",
     "ease_model",
     "sasrec_model",
     "llm_sasrec_model",
@@ -76,6 +77,7 @@ def test_one_edited_item_title_recomputes_only_its_dependents(incremental_runs):
         "dim_items",
         "item_profiles",
         "item_text_embeddings",
+        "content_retriever_model",
         "llm_sasrec_model",
         "two_stage_model",
     ):

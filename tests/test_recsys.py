@@ -7,7 +7,7 @@ import torch
 from support.data import ML100K_DIR
 
 from models.recsys.base import save_recommender
-from models.recsys.catalog import EASE, MODELS, LLMSASRec, SASRec
+from models.recsys.catalog import EASE, MODELS, ContentRetriever, LLMSASRec, SASRec
 from models.recsys.data import SplitData
 from models.recsys.metrics import evaluate, metrics_from_topk
 from models.recsys.serving import SavedRecommender
@@ -120,10 +120,14 @@ def _build(name, data):
         )
     if name == "sasrec":
         return SASRec(SASRec.Config(max_len=50, max_epochs=3))
+    if name == "content_retriever":
+        return ContentRetriever(ContentRetriever.Config(), item_text=_item_vectors(data))
     return MODELS[name](MODELS[name].Config())
 
 
-@pytest.mark.parametrize("name", ["popularity", "ease", "sasrec", "llm_sasrec"])
+@pytest.mark.parametrize(
+    "name", ["popularity", "content_retriever", "ease", "sasrec", "llm_sasrec"]
+)
 def test_each_model_trains_scores_and_reloads_identically(name, slice_data, tmp_path):
     torch.set_num_threads(2)
     model = _build(name, slice_data)

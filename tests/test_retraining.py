@@ -73,9 +73,10 @@ def test_a_warm_start_carries_the_previous_weights(two_nights):
     fit = warm_start(warm, previous, before.items, now, changed, None, policy, log=lambda _: None)
     cold = SASRec(config)  # the same one epoch from random weights
     cold.net = cold.build_net(now.n_items).to(cold.device)
+    known = cold.start_known_items(now)
     windows, owners = _same_windows(now, changed, policy)
     optimizer = torch.optim.Adam(cold.net.parameters(), lr=config.lr)
-    cold._train_epoch(windows, owners, optimizer, np.random.default_rng(0))
+    cold._train_epoch(windows, owners, optimizer, np.random.default_rng(0), known)
 
     warm_valid = evaluate(warm, now, "valid").metrics["ndcg@10"]
     assert warm_valid == pytest.approx(fit.best_valid_ndcg10)

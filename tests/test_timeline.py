@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from support.protocols import recompute
 
-from models.evaluation.timeline import TimelineRun, compare_protocols
+from models.evaluation.refit import RefitRun
+from models.evaluation.timeline import compare_protocols
 from models.recsys.data import SplitData
-from models.recsys.metrics import metrics_from_topk, top_unseen
+from models.recsys.metrics import top_unseen
 from orchestration.core.warehouse import query
 
 
@@ -59,7 +61,7 @@ class _PrefersNewItems:
 
 def _run(name, seed, ndcg, users):
     per_user = pd.Series(np.full(len(users), ndcg), index=users)
-    return TimelineRun(name, seed, ndcg, ndcg, 1.0, per_user, pd.DataFrame())
+    return RefitRun(name, seed, ndcg, ndcg, 1.0, per_user, pd.DataFrame())
 
 
 def test_protocol_comparison_gives_both_orders_and_kendall_tau():
@@ -94,7 +96,13 @@ def test_timeline_splits_on_ml100k_never_train_on_what_comes_after(ml100k_runs):
 def test_timeline_report_recomputes_from_its_topk_files(ml100k_runs):
     home = ml100k_runs[0][-1].home
     report = json.loads((home / "lake" / "reports" / "timeline.json").read_text())
-    assert set(report["models"]) == {"popularity", "ease", "sasrec", "llm_sasrec"}
+    assert set(report["models"]) == {
+        "popularity",
+        "content_retriever",
+        "ease",
+        "sasrec",
+        "llm_sasrec",
+    }
     assert sorted(report["loo_order"]) == sorted(report["timeline_order"])
     assert -1.0 <= report["kendall_tau"] <= 1.0
     assert (home / "lake" / "reports" / "timeline.png").stat().st_size > 0
@@ -105,17 +113,9 @@ def test_timeline_report_recomputes_from_its_topk_files(ml100k_runs):
         ).itertuples(index=False)
     )
     for name, version in report["versions"].items():
-        topk = pd.read_parquet(
-            home / "lake" / "eval_timeline" / f"model_name={name}" / f"model_version={version}"
-        )
+        topk, recomputed = recompute(home, "eval_timeline", name, version, test)
         assert set(topk["seed"]) == set(report["models"][name]["seeds"])
-        one = topk[topk["seed"] == topk["seed"].min()].sort_values(["user_id", "rank"])
-        ranked = one.groupby("user_id")["item_id"].apply(list)
-        assert len(ranked) == report["models"][name]["test_users"] == len(test)
-        recomputed = metrics_from_topk(
-            np.array(ranked.tolist(), dtype=object),
-            np.array([test[u] for u in ranked.index], dtype=object),
-        )
+        assert report["models"][name]["test_users"] == len(test)
         if len(report["models"][name]["seeds"]) == 1:
             assert recomputed["ndcg@10"] == pytest.approx(
                 report["models"][name]["timeline_ndcg_at_10"], abs=1e-4

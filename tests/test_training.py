@@ -11,8 +11,8 @@ from models.recsys.metrics import metrics_from_topk
 
 pytestmark = pytest.mark.integration
 
-MODELS = ["popularity", "ease", "sasrec", "llm_sasrec", "two_stage"]
-TRAINED = MODELS[:4]  # the two-stage model re-ranks one of these
+MODELS = ["popularity", "content_retriever", "ease", "sasrec", "llm_sasrec", "two_stage"]
+TRAINED = MODELS[:5]  # the two-stage model re-ranks one of these
 
 
 def test_every_model_beats_popularity_on_test(ml100k_runs):

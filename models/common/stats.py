@@ -105,6 +105,21 @@ def paired_interval(
     return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 
 
+def ratio_interval(
+    a: np.ndarray, b: np.ndarray, level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float | None, list[float] | None]:
+    """sum(a) / sum(b) of paired per-user values (hit@10 of a model and of a reference on the same
+    users) and its percentile bootstrap interval, users resampled; None where b sums to zero."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if not len(a) or b.sum() == 0:
+        return None, None
+    draws = np.random.default_rng(seed).integers(0, len(a), (resamples, len(a)))
+    sums_a, sums_b = a[draws].sum(1), b[draws].sum(1)
+    ratios = sums_a[sums_b > 0] / sums_b[sums_b > 0]
+    tail = (1 - level) / 2 * 100
+    return float(a.sum() / b.sum()), [float(q) for q in np.percentile(ratios, [tail, 100 - tail])]
+
+
 def bootstrap_mean(values: pd.Series) -> list[float]:
     """95% percentile interval of the mean over users (one value per user), users resampled."""
     return [round(bound, 4) for bound in paired_interval(values.to_numpy(float))]

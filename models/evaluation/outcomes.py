@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.common.stats import paired_interval
+from models.common.stats import paired_interval, ratio_interval
 
 K = 10
 PER_USER_COLUMNS = [
@@ -140,26 +140,21 @@ def against_baseline(
     of its hit@10 to the baseline's with a 95% bootstrap interval (user-days resampled, paired)."""
     keys = ["date", "user_id"]
     base = per_user[per_user["model_name"] == baseline].set_index(keys)["hit_at_10"]
-    rng = np.random.default_rng(seed)
     out = {}
     for name, rows in per_user.groupby("model_name", sort=True):
         model, other = rows.set_index(keys)["hit_at_10"].align(base, join="inner")
         a, b = model.to_numpy(float), other.to_numpy(float)
         if not len(a):
             continue
-        draws = rng.integers(0, len(a), (resamples, len(a)))
-        sums_a, sums_b = a[draws].sum(1), b[draws].sum(1)
-        ratios = sums_a[sums_b > 0] / sums_b[sums_b > 0]
+        ratio, interval = ratio_interval(a, b, resamples=resamples, seed=seed)
         out[str(name)] = {
             "role": str(rows["role"].iloc[0]),
             "user_days": len(a),
             "hit_at_10": round(float(a.mean()), 4),
             "ndcg_at_10": round(float(rows["ndcg_at_10"].mean()), 4),
             "new_item_hit_at_10": _mean_or_none(rows["new_item_hit_at_10"]),
-            f"ratio_to_{baseline}": round(float(a.sum() / b.sum()), 3) if b.sum() else None,
-            "ratio_ci": [round(float(q), 3) for q in np.percentile(ratios, [2.5, 97.5])]
-            if len(ratios)
-            else None,
+            f"ratio_to_{baseline}": None if ratio is None else round(ratio, 3),
+            "ratio_ci": None if interval is None else [round(q, 3) for q in interval],
         }
     return out
 

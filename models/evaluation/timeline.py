@@ -1,7 +1,7 @@
 """The timeline protocol beside leave-one-out: the same models fit on `timeline_splits` (one global
 cutoff, nothing after it seen), several seeds, and how the model order changes between protocols.
 
-    runs = fit_on_timeline({"sasrec": build_sasrec, ...}, data, seeds=(0, 1, 2))
+    runs = refit({"sasrec": build_sasrec, ...}, timeline_data, seeds=(0, 1, 2))   # refit.py
     report = compare_protocols(loo={"sasrec": 0.107, ...}, runs=runs)  # orders and Kendall tau
 
 Leave-one-out leaks the future: a model trains on other users' later events and may recommend items
@@ -9,67 +9,15 @@ that did not exist at the test moment (Ji et al., TOIS 2023). The timeline proto
 nightly deployment lives by; where the two orders disagree, trust the timeline one.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
 from models.common.stats import paired_interval
-from models.recsys.data import SplitData
-from models.recsys.metrics import evaluate, ndcg_by_user
+from models.evaluation.refit import RefitRun
 
 
-@dataclass
-class TimelineRun:
-    model_name: str
-    seed: int
-    ndcg_at_10: float
-    valid_ndcg_at_10: float
-    seconds: float
-    per_user_ndcg: pd.Series  # test NDCG@10 by user_id
-    topk: pd.DataFrame  # user_id, item_id, rank, seed
-
-
-def fit_on_timeline(
-    builders: dict[str, Callable[[int], object]],
-    data: SplitData,
-    seeds: tuple[int, ...],
-    log: Callable[[str], None] = print,
-) -> list[TimelineRun]:
-    """Each model (`builders[name](seed)` returns it unfitted) fit on the timeline's train rows,
-    selected on its valid rows and evaluated on its test rows, once per seed."""
-    runs = []
-    for name, build in builders.items():
-        for seed in seeds:
-            model = build(seed)
-            fit = model.fit(data, log=lambda _: None)
-            test = evaluate(model, data, "test")
-            users = data.users[test.users]
-            per_user = pd.Series(
-                ndcg_by_user(test.topk, data.target("test")[test.users]), index=users
-            )
-            topk = test.as_frame(data).assign(seed=np.int32(seed))
-            runs.append(
-                TimelineRun(
-                    name,
-                    seed,
-                    test.metrics["ndcg@10"],
-                    fit.best_valid_ndcg10,
-                    fit.seconds,
-                    per_user,
-                    topk,
-                )
-            )
-            log(
-                f"timeline {name} seed {seed}: test NDCG@10 {test.metrics['ndcg@10']:.4f} "
-                f"({len(users)} users, {fit.seconds:.0f} s)"
-            )
-    return runs
-
-
-def compare_protocols(loo: dict[str, float], runs: list[TimelineRun]) -> dict:
+def compare_protocols(loo: dict[str, float], runs: list[RefitRun]) -> dict:
     """Per model: its leave-one-out NDCG@10 (as given), its timeline NDCG@10 as mean and std over
     seeds with a 95% interval over users (per-user NDCG averaged over seeds); both orders, best
     first, and Kendall tau between them over the models in both."""

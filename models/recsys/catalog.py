@@ -1,18 +1,19 @@
-"""Every recommender by name: popularity (floor), EASE (classic CF), SASRec, LLM-SASRec, and the
-two-stage ranker over one of them; and loading
+"""Every recommender by name: popularity (floor), the content retriever (text only), EASE (classic
+CF), SASRec, LLM-SASRec, and the two-stage ranker over one of them; and loading
 a saved one back into its class (base.py saves it; only this module knows every model)."""
 
 from pathlib import Path
 
 import torch
 
+from models.recsys.content_retriever import ContentRetriever
 from models.recsys.ease import EASE
 from models.recsys.llm_sasrec import LLMSASRec
 from models.recsys.popularity import Popularity
 from models.recsys.sasrec import SASRec
 from models.recsys.two_stage import TwoStage
 
-MODELS = {m.name: m for m in (Popularity, EASE, SASRec, LLMSASRec, TwoStage)}
+MODELS = {m.name: m for m in (Popularity, ContentRetriever, EASE, SASRec, LLMSASRec, TwoStage)}
 
 
 def load_recommender(path: Path, device: str | None = None) -> tuple[object, dict]:

@@ -8,7 +8,8 @@ source's strings; models only see the 0-based indices into `users` / `items`.
 The same class holds the timeline protocol (`timeline_splits`, `from_splits(frame, timeline=True)`):
 there a user's test history is everything before the test cutoff (train, valid and the `context`
 rows after the valid cutoff, which models do not fit on), and items first seen after the valid
-cutoff are no candidates at valid.
+cutoff are no candidates at valid. The cold-item protocol (`cold_item_splits`, `from_splits(frame,
+cold_items=True, catalog=all_items)`) likewise keeps the films no model trained on out of valid.
 """
 
 from dataclasses import dataclass, replace
@@ -29,7 +30,7 @@ class SplitData:
     test: np.ndarray  # per user: test item index or NO_ITEM
     # timeline only: per user, every item before the test cutoff in time order (None: train + valid)
     test_history: list[np.ndarray] | None = None
-    # timeline only: items no user had before the valid cutoff, not candidates at valid
+    # timeline and cold items: items without train rows, not candidates at valid
     new_at_valid: np.ndarray | None = None
 
     @property
@@ -41,7 +42,13 @@ class SplitData:
         return len(self.items)
 
     @classmethod
-    def from_splits(cls, frame: pd.DataFrame, timeline: bool = False) -> "SplitData":
+    def from_splits(
+        cls,
+        frame: pd.DataFrame,
+        timeline: bool = False,
+        cold_items: bool = False,
+        catalog: np.ndarray | None = None,
+    ) -> "SplitData":
         missing = {"user_id", "item_id", "event_ts", "split"} - set(frame.columns)
         if missing:
             raise ValueError(f"splits frame lacks column(s) {sorted(missing)}")
@@ -50,7 +57,12 @@ class SplitData:
         ]
         frame = frame.sort_values(order, kind="stable")
         users = np.array(sorted(frame["user_id"].unique()), dtype=object)
-        items = np.array(sorted(frame["item_id"].unique()), dtype=object)
+        # `catalog`: every item a list may hold, also those without a row (the cold-item protocol's
+        # films nobody picked first); None: the items in the frame
+        known_items = frame["item_id"].unique()
+        if catalog is not None:
+            known_items = np.union1d(known_items.astype(str), np.asarray(catalog, dtype=str))
+        items = np.array(sorted(known_items), dtype=object)
         user_index = pd.Series(np.arange(len(users)), index=users)
         item_index = pd.Series(np.arange(len(items)), index=items)
         u = user_index[frame["user_id"]].to_numpy()
@@ -65,6 +77,11 @@ class SplitData:
             rows = split == name
             target[u[rows]] = i[rows]
             held_out[name] = target
+        untrained = np.bincount(i[is_train], minlength=len(items)) == 0
+        if cold_items:  # model selection among the films it knows; the cold ones wait for test
+            return cls(
+                users, items, train, held_out["valid"], held_out["test"], new_at_valid=untrained
+            )
         if not timeline:
             return cls(users, items, train, held_out["valid"], held_out["test"])
         before_test = np.isin(split, ["train", "valid", "context"])
@@ -75,7 +92,7 @@ class SplitData:
             held_out["valid"],
             held_out["test"],
             test_history=sequences_by_user(u[before_test], i[before_test], len(users)),
-            new_at_valid=np.bincount(i[is_train], minlength=len(items)) == 0,
+            new_at_valid=untrained,
         )
 
     def eval_users(self, stage: str) -> np.ndarray:

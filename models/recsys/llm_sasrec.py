@@ -21,7 +21,7 @@ from models.recsys.sasrec import SASRec, SASRecConfig, SASRecNet
 
 @dataclass
 class LLMSASRecConfig(SASRecConfig):
-    item_text: str = "title+profile"  # which item vectors: "title", "profile" or "title+profile"
+    item_text: str = "title+profile"  # which item vectors: title, profile, card, or two with "+"
     text_map: str = "mlp"  # "linear" or "mlp" (two layers, as AlphaRec)
     use_user_profile: bool = False  # add the mapped user-profile vector to the sequence state
 
@@ -140,6 +140,8 @@ def item_text_columns(config: LLMSASRecConfig) -> list[str]:
         "title": ["title_embedding"],
         "profile": ["profile_embedding"],
         "title+profile": ["title_embedding", "profile_embedding"],
+        "card": ["card_embedding"],
+        "card+profile": ["card_embedding", "profile_embedding"],
     }
     if config.item_text not in choices:
         raise ValueError(f"item_text must be one of {sorted(choices)}, not {config.item_text!r}")

@@ -1,6 +1,6 @@
 """SASRec (Kang & McAuley, 2018): a causal self-attention encoder over each user's item sequence.
 
-Trained with cross-entropy over ALL items at every position (no negative sampling): Klenitskiy &
+Trained with cross-entropy over all train items at every position (no negative sampling): Klenitskiy &
 Vasilev (2023) showed this makes SASRec beat BERT4Rec. Item embeddings are tied between input and
 output. Early stopping on valid NDCG@10; the best epoch's weights are kept.
 
@@ -171,6 +171,7 @@ class SASRec:
         require_min_size(data, self.name, min_users=2, min_items=self.min_items)
         rng = seed_everything(cfg.seed)
         self.net = self.build_net(data.n_items).to(self.device)
+        known = self.start_known_items(data)
         windows, owners = training_windows(data.train, cfg.max_len)
         if len(windows) == 0:
             raise ValueError(
@@ -185,7 +186,7 @@ class SASRec:
         )
         for epoch in range(1, cfg.max_epochs + 1):
             epoch_timer = Timer()
-            loss = self._train_epoch(windows, owners, optimizer, rng)
+            loss = self._train_epoch(windows, owners, optimizer, rng, known)
             valid = evaluate(self, data, "valid").metrics["ndcg@10"]
             progress.update(1)
             progress.set_postfix(valid_ndcg10=f"{valid:.4f}")
@@ -215,8 +216,22 @@ class SASRec:
         result.seconds = timer()
         return result
 
+    def start_known_items(self, data: SplitData) -> torch.Tensor:
+        """The items with train interactions (what the model may learn about), as a mask; the rows
+        of the others start at zero and stay there (no input holds them, no loss term reaches them),
+        so an item the model never saw scores by its content alone (llm_sasrec) or as nothing."""
+        known = torch.as_tensor(data.train_counts() > 0, device=self.device)
+        with torch.no_grad():
+            self.net.item_emb.weight[1:][~known] = 0.0
+        return known
+
     def _train_epoch(
-        self, windows: np.ndarray, owners: np.ndarray, optimizer, rng: np.random.Generator
+        self,
+        windows: np.ndarray,
+        owners: np.ndarray,
+        optimizer,
+        rng: np.random.Generator,
+        known: torch.Tensor,
     ) -> float:
         self.net.train()
         total, count = 0.0, 0
@@ -228,7 +243,10 @@ class SASRec:
                 inputs, torch.as_tensor(owners[batch], device=self.device), table
             )
             where = (inputs > 0) & (targets > 0)  # a next item that follows a real one
-            loss = F.cross_entropy(self.net.logits(hidden[where], table), targets[where] - 1)
+            # the softmax runs over the known items only: an item absent from train (a cold film) is
+            # not a negative the model learns to push down, it is unknown
+            logits = self.net.logits(hidden[where], table).masked_fill(~known, float("-inf"))
+            loss = F.cross_entropy(logits, targets[where] - 1)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -125,6 +125,7 @@ def warm_start(
     model.net.load_state_dict(state)
     model.net.to(model.device)
 
+    known = torch.as_tensor(data.train_counts() > 0, device=model.device)
     windows, owners = changed_windows(data, changed_users, policy.replay_ratio, cfg.max_len, rng)
     result = FitResult()
     result.best_valid_ndcg10 = evaluate(model, data, "valid").metrics["ndcg@10"]
@@ -135,7 +136,7 @@ def warm_start(
         )
         for epoch in range(1, policy.warm_epochs + 1):
             epoch_timer = Timer()
-            loss = model._train_epoch(windows, owners, optimizer, rng)
+            loss = model._train_epoch(windows, owners, optimizer, rng, known)
             valid = evaluate(model, data, "valid").metrics["ndcg@10"]
             result.epochs.append(
                 {

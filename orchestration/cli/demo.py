@@ -107,6 +107,7 @@ def _daily_demo(defs, instance, lake, n_days: int, pipeline_job: str, started: f
     import dagster as dg
 
     from orchestration.cli.replay import Replay, replay_days
+    from orchestration.defs.training.protocols import PROTOCOL_ASSETS
 
     replay = Replay(defs, instance, lake)
     if not 0 < n_days < len(replay.cut.days):
@@ -139,11 +140,11 @@ def _daily_demo(defs, instance, lake, n_days: int, pipeline_job: str, started: f
         flush=True,
     )
     # the training group, its Feast training set, and the tuned judge the two-stage ranker reads;
-    # not the timeline protocol, an evaluation that ran with the first training
+    # not the timeline and cold-item protocols, evaluations that ran with the first training
     retrain = (
         dg.AssetSelection.groups("training")
         | dg.AssetSelection.assets("training_set", "judge_probe")
-    ) - dg.AssetSelection.assets("timeline_evaluation")
+    ) - dg.AssetSelection.assets(*PROTOCOL_ASSETS)
     training = sorted(retrain.resolve(defs.resolve_asset_graph()), key=str)
     retrained = replay.execute(
         {"job": pipeline_job, "partition_key": first_held_back, "asset_selection": training,

@@ -5,6 +5,7 @@
     lake.profiles("user")                   lake/profiles/users/profiles.parquet
     lake.eval_topk("sasrec", "3")           lake/eval_topk/model_name=sasrec/model_version=3/
     lake.eval_timeline("sasrec", "3")       lake/eval_timeline/model_name=sasrec/model_version=3/
+    lake.eval_cold_items("sasrec", "3")     lake/eval_cold_items/model_name=sasrec/model_version=3/
     lake.recommendations("2026-11-29")      lake/recommendations/date=2026-11-29/recommendations.parquet
 
 Parts that come from configuration or input (dataset names, dates, model names) must be plain
@@ -119,15 +120,18 @@ class Lake:
     # --- training ---
     def eval_topk(self, model_name: str, version) -> Path:
         """A model version's test-time top-20 lists (a folder of parquet)."""
-        return self.path(
-            "lake", "eval_topk", f"model_name={model_name}", f"model_version={version}"
-        )
+        return self.eval_protocol("eval_topk", model_name, version)
 
     def eval_timeline(self, model_name: str, version) -> Path:
         """A model version's top-20 lists under the timeline protocol, one per seed."""
-        return self.path(
-            "lake", "eval_timeline", f"model_name={model_name}", f"model_version={version}"
-        )
+        return self.eval_protocol("eval_timeline", model_name, version)
+
+    def eval_cold_items(self, model_name: str, version) -> Path:
+        """A model version's top-20 lists under the cold-item protocol, one per seed."""
+        return self.eval_protocol("eval_cold_items", model_name, version)
+
+    def eval_protocol(self, folder: str, model_name: str, version) -> Path:
+        return self.path("lake", folder, f"model_name={model_name}", f"model_version={version}")
 
     @property
     def suspicious_users(self) -> Path:

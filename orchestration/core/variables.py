@@ -201,6 +201,7 @@ _RUNTIMES = _choice(*RUNTIMES)
 TRAIN = "<name>_model"  # every recommender's training asset
 TWO_STAGE = "two_stage_model"
 TIMELINE = "timeline_evaluation"
+COLD_ITEMS = "cold_item_evaluation"
 JUDGE = "judge_evaluations"
 SIMULATE = "simulated_feedback"
 
@@ -237,11 +238,17 @@ VARIABLES = [
     per_run("RECLAKE_TRAIN_PATIENCE", _integer(1), "training.patience", None, TRAIN),
     per_run(
         "RECLAKE_TRAIN_LLM_ITEM_TEXT",
-        _choice("title", "profile", "title+profile"),
+        _choice("title", "profile", "title+profile", "card", "card+profile"),
         "training.llm_item_text",
         "title+profile",
     ),
     per_run("RECLAKE_TRAIN_LLM_USER_PROFILE", _boolean, "training.llm_use_user_profile", False),
+    per_run(
+        "RECLAKE_TRAIN_CONTENT_ITEM_TEXT",
+        _choice("title", "profile", "title+profile", "card", "card+profile"),
+        "training.content_item_text",
+        "card",
+    ),
     per_run("RECLAKE_TRAIN_POISONING_DEFENCE", _boolean, "training.poisoning_defence", False),
     per_run(
         "RECLAKE_TRAIN_TWO_STAGE_BASE",
@@ -250,6 +257,7 @@ VARIABLES = [
     ),
     per_run("RECLAKE_TRAIN_TWO_STAGE_N", _integer(20), "training.two_stage_n", 50, TWO_STAGE),
     per_run("RECLAKE_TIMELINE_SEEDS", _integer(1, 10), "training.timeline_seeds", 1, TIMELINE),
+    per_run("RECLAKE_COLD_SEEDS", _integer(1, 10), "training.cold_seeds", 1, COLD_ITEMS),
     deployment(
         "RECLAKE_RETRAIN_FULL_EVERY_DAYS", _integer(0), "training.retrain_full_every_days", 7
     ),

@@ -73,19 +73,20 @@ def run_pipeline(
     llm=None,
     training=None,
     instance=None,
-    timeline: bool = False,
+    protocols: bool = False,
 ) -> PipelineRun:
     """Materialize the real `reclake_pipeline` job into ``home`` and time it: on a fresh ephemeral
     Dagster instance (no history, so nothing is skipped as unchanged) unless one is given. The home
     reaches every step (dbt and Feast included) through the `lake` resource, not the environment.
-    `timeline_evaluation` (every model refit once more) runs only when `timeline` is set: the
-    ML-100K fixture's run checks it, and the others need not pay for it."""
+    `timeline_evaluation` and `cold_item_evaluation` (every model refit once more) run only when
+    `protocols` is set: the ML-100K fixture's run checks them, and the others need not pay for it."""
     import contextlib
 
     import dagster as dg
 
     from orchestration.core.resources import LakeResource
     from orchestration.definitions import PIPELINE_JOB, build_defs
+    from orchestration.defs.training.protocols import PROTOCOL_ASSETS
 
     lake = LakeResource(
         home=str(home),
@@ -96,9 +97,9 @@ def run_pipeline(
     defs = build_defs(lake, llm or tiny_llm(), training or tiny_training())
     job = defs.resolve_job_def(PIPELINE_JOB)
     selection = None
-    if not timeline:
+    if not protocols:
         keys = defs.resolve_asset_graph().materializable_asset_keys
-        selection = sorted(keys - {dg.AssetKey("timeline_evaluation")}, key=str)
+        selection = sorted(keys - {dg.AssetKey(key) for key in PROTOCOL_ASSETS}, key=str)
     started = time.monotonic()
     with (
         contextlib.nullcontext(instance)

@@ -47,6 +47,7 @@ daily_update_job = dg.define_asset_job(
 NIGHTLY_RETRAIN_SELECTION = dg.AssetSelection.assets(
     "suspicious_users",
     "popularity_model",
+    "content_retriever_model",
     "ease_model",
     "sasrec_model",
     "llm_sasrec_model",

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from models.common.device import torch_threads
+from models.evaluation.judge_cards import item_card_texts
 from models.llm.cache import LLMCache
 from models.text.embeddings import DIMENSIONS
 from models.text.faithfulness import faithfulness_report
@@ -31,6 +32,7 @@ from orchestration.defs.llm.vectors import text_encoder
 
 # 2: untrusted item text is sanitized (#11); 3: unsupported sentences dropped (#19)
 LLM_CODE_VERSION = "3"
+ITEM_VECTORS_CODE_VERSION = "4"  # 4: card_embedding (title, year, genres)
 
 
 def _profile_memo(context, lake: LakeResource, llm: LLMResource, kind: str) -> Unchanged:
@@ -201,10 +203,10 @@ def _write_embeddings(
 
 @dg.asset(
     group_name="llm",
-    code_version=LLM_CODE_VERSION,
+    code_version=ITEM_VECTORS_CODE_VERSION,
     deps=[item_profiles, "dim_items", "splits"],
     kinds={"pytorch", "parquet"},
-    description="all-MiniLM-L6-v2 vectors (384-d) of each item's profile text and title.",
+    description="all-MiniLM-L6-v2 vectors (384-d) of each item's profile text, title and card.",
 )
 def item_text_embeddings(
     context: dg.AssetExecutionContext, lake: LakeResource
@@ -214,7 +216,8 @@ def item_text_embeddings(
     profiles, encode = pd.read_parquet(lake.paths.profiles("item")), text_encoder(lake)
     meta = query(
         lake.warehouse_path,
-        "select item_id, coalesce(title, 'item ' || item_id) as title from main.dim_items order by item_id",
+        "select item_id, coalesce(title, 'item ' || item_id) as title, release_year, genres "
+        "from main.dim_items order by item_id",
     )
     # Every item gets vectors (models need one per item); one not profiled (an LLM budget) uses its title.
     frame = meta.merge(profiles[["item_id", "profile"]], on="item_id", how="left")
@@ -239,6 +242,14 @@ def item_text_embeddings(
                 frame["profile"].where(has_profile, frame["title"]).tolist()
             ),
             "title_embedding": encode(frame["title"].tolist()),
+            # the card (title, year, genres): what a cold film has before anyone rates it
+            "card_embedding": encode(
+                item_card_texts(
+                    frame["title"].tolist(),
+                    frame["release_year"].tolist(),
+                    frame["genres"].tolist(),
+                )
+            ),
         },
     ).append_column("has_profile", pa.array(has_profile.tolist(), pa.bool_()))
     context.log.info(

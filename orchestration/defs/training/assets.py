@@ -31,6 +31,7 @@ from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import load_splits, splits_version
 from orchestration.defs.training import plots
 from orchestration.defs.training.builders import BUILDERS
+from orchestration.defs.training.cold_items import cold_item_evaluation
 from orchestration.defs.training.registration import reap_crashed, register, version_in_place
 from orchestration.defs.training.resources import TrainingResource, TrainingRunConfig
 from orchestration.defs.training.retraining import (
@@ -138,6 +139,13 @@ popularity_model = _recommender_asset(
     "Most-popular items by train count: the floor every model must beat.",
     BUILDERS["popularity"],
 )
+content_retriever_model = _recommender_asset(
+    "content_retriever",
+    "A user's recent films against every film in text space (item vectors only): ranks films no "
+    "interaction ID knows; the cold-item baseline.",
+    BUILDERS["content_retriever"],
+    deps=("item_text_embeddings",),
+)
 ease_model = _recommender_asset(
     "ease",
     "EASE item-item model, lambda chosen on valid NDCG@10 from a recorded grid.",
@@ -154,7 +162,14 @@ llm_sasrec_model = _recommender_asset(
     BUILDERS["llm_sasrec"],
     deps=("item_text_embeddings", "user_profile_embeddings"),
 )
-RECOMMENDER_ASSETS = [popularity_model, ease_model, sasrec_model, llm_sasrec_model, two_stage_model]
+RECOMMENDER_ASSETS = [
+    popularity_model,
+    content_retriever_model,
+    ease_model,
+    sasrec_model,
+    llm_sasrec_model,
+    two_stage_model,
+]
 
 
 @dg.asset(
@@ -269,4 +284,5 @@ training_assets = [
     model_comparison,
     champion_model,
     timeline_evaluation,
+    cold_item_evaluation,
 ]

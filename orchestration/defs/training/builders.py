@@ -5,7 +5,7 @@ The recommender assets (assets.py), the warm start and the timeline protocol (ti
 import pandas as pd
 
 from models.common.files import sha256_file
-from models.recsys.catalog import EASE, LLMSASRec, Popularity, SASRec
+from models.recsys.catalog import EASE, ContentRetriever, LLMSASRec, Popularity, SASRec
 from models.recsys.llm_sasrec import item_text_columns, text_vectors
 
 
@@ -45,8 +45,20 @@ def _llm_sasrec(training, lake, data):
     return LLMSASRec(config, item_text, user_text), versions
 
 
+def _content_retriever(training, lake, data):
+    items_path = lake.paths.embeddings("items")
+    columns = item_text_columns(LLMSASRec.Config(item_text=training.content_item_text))
+    item_text, missing = text_vectors(data.items, pd.read_parquet(items_path), "item_id", columns)
+    config = ContentRetriever.Config(seed=training.seed, device=training.device)
+    return ContentRetriever(config, item_text), {
+        "item_text_embeddings_sha256": sha256_file(items_path),
+        "items_without_text": str(missing),
+    }
+
+
 BUILDERS = {
     "popularity": _popularity,
+    "content_retriever": _content_retriever,
     "ease": _ease,
     "sasrec": _sasrec,
     "llm_sasrec": _llm_sasrec,

@@ -99,3 +99,21 @@ def protocols(report: dict, path: Path) -> Path:
     ax.legend(fontsize=8)
     ax.set_title(f"two protocols (Kendall tau {report['kendall_tau']})")
     return save_chart(fig, path)
+
+
+def cold_items(report: dict, path: Path) -> Path:
+    """Cold-item HR@10 per model (mean over seeds, 95% interval over users), best first."""
+    models = report["order"]
+    rows = [report["models"][m] for m in models]
+    hits = [r["hit_at_10"] for r in rows]
+    errors = [
+        [h - r["hit_ci"][0] for h, r in zip(hits, rows)],
+        [r["hit_ci"][1] - h for h, r in zip(hits, rows)],
+    ]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    bars = ax.bar(range(len(models)), hits, yerr=errors, capsize=3, color="tab:blue")
+    ax.bar_label(bars, fmt="%.3f", fontsize=7)
+    ax.set_xticks(range(len(models)), models)
+    ax.set_ylabel("HR@10 on films never trained on")
+    ax.set_title(f"cold items ({rows[0]['test_users'] if rows else 0} users, all films candidates)")
+    return save_chart(fig, path)

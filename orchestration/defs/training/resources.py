@@ -24,6 +24,15 @@ class TimelineRunConfig(RunKnobs):
     patience: int | None = knob("RECLAKE_TRAIN_PATIENCE", "early-stopping patience", ge=1)
 
 
+class ColdItemsRunConfig(RunKnobs):
+    """cold_item_evaluation's per-run knobs; an empty one takes the training resource's value."""
+
+    seed: int | None = knob("RECLAKE_TRAIN_SEED", "the first seed")
+    cold_seeds: int | None = knob("RECLAKE_COLD_SEEDS", "seeds per model", ge=1, le=10)
+    max_epochs: int | None = knob("RECLAKE_TRAIN_MAX_EPOCHS", "epoch budget", ge=1)
+    patience: int | None = knob("RECLAKE_TRAIN_PATIENCE", "early-stopping patience", ge=1)
+
+
 class TwoStageRunConfig(RunKnobs):
     """two_stage_model's per-run knobs; an empty one takes the training
     resource's value."""
@@ -46,6 +55,8 @@ class TrainingResource(dg.ConfigurableResource):
     # which item vectors llm_sasrec maps: title | profile | title+profile
     llm_item_text: str = "title+profile"
     llm_use_user_profile: bool = False
+    # which item vectors content_retriever compares (the same choices)
+    content_item_text: str = "card"
     # Leave the users `suspicious_users` flags (likely fake, poisoning accounts) out of what every model
     # learns from; they are still evaluated, so the protocol is unchanged. Off by default: on clean
     # ML-100K the detector flags 4 of 943 real (heavy, niche) users, and leaving them out costs
@@ -58,6 +69,7 @@ class TrainingResource(dg.ConfigurableResource):
     two_stage_base: str | None = None
     two_stage_n: int = 50  # candidates per user it re-ranks
     timeline_seeds: int = 1  # seeds per model under the timeline protocol (timeline_evaluation)
+    cold_seeds: int = 1  # seeds per model under the cold-item protocol (cold_item_evaluation)
     # The retraining policy of sasrec and llm_sasrec (retraining.py): warm-start from the model's
     # newest version, with a full retrain at least every retrain_full_every_days days of data (0:
     # always full) or when the events since the last full one pass retrain_max_new_events (a share

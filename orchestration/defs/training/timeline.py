@@ -11,20 +11,23 @@ timeline's cutoff.
 
 import dagster as dg
 import pandas as pd
-import pyarrow as pa
 
 from models import registry
-from models.common.device import torch_threads
-from models.evaluation.timeline import compare_protocols, fit_on_timeline
+from models.evaluation.timeline import compare_protocols
 from models.recsys.data import SplitData
-from orchestration.core.files import write_json_atomic, write_parquet_atomic
+from orchestration.core.files import write_json_atomic
 from orchestration.core.lineage import run_tags
 from orchestration.core.resources import LakeResource
 from orchestration.core.ui import png_markdown
-from orchestration.core.unchanged import Unchanged
-from orchestration.core.warehouse import SPLIT_COLUMNS, connect, splits_version, table_fingerprint
 from orchestration.defs.training import plots
 from orchestration.defs.training.builders import BUILDERS
+from orchestration.defs.training.protocols import (
+    protocol_memo,
+    read_split,
+    refit_all,
+    registered_versions,
+    write_topk,
+)
 from orchestration.defs.training.resources import TimelineRunConfig, TrainingResource
 
 TIMELINE_CODE_VERSION = "1"
@@ -46,43 +49,18 @@ def timeline_evaluation(
 ) -> dg.MaterializeResult:
     training = training.model_copy(update=config.overrides())
     report_path = lake.paths.report("timeline.json")
-    memo = Unchanged(
-        context,
-        config=training.model_dump(exclude={"torch_threads", "two_stage_base", "two_stage_n"}),
-        outputs_present=report_path.exists(),
-    )
+    memo = protocol_memo(context, training, "timeline_seeds", report_path)
     if memo.skip:
         return memo.result
-    with connect(lake.warehouse_path) as con:
-        frame = con.execute(f"select {SPLIT_COLUMNS} from main.timeline_splits").df()
-        _, timeline_version = table_fingerprint(con, "timeline_splits")
+    frame, timeline_version = read_split(lake, "timeline_splits")
     data = SplitData.from_splits(frame, timeline=True)
-    client = registry.connect(lake.paths.mlflow_dir)
-    data_version = splits_version(lake.warehouse_path)
-    registered = {row["model_name"]: row for row in registry.latest_versions(client, data_version)}
-    missing = [name for name in BUILDERS if name not in registered]
-    if missing:
-        raise dg.Failure(f"no registered version of {missing} on data version {data_version}")
+    client, data_version, registered = registered_versions(lake)
     seeds = tuple(range(training.seed, training.seed + training.timeline_seeds))
     context.log.info(
         f"timeline: {len(data.eval_users('test'))} test users, {data.n_items} items, seeds {seeds}"
     )
-    builders = {
-        name: (
-            lambda seed, build=build: build(training.model_copy(update={"seed": seed}), lake, data)[
-                0
-            ]
-        )
-        for name, build in BUILDERS.items()
-    }
-    with torch_threads(training.torch_threads):
-        runs = fit_on_timeline(builders, data, seeds, log=context.log.info)
-    for name in BUILDERS:
-        topk = pd.concat([r.topk for r in runs if r.model_name == name], ignore_index=True)
-        write_parquet_atomic(
-            pa.Table.from_pandas(topk, preserve_index=False),
-            lake.paths.eval_timeline(name, registered[name]["version"]) / "topk.parquet",
-        )
+    runs = refit_all(context, lake, training, data, seeds, "timeline")
+    write_topk(runs, registered, lake.paths.eval_timeline)
     loo = {name: row["test_ndcg_at_10"] for name, row in registered.items() if name in BUILDERS}
     report = {
         "data_version": data_version,

@@ -4,9 +4,8 @@ Two dbt selections, so the blocking checks on fct_interactions sit between them:
   dbt_cleaning  raw -> stg_* -> int_interactions_checked -> fct_interactions + quarantine_interactions
                 partitioned by day like the raw tables: with a landing zone, a run replaces its
                 days in the two incremental tables (a range of days is one run)
-  dbt_marts     splits, timeline_splits, dim_items, dim_users, feat_user_stats, feat_item_stats (whole tables)
-dbt tests run as Dagster asset checks; a failing error-severity test fails the step, so nothing
-downstream runs.
+  dbt_marts     the three protocols' splits, dim_items, dim_users, feat_*_stats (whole tables)
+dbt tests run as Dagster asset checks; a failing error-severity test fails the step (and downstream).
 
 RECLAKE_ENGINE (LakeResource.engine) picks the dbt target: `duckdb` builds the tables in
 warehouse.duckdb; `spark` builds the same models with dbt-spark into parquet under lake/spark/, and
@@ -45,15 +44,16 @@ if under_dagster_dev():
     parse_dbt_project()  # under `dg dev`, re-parse on each (re)load so the manifest matches the SQL
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
-# dbt unit tests check the models' logic, not the data: CI runs them on both engines
-# (tests/test_dbt_contracts.py, tests/test_spark.py), and pipeline runs leave them out, as dbt advises
-# for production builds (on Spark they would add ~25 s to every build).
+# dbt unit tests check the models' logic, not the data: CI runs them on both engines (test_dbt_contracts,
+# test_spark); pipeline runs leave them out, as dbt advises (on Spark they add ~25 s to every build).
 PRODUCTION = ["--exclude-resource-type", "unit_test"]
 CLEANING_SELECT = (
     "stg_interactions stg_items stg_users stg_item_tags int_interactions_checked fct_interactions "
     "quarantine_interactions"
 )
-MARTS_SELECT = "splits timeline_splits dim_items dim_users feat_user_stats feat_item_stats"
+MARTS_SELECT = (
+    "splits timeline_splits cold_item_splits dim_items dim_users feat_user_stats feat_item_stats"
+)
 translator = DagsterDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 

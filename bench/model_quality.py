@@ -45,7 +45,7 @@ def build(spec: str, seed: int, data: SplitData, home: Path, max_epochs: int | N
         seed=seed, item_text=variant or "title+profile", use_user_profile=user == "user", **budget
     )
     items = pd.read_parquet(Lake(home).embeddings("items"))
-    vectors, _ = text_vectors(data.items, items, "item_id", item_text_columns(config))
+    vectors, _ = text_vectors(data.items, items, "item_id", item_text_columns(config.item_text))
     user_vectors = None
     if config.use_user_profile:
         users = pd.read_parquet(Lake(home).embeddings("users"))

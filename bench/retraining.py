@@ -48,7 +48,9 @@ def build(name: str, seed: int, data: SplitData, vectors_frame: pd.DataFrame, bu
     cls = MODELS[name]
     config = cls.Config(seed=seed, **budget)
     if name == "llm_sasrec":
-        vectors, _ = text_vectors(data.items, vectors_frame, "item_id", item_text_columns(config))
+        vectors, _ = text_vectors(
+            data.items, vectors_frame, "item_id", item_text_columns(config.item_text)
+        )
         return cls(config, item_text=vectors)
     return cls(config)
 

@@ -33,7 +33,9 @@ def measure(
         items = pd.read_parquet(Lake(home).embeddings("items"))
         model = LLMSASRec(
             config,
-            item_text=text_vectors(data.items, items, "item_id", item_text_columns(config))[0],
+            item_text=text_vectors(
+                data.items, items, "item_id", item_text_columns(config.item_text)
+            )[0],
         )
     else:
         model = SASRec(SASRec.Config(device=device))

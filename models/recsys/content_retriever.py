@@ -17,7 +17,7 @@ import torch
 
 from models.common.device import pick_device
 from models.recsys.base import FitResult, Log, Timer
-from models.recsys.data import SplitData, require_min_size
+from models.recsys.data import SplitData, mean_vectors, require_min_size
 from models.recsys.metrics import evaluate
 
 
@@ -67,17 +67,10 @@ class ContentRetriever:
         result.best_epoch, result.seconds = 1, timer()
         return result
 
-    def user_vectors(self, histories: list[np.ndarray]) -> torch.Tensor:
-        """Each history's last `last_n` films' mean vector (zeros for an empty history)."""
-        out = torch.zeros(len(histories), self.vectors.shape[1], device=self.device)
-        for row, history in enumerate(histories):
-            if len(history):
-                recent = torch.as_tensor(np.asarray(history[-self.last_n :]), device=self.device)
-                out[row] = self.vectors[recent].mean(0)
-        return out
-
     def score_all(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
-        return self.user_vectors(histories) @ self.vectors.T
+        # each user: the mean vector of their last `last_n` films (zeros for an empty history)
+        recent = mean_vectors(self.vectors.cpu().numpy(), [h[-self.last_n :] for h in histories])
+        return torch.as_tensor(recent, device=self.device) @ self.vectors.T
 
     def state(self) -> dict:
         return {"vectors": self.vectors.cpu(), "last_n": self.last_n}

@@ -135,7 +135,8 @@ def text_vectors(
     return np.concatenate(parts, axis=1), missing
 
 
-def item_text_columns(config: LLMSASRecConfig) -> list[str]:
+def item_text_columns(item_text: str) -> list[str]:
+    """The embedding columns behind an `item_text` choice (LLMSASRecConfig.item_text)."""
     choices = {
         "title": ["title_embedding"],
         "profile": ["profile_embedding"],
@@ -143,6 +144,6 @@ def item_text_columns(config: LLMSASRecConfig) -> list[str]:
         "card": ["card_embedding"],
         "card+profile": ["card_embedding", "profile_embedding"],
     }
-    if config.item_text not in choices:
-        raise ValueError(f"item_text must be one of {sorted(choices)}, not {config.item_text!r}")
-    return choices[config.item_text]
+    if item_text not in choices:
+        raise ValueError(f"item_text must be one of {sorted(choices)}, not {item_text!r}")
+    return choices[item_text]

@@ -197,6 +197,7 @@ _BACKENDS = _choice("embedded", "hf", "openai")
 _KINDS = _choice("probe", "zero-shot")
 _LADDER = _choice(*EMBEDDED_MODELS)
 _RUNTIMES = _choice(*RUNTIMES)
+_ITEM_TEXT = _choice("title", "profile", "title+profile", "card", "card+profile")
 # The long stages' assets, whose run config the per-run knobs below default.
 TRAIN = "<name>_model"  # every recommender's training asset
 TWO_STAGE = "two_stage_model"
@@ -236,19 +237,9 @@ VARIABLES = [
     deployment("RECLAKE_TRAIN_THREADS", _integer(1), "training.torch_threads", 2),
     per_run("RECLAKE_TRAIN_MAX_EPOCHS", _integer(1), "training.max_epochs", None, TRAIN),
     per_run("RECLAKE_TRAIN_PATIENCE", _integer(1), "training.patience", None, TRAIN),
-    per_run(
-        "RECLAKE_TRAIN_LLM_ITEM_TEXT",
-        _choice("title", "profile", "title+profile", "card", "card+profile"),
-        "training.llm_item_text",
-        "title+profile",
-    ),
+    per_run("RECLAKE_TRAIN_LLM_ITEM_TEXT", _ITEM_TEXT, "training.llm_item_text", "title+profile"),
     per_run("RECLAKE_TRAIN_LLM_USER_PROFILE", _boolean, "training.llm_use_user_profile", False),
-    per_run(
-        "RECLAKE_TRAIN_CONTENT_ITEM_TEXT",
-        _choice("title", "profile", "title+profile", "card", "card+profile"),
-        "training.content_item_text",
-        "card",
-    ),
+    per_run("RECLAKE_TRAIN_CONTENT_ITEM_TEXT", _ITEM_TEXT, "training.content_item_text", "card"),
     per_run("RECLAKE_TRAIN_POISONING_DEFENCE", _boolean, "training.poisoning_defence", False),
     per_run(
         "RECLAKE_TRAIN_TWO_STAGE_BASE",

@@ -27,14 +27,7 @@ def _llm_sasrec(training, lake, data):
         item_text=training.llm_item_text,
         use_user_profile=training.llm_use_user_profile,
     )
-    items_path = lake.paths.embeddings("items")
-    item_text, missing = text_vectors(
-        data.items, pd.read_parquet(items_path), "item_id", item_text_columns(config)
-    )
-    versions = {
-        "item_text_embeddings_sha256": sha256_file(items_path),
-        "items_without_text": str(missing),
-    }
+    item_text, versions = _item_vectors(lake, data, config.item_text)
     user_text = None
     if config.use_user_profile:
         users_path = lake.paths.embeddings("users")
@@ -46,11 +39,19 @@ def _llm_sasrec(training, lake, data):
 
 
 def _content_retriever(training, lake, data):
-    items_path = lake.paths.embeddings("items")
-    columns = item_text_columns(LLMSASRec.Config(item_text=training.content_item_text))
-    item_text, missing = text_vectors(data.items, pd.read_parquet(items_path), "item_id", columns)
+    item_text, versions = _item_vectors(lake, data, training.content_item_text)
     config = ContentRetriever.Config(seed=training.seed, device=training.device)
-    return ContentRetriever(config, item_text), {
+    return ContentRetriever(config, item_text), versions
+
+
+def _item_vectors(lake, data, item_text: str):
+    """The items' text vectors (`item_text`: title, profile, card or two with "+") aligned to the
+    split's items, and the input versions a model registers with them."""
+    items_path = lake.paths.embeddings("items")
+    vectors, missing = text_vectors(
+        data.items, pd.read_parquet(items_path), "item_id", item_text_columns(item_text)
+    )
+    return vectors, {
         "item_text_embeddings_sha256": sha256_file(items_path),
         "items_without_text": str(missing),
     }

@@ -229,8 +229,8 @@ def test_fault_injected_titles_are_embedded_and_carded_sanitized_and_counted(tmp
     lake = LakeResource(home=str(tmp_path))
     with duckdb.connect(str(lake.warehouse_path)) as con:
         con.execute(
-            "create table dim_items as select * from (values ('1', 'Toy Story', 'Comedy'), "
-            "('2', ?, 'Drama'), ('3', ?, 'Action')) t(item_id, title, genres)",
+            "create table dim_items as select * from (values ('1', 'Toy Story', 1995, 'Comedy'), "
+            "('2', ?, 1995, 'Drama'), ('3', ?, null, 'Action')) t(item_id, title, release_year, genres)",
             [titles["2"], titles["3"]],
         )
         con.execute(
@@ -248,9 +248,16 @@ def test_fault_injected_titles_are_embedded_and_carded_sanitized_and_counted(tmp
     stored = pd.read_parquet(tmp_path / "lake" / "embeddings" / "items.parquet").set_index(
         "item_id"
     )
-    expected = encode_texts(["Toy Story", "Babe", "Heat", profile])
-    for item_id, vector in zip(["1", "2", "3"], expected[:3]):
+    # the card (what a cold film is known by) is built from the sanitized title too
+    cards_clean = [
+        "Toy Story (1995). Genres: Comedy.",
+        "Babe (1995). Genres: Drama.",
+        "Heat. Genres: Action.",
+    ]
+    expected = encode_texts(["Toy Story", "Babe", "Heat", profile, *cards_clean])
+    for item_id, vector, card in zip(["1", "2", "3"], expected[:3], expected[4:]):
         assert np.allclose(stored.loc[item_id, "title_embedding"], vector, atol=1e-5)
+        assert np.allclose(stored.loc[item_id, "card_embedding"], card, atol=1e-5)
     assert np.allclose(stored.loc["1", "profile_embedding"], expected[3], atol=1e-5)
     cards, list_cards = item_cards(lake, profile_chars=200)
     assert [cards[i]["title"] for i in "123"] == ["Toy Story", "Babe", "Heat"] and cards["1"][

@@ -14,8 +14,10 @@ from support.protocols import recompute
 
 from models.evaluation.cold_items import cold_item_report
 from models.evaluation.refit import RefitRun
+from models.recsys.cold_rows import CANDIDATES, nearest_mean_rows
 from models.recsys.content_retriever import ContentRetriever
 from models.recsys.data import SplitData
+from models.recsys.llm_sasrec import LLMSASRec
 from models.recsys.metrics import top_unseen
 from models.recsys.sasrec import SASRec
 from orchestration.core.warehouse import query
@@ -148,3 +150,41 @@ def test_cold_item_report_recomputes_from_its_topk_files(ml100k_runs):
             assert recomputed["recall@10"] == pytest.approx(
                 report["models"][name]["hit_at_10"], abs=1e-4
             )
+
+
+def test_an_untrained_film_borrows_the_rows_of_its_nearest_trained_films_by_text():
+    rows = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0], [0.0, 0.0], [0.0, 0.0]])
+    vectors = np.array([[1, 0], [0, 1], [1, 1], [1, 0.1], [0, 0]], np.float32)
+    donors, targets = np.array([0, 1, 2]), np.array([3, 4])
+    one = nearest_mean_rows(rows, vectors, donors, targets, k=1)
+    # film 3 reads like film 0; film 4 has no text: the mean of every donor's row
+    assert torch.equal(one[0], rows[0]) and torch.allclose(one[1], rows[:3].mean(0))
+    two = nearest_mean_rows(rows, vectors, donors, targets, k=2)
+    assert torch.allclose(two[0], (rows[0] + rows[2]) / 2)  # cos(3, 2) > cos(3, 1)
+    scaled = nearest_mean_rows(rows, vectors, donors, targets, k=2, rescale=True)
+    median = rows[:3].norm(dim=1).median()
+    assert torch.allclose(scaled.norm(dim=1), median.expand(2))
+    assert torch.allclose(scaled[0] / scaled[0].norm(), two[0] / two[0].norm())
+
+
+def test_llm_sasrec_gives_untrained_films_rows_by_the_rule_pseudo_cold_valid_chose():
+    data = _toy()
+    vectors = np.random.default_rng(0).normal(size=(data.n_items, 4)).astype(np.float32)
+    config = LLMSASRec.Config(max_len=8, hidden=16, max_epochs=2, patience=2, item_text="card")
+    model = LLMSASRec(config, item_text=vectors)
+    fit = model.fit(data, log=lambda _: None)
+    assert [(t["k"], t["rescale"]) for t in fit.cold_rows] == list(CANDIDATES)
+    best = max(fit.cold_rows, key=lambda t: t["valid_hr@10"])
+    rows = model.net.item_emb.weight[1:].detach()
+    trained = np.flatnonzero(data.train_counts() > 0)
+    untrained = np.flatnonzero(data.train_counts() == 0)
+    expected = (
+        nearest_mean_rows(rows, vectors, trained, untrained, best["k"], best["rescale"])
+        if best["k"]
+        else torch.zeros(len(untrained), rows.shape[1])
+    )
+    assert torch.allclose(rows[untrained], expected)
+    # without the rule the rows stay zero, as in SASRec
+    plain = LLMSASRec(LLMSASRec.Config(**{**vars(config), "cold_rows": False}), item_text=vectors)
+    assert plain.fit(data, log=lambda _: None).cold_rows == []
+    assert torch.all(plain.net.item_emb.weight[1:][untrained] == 0)

@@ -30,6 +30,9 @@ class FitResult:
     trials: list[dict] = field(
         default_factory=list
     )  # hyper-parameter grid tried on valid (classic models)
+    cold_rows: list[dict] = field(
+        default_factory=list
+    )  # untrained films' rows chosen (cold_rows.py)
     best_epoch: int = 0
     best_valid_ndcg10: float = 0.0
     seconds: float = 0.0

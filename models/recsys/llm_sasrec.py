@@ -16,6 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.recsys.base import FitResult, Log
+from models.recsys.cold_rows import fill_untrained_rows
+from models.recsys.data import SplitData
 from models.recsys.sasrec import SASRec, SASRecConfig, SASRecNet
 
 
@@ -24,6 +27,9 @@ class LLMSASRecConfig(SASRecConfig):
     item_text: str = "title+profile"  # which item vectors: title, profile, card, or two with "+"
     text_map: str = "mlp"  # "linear" or "mlp" (two layers, as AlphaRec)
     use_user_profile: bool = False  # add the mapped user-profile vector to the sequence state
+    cold_rows: bool = (
+        True  # untrained films borrow their nearest trained films' ID rows (cold_rows.py)
+    )
 
 
 class TextMap(nn.Module):
@@ -97,6 +103,12 @@ class LLMSASRec(SASRec):
             raise ValueError("llm_sasrec needs item text vectors (run item_text_embeddings first)")
         user_text = None if self.user_text is None else torch.as_tensor(self.user_text)
         return LLMSASRecNet(n_items, self.config, torch.as_tensor(self.item_text), user_text)
+
+    def fit(self, data: SplitData, log: Log = print) -> FitResult:
+        result = super().fit(data, log)
+        if self.config.cold_rows:
+            result.cold_rows = fill_untrained_rows(self, data, self.config.seed, log)
+        return result
 
     def state(self) -> dict:
         return {

@@ -76,13 +76,18 @@ def rank_top_k(scores: torch.Tensor, seen: torch.Tensor, k: int = TOP_K) -> torc
 
 @torch.no_grad()
 def top_unseen(
-    model, data: SplitData, stage: str, k: int = TOP_K, batch_size: int = 256
+    model,
+    data: SplitData,
+    stage: str,
+    k: int = TOP_K,
+    batch_size: int = 256,
+    users: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """For each user with a held-out item at `stage`: the k best-scored items by
+    """For each user with a held-out item at `stage` (or each of `users`): the k best-scored items by
     `model.score_all(users, histories)` among those the user has not seen (ties: lower item index),
     the model's scores of them, and how many unseen items the user has (fewer than k: the list ends
     in seen items). Returns (users, items [users, k], scores [users, k], unseen counts)."""
-    users = data.eval_users(stage)
+    users = data.eval_users(stage) if users is None else users
     items, scores, unseen = [], [], []
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from models.recsys.base import FitResult, Log, Timer, seed_everything
+from models.recsys.cold_rows import nearest_mean_rows
 from models.recsys.data import SplitData
 from models.recsys.metrics import evaluate
 from models.recsys.sasrec import SASRec, left_pad
@@ -86,15 +87,10 @@ def carry_item_rows(
     fresh, known_at = np.flatnonzero(~known), np.flatnonzero(known)
     if not len(fresh) or not len(known_at):
         return out
-    mean_row = out[1 + known_at].mean(0)
     if vectors is None:
-        out[1 + fresh] = mean_row
+        out[1 + fresh] = out[1 + known_at].mean(0)
         return out
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    nearest = np.argsort(-(unit[fresh] @ unit[known_at].T), axis=1)[:, :neighbours]
-    out[1 + fresh] = out[1 + known_at[nearest]].mean(1)
-    no_text = np.linalg.norm(vectors[fresh], axis=1) == 0
-    out[1 + fresh[no_text]] = mean_row
+    out[1 + fresh] = nearest_mean_rows(out[1:], vectors, known_at, fresh, neighbours)
     return out
 
 

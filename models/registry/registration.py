@@ -116,6 +116,8 @@ def log_and_register(
         )
         if fit.trials:
             client.log_table(run_id, pd.DataFrame(fit.trials), "grid.json")
+        if fit.cold_rows:
+            client.log_table(run_id, pd.DataFrame(fit.cold_rows), "cold_rows.json")
         for plot in plots:
             client.log_artifact(run_id, str(plot), "plots")
         workdir.mkdir(parents=True, exist_ok=True)

@@ -97,6 +97,7 @@ def register(
             "training_seconds": round(fit.seconds, 1),
             "seconds_per_epoch": round(fit.seconds_per_epoch, 2),
             "grid": dg.MetadataValue.json(fit.trials) if fit.trials else dg.MetadataValue.text("-"),
+            **({"cold_rows": dg.MetadataValue.json(fit.cold_rows)} if fit.cold_rows else {}),
             "device": model.device,
             "seed": model.config.seed,
             "model_version": candidate.version,

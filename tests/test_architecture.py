@@ -209,6 +209,7 @@ def test_each_variable_has_a_kind_and_the_default_of_the_field_it_sets():
         "two_stage_model.two_stage_n",
         "timeline_evaluation.timeline_seeds",
         "cold_item_evaluation.cold_seeds",
+        "cold_user_evaluation.cold_user_seeds",
     }
 
 

@@ -41,23 +41,26 @@ def refit(
         for seed in seeds:
             model = build(seed)
             fit = model.fit(data, log=lambda _: None)
-            test = evaluate(model, data, "test")
-            users = data.users[test.users]
-            targets = data.target("test")[test.users]
-            runs.append(
-                RefitRun(
-                    name,
-                    seed,
-                    test.metrics["ndcg@10"],
-                    fit.best_valid_ndcg10,
-                    fit.seconds,
-                    pd.Series(ndcg_by_user(test.topk, targets), index=users),
-                    test.as_frame(data).assign(seed=np.int32(seed)),
-                    pd.Series((hit_ranks(test.topk, targets) <= 10).astype(float), index=users),
-                )
-            )
-            log(
-                f"{label} {name} seed {seed}: test NDCG@10 {test.metrics['ndcg@10']:.4f}, "
-                f"HR@10 {test.metrics['recall@10']:.4f} ({len(users)} users, {fit.seconds:.0f} s)"
-            )
+            runs.append(tested(name, seed, model, fit, data, log, label))
     return runs
+
+
+def tested(name: str, seed: int, model, fit, data: SplitData, log=print, label="refit") -> RefitRun:
+    """A fitted model's run on `data`'s test rows (its valid NDCG@10 and time from `fit`)."""
+    test = evaluate(model, data, "test")
+    users = data.users[test.users]
+    targets = data.target("test")[test.users]
+    log(
+        f"{label} {name} seed {seed}: test NDCG@10 {test.metrics['ndcg@10']:.4f}, "
+        f"HR@10 {test.metrics['recall@10']:.4f} ({len(users)} users, {fit.seconds:.0f} s)"
+    )
+    return RefitRun(
+        name,
+        seed,
+        test.metrics["ndcg@10"],
+        fit.best_valid_ndcg10,
+        fit.seconds,
+        pd.Series(ndcg_by_user(test.topk, targets), index=users),
+        test.as_frame(data).assign(seed=np.int32(seed)),
+        pd.Series((hit_ranks(test.topk, targets) <= 10).astype(float), index=users),
+    )

@@ -6,6 +6,7 @@
     lake.eval_topk("sasrec", "3")           lake/eval_topk/model_name=sasrec/model_version=3/
     lake.eval_timeline("sasrec", "3")       lake/eval_timeline/model_name=sasrec/model_version=3/
     lake.eval_cold_items("sasrec", "3")     lake/eval_cold_items/model_name=sasrec/model_version=3/
+    lake.eval_cold_users("sasrec", "3")     lake/eval_cold_users/model_name=sasrec/model_version=3/
     lake.recommendations("2026-11-29")      lake/recommendations/date=2026-11-29/recommendations.parquet
 
 Parts that come from configuration or input (dataset names, dates, model names) must be plain
@@ -129,6 +130,10 @@ class Lake:
     def eval_cold_items(self, model_name: str, version) -> Path:
         """A model version's top-20 lists under the cold-item protocol, one per seed."""
         return self.eval_protocol("eval_cold_items", model_name, version)
+
+    def eval_cold_users(self, model_name: str, version) -> Path:
+        """A model version's top-20 lists under the cold-user protocol, per seed and context size."""
+        return self.eval_protocol("eval_cold_users", model_name, version)
 
     def eval_protocol(self, folder: str, model_name: str, version) -> Path:
         return self.path("lake", folder, f"model_name={model_name}", f"model_version={version}")

@@ -203,6 +203,7 @@ TRAIN = "<name>_model"  # every recommender's training asset
 TWO_STAGE = "two_stage_model"
 TIMELINE = "timeline_evaluation"
 COLD_ITEMS = "cold_item_evaluation"
+COLD_USERS = "cold_user_evaluation"
 JUDGE = "judge_evaluations"
 SIMULATE = "simulated_feedback"
 
@@ -249,6 +250,7 @@ VARIABLES = [
     per_run("RECLAKE_TRAIN_TWO_STAGE_N", _integer(20), "training.two_stage_n", 50, TWO_STAGE),
     per_run("RECLAKE_TIMELINE_SEEDS", _integer(1, 10), "training.timeline_seeds", 1, TIMELINE),
     per_run("RECLAKE_COLD_SEEDS", _integer(1, 10), "training.cold_seeds", 1, COLD_ITEMS),
+    per_run("RECLAKE_COLD_USER_SEEDS", _integer(1, 10), "training.cold_user_seeds", 1, COLD_USERS),
     deployment(
         "RECLAKE_RETRAIN_FULL_EVERY_DAYS", _integer(0), "training.retrain_full_every_days", 7
     ),

@@ -32,6 +32,7 @@ from orchestration.core.warehouse import load_splits, splits_version
 from orchestration.defs.training import plots
 from orchestration.defs.training.builders import BUILDERS
 from orchestration.defs.training.cold_items import cold_item_evaluation
+from orchestration.defs.training.cold_users import cold_user_evaluation
 from orchestration.defs.training.registration import reap_crashed, register, version_in_place
 from orchestration.defs.training.resources import TrainingResource, TrainingRunConfig
 from orchestration.defs.training.retraining import (
@@ -285,4 +286,5 @@ training_assets = [
     champion_model,
     timeline_evaluation,
     cold_item_evaluation,
+    cold_user_evaluation,
 ]

@@ -117,3 +117,21 @@ def cold_items(report: dict, path: Path) -> Path:
     ax.set_ylabel("HR@10 on films never trained on")
     ax.set_title(f"cold items ({rows[0]['test_users'] if rows else 0} users, all films candidates)")
     return save_chart(fig, path)
+
+
+def cold_users(report: dict, path: Path) -> Path:
+    """Cold-user HR@10 per model against the events the user has had (95% intervals over users)."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    sizes = sorted(report["context_sizes"], key=int)
+    for name in report["context_sizes"][sizes[0]]["models"]:
+        rows = [report["context_sizes"][s]["models"][name] for s in sizes]
+        hits = [r["hit_at_10"] for r in rows]
+        errors = [[h - r["hit_ci"][0] for h, r in zip(hits, rows)]]
+        errors.append([r["hit_ci"][1] - h for h, r in zip(hits, rows)])
+        ax.errorbar([int(s) for s in sizes], hits, yerr=errors, marker="o", capsize=3, label=name)
+    ax.set_xticks([int(s) for s in sizes])
+    ax.set_xlabel("events the user has had (the history the model sees)")
+    ax.set_ylabel("HR@10 on the next film")
+    ax.legend(fontsize=7)
+    ax.set_title("cold users: people no model trained on")
+    return save_chart(fig, path)

@@ -1,4 +1,4 @@
-"""What the protocol assets (timeline_evaluation, cold_item_evaluation) share: the registered
+"""What the protocol assets (timeline, cold-item and cold-user evaluations) share: the registered
 versions whose code and settings they refit, the builders at each seed, and the top-k files."""
 
 from collections.abc import Callable
@@ -20,7 +20,7 @@ from orchestration.defs.training.builders import BUILDERS
 from orchestration.defs.training.resources import TrainingResource
 
 # evaluations that refit every model once more: with the first training, not the weekly retrain
-PROTOCOL_ASSETS = ("timeline_evaluation", "cold_item_evaluation")
+PROTOCOL_ASSETS = ("timeline_evaluation", "cold_item_evaluation", "cold_user_evaluation")
 # the training settings a refit reads (BUILDERS); a change to any other does not re-run it
 REFIT_FIELDS = {
     "device", "seed", "max_epochs", "patience", "llm_item_text", "llm_use_user_profile",
@@ -58,6 +58,20 @@ def registered_versions(lake: LakeResource) -> tuple[object, str, dict[str, dict
     return client, data_version, registered
 
 
+def protocol_builders(
+    lake: LakeResource, training: TrainingResource, data: SplitData
+) -> dict[str, Callable[[int], object]]:
+    """Every model in BUILDERS, built as its asset builds it (its vectors aligned to `data`), by seed."""
+    return {
+        name: (
+            lambda seed, build=build: build(training.model_copy(update={"seed": seed}), lake, data)[
+                0
+            ]
+        )
+        for name, build in BUILDERS.items()
+    }
+
+
 def refit_all(
     context: dg.AssetExecutionContext,
     lake: LakeResource,
@@ -66,17 +80,11 @@ def refit_all(
     seeds: tuple[int, ...],
     label: str,
 ) -> list[RefitRun]:
-    """Every model in BUILDERS, built as its asset builds it, refit on `data` once per seed."""
-    builders = {
-        name: (
-            lambda seed, build=build: build(training.model_copy(update={"seed": seed}), lake, data)[
-                0
-            ]
-        )
-        for name, build in BUILDERS.items()
-    }
+    """Every model in BUILDERS refit on `data` once per seed."""
     with torch_threads(training.torch_threads):
-        return refit(builders, data, seeds, log=context.log.info, label=label)
+        return refit(
+            protocol_builders(lake, training, data), data, seeds, log=context.log.info, label=label
+        )
 
 
 def write_topk(

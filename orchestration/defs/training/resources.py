@@ -33,6 +33,15 @@ class ColdItemsRunConfig(RunKnobs):
     patience: int | None = knob("RECLAKE_TRAIN_PATIENCE", "early-stopping patience", ge=1)
 
 
+class ColdUsersRunConfig(RunKnobs):
+    """cold_user_evaluation's per-run knobs; an empty one takes the training resource's value."""
+
+    seed: int | None = knob("RECLAKE_TRAIN_SEED", "the first seed")
+    cold_user_seeds: int | None = knob("RECLAKE_COLD_USER_SEEDS", "seeds per model", ge=1, le=10)
+    max_epochs: int | None = knob("RECLAKE_TRAIN_MAX_EPOCHS", "epoch budget", ge=1)
+    patience: int | None = knob("RECLAKE_TRAIN_PATIENCE", "early-stopping patience", ge=1)
+
+
 class TwoStageRunConfig(RunKnobs):
     """two_stage_model's per-run knobs; an empty one takes the training
     resource's value."""
@@ -70,6 +79,7 @@ class TrainingResource(dg.ConfigurableResource):
     two_stage_n: int = 50  # candidates per user it re-ranks
     timeline_seeds: int = 1  # seeds per model under the timeline protocol (timeline_evaluation)
     cold_seeds: int = 1  # seeds per model under the cold-item protocol (cold_item_evaluation)
+    cold_user_seeds: int = 1  # seeds per model under the cold-user protocol (cold_user_evaluation)
     # The retraining policy of sasrec and llm_sasrec (retraining.py): warm-start from the model's
     # newest version, with a full retrain at least every retrain_full_every_days days of data (0:
     # always full) or when the events since the last full one pass retrain_max_new_events (a share

@@ -6,18 +6,21 @@
 
 A user the online store does not hold (e.g. one who arrived after the last nightly run) is scored
 now by the champion, from their history in the warehouse, exactly as the nightly batch scores
-everyone. The answer says which path gave it (`source`) and which model version made the list.
+everyone. The answer says which path gave it (`source`) and which model version made the list, and
+marks each film that is new on the list's night: first seen within the 14 days before it, or
+never seen at all (the next-day outcomes' definition, models/evaluation/outcomes.py).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from models import registry
+from models.evaluation.outcomes import NEW_ITEM_DAYS, new_items_on
 from orchestration.core.feast import bind_ranking_stats, feature_store
 from orchestration.core.paths import Lake
 from orchestration.core.warehouse import query
@@ -39,8 +42,17 @@ def _answer(
     model_name: str,
     model_version: str,
     partition_date: str | None,
-    titles: dict[str, str],
+    catalog: pd.DataFrame,
 ) -> dict:
+    titles = catalog["title"].to_dict()
+    # the night the list is for: its partition's date, or (scored now) the day after the last event
+    last = catalog["first_seen"].max()
+    night = partition_date or (
+        (last + timedelta(days=1)).date() if pd.notna(last) else datetime.now(UTC).date()
+    ).isoformat()
+    new = new_items_on(catalog["first_seen"].dropna(), night) | set(
+        catalog.index[catalog["first_seen"].isna()]
+    )
     return {
         "user_id": user_id,
         "source": source,
@@ -48,18 +60,31 @@ def _answer(
         "model_version": str(model_version),
         "partition_date": partition_date,
         "items": [
-            {"rank": r, "item_id": i, "title": titles.get(i), "score": round(float(s), 4)}
+            {
+                "rank": r,
+                "item_id": i,
+                "title": titles.get(i),
+                "score": round(float(s), 4),
+                "new": i in new,
+            }
             for r, (i, s) in enumerate(zip(items, scores), start=1)
         ],
     }
 
 
-def _titles(home: Path) -> dict[str, str]:
-    items = query(Lake(home).warehouse, "select item_id, title from main.dim_items")
-    return dict(zip(items["item_id"], items["title"]))
+def _catalog(home: Path) -> pd.DataFrame:
+    """Each film's title and first event (NaT: never seen), by item_id."""
+    return query(
+        Lake(home).warehouse,
+        "select i.item_id, i.title, f.first_seen from main.dim_items i left join ("
+        "select item_id, min(event_ts) as first_seen from main.fct_interactions group by item_id"
+        ") f on i.item_id = f.item_id",
+    ).set_index("item_id")
 
 
-def from_online_store(home: Path, user_id: str, k: int, engine: str, titles: dict) -> dict | None:
+def from_online_store(
+    home: Path, user_id: str, k: int, engine: str, catalog: pd.DataFrame
+) -> dict | None:
     row = (
         feature_store(home, engine)
         .get_online_features(
@@ -81,11 +106,13 @@ def from_online_store(home: Path, user_id: str, k: int, engine: str, titles: dic
         row["model_name"][0],
         row["model_version"][0],
         row["partition_date"][0],
-        titles,
+        catalog,
     )
 
 
-def from_partition(home: Path, user_id: str, k: int, date: str, titles: dict) -> dict | None:
+def from_partition(
+    home: Path, user_id: str, k: int, date: str, catalog: pd.DataFrame
+) -> dict | None:
     path = Lake(home).recommendations(date)
     if not path.exists():
         raise RecommendError(
@@ -102,11 +129,13 @@ def from_partition(home: Path, user_id: str, k: int, date: str, titles: dict) ->
         frame["model_name"].iloc[0],
         frame["model_version"].iloc[0],
         date,
-        titles,
+        catalog,
     )
 
 
-def scored_by_champion(home: Path, user_id: str, k: int, engine: str, titles: dict) -> dict:
+def scored_by_champion(
+    home: Path, user_id: str, k: int, engine: str, catalog: pd.DataFrame
+) -> dict:
     """The champion's list for this user from everything the warehouse holds of them, now."""
     try:
         champion = registry.load_champion(registry.connect(Lake(home).mlflow_dir))
@@ -136,21 +165,21 @@ def scored_by_champion(home: Path, user_id: str, k: int, engine: str, titles: di
         champion.model_name,
         champion.version,
         None,
-        titles,
+        catalog,
     )
 
 
 def recommend(
     home: Path, user_id: str, k: int = 10, date: str | None = None, engine: str = "duckdb"
 ) -> dict:
-    titles = _titles(home)
+    catalog = _catalog(home)
     if date is not None:
-        answer = from_partition(home, user_id, k, date, titles)
+        answer = from_partition(home, user_id, k, date, catalog)
         if answer is None:
             raise RecommendError(f"user {user_id!r} has no list in the {date} partition")
         return answer
-    return from_online_store(home, user_id, k, engine, titles) or scored_by_champion(
-        home, user_id, k, engine, titles
+    return from_online_store(home, user_id, k, engine, catalog) or scored_by_champion(
+        home, user_id, k, engine, catalog
     )
 
 
@@ -163,8 +192,11 @@ def render(answer: dict) -> str:
     lines = [
         f"user {answer['user_id']}: {answer['model_name']} v{answer['model_version']}, {where}"
     ]
+    if any(item["new"] for item in answer["items"]):
+        lines[0] += f" (new: a film first seen in the {NEW_ITEM_DAYS} days before the list's night)"
     lines += [
-        f"  {item['rank']:>3}. {item['title'] or item['item_id']}  (item {item['item_id']}, score {item['score']:.4f})"
+        f"  {item['rank']:>3}. {item['title'] or item['item_id']}  (item {item['item_id']}, "
+        f"score {item['score']:.4f}{', new' if item['new'] else ''})"
         for item in answer["items"]
     ]
     return "\n".join(lines)

@@ -391,3 +391,29 @@ def test_cli_backfills_a_date_range_in_one_run(ml100k_runs, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     for date in ("2026-02-01", "2026-02-02", "2026-02-03"):
         assert len(pd.read_parquet(partition_path(home, date))) == 943 * 20
+
+
+def test_a_list_marks_the_films_new_on_its_night():
+    """New on night D: first seen in the 14 days before D, or never seen (outcomes' definition)."""
+    from orchestration import recommend as rec
+
+    catalog = pd.DataFrame(
+        {
+            "title": ["Old", "Fresh", "Unseen", "Tomorrow's"],
+            "first_seen": pd.to_datetime(["1998-01-01", "1998-03-20", None, "1998-04-01"]),
+        },
+        index=pd.Index(["a", "b", "c", "d"], name="item_id"),
+    )
+    answer = rec._answer(
+        "u", rec.PARTITION, list("abcd"), [4, 3, 2, 1], "m", "1", "1998-04-01", catalog
+    )
+    assert [i["new"] for i in answer["items"]] == [False, True, True, False]
+    text = rec.render(answer)
+    assert (
+        "score 3.0000, new)" in text
+        and "score 4.0000)" in text
+        and "new: a film first seen" in text
+    )
+    # scored now: the night after the last event (1998-04-02), on which d is new too
+    now = rec._answer("u", rec.SCORED_NOW, list("abcd"), [4, 3, 2, 1], "m", "1", None, catalog)
+    assert [i["new"] for i in now["items"]] == [False, True, True, True]

@@ -38,6 +38,7 @@ from orchestration.defs.serving.schedules import (
     nightly_batch_scoring,
 )
 from orchestration.defs.training.assets import training_assets
+from orchestration.defs.training.protocols import PROTOCOL_ASSETS
 from orchestration.defs.training.resources import TrainingResource
 from orchestration.defs.transform.assets import dbt_project, transform_assets
 from orchestration.defs.transform.checks import transform_checks
@@ -59,6 +60,10 @@ def build_defs(
     """Definitions bound to one data home; tests pass resources on a temporary home and small budgets.
     A resource not passed is configured from the environment (core/settings.py)."""
     check_environment()
+    training = training or TrainingResource(**resource_fields("training"))
+    pipeline = dg.AssetSelection.all()
+    if not training.protocol_evaluations:  # RECLAKE_PROTOCOLS=0: the refits wait for their own run
+        pipeline -= dg.AssetSelection.assets(*PROTOCOL_ASSETS)
     return dg.Definitions(
         assets=[
             *ingest_assets,
@@ -73,7 +78,7 @@ def build_defs(
         jobs=[
             dg.define_asset_job(
                 PIPELINE_JOB,
-                selection=dg.AssetSelection.all(),
+                selection=pipeline,
                 description="Every asset and check, for one date: raw files to marts, features, profiles, "
                 "trained models, that date's recommendations, their judge evaluation and simulated feedback.",
             ),
@@ -92,7 +97,7 @@ def build_defs(
         resources={
             "lake": lake or LakeResource(**resource_fields("lake")),
             "llm": llm or LLMResource(**resource_fields("llm")),
-            "training": training or TrainingResource(**resource_fields("training")),
+            "training": training,
             "serving": serving or ServingResource(**resource_fields("serving")),
             "judge": judge or JudgeResource(**resource_fields("judge")),
             "simulator": simulator or SimulatorResource(**resource_fields("simulator")),

@@ -47,9 +47,12 @@ def _answer(
     titles = catalog["title"].to_dict()
     # the night the list is for: its partition's date, or (scored now) the day after the last event
     last = catalog["first_seen"].max()
-    night = partition_date or (
-        (last + timedelta(days=1)).date() if pd.notna(last) else datetime.now(UTC).date()
-    ).isoformat()
+    night = (
+        partition_date
+        or (
+            (last + timedelta(days=1)).date() if pd.notna(last) else datetime.now(UTC).date()
+        ).isoformat()
+    )
     new = new_items_on(catalog["first_seen"].dropna(), night) | set(
         catalog.index[catalog["first_seen"].isna()]
     )

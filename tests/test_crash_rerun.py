@@ -53,6 +53,7 @@ def demo_env(home, data, llm_server) -> dict:
         RECLAKE_LLM_USER_MAX_NEW_TOKENS="48",
         RECLAKE_TRAIN_MAX_EPOCHS="2",
         RECLAKE_TRAIN_PATIENCE="1",
+        RECLAKE_PROTOCOLS="0",  # the protocol refits are the ML-100K fixture's to test
         RECLAKE_JUDGE_USERS="4",
         RECLAKE_JUDGE_K="3",
         RECLAKE_JUDGE_RANDOM_ITEMS="3",

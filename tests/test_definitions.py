@@ -116,3 +116,18 @@ def test_the_long_stages_take_their_per_run_knobs_as_run_config():
     assert judge.model_copy(update=JudgeRunConfig(n_users=7).overrides()).n_users == 7
     with pytest.raises(pydantic.ValidationError):
         SimulatorRunConfig(page_size=50)
+
+
+def test_the_pipeline_job_leaves_the_protocol_refits_out_when_told():
+    """RECLAKE_PROTOCOLS=0 (training.protocol_evaluations): the pipeline job, and so `reclake demo`
+    and the replay's training run, skip the three refits; the assets stay, for a run of their own."""
+    from orchestration.definitions import build_defs
+    from orchestration.defs.training.protocols import PROTOCOL_ASSETS
+    from orchestration.defs.training.resources import TrainingResource
+
+    protocols = {dg.AssetKey(key) for key in PROTOCOL_ASSETS}
+    for enabled in (True, False):
+        defs = build_defs(training=TrainingResource(protocol_evaluations=enabled))
+        in_job = set(defs.resolve_job_def(PIPELINE_JOB).asset_layer.selected_asset_keys)
+        assert (protocols <= in_job) == enabled and (protocols & in_job == set()) != enabled
+        assert protocols <= set(defs.resolve_asset_graph().materializable_asset_keys)

@@ -92,9 +92,9 @@ class Replay:
         """The rest of the pipeline for served day `day`: training, that day's lists, their judge."""
         from orchestration.defs.ingest.sensors import DAILY_SELECTION
 
-        graph = self.defs.resolve_asset_graph()
-        daily = DAILY_SELECTION.resolve(graph)
-        keys = sorted(set(graph.materializable_asset_keys) - set(daily), key=str)
+        daily = DAILY_SELECTION.resolve(self.defs.resolve_asset_graph())
+        in_job = self.defs.resolve_job_def(pipeline_job).asset_layer.selected_asset_keys
+        keys = sorted(set(in_job) - set(daily), key=str)
         run = {"job": pipeline_job, "partition_key": day, "asset_selection": keys}
         return self.execute({**run, "run_key": f"train and serve {day}"})
 

@@ -248,6 +248,7 @@ VARIABLES = [
         "training.two_stage_base",
     ),
     per_run("RECLAKE_TRAIN_TWO_STAGE_N", _integer(20), "training.two_stage_n", 50, TWO_STAGE),
+    deployment("RECLAKE_PROTOCOLS", _boolean, "training.protocol_evaluations", True),
     per_run("RECLAKE_TIMELINE_SEEDS", _integer(1, 10), "training.timeline_seeds", 1, TIMELINE),
     per_run("RECLAKE_COLD_SEEDS", _integer(1, 10), "training.cold_seeds", 1, COLD_ITEMS),
     per_run("RECLAKE_COLD_USER_SEEDS", _integer(1, 10), "training.cold_user_seeds", 1, COLD_USERS),

@@ -77,6 +77,9 @@ class TrainingResource(dg.ConfigurableResource):
     # the model two_stage re-ranks; None: the best other one by valid
     two_stage_base: str | None = None
     two_stage_n: int = 50  # candidates per user it re-ranks
+    # The pipeline job refits every model under the timeline, cold-item and cold-user protocols
+    # (protocols.PROTOCOL_ASSETS), as long again as training each; False leaves them to a run of their own.
+    protocol_evaluations: bool = True
     timeline_seeds: int = 1  # seeds per model under the timeline protocol (timeline_evaluation)
     cold_seeds: int = 1  # seeds per model under the cold-item protocol (cold_item_evaluation)
     cold_user_seeds: int = 1  # seeds per model under the cold-user protocol (cold_user_evaluation)

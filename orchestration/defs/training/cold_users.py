@@ -19,12 +19,13 @@ from orchestration.core.files import write_json_atomic
 from orchestration.core.lineage import run_tags
 from orchestration.core.resources import LakeResource
 from orchestration.core.ui import png_markdown
-from orchestration.core.warehouse import connect, query, table_fingerprint
+from orchestration.core.warehouse import SPLIT_COLUMNS, query
 from orchestration.defs.training import plots
 from orchestration.defs.training.builders import BUILDERS
 from orchestration.defs.training.protocols import (
     protocol_builders,
     protocol_memo,
+    read_split,
     registered_versions,
     write_topk,
 )
@@ -52,12 +53,7 @@ def cold_user_evaluation(
     memo = protocol_memo(context, training, "cold_user_seeds", report_path)
     if memo.skip:
         return memo.result
-    with connect(lake.warehouse_path) as con:
-        frame = con.execute(
-            "select user_id, item_id, event_ts, split, context_size, source_file, source_row "
-            "from main.cold_user_splits"
-        ).df()
-        _, splits_version = table_fingerprint(con, "cold_user_splits")
+    frame, splits_version = read_split(lake, "cold_user_splits", f"{SPLIT_COLUMNS}, context_size")
     catalog = query(lake.warehouse_path, "select item_id from main.dim_items")["item_id"].to_numpy()
     datas = cold_user_data(frame, catalog)
     client, data_version, registered = registered_versions(lake)

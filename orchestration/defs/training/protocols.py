@@ -39,10 +39,12 @@ def protocol_memo(
     )
 
 
-def read_split(lake: LakeResource, table: str) -> tuple[pd.DataFrame, str]:
+def read_split(
+    lake: LakeResource, table: str, columns: str = SPLIT_COLUMNS
+) -> tuple[pd.DataFrame, str]:
     """A protocol's split table (the columns SplitData reads) and its content version."""
     with connect(lake.warehouse_path) as con:
-        frame = con.execute(f"select {SPLIT_COLUMNS} from main.{table}").df()
+        frame = con.execute(f"select {columns} from main.{table}").df()
         _, version = table_fingerprint(con, table)
     return frame, version
 

@@ -5,6 +5,8 @@ all-MiniLM embeddings of its title and/or LLM-written profile, from the `llm` gr
 (Sheng et al., 2024) showed that language representations, mapped by a small network, carry
 collaborative signal; here they enrich the IDs, which helps most for items with few interactions.
 Optionally the user's profile vector, mapped the same way, is added to every position's state.
+A film without train rows gets the ID row of its nearest trained film by text (cold_rows.py), so it
+can rank where its ID knows nothing.
 
     model = LLMSASRec(LLMSASRecConfig(item_text="title"), item_text=vectors)   # [n_items, d]
     model.fit(data)
@@ -27,9 +29,7 @@ class LLMSASRecConfig(SASRecConfig):
     item_text: str = "title+profile"  # which item vectors: title, profile, card, or two with "+"
     text_map: str = "mlp"  # "linear" or "mlp" (two layers, as AlphaRec)
     use_user_profile: bool = False  # add the mapped user-profile vector to the sequence state
-    cold_rows: bool = (
-        True  # untrained films borrow their nearest trained films' ID rows (cold_rows.py)
-    )
+    cold_rows: bool = True  # an untrained film borrows a trained film's ID row (cold_rows.py)
 
 
 class TextMap(nn.Module):

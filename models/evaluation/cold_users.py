@@ -57,7 +57,9 @@ def refit_cold_users(
             model = build(seed)
             fit = model.fit(fit_on, log=lambda _: None)
             for size, data in datas.items():
-                runs[size].append(tested(name, seed, model, fit, data, log, f"cold users @{size}"))
+                run = tested(name, seed, model, fit, data, log, f"cold users @{size}")
+                run.topk = run.topk.assign(context_size=size)  # the lists say which size they are
+                runs[size].append(run)
     return runs
 
 

@@ -19,10 +19,11 @@ from orchestration.core.files import write_json_atomic
 from orchestration.core.lineage import run_tags
 from orchestration.core.resources import LakeResource
 from orchestration.core.ui import png_markdown
-from orchestration.core.warehouse import SPLIT_COLUMNS, query
+from orchestration.core.warehouse import SPLIT_COLUMNS
 from orchestration.defs.training import plots
 from orchestration.defs.training.builders import BUILDERS
 from orchestration.defs.training.protocols import (
+    catalog_items,
     protocol_builders,
     protocol_memo,
     read_split,
@@ -54,8 +55,7 @@ def cold_user_evaluation(
     if memo.skip:
         return memo.result
     frame, splits_version = read_split(lake, "cold_user_splits", f"{SPLIT_COLUMNS}, context_size")
-    catalog = query(lake.warehouse_path, "select item_id from main.dim_items")["item_id"].to_numpy()
-    datas = cold_user_data(frame, catalog)
+    datas = cold_user_data(frame, catalog_items(lake))
     client, data_version, registered = registered_versions(lake)
     seeds = tuple(range(training.seed, training.seed + training.cold_user_seeds))
     context.log.info(
@@ -65,9 +65,6 @@ def cold_user_evaluation(
     builders = protocol_builders(lake, training, datas[1])
     with torch_threads(training.torch_threads):
         runs = refit_cold_users(builders, datas, seeds, log=context.log.info)
-    for size, sized in runs.items():
-        for run in sized:
-            run.topk = run.topk.assign(context_size=size)
     write_topk(
         [r for sized in runs.values() for r in sized], registered, lake.paths.eval_cold_users
     )

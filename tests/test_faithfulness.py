@@ -58,11 +58,18 @@ class ScriptedBackend:
 
     def __init__(self, answers: dict[str, list[str]]):
         self.answers, self.calls = {title: list(texts) for title, texts in answers.items()}, 0
+        self.prompts: list[str] = []
 
     def generate(self, conversations, max_new_tokens):
         self.calls += len(conversations)
-        titles = [
-            next(t for t in self.answers if f'"{t}"' in c[-1]["content"]) for c in conversations
+        self.prompts += [c[-1]["content"] for c in conversations]
+        titles = [  # the JSON prompts, or the plain-lines rung's
+            next(
+                t
+                for t in self.answers
+                if f'"{t}"' in c[-1]["content"] or f"title: {t}\n" in c[-1]["content"]
+            )
+            for c in conversations
         ]
         return [Generation(self.answers[title].pop(0), 20) for title in titles]
 
@@ -73,13 +80,20 @@ def test_the_profile_writer_drops_invented_sentences_and_falls_back_when_nothing
     inputs = [
         ("1", FARGO),
         ("2", {"title": "Babe", "year": 1995, "genres": ["Children's", "Comedy"]}),
+        ("3", {"title": "Heat", "year": 1995, "genres": ["Action", "Crime"]}),
     ]
     invented = (
         "Fargo is a dark crime drama with a thriller's tension and a wry sense of humour. It won two Oscars "
         "including Best Actress for Frances McDormand. Fans of crime stories will enjoy it."
     )
     all_invented = "Babe won seven Academy Awards and grossed 250 million dollars worldwide on its first release."
-    script = {"Fargo": [invented], "Babe": [all_invented, all_invented]}  # Babe is retried once
+    heat = "Heat is a 1995 action and crime film. Fans of tense crime stories and long shootouts will enjoy it."
+    # Babe and Heat fail twice (first answer, reminder), then are asked with plain lines: Heat's is true
+    script = {
+        "Fargo": [invented],
+        "Babe": [all_invented] * 3,
+        "Heat": ["Heat won an Oscar in 1996."] * 2 + [heat],
+    }
     backend = ScriptedBackend(script)
     frame, stats = write_profiles(
         backend,
@@ -90,16 +104,20 @@ def test_the_profile_writer_drops_invented_sentences_and_falls_back_when_nothing
         batch_size=2,
         log=lambda _: None,
     )
-    assert frame["source"].tolist() == ["llm", "fallback"] and stats.retries == 1
+    assert frame["source"].tolist() == ["llm", "fallback", "llm"]
+    assert stats.retries == 2 and stats.plain_retries == 2 and frame["profile"][2] == heat
+    assert (
+        sum("title: Heat\nyear: 1995\ngenres: Action, Crime\n" in p for p in backend.prompts) == 1
+    )
     assert frame["profile"][0] == (
         "Fargo is a dark crime drama with a thriller's tension and a wry sense of humour. "
         "Fans of crime stories will enjoy it."
     )
-    assert stats.unsupported_sentences_dropped == 3 and frame["prompt_version"][0].endswith(
-        "+verified"
-    )
+    # Fargo 1, Babe 1 in each of its 3 answers, Heat 1 in each of its 2 failing ones
+    assert stats.unsupported_sentences_dropped == 1 + 3 + 2
+    assert "+verified+item_profile_plain_v1@" in frame["prompt_version"][0]
     report = faithfulness_report(frame, inputs, "item")
-    assert report["profiles"] == 1 and report["with_unsupported_claim"] == 0.0
+    assert report["profiles"] == 2 and report["with_unsupported_claim"] == 0.0
     # without the check the invented sentence stays, and the report finds it
     unchecked, _ = write_profiles(
         ScriptedBackend(script),
@@ -111,4 +129,7 @@ def test_the_profile_writer_drops_invented_sentences_and_falls_back_when_nothing
         log=lambda _: None,
         verify=False,
     )
-    assert faithfulness_report(unchecked, inputs, "item")["with_unsupported_claim"] == 1.0
+    # Fargo's and Babe's invented answers; not Heat's true one (its short first answers fail validation)
+    assert faithfulness_report(unchecked, inputs, "item")["with_unsupported_claim"] == round(
+        2 / 3, 4
+    )

@@ -178,9 +178,11 @@ def test_persistent_faults_become_marked_fallbacks_fault_injected(fault, scripte
         fault == "empty_output"
     ):  # a server that answers, with nothing: the model's own (final) failure
         assert stats.fallback_reasons == {"empty": 2} and stats.backend_errors == 0
-        assert server.requests == 4  # each item, then once more with the stricter reminder
+        # each item, then once more with the stricter reminder, then in plain lines
+        assert server.requests == 6
         assert len(cache.get_many(list(frame["cache_key"]))) == 2
-    else:  # a failing server: 2 items x (first pass + reminder pass) x (1 try + 1 retry)
+    else:  # a failing server: 2 items x (first pass + reminder pass) x (1 try + 1 retry); a failing
+        # server gets no third prompt
         assert stats.fallback_reasons == {"backend error": 2} and stats.backend_errors == 4
         assert server.requests == 8 and stats.backend_faults["failed_calls"] == 4
         assert cache.get_many(list(frame["cache_key"])) == {}  # not cached: the next run asks again

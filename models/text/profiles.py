@@ -6,7 +6,8 @@ written from is profile_inputs.py.
 
 Untrusted text (titles, tags, reviews) goes into the prompt as JSON between <data> tags, and the
 template tells the model it is data. Each output is validated; a bad one is retried once with a
-stricter reminder, then replaced by a deterministic template profile marked ``source=fallback``.
+stricter reminder, then (items) once with the facts as plain lines instead of JSON, then replaced by
+a deterministic template profile marked ``source=fallback``.
 A failing backend never fails the run. Results are cached by (backend, model, prompt version,
 input hash), so a re-run with nothing changed makes no LLM call — except for fallbacks caused by a
 failing backend, which are not cached and are asked for again on the next run.
@@ -42,6 +43,9 @@ ECHO_MARKERS = (
 
 
 TEMPLATES = {"item": "item_profile_v1", "user": "user_profile_v1"}
+# the last rung before a template fallback: the same facts as plain lines, not JSON (issue #34: a
+# template profile gives a film no one has rated nothing to be found by)
+PLAIN_TEMPLATES = {"item": "item_profile_plain_v1"}
 
 
 def validate(text: str, kind: str) -> str | None:
@@ -96,7 +100,8 @@ class ProfileStats:
     fallback: int = 0
     cache_hits: int = 0
     llm_calls: int = 0
-    retries: int = 0
+    retries: int = 0  # first answers that failed and were asked again with a reminder
+    plain_retries: int = 0  # of those, the ones that failed again and were asked in plain lines
     backend_errors: int = 0  # calls (or whole batches) the backend failed, after its own retries
     new_tokens: int = 0
     unsupported_sentences_dropped: int = 0
@@ -171,9 +176,14 @@ def write_profiles(
     `budget` caps the inputs generated (not cached) this time, taken in the order given; the others
     are left out of the frame and named in `stats.deferred` (the daily loop queues them)."""
     template = PromptTemplate.load(template_name or TEMPLATES[kind])
-    version = template.version + (
-        "+verified" if verify else ""
-    )  # the check changes the text: its own cache key
+    # the retries after the first answer: a reminder, then (items) the plain-lines prompt
+    rungs = [(template, RETRY_REMINDER)]
+    if kind in PLAIN_TEMPLATES:
+        rungs.append((PromptTemplate.load(PLAIN_TEMPLATES[kind]), None))
+    # the check and the rungs change the text: their own cache key
+    version = "+".join(
+        [template.version] + (["verified"] if verify else []) + [t.version for t, _ in rungs[1:]]
+    )
     keys = [LLMCache.key(backend, version, data) for _, data in inputs]
     cached = cache.get_many(keys)
     stats = ProfileStats(profiles=len(inputs), cache_hits=sum(key in cached for key in keys))
@@ -213,35 +223,39 @@ def write_profiles(
                 f"({stats.tokens_per_second:.1f} new tokens/s)"
             )
     stats.retries = len(failed)
-    for start in range(0, len(failed), batch_size):
-        chunk = failed[start : start + batch_size]
-        texts, reasons = _generate_checked(
-            backend,
-            template,
-            kind,
-            [x for _, x in chunk],
-            max_new_tokens,
-            stats,
-            RETRY_REMINDER,
-            verify,
-        )
-        rows, transient = [], set()
-        for (index, (_, data)), text, reason in zip(chunk, texts, reasons):
-            if text is None:
-                label = reason.split(" (")[0].split(":")[0]
-                stats.fallback_reasons[label] = stats.fallback_reasons.get(label, 0) + 1
-                rows.append((keys[index], fallback_profile(kind, data), "fallback", 0))
-                if reason.startswith("backend error"):
-                    transient.add(keys[index])
-            else:
-                rows.append((keys[index], text, "llm", 0))
-        # A fallback the model earned (bad output under greedy decoding) is final for this input; one
-        # caused by a failing backend is not cached, so the next run asks again.
-        cache.put_many([row for row in rows if row[0] not in transient])
-        cached.update({k: (t, s, n) for k, t, s, n in rows})
-        log(
-            f"{kind} profiles: {min(start + batch_size, len(failed))}/{len(failed)} retried with a reminder"
-        )
+    for depth, (rung_template, reminder) in enumerate(rungs, 1):
+        final, still_failed = depth == len(rungs), []
+        if depth == 2:
+            stats.plain_retries = len(failed)
+        for start in range(0, len(failed), batch_size):
+            chunk = failed[start : start + batch_size]
+            texts, reasons = _generate_checked(
+                backend, rung_template, kind, [x for _, x in chunk], max_new_tokens, stats,
+                reminder, verify,
+            )  # fmt: skip
+            rows, transient = [], set()
+            for entry, text, reason in zip(chunk, texts, reasons):
+                index, (_, data) = entry
+                if text is not None:
+                    rows.append((keys[index], text, "llm", 0))
+                elif not final and not reason.startswith("backend error"):
+                    # another prompt may mend a bad answer; it does not mend a failing server
+                    still_failed.append(entry)
+                else:
+                    label = reason.split(" (")[0].split(":")[0]
+                    stats.fallback_reasons[label] = stats.fallback_reasons.get(label, 0) + 1
+                    rows.append((keys[index], fallback_profile(kind, data), "fallback", 0))
+                    if reason.startswith("backend error"):
+                        transient.add(keys[index])
+            # A fallback the model earned (bad output under greedy decoding) is final for this input;
+            # one caused by a failing backend is not cached, so the next run asks again.
+            cache.put_many([row for row in rows if row[0] not in transient])
+            cached.update({k: (t, s, n) for k, t, s, n in rows})
+            log(
+                f"{kind} profiles: {min(start + batch_size, len(failed))}/{len(failed)} retried "
+                f"({rung_template.name}{', with a reminder' if reminder else ''})"
+            )
+        failed = still_failed
     written = [i for i, key in enumerate(keys) if key in cached]  # all but the deferred
     frame = pd.DataFrame(
         {

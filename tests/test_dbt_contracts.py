@@ -75,7 +75,10 @@ def write_raw_tables(home: Path) -> None:
     for table in RAW_COLUMNS.keys() - {
         "interactions"
     }:  # items, users, tags: none, with their columns
-        pq.write_table(raw_schema(table).empty_table(), folder / f"{table}.parquet")
+        empty = raw_schema(table).empty_table()
+        if table == "items":  # a daily table: it has the landed day too
+            empty = empty.append_column("_landed_date", pa.array([], pa.string()))
+        pq.write_table(empty, folder / f"{table}.parquet")
 
 
 def start_dbt(

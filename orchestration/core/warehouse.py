@@ -54,11 +54,24 @@ def view_sql(con: duckdb.DuckDBPyConnection, relation: str) -> str | None:
 
 
 def load_splits(warehouse: Path) -> tuple[SplitData, str]:
-    """The split as index arrays, and its data version (the content hash of `splits`)."""
+    """The split as index arrays, and its data version (the content hash of `splits`). The items are
+    those of `dim_items` where the warehouse has it: a film landed with no interaction yet is among
+    them, so a model gets a row for it (LLM-SASRec from its text) and a night's lists may hold it."""
     with connect(warehouse) as con:
         frame = con.execute(f"select {SPLIT_COLUMNS} from main.splits").df()
         _, digest = table_fingerprint(con, "splits")
-    return SplitData.from_splits(frame), digest
+        has_catalog = (
+            con.execute(
+                "select count(*) from duckdb_tables() where schema_name = 'main' and table_name = 'dim_items'"
+            ).fetchone()[0]
+            or view_sql(con, "dim_items") is not None
+        )
+        catalog = (
+            con.execute("select item_id from main.dim_items").df()["item_id"].to_numpy(dtype=str)
+            if has_catalog
+            else None
+        )
+    return SplitData.from_splits(frame, catalog=catalog), digest
 
 
 def splits_version(warehouse: Path) -> str:

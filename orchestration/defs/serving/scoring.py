@@ -60,10 +60,22 @@ def histories_until(
     return users, sequences_by_user(codes[known], items[known].astype(np.int64), len(users))
 
 
-def seen_by(popularity: np.ndarray | None) -> np.ndarray | None:
-    """The candidates of a night: the model's items someone interacted with before it (a model
-    trained later than the night it serves must not recommend a film that did not exist yet)."""
-    return None if popularity is None else popularity > 0
+def seen_by(
+    lake: LakeResource, end: datetime, items: np.ndarray, popularity: np.ndarray | None
+) -> np.ndarray | None:
+    """The candidates of a night: the model's items that someone interacted with before it, or that
+    landed in the catalog before it (a new film, with no interaction yet: the model ranks it by what
+    its text lent it). A model trained later than the night it serves must not recommend a film that
+    did not exist yet. None: every item (no history and no landing days, as in a snapshot)."""
+    landed = query(
+        lake.warehouse_path,
+        "select item_id from main.dim_items where first_landed_on < ?",
+        [end.date()],
+    )["item_id"].to_numpy(dtype=str)
+    if popularity is None and not len(landed):
+        return None
+    seen = np.isin(np.asarray(items, dtype=str), landed)
+    return seen if popularity is None else seen | (popularity > 0)
 
 
 def lists_in_process(lake: LakeResource, serving: ServingResource, champion, end: datetime):
@@ -80,7 +92,11 @@ def lists_in_process(lake: LakeResource, serving: ServingResource, champion, end
     frames = (
         frame.assign(model_name=champion.model_name, model_version=champion.version)
         for frame in recommender.iter_recommendations(
-            users, histories, serving.top_k, serving.chunk_users, seen_by(popularity)
+            users,
+            histories,
+            serving.top_k,
+            serving.chunk_users,
+            seen_by(lake, end, recommender.items, popularity),
         )
     )
     return len(users), popularity, frames
@@ -124,7 +140,7 @@ def lists_on_spark(
         chunk_users=serving.chunk_users,
         model_name=champion.model_name,
         model_version=champion.version,
-        candidates=seen_by(popularity),
+        candidates=seen_by(lake, end, recommender.items, popularity),
     )
     lists.write.mode("overwrite").parquet(str(scratch))
     histories.unpersist()

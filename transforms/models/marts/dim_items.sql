@@ -14,6 +14,16 @@ catalog as (
 
 ),
 
+landed as (
+
+    -- the day an item first reached the landing zone: from then on the nightly lists may hold it,
+    -- with or without interactions (NULL when read from a snapshot)
+    select item_id, min(landed_date) as first_landed_on
+    from {{ ref('stg_items') }}
+    group by item_id
+
+),
+
 interacted as (
 
     select distinct item_id from {{ ref('fct_interactions') }}
@@ -66,8 +76,10 @@ select
     c.description,
     -- at most ~2,000 characters of train-only review text
     left(rv.review_snippets, 2000) as review_snippets,
-    c.item_id is not null as in_catalog
+    c.item_id is not null as in_catalog,
+    l.first_landed_on
 from all_items as a
 left join catalog as c on c.item_id = a.item_id
+left join landed as l on l.item_id = a.item_id
 left join tags as t on t.item_id = a.item_id
 left join train_reviews as rv on rv.item_id = a.item_id

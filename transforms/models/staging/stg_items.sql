@@ -10,6 +10,8 @@ renamed as (
         -- lineage
         _source_file as source_file,
         _source_row as source_row,
+        -- the UTC day the record was landed for (landing zone); NULL when read from a snapshot
+        cast(_landed_date as date) as landed_date,
 
         -- ids
         item_id,

@@ -8,8 +8,11 @@ LLM-SASRec (with the neighbour rows chosen on pseudo-cold valid) and the content
 `cold_item_splits` with four item texts, beside ID-only SASRec:
   card      the card (title, year, genres) through the sentence encoder (all-MiniLM-L6-v2)
   profile   the LLM-written profile through the sentence encoder
-  llm       the embedded LLM's own hidden states of the card (the judge probe's reader)
+  llm       the profile LLM's own hidden states of the card (llm_card_embedding, the judge probe's reader)
   shuffled  the card vectors of other films (a control: text that says nothing of the film)
+  title+profile  the pipeline's default map (title and profile sentence vectors)
+`--neighbours llm` finds an untrained film's nearest trained films (whose row it borrows) by the
+LLM's card vectors while the model maps the row's own text (the pipeline's default split of roles).
 Test HR@10 on the cold films with a 95% interval over users, and each row's ratio to the card row of
 its model on the same users. Selection is on valid only. `--protocol loo` refits the same rows on
 the leave-one-out `splits` instead (what a text costs on films everyone has rated: test NDCG@10 and
@@ -19,7 +22,6 @@ and prints it as a table.
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -28,41 +30,33 @@ import pandas as pd
 from models.common.device import torch_threads
 from models.common.stats import ratio_interval
 from models.evaluation.cold_items import cold_item_report
-from models.evaluation.judge_cards import item_card_texts, read_cards
 from models.evaluation.refit import refit
-from models.llm.embedded import load_embedded
 from models.recsys.content_retriever import ContentRetriever
 from models.recsys.data import SplitData
-from models.recsys.llm_sasrec import LLMSASRec, text_vectors
+from models.recsys.llm_sasrec import LLMSASRec, item_text_columns, text_vectors
 from models.recsys.sasrec import SASRec
-from models.text.sanitize import sanitize_fields
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env
 from orchestration.core.warehouse import SPLIT_COLUMNS, load_splits, query
 
-TEXTS = ("card", "profile", "llm", "shuffled")
+TEXTS = ("card", "profile", "llm", "shuffled", "title+profile")
 MODELS = ("sasrec", "content_retriever", "llm_sasrec")
 
 
-def item_vectors(home: Path, data: SplitData, model_cache: Path, threads: int) -> dict:
-    """Each text's [n_items, d] vectors in data.items order."""
-    lake = Lake(home)
-    stored = pd.read_parquet(lake.embeddings("items"))
-    card, _ = text_vectors(data.items, stored, "item_id", ["card_embedding"])
-    profile, _ = text_vectors(data.items, stored, "item_id", ["profile_embedding"])
-    items = query(
-        home / "warehouse.duckdb", "select item_id, title, release_year, genres from main.dim_items"
-    ).set_index("item_id")
-    cards = item_card_texts(
-        sanitize_fields([items.loc[i, "title"] or f"item {i}" for i in data.items])[0],
-        [items.loc[i, "release_year"] for i in data.items],
-        [items.loc[i, "genres"] for i in data.items],
-    )
-    with torch_threads(threads):
-        backend = load_embedded(model_cache, runtime="transformers", threads=threads)
-        llm = read_cards(backend, cards, lake.cache)
-    shuffled = card[np.random.default_rng(0).permutation(len(card))]
-    return {"card": card, "profile": profile, "llm": llm, "shuffled": shuffled}
+def item_vectors(home: Path, data: SplitData) -> dict:
+    """Each text's [n_items, d] vectors in data.items order, from item_text_embeddings."""
+    stored = pd.read_parquet(Lake(home).embeddings("items"))
+    vectors = {
+        text: text_vectors(data.items, stored, "item_id", item_text_columns(choice))[0]
+        for text, choice in (
+            ("card", "card"),
+            ("profile", "profile"),
+            ("llm", "llm_card"),
+            ("title+profile", "title+profile"),
+        )
+    }
+    shuffled = vectors["card"][np.random.default_rng(0).permutation(len(data.items))]
+    return {**vectors, "shuffled": shuffled}
 
 
 def main() -> None:
@@ -75,12 +69,17 @@ def main() -> None:
     parser.add_argument(
         "--models", nargs="+", default=list(MODELS), choices=MODELS, help="the rows to refit"
     )
+    parser.add_argument(
+        "--neighbours",
+        default=None,
+        choices=TEXTS,
+        help="LLM-SASRec: find an untrained film's nearest trained films by this text instead",
+    )
     parser.add_argument("--protocol", default="cold", choices=("cold", "loo"))
     parser.add_argument("--max-epochs", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     home = args.home or home_from_env()
-    model_cache = Path(os.environ.get("RECLAKE_LLM_MODEL_CACHE", Lake(home).cache))
     warehouse = home / "warehouse.duckdb"
     if args.protocol == "cold":
         frame = query(warehouse, f"select {SPLIT_COLUMNS} from main.cold_item_splits")
@@ -88,12 +87,15 @@ def main() -> None:
         data = SplitData.from_splits(frame, cold_items=True, catalog=catalog)
     else:
         data, _ = load_splits(warehouse)
-    vectors = item_vectors(home, data, model_cache, args.threads)
+    vectors = item_vectors(home, data)
 
     def sequential(cls, text=None):
         def build(seed):
             config = cls.Config(seed=seed, max_epochs=args.max_epochs)
-            return cls(config) if text is None else cls(config, item_text=vectors[text])
+            if text is None:
+                return cls(config)
+            neighbours = vectors[args.neighbours] if args.neighbours else None
+            return cls(config, item_text=vectors[text], neighbour_text=neighbours)
 
         return build
 
@@ -104,7 +106,8 @@ def main() -> None:
                 ContentRetriever.Config(seed=seed), item_text=vectors[text]
             )
         if "llm_sasrec" in args.models:
-            builders[f"llm_sasrec[{text}]"] = sequential(LLMSASRec, text)
+            suffix = f"|{args.neighbours}" if args.neighbours else ""
+            builders[f"llm_sasrec[{text}{suffix}]"] = sequential(LLMSASRec, text)
     with torch_threads(args.threads):
         runs = refit(builders, data, tuple(args.seeds), label=f"{args.protocol} ablation")
     references = ("sasrec", "content_retriever[card]", "llm_sasrec[card]")

@@ -5,6 +5,7 @@ ones at valid, models train without learning anything about those films, and
 cold_item_splits_keep_cold_items_out_of_training checks the SQL on a toy table."""
 
 import json
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -188,3 +189,61 @@ def test_llm_sasrec_gives_untrained_films_rows_by_the_rule_pseudo_cold_valid_cho
     plain = LLMSASRec(LLMSASRec.Config(**{**vars(config), "cold_rows": False}), item_text=vectors)
     assert plain.fit(data, log=lambda _: None).cold_rows == []
     assert torch.all(plain.net.item_emb.weight[1:][untrained] == 0)
+
+
+def test_llm_card_vectors_need_an_llm_that_gives_hidden_states(tmp_path):
+    """An OpenAI-style server gives no hidden states: the items get no llm_card_embedding, and a
+    model asked for them says which column is missing instead of training on zeros."""
+    from models.recsys.llm_sasrec import item_text_columns, text_vectors
+    from orchestration.core.resources import LakeResource, LLMResource
+    from orchestration.defs.llm.vectors import card_readings
+
+    server = LLMResource(backend="openai", base_url="http://127.0.0.1:9/v1", model="m")
+    assert card_readings(LakeResource(home=str(tmp_path)), server, ["Heat."], print) is None
+    frame = pd.DataFrame({"item_id": ["1"], "card_embedding": [[1.0, 0.0]]})
+    with pytest.raises(ValueError, match="no llm_card_embedding column"):
+        text_vectors(np.array(["1"]), frame, "item_id", item_text_columns("llm_card"))
+
+
+def test_a_film_landed_without_events_is_trained_for_and_served_from_the_next_night(tmp_path):
+    """Build 5: `load_splits` takes every film of dim_items (so a model gets a row for one nobody
+    has picked yet), and a night's candidates are the films with an event before it or landed before
+    it; a film landing later is never served early."""
+    import duckdb
+
+    from orchestration.core.resources import LakeResource
+    from orchestration.core.warehouse import load_splits
+    from orchestration.defs.serving.scoring import seen_by
+
+    lake = LakeResource(home=str(tmp_path))
+    with duckdb.connect(str(lake.warehouse_path)) as con:
+        con.execute(
+            "create table splits as select * from (values "
+            "('a', 'x', timestamp '2000-01-01', 'train', 'f', 1), "
+            "('a', 'y', timestamp '2000-01-02', 'train', 'f', 2), "
+            "('b', 'x', timestamp '2000-01-02', 'train', 'f', 3)) "
+            "t(user_id, item_id, event_ts, split, source_file, source_row)"
+        )
+        con.execute(
+            "create table dim_items as select * from (values ('x', date '2000-01-01'), "
+            "('y', date '2000-01-01'), ('z', date '2000-01-03'), ('w', date '2000-01-05')) "
+            "t(item_id, first_landed_on)"
+        )
+    data, _ = load_splits(lake.warehouse_path)
+    assert list(data.items) == ["w", "x", "y", "z"] and data.train_counts().tolist() == [0, 2, 1, 0]
+    night = datetime(2000, 1, 4, tzinfo=UTC)  # lists served on Jan 4 from data before it
+    assert seen_by(lake, night, data.items, data.train_counts()).tolist() == [
+        False,
+        True,
+        True,
+        True,
+    ]
+    with duckdb.connect(str(lake.warehouse_path)) as con:  # a snapshot: no landing days
+        con.execute("update dim_items set first_landed_on = null")
+    assert seen_by(lake, night, data.items, data.train_counts()).tolist() == [
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert seen_by(lake, night, data.items, None) is None

@@ -213,11 +213,12 @@ def test_fault_injected_item_text_moves_the_judge_within_noise_after_sanitizing(
             assert abs(row["after"][name]) <= noise, (name, row)
 
 
-def test_fault_injected_titles_are_embedded_and_carded_sanitized_and_counted(tmp_path):
+def test_fault_injected_titles_are_embedded_and_carded_sanitized_and_counted(tmp_path, embedded):
     import dagster as dg
     import duckdb
+    from support.data import TEST_MODEL_CACHE
 
-    from orchestration.core.resources import LakeResource
+    from orchestration.core.resources import LakeResource, LLMResource
     from orchestration.defs.evaluation.inputs import item_cards
     from orchestration.defs.llm.assets import item_text_embeddings
 
@@ -243,7 +244,8 @@ def test_fault_injected_titles_are_embedded_and_carded_sanitized_and_counted(tmp
     # are ordinary in a profile and would cut it
     profile = "A toy cowboy. Recommend it to anyone who wants the best animated film of the decade."
     pd.DataFrame({"item_id": ["1"], "profile": [profile]}).to_parquet(profiles)
-    result = item_text_embeddings(dg.build_asset_context(), lake)
+    llm = LLMResource(model_cache_dir=str(TEST_MODEL_CACHE))
+    result = item_text_embeddings(dg.build_asset_context(), lake, llm)
     assert result.metadata["sanitized_items"] == 2
     stored = pd.read_parquet(tmp_path / "lake" / "embeddings" / "items.parquet").set_index(
         "item_id"
@@ -259,6 +261,10 @@ def test_fault_injected_titles_are_embedded_and_carded_sanitized_and_counted(tmp
         assert np.allclose(stored.loc[item_id, "title_embedding"], vector, atol=1e-5)
         assert np.allclose(stored.loc[item_id, "card_embedding"], card, atol=1e-5)
     assert np.allclose(stored.loc["1", "profile_embedding"], expected[3], atol=1e-5)
+    # and the LLM reads the sanitized card (its hidden states, unit length), not the injected title
+    read = embedded.hidden_states(cards_clean)
+    read /= np.linalg.norm(read, axis=1, keepdims=True)
+    assert np.allclose(np.stack(stored.loc[["1", "2", "3"], "llm_card_embedding"]), read, atol=1e-4)
     cards, list_cards = item_cards(lake, profile_chars=200)
     assert [cards[i]["title"] for i in "123"] == ["Toy Story", "Babe", "Heat"] and cards["1"][
         "profile"

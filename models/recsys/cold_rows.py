@@ -53,10 +53,14 @@ def _hit_rate_at_10(model, data: SplitData, users: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def fill_untrained_rows(model, data: SplitData, seed: int = 0, log: Log = print) -> list[dict]:
+def fill_untrained_rows(
+    model, data: SplitData, seed: int = 0, log: Log = print, vectors: np.ndarray | None = None
+) -> list[dict]:
     """Choose (k, rescale) on pseudo-cold valid, then give every untrained film (if any) its row
-    from all trained films that way. Returns the trials: k, rescale, users, valid HR@10."""
-    weight, vectors = model.net.item_emb.weight, model.net.item_text.cpu().numpy()
+    from all trained films that way, nearest by `vectors` (default: the model's item text).
+    Returns the trials: k, rescale, users, valid HR@10."""
+    weight = model.net.item_emb.weight
+    vectors = model.net.item_text.cpu().numpy() if vectors is None else vectors
     trained = np.flatnonzero(data.train_counts() > 0)
     untrained = np.flatnonzero(data.train_counts() == 0)
     if not len(untrained) or len(trained) < 2:

@@ -5,8 +5,9 @@ all-MiniLM embeddings of its title and/or LLM-written profile, from the `llm` gr
 (Sheng et al., 2024) showed that language representations, mapped by a small network, carry
 collaborative signal; here they enrich the IDs, which helps most for items with few interactions.
 Optionally the user's profile vector, mapped the same way, is added to every position's state.
-A film without train rows gets the ID row of its nearest trained film by text (cold_rows.py), so it
-can rank where its ID knows nothing.
+A film without train rows gets the ID row of its nearest trained film (cold_rows.py), found by
+`neighbour_text` (default: the LLM's own hidden states of the item card), so it can rank where its ID
+knows nothing.
 
     model = LLMSASRec(LLMSASRecConfig(item_text="title"), item_text=vectors)   # [n_items, d]
     model.fit(data)
@@ -26,10 +27,12 @@ from models.recsys.sasrec import SASRec, SASRecConfig, SASRecNet
 
 @dataclass
 class LLMSASRecConfig(SASRecConfig):
-    item_text: str = "title+profile"  # which item vectors: title, profile, card, or two with "+"
+    item_text: str = "title+profile"  # which item vectors (item_text_columns): title, profile, card, llm_card, ...
     text_map: str = "mlp"  # "linear" or "mlp" (two layers, as AlphaRec)
     use_user_profile: bool = False  # add the mapped user-profile vector to the sequence state
     cold_rows: bool = True  # an untrained film borrows a trained film's ID row (cold_rows.py)
+    # the vectors its nearest trained films are found by (item_text_columns); None: item_text's
+    neighbour_text: str | None = "llm_card"
 
 
 class TextMap(nn.Module):
@@ -92,9 +95,11 @@ class LLMSASRec(SASRec):
         config: LLMSASRecConfig,
         item_text: np.ndarray | None = None,
         user_text: np.ndarray | None = None,
+        neighbour_text: np.ndarray | None = None,
     ):
         super().__init__(config)
         self.item_text, self.user_text = item_text, user_text
+        self.neighbour_text = neighbour_text  # None: the neighbours are found by item_text
         if config.use_user_profile and user_text is None and item_text is not None:
             raise ValueError("llm_sasrec: use_user_profile=True needs user profile vectors")
 
@@ -107,7 +112,9 @@ class LLMSASRec(SASRec):
     def fit(self, data: SplitData, log: Log = print) -> FitResult:
         result = super().fit(data, log)
         if self.config.cold_rows:
-            result.cold_rows = fill_untrained_rows(self, data, self.config.seed, log)
+            result.cold_rows = fill_untrained_rows(
+                self, data, self.config.seed, log, self.neighbour_text
+            )
         return result
 
     def state(self) -> dict:
@@ -135,6 +142,12 @@ def text_vectors(
     lookup = frame.set_index(id_column)
     parts = []
     for column in columns:
+        if (
+            column not in lookup.columns
+        ):  # llm_card_embedding: only from an LLM that gives hidden states
+            raise ValueError(
+                f"the vectors have no {column} column (they have {list(lookup.columns)})"
+            )
         known = lookup[column].dropna()
         dim = len(known.iloc[0]) if len(known) else 0
         matrix = np.zeros((len(ids), dim), np.float32)
@@ -155,6 +168,8 @@ def item_text_columns(item_text: str) -> list[str]:
         "title+profile": ["title_embedding", "profile_embedding"],
         "card": ["card_embedding"],
         "card+profile": ["card_embedding", "profile_embedding"],
+        "llm_card": ["llm_card_embedding"],  # the LLM's hidden states of the card
+        "card+llm_card": ["card_embedding", "llm_card_embedding"],
     }
     if item_text not in choices:
         raise ValueError(f"item_text must be one of {sorted(choices)}, not {item_text!r}")

@@ -116,6 +116,13 @@ class LLMResource(dg.ConfigurableResource):
             }
         )
 
+    def hidden_state_reader(self) -> LLMResource | None:
+        """This LLM where it gives hidden states: on the transformers runtime (llama.cpp's server gives
+        none; both read the same GGUF weights). None for an OpenAI-style server, which gives none."""
+        if self.backend == "openai":
+            return None
+        return self.model_copy(update={"runtime": "transformers"})
+
     def load(self, home: Path, log):
         """The backend (models/llm/factory.py), on this resource's device; generate inside
         ``models.common.device.torch_threads(self.torch_threads)``."""

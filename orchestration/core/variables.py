@@ -197,7 +197,9 @@ _BACKENDS = _choice("embedded", "hf", "openai")
 _KINDS = _choice("probe", "zero-shot")
 _LADDER = _choice(*EMBEDDED_MODELS)
 _RUNTIMES = _choice(*RUNTIMES)
-_ITEM_TEXT = _choice("title", "profile", "title+profile", "card", "card+profile")
+_ITEM_TEXT = _choice(
+    "title", "profile", "title+profile", "card", "card+profile", "llm_card", "card+llm_card"
+)
 # The long stages' assets, whose run config the per-run knobs below default.
 TRAIN = "<name>_model"  # every recommender's training asset
 TWO_STAGE = "two_stage_model"
@@ -240,6 +242,9 @@ VARIABLES = [
     per_run("RECLAKE_TRAIN_PATIENCE", _integer(1), "training.patience", None, TRAIN),
     per_run("RECLAKE_TRAIN_LLM_ITEM_TEXT", _ITEM_TEXT, "training.llm_item_text", "title+profile"),
     per_run("RECLAKE_TRAIN_LLM_USER_PROFILE", _boolean, "training.llm_use_user_profile", False),
+    per_run(
+        "RECLAKE_TRAIN_LLM_NEIGHBOUR_TEXT", _ITEM_TEXT, "training.llm_neighbour_text", "llm_card"
+    ),
     per_run("RECLAKE_TRAIN_CONTENT_ITEM_TEXT", _ITEM_TEXT, "training.content_item_text", "card"),
     per_run("RECLAKE_TRAIN_POISONING_DEFENCE", _boolean, "training.poisoning_defence", False),
     per_run(

@@ -37,17 +37,13 @@ PROBE_CODE_VERSION = "1"
 def reader_llm(judge: JudgeResource, llm: LLMResource) -> LLMResource:
     """The LLM whose hidden states the probe reads: the judge's first LLM, on the transformers
     runtime (llama.cpp's server gives no hidden states; both read the same GGUF weights)."""
-    first = judge.llms(llm)[0]
-    if first.backend == "openai":
+    reader = judge.llms(llm)[0].hidden_state_reader()
+    if reader is None:
         raise dg.Failure(
             "judge_probe reads an LLM's hidden states, which an OpenAI-style server does not give; "
             "use RECLAKE_JUDGE_KIND=zero-shot with RECLAKE_LLM_BACKEND=openai"
         )
-    return (
-        first.model_copy(update={"runtime": "transformers"})
-        if first.backend == "embedded"
-        else first
-    )
+    return reader
 
 
 def probe_key(reader: LLMResource) -> str:

@@ -2,7 +2,7 @@
 
 item_profiles            dim_items text -> lake/profiles/items/profiles.parquet
 user_profiles            TRAIN interactions only -> lake/profiles/users/profiles.parquet
-item_text_embeddings     profile + title vectors of every item -> lake/embeddings/items.parquet
+item_text_embeddings     profile, title, card and LLM-read card vectors of every item -> lake/embeddings/items.parquet
                          (Feast: item_text_embedding)
 user_profile_embeddings  profile vectors -> lake/embeddings/users.parquet (Feast: user_profile_embedding)
 """
@@ -28,11 +28,12 @@ from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMRe
 from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import query
 from orchestration.defs.llm.daily import DailyRefresh
-from orchestration.defs.llm.vectors import text_encoder
+from orchestration.defs.llm.vectors import card_readings, text_encoder
 
 # 2: untrusted item text is sanitized (#11); 3: unsupported sentences dropped (#19)
 LLM_CODE_VERSION = "3"
-ITEM_VECTORS_CODE_VERSION = "4"  # 4: card_embedding (title, year, genres)
+# 4: card_embedding (title, year, genres); 5: llm_card_embedding (the LLM's hidden states of it)
+ITEM_VECTORS_CODE_VERSION = "5"
 
 
 def _profile_memo(context, lake: LakeResource, llm: LLMResource, kind: str) -> Unchanged:
@@ -107,6 +108,7 @@ def _profile_result(
             "refreshed": stats.generated,
             "deferred": len(stats.deferred),
             "retries": stats.retries,
+            "plain_retries": stats.plain_retries,
             "backend_errors": stats.backend_errors,
             "backend_faults": dg.MetadataValue.json(stats.backend_faults),
             "new_tokens": stats.new_tokens,
@@ -206,12 +208,15 @@ def _write_embeddings(
     code_version=ITEM_VECTORS_CODE_VERSION,
     deps=[item_profiles, "dim_items", "splits"],
     kinds={"pytorch", "parquet"},
-    description="all-MiniLM-L6-v2 vectors (384-d) of each item's profile text, title and card.",
+    description="all-MiniLM-L6-v2 vectors (384-d) of each item's profile text, title and card, and "
+    "the LLM's own hidden states of the card.",
 )
 def item_text_embeddings(
-    context: dg.AssetExecutionContext, lake: LakeResource
+    context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource
 ) -> dg.MaterializeResult:
-    if (memo := Unchanged(context, outputs_present=lake.paths.embeddings("items").exists())).skip:
+    reader = llm.model_dump(include={"backend", "embedded_model", "model_path", "model"})
+    exists = lake.paths.embeddings("items").exists()
+    if (memo := Unchanged(context, config=reader, outputs_present=exists)).skip:
         return memo.result
     profiles, encode = pd.read_parquet(lake.paths.profiles("item")), text_encoder(lake)
     meta = query(
@@ -233,24 +238,20 @@ def item_text_embeddings(
     cutoff = query(
         lake.warehouse_path, "select max(event_ts) as t from main.splits where split = 'train'"
     )["t"].iloc[0]
+    # the card (title, year, genres): what a cold film has before anyone rates it
+    cards = item_card_texts(
+        frame["title"].tolist(), frame["release_year"].tolist(), frame["genres"].tolist()
+    )
+    vectors = {
+        "profile_embedding": encode(frame["profile"].where(has_profile, frame["title"]).tolist()),
+        "title_embedding": encode(frame["title"].tolist()),
+        "card_embedding": encode(cards),
+    }
+    # the LLM reading the card: on films no one rated, 2x the sentence encoder's card (docs/recommenders.md)
+    if (readings := card_readings(lake, llm, cards, context.log.info)) is not None:
+        vectors["llm_card_embedding"] = readings
     table = _embedding_table(
-        "item_id",
-        frame["item_id"],
-        [cutoff] * len(frame),
-        {
-            "profile_embedding": encode(
-                frame["profile"].where(has_profile, frame["title"]).tolist()
-            ),
-            "title_embedding": encode(frame["title"].tolist()),
-            # the card (title, year, genres): what a cold film has before anyone rates it
-            "card_embedding": encode(
-                item_card_texts(
-                    frame["title"].tolist(),
-                    frame["release_year"].tolist(),
-                    frame["genres"].tolist(),
-                )
-            ),
-        },
+        "item_id", frame["item_id"], [cutoff] * len(frame), vectors
     ).append_column("has_profile", pa.array(has_profile.tolist(), pa.bool_()))
     context.log.info(
         f"{int(has_profile.sum())} of {len(frame)} items have an LLM profile; the rest use their title; "

@@ -4,6 +4,9 @@ A day changes a few profiles, but the embedding assets read every profile: witho
 would re-encode all 1,682 ML-100K items (about 20 s here). The vectors are kept by the text's
 sha256 in cache/text_vectors.parquet under the data home. Outside the daily loop every run encodes
 afresh, as before (a batch's padding can move a vector in its last float bits).
+
+card_readings reads the item cards with the LLM itself (its hidden states, as the tuned judge does),
+through the same per-card cache, so the judge and the item vectors pay for a card once.
 """
 
 from __future__ import annotations
@@ -15,9 +18,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from models.common.device import torch_threads
+from models.evaluation.judge_cards import read_cards
 from models.text.embeddings import DIMENSIONS, encode_texts
 from orchestration.core.files import write_parquet_atomic
-from orchestration.core.resources import LakeResource
+from orchestration.core.resources import LakeResource, LLMResource
+
+
+def card_readings(lake: LakeResource, llm: LLMResource, cards: list[str], log) -> np.ndarray | None:
+    """The LLM's unit-length hidden states of each card (models/evaluation/judge_cards.py), cached by
+    card; None where the backend gives no hidden states (an OpenAI-style server)."""
+    reader = llm.hidden_state_reader()
+    if reader is None:
+        log(f"the {llm.backend} backend gives no hidden states: items get no llm_card_embedding")
+        return None
+    backend = reader.load(lake.home_path, log)
+    with torch_threads(reader.torch_threads):
+        return read_cards(backend, cards, reader.cache_dir(lake.home_path), log=log)
 
 
 def text_encoder(lake: LakeResource) -> Callable[[list[str]], np.ndarray]:

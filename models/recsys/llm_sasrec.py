@@ -5,9 +5,8 @@ all-MiniLM embeddings of its title and/or LLM-written profile, from the `llm` gr
 (Sheng et al., 2024) showed that language representations, mapped by a small network, carry
 collaborative signal; here they enrich the IDs, which helps most for items with few interactions.
 Optionally the user's profile vector, mapped the same way, is added to every position's state.
-A film without train rows gets the ID row of its nearest trained film (cold_rows.py), found by
-`neighbour_text` (default: the LLM's own hidden states of the item card), so it can rank where its ID
-knows nothing.
+A film without train rows gets the ID row of its nearest trained film by text (cold_rows.py), so it
+can rank where its ID knows nothing.
 
     model = LLMSASRec(LLMSASRecConfig(item_text="title"), item_text=vectors)   # [n_items, d]
     model.fit(data)
@@ -31,8 +30,6 @@ class LLMSASRecConfig(SASRecConfig):
     text_map: str = "mlp"  # "linear" or "mlp" (two layers, as AlphaRec)
     use_user_profile: bool = False  # add the mapped user-profile vector to the sequence state
     cold_rows: bool = True  # an untrained film borrows a trained film's ID row (cold_rows.py)
-    # the vectors its nearest trained films are found by (item_text_columns); None: item_text's
-    neighbour_text: str | None = "llm_card"
 
 
 class TextMap(nn.Module):
@@ -99,7 +96,9 @@ class LLMSASRec(SASRec):
     ):
         super().__init__(config)
         self.item_text, self.user_text = item_text, user_text
-        self.neighbour_text = neighbour_text  # None: the neighbours are found by item_text
+        # what an untrained film's nearest trained films are found by; None: item_text. The LLM's
+        # card vectors here, under a title + profile map, lend worse rows (docs/recommenders.md)
+        self.neighbour_text = neighbour_text
         if config.use_user_profile and user_text is None and item_text is not None:
             raise ValueError("llm_sasrec: use_user_profile=True needs user profile vectors")
 

@@ -242,9 +242,6 @@ VARIABLES = [
     per_run("RECLAKE_TRAIN_PATIENCE", _integer(1), "training.patience", None, TRAIN),
     per_run("RECLAKE_TRAIN_LLM_ITEM_TEXT", _ITEM_TEXT, "training.llm_item_text", "title+profile"),
     per_run("RECLAKE_TRAIN_LLM_USER_PROFILE", _boolean, "training.llm_use_user_profile", False),
-    per_run(
-        "RECLAKE_TRAIN_LLM_NEIGHBOUR_TEXT", _ITEM_TEXT, "training.llm_neighbour_text", "llm_card"
-    ),
     per_run("RECLAKE_TRAIN_CONTENT_ITEM_TEXT", _ITEM_TEXT, "training.content_item_text", "card"),
     per_run("RECLAKE_TRAIN_POISONING_DEFENCE", _boolean, "training.poisoning_defence", False),
     per_run(

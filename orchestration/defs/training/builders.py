@@ -26,17 +26,8 @@ def _llm_sasrec(training, lake, data):
         **training.overrides(),
         item_text=training.llm_item_text,
         use_user_profile=training.llm_use_user_profile,
-        neighbour_text=training.llm_neighbour_text,
     )
     item_text, versions = _item_vectors(lake, data, config.item_text)
-    # the vectors an untrained film's nearest trained films are found by, recorded with the version
-    neighbour_text, versions["neighbour_text"] = None, config.item_text
-    if config.cold_rows and config.neighbour_text not in (None, config.item_text):
-        try:
-            neighbour_text, _ = _item_vectors(lake, data, config.neighbour_text)
-            versions["neighbour_text"] = config.neighbour_text
-        except ValueError:
-            pass  # no llm_card_embedding: an OpenAI-style server gives no hidden states
     user_text = None
     if config.use_user_profile:
         users_path = lake.paths.embeddings("users")
@@ -44,7 +35,7 @@ def _llm_sasrec(training, lake, data):
             data.users, pd.read_parquet(users_path), "user_id", ["profile_embedding"]
         )
         versions["user_profile_embeddings_sha256"] = sha256_file(users_path)
-    return LLMSASRec(config, item_text, user_text, neighbour_text), versions
+    return LLMSASRec(config, item_text, user_text), versions
 
 
 def _content_retriever(training, lake, data):

@@ -25,7 +25,7 @@ PROTOCOL_ASSETS = ("timeline_evaluation", "cold_item_evaluation", "cold_user_eva
 # the training settings a refit reads (BUILDERS); a change to any other does not re-run it
 REFIT_FIELDS = {
     "device", "seed", "max_epochs", "patience", "llm_item_text", "llm_use_user_profile",
-    "llm_neighbour_text", "content_item_text",
+    "content_item_text",
 }  # fmt: skip
 
 

@@ -64,9 +64,6 @@ class TrainingResource(dg.ConfigurableResource):
     # which item vectors llm_sasrec maps (models/recsys/llm_sasrec.py: item_text_columns)
     llm_item_text: str = "title+profile"
     llm_use_user_profile: bool = False
-    # which item vectors an untrained film's nearest trained films are found by (llm_sasrec's
-    # cold rows); without them (an LLM that gives no hidden states), its item vectors
-    llm_neighbour_text: str = "llm_card"
     # which item vectors content_retriever compares (the same choices)
     content_item_text: str = "card"
     # Leave the users `suspicious_users` flags (likely fake, poisoning accounts) out of what every model

@@ -26,7 +26,8 @@ from models.recsys.sasrec import SASRec, SASRecConfig, SASRecNet
 
 @dataclass
 class LLMSASRecConfig(SASRecConfig):
-    item_text: str = "title+profile"  # which item vectors (item_text_columns): title, profile, card, llm_card, ...
+    # which item vectors (item_text_columns): title, profile, card, llm_card, or two with "+"
+    item_text: str = "title+profile"
     text_map: str = "mlp"  # "linear" or "mlp" (two layers, as AlphaRec)
     use_user_profile: bool = False  # add the mapped user-profile vector to the sequence state
     cold_rows: bool = True  # an untrained film borrows a trained film's ID row (cold_rows.py)
@@ -141,9 +142,8 @@ def text_vectors(
     lookup = frame.set_index(id_column)
     parts = []
     for column in columns:
-        if (
-            column not in lookup.columns
-        ):  # llm_card_embedding: only from an LLM that gives hidden states
+        # llm_card_embedding is there only where the LLM gives hidden states
+        if column not in lookup.columns:
             raise ValueError(
                 f"the vectors have no {column} column (they have {list(lookup.columns)})"
             )

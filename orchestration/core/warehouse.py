@@ -60,12 +60,10 @@ def load_splits(warehouse: Path) -> tuple[SplitData, str]:
     with connect(warehouse) as con:
         frame = con.execute(f"select {SPLIT_COLUMNS} from main.splits").df()
         _, digest = table_fingerprint(con, "splits")
-        has_catalog = (
-            con.execute(
-                "select count(*) from duckdb_tables() where schema_name = 'main' and table_name = 'dim_items'"
-            ).fetchone()[0]
-            or view_sql(con, "dim_items") is not None
-        )
+        has_catalog = con.execute(  # a table, or a view over Spark's parquet
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'main' and table_name = 'dim_items'"
+        ).fetchone()[0]
         catalog = (
             con.execute("select item_id from main.dim_items").df()["item_id"].to_numpy(dtype=str)
             if has_catalog

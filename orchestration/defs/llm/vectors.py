@@ -5,8 +5,8 @@ would re-encode all 1,682 ML-100K items (about 20 s here). The vectors are kept 
 sha256 in cache/text_vectors.parquet under the data home. Outside the daily loop every run encodes
 afresh, as before (a batch's padding can move a vector in its last float bits).
 
-card_readings reads the item cards with the LLM itself (its hidden states, as the tuned judge does),
-through the same per-card cache, so the judge and the item vectors pay for a card once.
+card_readings reads the item cards with the LLM itself (its hidden states, as the tuned judge's
+reader does), through the same cache: a card is read once per model.
 """
 
 from __future__ import annotations

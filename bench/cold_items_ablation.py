@@ -37,7 +37,7 @@ from models.recsys.llm_sasrec import LLMSASRec, item_text_columns, text_vectors
 from models.recsys.sasrec import SASRec
 from orchestration.core.paths import Lake
 from orchestration.core.settings import home_from_env
-from orchestration.core.warehouse import SPLIT_COLUMNS, load_splits, query
+from orchestration.core.warehouse import SPLIT_COLUMNS, catalog_items, load_splits, query
 
 TEXTS = ("card", "profile", "llm", "shuffled", "title+profile")
 MODELS = ("sasrec", "content_retriever", "llm_sasrec")
@@ -83,8 +83,7 @@ def main() -> None:
     warehouse = home / "warehouse.duckdb"
     if args.protocol == "cold":
         frame = query(warehouse, f"select {SPLIT_COLUMNS} from main.cold_item_splits")
-        catalog = query(warehouse, "select item_id from main.dim_items")["item_id"].to_numpy()
-        data = SplitData.from_splits(frame, cold_items=True, catalog=catalog)
+        data = SplitData.from_splits(frame, cold_items=True, catalog=catalog_items(warehouse))
     else:
         data, _ = load_splits(warehouse)
     vectors = item_vectors(home, data)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from models.recsys.data import SplitData
@@ -64,12 +65,13 @@ def load_splits(warehouse: Path) -> tuple[SplitData, str]:
             "select count(*) from information_schema.tables "
             "where table_schema = 'main' and table_name = 'dim_items'"
         ).fetchone()[0]
-        catalog = (
-            con.execute("select item_id from main.dim_items").df()["item_id"].to_numpy(dtype=str)
-            if has_catalog
-            else None
-        )
+    catalog = catalog_items(warehouse) if has_catalog else None
     return SplitData.from_splits(frame, catalog=catalog), digest
+
+
+def catalog_items(warehouse: Path) -> np.ndarray:
+    """Every film of dim_items: the candidates, with or without interactions."""
+    return query(warehouse, "select item_id from main.dim_items")["item_id"].to_numpy(dtype=str)
 
 
 def splits_version(warehouse: Path) -> str:

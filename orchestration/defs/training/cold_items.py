@@ -19,10 +19,10 @@ from orchestration.core.files import write_json_atomic
 from orchestration.core.lineage import run_tags
 from orchestration.core.resources import LakeResource
 from orchestration.core.ui import png_markdown
+from orchestration.core.warehouse import catalog_items
 from orchestration.defs.training import plots
 from orchestration.defs.training.builders import BUILDERS
 from orchestration.defs.training.protocols import (
-    catalog_items,
     protocol_memo,
     read_split,
     refit_all,
@@ -54,7 +54,7 @@ def cold_item_evaluation(
     if memo.skip:
         return memo.result
     frame, splits_version = read_split(lake, "cold_item_splits")
-    data = SplitData.from_splits(frame, cold_items=True, catalog=catalog_items(lake))
+    data = SplitData.from_splits(frame, cold_items=True, catalog=catalog_items(lake.warehouse_path))
     client, data_version, registered = registered_versions(lake)
     seeds = tuple(range(training.seed, training.seed + training.cold_seeds))
     never_trained = int((data.train_counts() == 0).sum())

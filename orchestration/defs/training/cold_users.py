@@ -19,11 +19,10 @@ from orchestration.core.files import write_json_atomic
 from orchestration.core.lineage import run_tags
 from orchestration.core.resources import LakeResource
 from orchestration.core.ui import png_markdown
-from orchestration.core.warehouse import SPLIT_COLUMNS
+from orchestration.core.warehouse import SPLIT_COLUMNS, catalog_items
 from orchestration.defs.training import plots
 from orchestration.defs.training.builders import BUILDERS
 from orchestration.defs.training.protocols import (
-    catalog_items,
     protocol_builders,
     protocol_memo,
     read_split,
@@ -55,7 +54,7 @@ def cold_user_evaluation(
     if memo.skip:
         return memo.result
     frame, splits_version = read_split(lake, "cold_user_splits", f"{SPLIT_COLUMNS}, context_size")
-    datas = cold_user_data(frame, catalog_items(lake))
+    datas = cold_user_data(frame, catalog_items(lake.warehouse_path))
     client, data_version, registered = registered_versions(lake)
     seeds = tuple(range(training.seed, training.seed + training.cold_user_seeds))
     context.log.info(

@@ -5,7 +5,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -48,12 +47,6 @@ def read_split(
         frame = con.execute(f"select {columns} from main.{table}").df()
         _, version = table_fingerprint(con, table)
     return frame, version
-
-
-def catalog_items(lake: LakeResource) -> np.ndarray:
-    """Every film of dim_items: the candidates under the cold protocols, with or without rows."""
-    with connect(lake.warehouse_path) as con:
-        return con.execute("select item_id from main.dim_items").df()["item_id"].to_numpy()
 
 
 def registered_versions(lake: LakeResource) -> tuple[object, str, dict[str, dict]]:

@@ -147,9 +147,9 @@ def test_summary_and_agreement_match_hand_examples():
         trusted["judge_auc"] == 1.0 and trusted["judge_auc_ci"] == [1.0, 1.0] and trusted["trusted"]
     )
     assert trusted["n_consistent_verdicts"] == 2
-    # ... as item scores; its list verdicts cannot be checked (no list holds a test item), so its
-    # win rates are withheld too (tests/test_judge_probe.py has the case where they can)
-    assert not trusted["verdicts_trusted"] and "cannot be checked" in trusted["withheld_reason"]
+    # ... as item scores; its list verdicts were not checked on the evaluator split, so its win
+    # rates are withheld too (tests/test_judge_probe.py has the cases where they are checked)
+    assert not trusted["verdicts_trusted"] and "not checked" in trusted["withheld_reason"]
     assert (
         trusted["champion_win_rate"] is None and trusted["champion_win_rate_order_averaged"] is None
     )
@@ -200,21 +200,31 @@ def test_judge_cases_scores_an_item_in_two_roles_once_with_a_recording_backend()
     backend = RecordingBackend()
     cards = {i: {"title": f"film {i}"} for i in "abcdef"}
     case = JudgeCase(
-        "u1", PROFILE, champion=["a", "b"], baseline=["b", "c"], heldout="a", randoms=["d", "e"]
+        "u1",
+        PROFILE,
+        champion=["a", "b"],
+        baseline=["b", "c"],
+        heldout="a",
+        randoms=["d", "e"],
+        matched=["f", "d"],
     )
     pointwise, pairwise = judge_cases(Judge(backend), [case], cards, cards)
     pointwise_prompts = [c for c in backend.conversations if "candidate item" in c[1]["content"]]
-    assert (
-        len(pointwise_prompts) == 5
-    )  # a, b, c, d, e: "a" (champion + heldout) and "b" (both lists) once
-    assert sorted(pointwise["role"]) == [
-        "baseline",
-        "baseline",
-        "champion",
-        "champion",
-        "heldout",
-        "random",
-        "random",
+    # a, b, c, d, e, f: "a" (champion + heldout), "b" (both lists), "d" (random + matched) once
+    assert len(pointwise_prompts) == 6
+    assert sorted(zip(pointwise["role"], pointwise["item_id"], pointwise["negative_kind"])) == [
+        ("baseline", "b", ""),
+        ("baseline", "c", ""),
+        ("champion", "a", ""),
+        ("champion", "b", ""),
+        ("heldout", "a", ""),
+        # the lists' items other than the held-out one are its in-list negatives
+        ("in_list", "b", "in_list"),
+        ("in_list", "c", "in_list"),
+        ("popularity_matched", "d", "popularity_matched"),
+        ("popularity_matched", "f", "popularity_matched"),
+        ("random", "d", "random"),
+        ("random", "e", "random"),
     ]
     assert pointwise.loc[pointwise["item_id"] == "a", "is_heldout_truth"].all()
     assert list(pairwise["verdict"]) == ["inconsistent"]

@@ -216,7 +216,7 @@ def test_hidden_states_do_not_depend_on_the_batch(embedded):
     assert batch_error < 0.05 * np.linalg.norm(together[0] - together[1])
 
 
-def test_list_verdicts_count_only_when_they_agree_with_held_out_truth():
+def test_list_verdicts_count_only_when_the_evaluator_split_check_earns_them():
     def frames(agreeing: int, n: int = 30):
         point, pair = [], []
         for u in range(n):
@@ -263,14 +263,31 @@ def test_list_verdicts_count_only_when_they_agree_with_held_out_truth():
             )
         return pd.DataFrame(point), pd.DataFrame(pair)
 
-    good = summarize(*frames(agreeing=27))
+    def check(agreement, ci, popular_tau=0.9):
+        # the fields of models/evaluation/evaluator_split.check_evaluator the trust rule reads
+        return {
+            "ladder_tau": {"popular": popular_tau, "random": 1.0},
+            "verdict_truth_agreement": agreement,
+            "verdict_truth_ci": ci,
+            "n_decisive": 1200,
+        }
+
+    good = summarize(*frames(agreeing=27), check(0.7, [0.66, 0.74]))
     assert good["trusted"] and good["verdicts_trusted"] and good["withheld_reason"] is None
-    assert good["verdict_truth_agreement"] == 0.9 and good["verdict_truth_n"] == 30
-    assert good["verdict_truth_ci"] == wilson(27, 30) and good["champion_win_rate"] is not None
+    assert good["verdict_truth_agreement"] == 0.7 and good["n_decisive"] == 1200
+    assert good["ladder_tau"]["popular"] == 0.9 and good["champion_win_rate"] is not None
+    # the nightly pair on its test items, reported beside
+    assert good["test_verdict_truth"]["verdict_truth_agreement"] == 0.9
+    assert good["test_verdict_truth"]["verdict_truth_ci"] == wilson(27, 30)
     # the same trusted item scores with list verdicts no better than a coin: win rates withheld, saying why
-    coin = summarize(*frames(agreeing=15))
+    coin = summarize(*frames(agreeing=27), check(0.51, [0.47, 0.55]))
     assert coin["trusted"] and not coin["verdicts_trusted"] and coin["champion_win_rate"] is None
     assert "not clear of a coin" in coin["withheld_reason"]
+    # ... or that puts popular films above the best list
+    popular = summarize(*frames(agreeing=27), check(0.7, [0.66, 0.74], popular_tau=-0.6))
+    assert not popular["verdicts_trusted"] and "popular ladder" in popular["withheld_reason"]
+    unchecked = summarize(*frames(agreeing=27))
+    assert not unchecked["verdicts_trusted"] and "not checked" in unchecked["withheld_reason"]
     assert verdict_truth_agreement(*frames(agreeing=15))["verdict_truth_agreement"] == 0.5
     low, high = wilson(15, 30)
     assert low < 0.5 < high

@@ -183,33 +183,54 @@ def _pages(n_users: int, models: list[str]) -> tuple[list[SimulatedUser], dict[s
     return users, pages
 
 
-def test_trusted_only_when_the_heldout_pick_rate_and_the_model_order_both_hold():
+def evaluator_check(popular_tau=1.0, random_tau=1.0, agreement=0.7, ci=(0.62, 0.78)):
+    """What models/evaluation/evaluator_split.check_evaluator reports (the fields the rule reads)."""
+    return {
+        "ladder_tau": {"popular": popular_tau, "random": random_tau},
+        "verdict_truth_agreement": agreement,
+        "verdict_truth_ci": list(ci),
+        "n_decisive": 900,
+    }
+
+
+def test_trusted_only_when_the_heldout_pick_rate_the_ladders_and_the_verdicts_all_hold():
     models = ["popularity", "ease", "sasrec", "two_stage"]
     ndcg = {(m, "1"): v for m, v in zip(models, [0.04, 0.07, 0.10, 0.12])}
     users, pages = _pages(60, models)
     agreeing = ScriptedChooser(0.5, dict(zip(models, [0.2, 0.3, 0.4, 0.5])))
-    summary = summarize(simulate(agreeing, users, pages, seed=0).choices, ndcg, K)
+    choices = simulate(agreeing, users, pages, seed=0).choices
+    summary = summarize(choices, ndcg, K, evaluator_check())
     assert (
         summary["trusted"]
         and summary["kendall_tau"] == pytest.approx(1.0)
         and summary["n_models"] == 4
     )
+    assert summary["ladder_tau"] == {"popular": 1.0, "random": 1.0} and summary["n_decisive"] == 900
     assert (
         summary["heldout_pick_rate"] == pytest.approx(0.5) and summary["heldout_pick_ci"][0] > 0.15
     )
     assert summary["pick_rate_by_model"]["sasrec"]["pick_rate"] == pytest.approx(0.4)
+    # the model order against offline NDCG is reported, not a condition of trust
     reversed_ = ScriptedChooser(0.5, dict(zip(models, [0.5, 0.4, 0.3, 0.2])))
-    summary = summarize(simulate(reversed_, users, pages, seed=0).choices, ndcg, K)
-    assert not summary["trusted"] and summary["kendall_tau"] == pytest.approx(-1.0)
-    assert "Kendall tau" in summary["advisory_reason"]
+    summary = summarize(
+        simulate(reversed_, users, pages, seed=0).choices, ndcg, K, evaluator_check()
+    )
+    assert summary["trusted"] and summary["kendall_tau"] == pytest.approx(-1.0)
     blind = ScriptedChooser(
         0.1, dict(zip(models, [0.2, 0.3, 0.4, 0.5]))
     )  # the held-out item at chance
-    summary = summarize(simulate(blind, users, pages, seed=0).choices, ndcg, K)
+    summary = summarize(simulate(blind, users, pages, seed=0).choices, ndcg, K, evaluator_check())
     assert not summary["trusted"] and "held-out pick rate" in summary["advisory_reason"]
-    users, pages = _pages(60, models[:3])
-    summary = summarize(simulate(agreeing, users, pages, seed=0).choices, ndcg, K)
-    assert not summary["trusted"] and "at least 4" in summary["advisory_reason"]
+    # a simulator that loves popular films fails the popular ladder; one at a coin, the verdicts
+    summary = summarize(choices, ndcg, K, evaluator_check(popular_tau=-0.9))
+    assert not summary["trusted"] and "popular ladder's tau is -0.90" in summary["advisory_reason"]
+    summary = summarize(choices, ndcg, K, evaluator_check(agreement=0.52, ci=(0.48, 0.56)))
+    assert not summary["trusted"] and "not clear of a coin" in summary["advisory_reason"]
+    summary = summarize(choices, ndcg, K)
+    assert (
+        not summary["trusted"]
+        and "not checked on the evaluator split" in summary["advisory_reason"]
+    )
 
 
 def test_backend_failure_empty_page_and_missing_profile_are_counted_fault_injected(tmp_path):
@@ -333,10 +354,17 @@ def test_simulated_feedback_partition_in_the_lake_mlflow_and_dagster(ml100k_runs
     assert set(champion_pages["model_version"]) == {str(champion.version)}
     # validation (a) on real ML-100K: the held-out film is picked far above 1/K (bench/simulator.py: 3.7x)
     assert summary["heldout_pick_ci"][0] > 1.5 / summary["page_size"]
+    # the evaluator split's check decides trust (ladders, verdicts against held-out events)
+    check = summary["evaluator_check"]
+    assert check["n_decisive"] > 0 and set(check["ladder_tau"]) == {"popular", "random"}
     assert summary["trusted"] == (
-        summary["kendall_tau"] is not None and summary["kendall_tau"] >= 0.6
+        min(check["ladder_tau"].values()) >= 0.8 and check["verdict_truth_ci"][0] > 0.5
     )
-    assert summary["trusted"] or "Kendall tau" in summary["advisory_reason"]
+    assert (
+        summary["trusted"]
+        or "ladder" in summary["advisory_reason"]
+        or "coin" in summary["advisory_reason"]
+    )
     meta = materializations(runs[-1])["simulated_feedback"]
     assert (
         meta["pick_rate_vs_ndcg"].value.startswith("![")

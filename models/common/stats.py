@@ -21,31 +21,30 @@ def auc(positive, negative) -> float:
 
 
 def auc_interval(
-    pointwise: pd.DataFrame, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+    pointwise: pd.DataFrame,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+    negative: str = "random",
+    score: str = "score",
 ) -> list[float]:
-    """Percentile bootstrap of the pooled held-out-vs-random AUC, resampling users (a user's items
-    are not independent draws). Pair counts between every two users are computed once, so each
-    resample is two matrix products: AUC = w'Cw / ((w.P)(w.N)) for user multiplicities w."""
-    frame = pointwise[pointwise["role"].isin(["heldout", "random"])]
+    """Percentile bootstrap of the pooled held-out-vs-`negative` AUC (rows by `role`), resampling
+    users (a user's items are not independent draws). Pair counts between every two users are
+    computed once, so each resample is two matrix products: AUC = w'Cw / ((w.P)(w.N)) for user
+    multiplicities w."""
+    frame = pointwise[pointwise["role"].isin(["heldout", negative])]
     users = sorted(frame["user_id"].unique())
-    pos = [
-        frame.loc[(frame["user_id"] == u) & (frame["role"] == "heldout"), "score"].to_numpy(float)
-        for u in users
-    ]
-    neg = [
-        frame.loc[(frame["user_id"] == u) & (frame["role"] == "random"), "score"].to_numpy(float)
-        for u in users
-    ]
-    wins = np.array(
-        [
-            [
-                ((p[:, None] > n[None, :]).sum() + 0.5 * (p[:, None] == n[None, :]).sum())
-                for n in neg
-            ]
-            for p in pos
-        ]
-    )
-    n_pos, n_neg = np.array([len(p) for p in pos], float), np.array([len(n) for n in neg], float)
+    code = frame["user_id"].map({u: n for n, u in enumerate(users)}).to_numpy()
+    is_pos = (frame["role"] == "heldout").to_numpy()
+    values = frame[score].to_numpy(float)
+    neg_scores, neg_users = values[~is_pos], code[~is_pos]
+    # wins[i, j]: pairs where a positive of user i outscores a negative of user j (ties half)
+    wins = np.zeros((len(users), len(users)))
+    for user, value in zip(code[is_pos], values[is_pos]):
+        wins[user] += np.bincount(neg_users[neg_scores < value], minlength=len(users))
+        wins[user] += 0.5 * np.bincount(neg_users[neg_scores == value], minlength=len(users))
+    n_pos = np.bincount(code[is_pos], minlength=len(users)).astype(float)
+    n_neg = np.bincount(neg_users, minlength=len(users)).astype(float)
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(len(users), np.full(len(users), 1 / len(users)), size=n_boot).astype(
         float

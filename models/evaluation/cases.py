@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from models.evaluation.judge import JudgeCase
+from models.evaluation.negatives import popularity_deciles, popularity_matched
 
 
 def sample_users(activity: pd.Series, n: int, seed: int, strata: int = 4) -> list[str]:
@@ -57,7 +58,8 @@ def judge_cases_for(
 ) -> list[JudgeCase]:
     """The nightly judge's cases from a `models.recsys.data.SplitData`: users with a test item, both
     lists and (when a judge reads it) a profile, sampled by train activity; each with its test item,
-    `n_random` random items it had not rated by then and its history up to the valid item."""
+    `n_random` random items it had not rated by then, as many of the test item's popularity decile
+    and its history up to the valid item."""
     eligible = [
         u
         for u in data.eval_users("test")
@@ -77,11 +79,15 @@ def judge_cases_for(
         )
     index = {user_id: u for u, user_id in enumerate(data.users)}
     rng = np.random.default_rng(seed)
+    # a second stream, so the random negatives stay what they were before matched ones existed
+    matched_rng = np.random.default_rng([seed, 1])
+    deciles = popularity_deciles(data.train_counts())
     cases = []
     for user_id in sample_split_users(data, eligible, n_users, seed):
         u = index[user_id]
         seen = np.append(data.histories([u], "test")[0], data.test[u])
         randoms = random_unseen(rng, data.n_items, seen, n_random)
+        matched = popularity_matched(matched_rng, deciles, data.test[u], seen, n_random)
         cases.append(
             JudgeCase(
                 user_id,
@@ -91,6 +97,7 @@ def judge_cases_for(
                 str(data.items[data.test[u]]),
                 [str(data.items[i]) for i in randoms],
                 history=[str(data.items[i]) for i in seen[:-1]],
+                matched=[str(data.items[i]) for i in matched],
             )
         )
     return cases

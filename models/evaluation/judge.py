@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from models.common.progress import bar
+from models.evaluation.negatives import NEGATIVE_KINDS, in_list
 from models.llm.base import LLMBackend
 from models.llm.templates import PromptTemplate
 
@@ -102,11 +103,22 @@ class JudgeCase:
     heldout: str  # the user's test item
     randoms: list[str] = field(default_factory=list)  # unseen items: the negatives of judge_auc
     history: list[str] = field(default_factory=list)  # what the user rated before the held-out item
+    # unseen items of the held-out item's popularity decile (models/evaluation/negatives.py)
+    matched: list[str] = field(default_factory=list)
+
+    @property
+    def in_list(self) -> list[str]:
+        """The negatives the two lists put forward: their items other than the held-out one."""
+        return in_list([self.champion, self.baseline], self.heldout, [])
 
     @property
     def items(self) -> list[str]:
         """Every item the case names, once, in role order (an item in two roles is scored once)."""
-        return list(dict.fromkeys([*self.champion, *self.baseline, self.heldout, *self.randoms]))
+        return list(
+            dict.fromkeys(
+                [*self.champion, *self.baseline, self.heldout, *self.randoms, *self.matched]
+            )
+        )
 
 
 def judge_cases(
@@ -129,6 +141,8 @@ def judge_cases(
             + [(i, "baseline") for i in case.baseline]
             + [(case.heldout, "heldout")]
             + [(i, "random") for i in case.randoms]
+            + [(i, "popularity_matched") for i in case.matched]
+            + [(i, "in_list") for i in case.in_list]
         )
         try:
             score_of, verdict = judge.judge_case(case, cards, list_cards)
@@ -155,6 +169,7 @@ def judge_cases(
                 "user_id": case.user_id,
                 "item_id": item,
                 "role": role,
+                "negative_kind": role if role in NEGATIVE_KINDS else "",
                 "score": float(score_of[item]),
                 "is_heldout_truth": item == case.heldout,
             }

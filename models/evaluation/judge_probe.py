@@ -7,8 +7,10 @@ and learns the verdict from behaviour:
     item_card_texts, read_cards          what the LLM reads of an item and its hidden-state vectors
                                          (judge_cards.py)
     train_examples(data, config)         from TRAIN only: each user's last `targets_per_user` train
-                                         items (positives) and random items outside their train
-                                         history (negatives), each with the train items before them
+                                         items (positives) and items outside their train history
+                                         (negatives of `config.negative_kinds`: random, of the
+                                         positive's popularity decile, or popularity's top unseen),
+                                         each with the train items before them
     fit_probe(vectors, data, config)     logistic regression on [user * item, item, user], where an
                                          item is its card's hidden state and a user the mean of their
                                          history's items
@@ -28,6 +30,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from models.common.stats import auc
+from models.evaluation.negatives import popularity_deciles, popularity_matched, top_unseen
 from models.recsys.data import SplitData, mean_vectors
 from models.recsys.pair_probe import Probe, pair_features
 
@@ -36,7 +39,11 @@ from models.recsys.pair_probe import Probe, pair_features
 class ProbeConfig:
     # the last train items of each user that the probe learns to pick out
     targets_per_user: int = 10
-    negatives_per_target: int = 4  # random items outside the user's train history, per positive
+    negatives_per_target: int = 4  # items outside the user's train history, per positive
+    # which negatives, taken in turn: "random" (uniform), "popularity_matched" (the positive's
+    # popularity decile, so popularity cannot tell them apart) and "popular" (popularity's top
+    # unseen items: what a popularity list would show). Random alone teaches popularity.
+    negative_kinds: tuple[str, ...] = ("random",)
     # train items kept as history; a shorter user gives fewer targets, none below this
     min_history: int = 2
     l2_c: float = 0.05  # inverse L2 strength; 0.01-0.2 gave valid AUCs within 0.01 of each other
@@ -46,9 +53,18 @@ class ProbeConfig:
 def train_examples(
     data: SplitData, config: ProbeConfig
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """(histories, item indices, labels) from the train split alone. Negatives are drawn from all
-    items outside the user's train history: excluding the valid/test items would mean reading them."""
+    """(histories, item indices, labels) from the train split alone. Negatives come from all items
+    outside the user's train history: excluding the valid/test items would mean reading them."""
     rng = np.random.default_rng(config.seed)
+    counts = data.train_counts()
+    deciles, by_popularity = popularity_deciles(counts), np.argsort(-counts, kind="stable")
+    unknown = set(config.negative_kinds) - {"random", "popularity_matched", "popular"}
+    if unknown or not config.negative_kinds:
+        raise ValueError(f"negative_kinds {config.negative_kinds}: unknown kind(s) {unknown}")
+    kinds = [
+        config.negative_kinds[n % len(config.negative_kinds)]
+        for n in range(config.negatives_per_target)
+    ]
     histories, items, labels = [], [], []
     for sequence in data.train:
         n_targets = min(config.targets_per_user, len(sequence) - config.min_history)
@@ -58,10 +74,19 @@ def train_examples(
         seen = np.zeros(data.n_items, bool)
         seen[sequence] = True
         candidates = np.flatnonzero(~seen)
+        popular = top_unseen(by_popularity, sequence, 50)
         for target in targets:
-            negatives = rng.choice(
-                candidates, size=min(config.negatives_per_target, len(candidates)), replace=False
-            )
+            negatives = []
+            for kind in dict.fromkeys(kinds):
+                n = kinds.count(kind)
+                if kind == "random":
+                    pool = np.setdiff1d(candidates, negatives)
+                    negatives += list(rng.choice(pool, size=min(n, len(pool)), replace=False))
+                elif kind == "popularity_matched":
+                    negatives += list(popularity_matched(rng, deciles, target, sequence, n))
+                else:
+                    pool = np.setdiff1d(popular, negatives)
+                    negatives += list(rng.choice(pool, size=min(n, len(pool)), replace=False))
             histories += [history] * (1 + len(negatives))
             items += [target, *negatives]
             labels += [1] + [0] * len(negatives)

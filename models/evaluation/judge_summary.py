@@ -1,8 +1,9 @@
 """What the judge's scores say (models/evaluation/judge.py scores them), calibrated on truth:
 
-    summarize(pointwise, pairwise)              judge_auc (+ CI, `trusted`), position_bias_rate, win rates
-                                                (withheld, with the reason, when the judge is not trusted)
-    verdict_truth_agreement(pointwise, pairwise)   the list verdict against held-out truth
+    summarize(pointwise, pairwise, evaluator)   judge_auc (+ CI, `trusted`), AUC by kind of negative,
+                                                position_bias_rate, win rates (withheld, with the
+                                                reason, unless the evaluator check earns them)
+    verdict_truth_agreement(pointwise, pairwise)   the nightly pair's verdict against the test items
     agreement(frames_a, frames_b)               how far two judges agree (the multi-judge option)
 
 judge_auc (how often the held-out test item outscores a random unseen item) and its interval over
@@ -12,16 +13,22 @@ users come from models/common/stats.py.
 import pandas as pd
 
 from models.common.stats import auc, auc_interval, wilson
+from models.evaluation.evaluator_split import verdicts_earned
 from models.evaluation.judge import UNJUDGED
+from models.evaluation.negatives import auc_by_negatives
 
 # A judge is trusted when the 95% interval of its AUC (held-out item vs random unseen items) lies
 # clear of chance by a margin: lower bound >= 0.60. Below that its verdicts are not results.
 TRUST_AUC_LOWER = 0.60
 
 
-def summarize(pointwise: pd.DataFrame, pairwise: pd.DataFrame) -> dict:
+def summarize(
+    pointwise: pd.DataFrame, pairwise: pd.DataFrame, evaluator: dict | None = None
+) -> dict:
     """The judge's calibration against truth and its verdict on champion vs baseline (over the users
-    it judged; those its backend failed on are counted as `unjudged_users`)."""
+    it judged; those its backend failed on are counted as `unjudged_users`). `evaluator` is this
+    judge's check on the evaluator split (models/evaluation/evaluator_split.py): without one passed,
+    win rates are withheld."""
     unjudged = pairwise[pairwise["verdict"] == UNJUDGED]
     pairwise = pairwise[pairwise["verdict"] != UNJUDGED]
     if pairwise.empty:
@@ -36,33 +43,35 @@ def summarize(pointwise: pd.DataFrame, pairwise: pd.DataFrame) -> dict:
     )
     interval = auc_interval(pointwise)
     trusted = interval[0] >= TRUST_AUC_LOWER
-    truth = verdict_truth_agreement(pointwise, pairwise)
     # a trusted scorer of items may still misjudge whole lists (a judge weaker than the models it
-    # compares leans to what it knows best); its list verdicts count only when they beat a coin
-    # against held-out truth at 95%
-    verdicts_trusted = (
-        trusted and truth["verdict_truth_ci"] is not None and truth["verdict_truth_ci"][0] > 0.5
-    )
+    # compares leans to what it knows best, e.g. popular films); its list verdicts count only when
+    # it orders both ladders and agrees with held-out events beyond a coin
+    earned, why_not = verdicts_earned(evaluator)
+    verdicts_trusted = trusted and earned
     if not trusted:
         reason = (
             f"judge_auc {judge_auc:.3f}, 95% CI [{interval[0]:.2f}, {interval[1]:.2f}]: the lower bound is below "
             f"{TRUST_AUC_LOWER:.2f}, so this judge's verdicts are not results"
         )
-    elif not verdicts_trusted:
-        reason = (
-            "no user's test item is in exactly one of the two lists, so the list verdict cannot be checked"
-            if truth["verdict_truth_ci"] is None
-            else f"the list verdict agrees with held-out truth on {truth['verdict_truth_agreement']:.2f} "
-            f"[{truth['verdict_truth_ci'][0]:.2f}, {truth['verdict_truth_ci'][1]:.2f}] of "
-            f"{truth['verdict_truth_n']} users: not clear of a coin's 0.5, so win rates are not results"
-        )
     else:
-        reason = None
+        reason = None if earned else f"{why_not}: win rates are not results"
+    truth = (
+        {
+            "verdict_truth_agreement": evaluator["verdict_truth_agreement"],
+            "verdict_truth_n": evaluator["n_decisive"],
+            "verdict_truth_ci": evaluator["verdict_truth_ci"],
+        }
+        if evaluator
+        else {"verdict_truth_agreement": None, "verdict_truth_n": 0, "verdict_truth_ci": None}
+    )
     return {
         "n_users": int(pairwise["user_id"].nunique()),
         "unjudged_users": int(len(unjudged)),
         "judge_auc": judge_auc,
         "judge_auc_ci": interval,
+        "auc_by_negatives": auc_by_negatives(pointwise)
+        if "item_train_count" in pointwise.columns
+        else {},
         "trusted": bool(trusted),
         "verdicts_trusted": bool(verdicts_trusted),
         "withheld_reason": reason,
@@ -83,7 +92,13 @@ def summarize(pointwise: pd.DataFrame, pairwise: pd.DataFrame) -> dict:
             role: round(float(v), 4)
             for role, v in pointwise.groupby("role")["score"].mean().items()
         },
+        # the evaluator split's figures (every pair of models, held-out events) ...
         **truth,
+        "n_decisive": truth["verdict_truth_n"],
+        "ladder_tau": evaluator["ladder_tau"] if evaluator else None,
+        "evaluator_check": evaluator,
+        # ... and the nightly pair's, on each sampled user's one test item
+        "test_verdict_truth": verdict_truth_agreement(pointwise, pairwise),
     }
 
 

@@ -21,10 +21,12 @@ POINTWISE_COLUMNS = [
     "user_id",
     "item_id",
     "role",
+    "negative_kind",
     "model_name",
     "model_version",
     "score",
     "is_heldout_truth",
+    "item_train_count",
 ]
 
 
@@ -72,16 +74,32 @@ def judge_report(
     kind: str,
     config: dict,
     date: str,
+    train_counts: dict[str, int],
+    evaluator: dict | None = None,
 ) -> JudgeReport:
     """The frames and summary of one night's judging: the first judge's figures at the top, every
-    judge's under `judges`, two judges' agreement when there is a second one."""
+    judge's under `judges`, two judges' agreement when there is a second one. `train_counts` give
+    each item's popularity (the bar each AUC is shown beside); `evaluator` is the first judge's
+    check on the evaluator split (models/evaluation/evaluator_split.py), which earns its win rates."""
+    results = [
+        (
+            points.assign(item_train_count=points["item_id"].map(train_counts).fillna(0))
+            if "item_id" in points
+            else points,
+            pairs,
+        )
+        for points, pairs in results
+    ]
     pointwise = frames_for_contract(
         pd.concat([p for p, _ in results], ignore_index=True), compared.names()
     )
     pairwise = pd.concat([p for _, p in results], ignore_index=True).assign(
         champion_version=compared.champion_version, baseline_version=compared.baseline_version
     )
-    per_judge = {j.name: summarize(*frames) for j, frames in zip(judges, results)}
+    per_judge = {
+        j.name: summarize(*frames, evaluator if n == 0 else None)
+        for n, (j, frames) in enumerate(zip(judges, results))
+    }
     first = per_judge[judges[0].name]
     if kind == "probe":  # its scores are probabilities: how well do they match the test truth?
         truth = results[0][0][results[0][0]["role"].isin(["heldout", "random"])]
@@ -131,6 +149,13 @@ def judge_metrics(summary: dict) -> dict[str, float]:
     }
     if summary["verdict_truth_agreement"] is not None:
         metrics["verdict_truth_agreement"] = summary["verdict_truth_agreement"]
+        metrics["n_decisive"] = summary["n_decisive"]
+    for kind, figures in summary.get("auc_by_negatives", {}).items():
+        metrics[f"auc_{kind}"] = figures["auc"]
+        metrics[f"popularity_auc_{kind}"] = figures["popularity_auc"]
+    for ladder, tau in (summary.get("ladder_tau") or {}).items():
+        if tau is not None:
+            metrics[f"ladder_tau_{ladder}"] = tau
     if "test_ece" in summary:
         metrics["test_ece"] = summary["test_ece"]
     if summary["champion_win_rate"] is not None:
@@ -148,7 +173,7 @@ def judge_log_line(summary: dict) -> str:
         f"{summary['position_bias_rate']:.2f}, "
         + (
             f"champion win rate {summary['champion_win_rate']}"
-            if summary["trusted"]
+            if summary["verdicts_trusted"]
             else f"verdicts withheld: {summary['withheld_reason']}"
         )
     )

@@ -10,9 +10,11 @@ simulator_choosers.py.
                             intervals, Kendall tau against offline NDCG@10, pick rate by position,
                             `trusted` (both validations pass) or the reason its numbers are advisory
 
-Validation (the issue's rule): the held-out test item among K-1 random unseen items is picked
-(given a pick) with a 95% interval above 1.5/K, and the models' simulated pick rates order them
-like their offline test NDCG@10 (Kendall tau >= 0.6 over at least 4 model versions).
+Validation: the held-out test item among K-1 random unseen items is picked (given a pick) with a
+95% interval above 1.5/K, and on the evaluator split (models/evaluation/evaluator_split.py) the
+simulator orders both ladders (Kendall tau >= 0.8) and prefers, user by user, the list that holds
+more of their held-out events beyond a coin (interval above 0.5). Kendall tau of the models' pick
+rates against their offline test NDCG@10 is reported beside.
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ import pandas as pd
 
 from models.common.progress import bar
 from models.common.stats import bootstrap_mean, kendall_tau
+from models.evaluation.evaluator_split import verdicts_earned
 from models.evaluation.simulator_inputs import HELDOUT_PAGE, MODEL_PAGE, Page, SimulatedUser
 
-TRUST_TAU = 0.6
 TRUST_PICK_RATE_TIMES_CHANCE = 1.5  # the held-out pick rate's lower bound must exceed 1.5/K
-MIN_MODELS = 4  # fewer model versions make Kendall tau too coarse to mean anything
 
 
 @dataclass
@@ -126,11 +127,15 @@ def page_pick_rates(choices: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarize(
-    choices: pd.DataFrame, offline_ndcg: dict[tuple[str, str], float], page_size: int
+    choices: pd.DataFrame,
+    offline_ndcg: dict[tuple[str, str], float],
+    page_size: int,
+    evaluator: dict | None = None,
 ) -> dict:
     """The validation figures, pick rates per model and the trust decision (see the module doc).
     Pick rates are the simulator's expected ones (its choice probabilities averaged over users), so
-    the dice add no noise; the sampled choices are in choices.parquet."""
+    the dice add no noise; the sampled choices are in choices.parquet. `evaluator` is the
+    simulator's check on the evaluator split (models/evaluation/evaluator_split.py)."""
     pages = page_pick_rates(choices)
     chance = 1.0 / page_size
     held = pages[pages["page_kind"] == HELDOUT_PAGE].dropna(subset=["heldout_given_pick"])
@@ -185,15 +190,9 @@ def summarize(
             f"held-out pick rate {heldout_rate:.3f} [{heldout_ci[0]:.3f}, {heldout_ci[1]:.3f}]: the lower "
             f"bound is not above {TRUST_PICK_RATE_TIMES_CHANCE:g}/K = {TRUST_PICK_RATE_TIMES_CHANCE * chance:.3f}"
         )
-    if len(scored) < MIN_MODELS:
-        reasons.append(
-            f"{len(scored)} model versions with an offline NDCG@10: at least {MIN_MODELS} are needed"
-        )
-    elif tau is None or tau < TRUST_TAU:
-        reasons.append(
-            f"Kendall tau of pick rate vs offline NDCG@10 is {tau if tau is None else round(tau, 3)} "
-            f"over {len(scored)} models: below {TRUST_TAU}"
-        )
+    earned, why_not = verdicts_earned(evaluator)
+    if not earned:
+        reasons.append(why_not)
     return {
         "page_size": page_size,
         "chance_pick_rate": chance,
@@ -211,6 +210,11 @@ def summarize(
         "position_max_over_min": float(by_position.max() / by_position.min())
         if len(by_position) and by_position.min() > 0
         else None,
+        "ladder_tau": evaluator["ladder_tau"] if evaluator else None,
+        "n_decisive": evaluator["n_decisive"] if evaluator else 0,
+        "verdict_truth_agreement": evaluator["verdict_truth_agreement"] if evaluator else None,
+        "verdict_truth_ci": evaluator["verdict_truth_ci"] if evaluator else None,
+        "evaluator_check": evaluator,
         "trusted": not reasons,
         "advisory_reason": "; ".join(reasons) or None,
     }

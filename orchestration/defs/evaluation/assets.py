@@ -23,6 +23,7 @@ from orchestration.core.partitions import daily_partitions
 from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMResource
 from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import load_splits
+from orchestration.defs.evaluation.evaluator_checks import EVALUATOR_SYSTEMS, check_judge
 from orchestration.defs.evaluation.inputs import item_cards
 from orchestration.defs.evaluation.judging import (
     judge_metadata,
@@ -35,8 +36,9 @@ from orchestration.defs.evaluation.resources import JudgeResource, JudgeRunConfi
 from orchestration.defs.evaluation.simulated_feedback import simulated_feedback
 from orchestration.defs.evaluation.tuned_judge import judge_probe
 
-# 2: item cards are sanitized (#11); 3: the tuned judge, histories in cases
-EVALUATION_CODE_VERSION = "3"
+# 2: item cards are sanitized (#11); 3: the tuned judge, histories in cases; 4: negatives by kind,
+# the evaluator split's check (#35)
+EVALUATION_CODE_VERSION = "4"
 BASELINE_MODEL = "popularity"
 
 
@@ -86,6 +88,12 @@ def judge_evaluations(
     cards, list_cards = item_cards(lake, judge.item_profile_chars)
     with torch_threads(llm.torch_threads):
         results = [judge_cases(j, cases, cards, list_cards, context.log.info) for j in judges]
+        # the tuned judge earns its win rates on the evaluator split; a zero-shot one is not checked
+        evaluator = (
+            check_judge(client, data, data_version, judge, judges[0], out / EVALUATOR_SYSTEMS)
+            if judge.kind == "probe"
+            else None
+        )
     report = judge_report(
         judges,
         results,
@@ -93,6 +101,8 @@ def judge_evaluations(
         kind=judge.kind,
         config={k: getattr(judge, k) for k in ("n_users", "k", "n_random", "seed")},
         date=date,
+        train_counts=dict(zip(map(str, data.items), data.train_counts().tolist())),
+        evaluator=evaluator,
     )
     for name, frame in (("pointwise", report.pointwise), ("pairwise", report.pairwise)):
         table = pa.Table.from_pandas(frame, preserve_index=False)

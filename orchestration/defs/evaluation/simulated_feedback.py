@@ -21,6 +21,7 @@ from orchestration.core.files import write_json_atomic, write_parquet_atomic
 from orchestration.core.partitions import daily_partitions
 from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMResource
 from orchestration.core.unchanged import Unchanged
+from orchestration.defs.evaluation.evaluator_checks import EVALUATOR_SYSTEMS
 from orchestration.defs.evaluation.resources import (
     JudgeResource,
     SimulatorResource,
@@ -35,7 +36,7 @@ from orchestration.defs.evaluation.simulation import (
 )
 from orchestration.defs.evaluation.tuned_judge import judge_probe
 
-SIMULATOR_CODE_VERSION = "1"
+SIMULATOR_CODE_VERSION = "2"  # 2: the evaluator split's check (#35)
 
 
 @dg.asset(
@@ -74,7 +75,8 @@ def simulated_feedback(
     if memo.skip:
         return memo.result
     client = registry.connect(lake.paths.mlflow_dir)
-    simulation, summary = simulate_home(lake, llm, judge, simulator, context.log.info)
+    systems = lake.paths.judge_evaluations(date) / EVALUATOR_SYSTEMS  # the judge's, same night
+    simulation, summary = simulate_home(lake, llm, judge, simulator, context.log.info, systems)
     summary = {"date": date, **summary}
     write_parquet_atomic(
         pa.Table.from_pandas(simulation.choices[CHOICE_COLUMNS], preserve_index=False),

@@ -25,6 +25,7 @@ from orchestration.core.resources import LakeResource, LLMResource
 from orchestration.core.ui import png_markdown
 from orchestration.core.warehouse import load_splits
 from orchestration.defs.evaluation import plots
+from orchestration.defs.evaluation.evaluator_checks import check_simulator
 from orchestration.defs.evaluation.inputs import eval_topk, item_names_and_cards, user_profiles
 from orchestration.defs.evaluation.resources import JudgeResource, SimulatorResource
 from orchestration.defs.evaluation.tuned_judge import probe_key, reader_llm
@@ -94,9 +95,12 @@ def simulate_home(
     judge: JudgeResource,
     simulator: SimulatorResource,
     log=print,
+    systems_path: Path | None = None,
 ):
     """The whole simulation on a data home's current data (the asset's work, and the bench's):
-    the Simulation and its summary (models.evaluation.simulator.summarize, plus run facts)."""
+    the Simulation and its summary (models.evaluation.simulator.summarize, plus run facts). The
+    tuned simulator is checked on the evaluator split against the lists at `systems_path` (the
+    night's judge wrote them), or lists scored here when there is no such file."""
     client = registry.connect(lake.paths.mlflow_dir)
     data, data_version = load_splits(lake.warehouse_path)
     champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS)
@@ -146,6 +150,12 @@ def simulate_home(
     seconds = time.perf_counter() - started
     if simulation.choices.empty:
         raise dg.Failure(f"simulated_feedback: no user was simulated: {simulation.unsimulated}")
+    evaluator = None
+    if simulator.kind == "probe":
+        started = time.perf_counter()
+        probe_path = lake.paths.judge_probe(probe_key(reader_llm(judge, llm)))
+        evaluator = check_simulator(client, data, data_version, judge, probe_path, systems_path)
+        log(f"evaluator split check: {time.perf_counter() - started:.0f} s")
     summary = {
         "simulator": chooser.name,
         "kind": simulator.kind,
@@ -153,6 +163,7 @@ def simulate_home(
             simulation.choices,
             {(v["model_name"], v["version"]): v["test_ndcg_at_10"] for v in versions},
             simulator.page_size,
+            evaluator,
         ),
         "unsimulated_users": sum(simulation.unsimulated.values()),
         "unsimulated_reasons": simulation.unsimulated,

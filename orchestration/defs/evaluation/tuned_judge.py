@@ -34,6 +34,11 @@ from orchestration.defs.evaluation.resources import JudgeResource
 PROBE_CODE_VERSION = "1"
 
 
+def probe_config(judge: JudgeResource) -> ProbeConfig:
+    """The probe's settings: the nightly fit and the evaluator split's refit use the same."""
+    return ProbeConfig(seed=judge.seed)
+
+
 def reader_llm(judge: JudgeResource, llm: LLMResource) -> LLMResource:
     """The LLM whose hidden states the probe reads: the judge's first LLM, on the transformers
     runtime (llama.cpp's server gives no hidden states; both read the same GGUF weights)."""
@@ -126,7 +131,7 @@ def judge_probe(
     context: dg.AssetExecutionContext, lake: LakeResource, llm: LLMResource, judge: JudgeResource
 ) -> dg.MaterializeResult:
     reader = reader_llm(judge, llm)
-    config = ProbeConfig(seed=judge.seed)
+    config = probe_config(judge)
     path = lake.paths.judge_probe(probe_key(reader))
     settings = {
         "reader": reader.model_dump(include={"backend", "embedded_model", "model_path"}),

@@ -138,6 +138,15 @@ def materialize_online(
     windows = {}
     for view_name, facts in sources.items():
         view = store.get_feature_view(view_name)
+        if pd.isna(facts["min_ts"]):  # e.g. no user profile yet (an LLM budget of 0)
+            windows[view_name] = {
+                "start": None,
+                "end": None,
+                "full_refresh": False,
+                "skipped": True,
+            }
+            log(f"{view_name}: its source has no rows yet; nothing to load")
+            continue
         end = facts["max_ts"].to_pydatetime() + timedelta(seconds=1)
         start = facts["min_ts"].to_pydatetime()
         reload_all = full_refresh or loaded.get(view_name) != facts["sha256"]

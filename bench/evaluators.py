@@ -9,6 +9,10 @@ random unseen films, films of the same popularity decile, and the films the home
 ranked in their top 10 from the train history (in-list). Each AUC has its 95% interval over users
 and popularity's AUC on the same pairs. The item vectors are the judge's own (judge_probe's .npz),
 so the data home (--home, default RECLAKE_HOME) must have judge_probe and the models materialized.
+
+evaluators: the judge and the simulator refitted on the evaluator split with each mix of training
+negatives, checked on the lists evaluator_split_lists wrote (materialize it first): both ladders,
+verdict agreement over every pair of models, model order against offline NDCG@10.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from models.evaluation.negatives import popularity_matched as matched
 from models.recsys.pair_probe import Probe
 from orchestration.core.resources import LakeResource
 from orchestration.core.warehouse import load_splits
-from orchestration.defs.evaluation.evaluator_checks import evaluator_systems, model_lists
+from orchestration.defs.evaluation.evaluator_checks import evaluator_lists
 
 
 def judge_vectors(lake: LakeResource, items: np.ndarray) -> np.ndarray:
@@ -46,6 +50,23 @@ def judge_vectors(lake: LakeResource, items: np.ndarray) -> np.ndarray:
     _, vectors, item_ids = Probe.read(path)
     index = {item: n for n, item in enumerate(item_ids)}
     return vectors[[index[str(i)] for i in items]]
+
+
+def model_lists(client, data, data_version: str, users, histories, k: int = 10) -> tuple:
+    """Each registered model's top-k per user (item indices, `users` order) from `histories`."""
+    index = {item: n for n, item in enumerate(data.items)}
+    lists = {}
+    for row in registry.latest_versions(client, data_version):
+        if row["model_name"] == "two_stage":  # needs Feast features as of the history
+            continue
+        saved = registry.load_version(client, row["version"])
+        frame = saved.recommend_histories(data.users[users], histories, k)
+        by_user = {
+            user: [index[i] for i in group.sort_values("rank")["item_id"]]
+            for user, group in frame.groupby("user_id")
+        }
+        lists[row["model_name"]] = [by_user.get(data.users[u], []) for u in users]
+    return lists, None
 
 
 def negatives_frame(data, users, stage: str, lists: dict, n: int, seed: int) -> pd.DataFrame:
@@ -109,8 +130,10 @@ def evaluators(args, lake: LakeResource) -> dict:
     data, data_version = load_splits(lake.warehouse_path)
     vectors = judge_vectors(lake, data.items)
     split = evaluator_split(data, n_heldout=args.heldout)
-    client = registry.connect(lake.paths.mlflow_dir)
-    systems, offline, best = evaluator_systems(client, data, data_version, split, args.seed)
+    lists = evaluator_lists(lake, split, data, data_version)
+    if isinstance(lists, str):
+        raise SystemExit(lists)
+    systems, offline, best = lists
     out = {"users": len(split.users), "heldout_events": args.heldout, "best_model": best}
     for mix in args.kinds:
         started = time.perf_counter()

@@ -290,3 +290,29 @@ def test_text_embedding_views_serve_the_profile_vectors(store, home):
     stored = pd.read_parquet(home / "lake" / "embeddings" / "users.parquet").set_index("user_id")
     assert np.allclose(user_vector, stored.loc["1", "profile_embedding"], atol=1e-6)
     assert np.linalg.norm(item_vector) == pytest.approx(1.0, abs=1e-3)  # unit vectors: cosine = dot
+
+
+def test_an_empty_source_is_skipped_not_materialized_fault_injected_stub_store(tmp_path):
+    """An LLM budget of 0 leaves the profile vectors empty: their min/max timestamps are NaT, which
+    Feast's materialize cannot take. The view is skipped, saying so; the others still load."""
+
+    class StubStore:  # records what would be materialized
+        def __init__(self):
+            self.materialized = []
+
+        def get_feature_view(self, name):
+            return type("View", (), {"most_recent_end_time": None})()
+
+        def materialize(self, start_date, end_date, feature_views):
+            self.materialized += feature_views
+
+    stamp = pd.Timestamp("1998-04-22", tz="UTC")
+    sources = {
+        "user_profile_embeddings": {"min_ts": pd.NaT, "max_ts": pd.NaT, "sha256": "a"},
+        "item_stats": {"min_ts": stamp, "max_ts": stamp, "sha256": "b"},
+    }
+    said, stub = [], StubStore()
+    windows = feast_store.materialize_online(stub, sources, Lake(tmp_path), log=said.append)
+    assert stub.materialized == ["item_stats"]
+    assert windows["user_profile_embeddings"]["skipped"] and not windows["item_stats"]["skipped"]
+    assert any("no rows yet" in line for line in said)

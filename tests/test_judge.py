@@ -317,7 +317,31 @@ def test_judge_partition_for_today_in_the_lake_mlflow_and_dagster(ml100k_runs, m
         and summary["judge_auc_ci"][0] >= 0.6
         and summary["position_bias_rate"] == 0
     )
-    assert 0 <= summary["test_ece"] < 0.05 and summary["verdict_truth_n"] > 0
+    assert 0 <= summary["test_ece"] < 0.05
+    # negatives by kind (#35): each AUC recomputable from pointwise.parquet, popularity's beside
+    assert set(pointwise["negative_kind"]) == {"", "random", "popularity_matched", "in_list"}
+    negatives = summary["auc_by_negatives"]
+    for kind in ("random", "popularity_matched", "in_list"):
+        rows = pointwise[pointwise["role"].isin(["heldout", kind])]
+        assert negatives[kind]["auc"] == pytest.approx(
+            auc(
+                rows.loc[rows["role"] == "heldout", "score"],
+                rows.loc[rows["role"] == kind, "score"],
+            ),
+            abs=1e-4,
+        )
+        low, high = negatives[kind]["ci"]
+        assert low <= negatives[kind]["auc"] <= high and 0 <= negatives[kind]["popularity_auc"] <= 1
+    # the evaluator split: most users decide some pair of lists; both ladders measured
+    check = summary["evaluator_check"]
+    assert summary["n_decisive"] == check["n_decisive"]
+    assert check["n_decisive_users"] > check["n_users"] / 2
+    assert set(summary["ladder_tau"]) == {"popular", "random"}
+    assert summary["verdicts_trusted"] == (
+        min(summary["ladder_tau"].values()) >= 0.8 and summary["verdict_truth_ci"][0] > 0.5
+    )
+    systems = pd.read_parquet(out / "evaluator_systems.parquet")
+    assert {"popular/0", "popular/pure", "random/9", "popularity"} <= set(systems["system"])
     run = mlflow_client.get_run(champion.tags["judge_run_id"])
     assert run.data.tags["champion_version"] == str(champion.version)
     assert (
@@ -328,9 +352,11 @@ def test_judge_partition_for_today_in_the_lake_mlflow_and_dagster(ml100k_runs, m
     assert {a.path for a in mlflow_client.list_artifacts(run.info.run_id, "plots")} == {
         "plots/judge_scores.png",
         "plots/judge_roc.png",
+        "plots/judge_ladders.png",
     }
     meta = materializations(runs[-1])["judge_evaluations"]
     assert meta["score_distributions"].value.startswith("![") and meta["roc"].value.startswith("![")
+    assert meta["ladders"].value.startswith("![")
     # the tuned judge: a reclake-judge version with its data version, valid-split AUC and reliability curve
     probe = materializations(runs[0])["judge_probe"]
     version = mlflow_client.get_model_version(

@@ -77,6 +77,52 @@ def ladders(
     return systems
 
 
+def top_lists(model, split: EvaluatorSplit, k: int = 10, batch: int = 256) -> list[list[int]]:
+    """A fitted model's top-k per user of `split.users` from the history before their held-out
+    events, items of that history left out."""
+    import torch
+
+    from models.recsys.data import seen_mask
+
+    lists = []
+    with torch.no_grad():
+        for start in range(0, len(split.users), batch):
+            histories = split.prefix[start : start + batch]
+            scores = model.score_all(split.users[start : start + batch], histories).float()
+            scores = scores.masked_fill(
+                seen_mask(histories, scores.shape[1], scores.device), -torch.inf
+            )
+            lists += torch.topk(scores, k, dim=1).indices.cpu().tolist()
+    return lists
+
+
+def refit_systems(
+    builders: dict, split: EvaluatorSplit, seed: int, k: int = 10, log=print
+) -> tuple[dict[str, list[list[int]]], dict[str, float], str]:
+    """Every model (`builders[name](seed)` returns it unfitted) fitted on `split.fit` (selected on
+    its valid item), its lists at the cut, then both ladders on the best by that valid NDCG@10
+    (popularity's top unseen films; random unseen ones). (systems, valid NDCG@10, best)."""
+    from models.evaluation.cases import random_unseen
+    from models.evaluation.negatives import top_unseen
+
+    systems, valid = {}, {}
+    for name, build in builders.items():
+        model = build(seed)
+        fit = model.fit(split.fit, log=lambda _: None)
+        systems[name], valid[name] = top_lists(model, split, k), float(fit.best_valid_ndcg10)
+        log(f"evaluator split: {name} refit, valid NDCG@10 {valid[name]:.4f} ({fit.seconds:.0f} s)")
+    best = max(valid, key=lambda name: np.nan_to_num(valid[name], nan=-1.0))
+    rng = np.random.default_rng(seed)
+    by_popularity = np.argsort(-split.fit.train_counts(), kind="stable")
+    n_items = split.fit.n_items
+    fillers = {
+        "popular": [list(top_unseen(by_popularity, h, 2 * k)) for h in split.prefix],
+        "random": [list(random_unseen(rng, n_items, h, 2 * k)) for h in split.prefix],
+    }
+    systems.update(ladders(systems[best], fillers, k))
+    return systems, valid, best
+
+
 def list_scores(item_scores: np.ndarray, lists: list[list[int]], aggregate: str) -> np.ndarray:
     """Per user, the evaluator's score of their list: the mean or the sum of its items' scores."""
     out = np.full(len(lists), np.nan)

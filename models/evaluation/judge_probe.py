@@ -41,9 +41,12 @@ class ProbeConfig:
     targets_per_user: int = 10
     negatives_per_target: int = 4  # items outside the user's train history, per positive
     # which negatives, taken in turn: "random" (uniform), "popularity_matched" (the positive's
-    # popularity decile, so popularity cannot tell them apart) and "popular" (popularity's top
-    # unseen items: what a popularity list would show). Random alone teaches popularity.
-    negative_kinds: tuple[str, ...] = ("random",)
+    # popularity decile, so popularity cannot tell them apart) and "popular" (popularity's top 50
+    # unseen items: what a popularity list shows). Random alone teaches popularity: on ML-100K's
+    # evaluator split that judge put popular fill above the best list (ladder tau -0.91); the three
+    # together order both ladders (tau 1.00) at valid AUC 0.81 random, 0.73 popularity-matched
+    # (bench/evaluators.py, docs/judge.md)
+    negative_kinds: tuple[str, ...] = ("random", "popularity_matched", "popular")
     # train items kept as history; a shorter user gives fewer targets, none below this
     min_history: int = 2
     l2_c: float = 0.05  # inverse L2 strength; 0.01-0.2 gave valid AUCs within 0.01 of each other

@@ -142,6 +142,11 @@ class Lake:
     def suspicious_users(self) -> Path:
         return self.path("lake", "evaluation", "suspicious_users.parquet")
 
+    def evaluator_split(self, name: str) -> Path:
+        """The lists the judge and the simulated users are checked on (systems.parquet) and the
+        refits behind them (models.json): the evaluator split's protocol."""
+        return self.path("lake", "evaluator_split", name)
+
     def report(self, name: str) -> Path:  # model_comparison.json / .png
         return self.path("lake", "reports", name)
 

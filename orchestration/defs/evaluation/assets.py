@@ -23,7 +23,7 @@ from orchestration.core.partitions import daily_partitions
 from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMResource
 from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import load_splits
-from orchestration.defs.evaluation.evaluator_checks import EVALUATOR_SYSTEMS, check_judge
+from orchestration.defs.evaluation.evaluator_checks import check_judge
 from orchestration.defs.evaluation.inputs import item_cards
 from orchestration.defs.evaluation.judging import (
     judge_metadata,
@@ -89,8 +89,9 @@ def judge_evaluations(
     with torch_threads(llm.torch_threads):
         results = [judge_cases(j, cases, cards, list_cards, context.log.info) for j in judges]
         # the tuned judge earns its win rates on the evaluator split; a zero-shot one is not checked
+        # (its LLM would read every film for every user)
         evaluator = (
-            check_judge(client, data, data_version, judge, judges[0], out / EVALUATOR_SYSTEMS)
+            check_judge(lake, data, data_version, judge, judges[0], out, context.log.info)
             if judge.kind == "probe"
             else None
         )

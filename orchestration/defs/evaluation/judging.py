@@ -85,6 +85,14 @@ def log_judge_run(
             ),
         )
         roc = plots.roc(first, summary["judge_auc"], Path(workdir) / "judge_roc.png")
+        charts = [distribution, roc]
+        if summary["evaluator_check"]:
+            label = "mean P(relevant) of the list" if judge.kind == "probe" else "mean rating"
+            charts.append(
+                plots.ladders(
+                    summary["evaluator_check"], Path(workdir) / "judge_ladders.png", "judge", label
+                )
+            )
         run_id = registry.log_report_run(
             client,
             f"judge_evaluations-{summary['date']}",
@@ -103,11 +111,12 @@ def log_judge_run(
             },
             metrics=judge_metrics(summary),
             dicts={"summary.json": summary},
-            artifacts={"plots": [distribution, roc]},
+            artifacts={"plots": charts},
         )
         metadata_plots = {
             "score_distributions": png_markdown(distribution),
             "roc": png_markdown(roc),
+            **({"ladders": png_markdown(charts[2])} if len(charts) > 2 else {}),
         }
     # the link back from the model version to its latest judgement, visible on its registry page
     version = compared.champion_version

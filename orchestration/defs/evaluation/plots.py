@@ -1,5 +1,6 @@
-"""Judge plots: score distributions per role, the ROC of held-out items against random ones, and
-the tuned judge's reliability curve."""
+"""Evaluator plots: the judge's score distributions per role, the ROC of held-out items against
+random ones, the tuned judge's reliability curve, the simulator's pick rates, and either
+evaluator's ladders (score per step of a known-order ladder beside the truth)."""
 
 from pathlib import Path
 
@@ -112,4 +113,31 @@ def pick_rate_by_position(summary: dict, path: Path) -> Path:
     ax.set_ylabel("P(picked | a pick)")
     ax.legend(fontsize=8)
     ax.set_title("simulated picks by position (shuffled pages)", fontsize=9)
+    return save_chart(fig, path)
+
+
+def ladders(check: dict, path: Path, evaluator: str, score_label: str) -> Path:
+    """Per ladder (the best list with its tail replaced by popular or random films), the
+    evaluator's mean list score and the held-out events the lists hold, against the share replaced:
+    an evaluator worth reading falls with the truth on both."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for (name, ladder), color in zip(check["ladders"].items(), ("tab:red", "tab:blue")):
+        steps = np.arange(len(ladder["score_by_step"])) * 10
+        left.plot(
+            steps,
+            ladder["score_by_step"],
+            "o-",
+            color=color,
+            label=f"{name}, tau {ladder['tau']:+.2f}",
+        )
+        left.axhline(ladder["pure_score"], ls=":", color=color, label=f"{name} alone")
+        right.plot(steps, ladder["truth_hits_by_step"], "o-", color=color, label=name)
+    left.set_xlabel("% of the best list replaced")
+    left.set_ylabel(score_label)
+    left.set_title(f"{evaluator}: score per ladder step")
+    left.legend(fontsize=7)
+    right.set_xlabel("% of the best list replaced")
+    right.set_ylabel("held-out events in the list (mean)")
+    right.set_title("the truth: evaluator-split events")
+    right.legend(fontsize=7)
     return save_chart(fig, path)

@@ -21,7 +21,6 @@ from orchestration.core.files import write_json_atomic, write_parquet_atomic
 from orchestration.core.partitions import daily_partitions
 from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMResource
 from orchestration.core.unchanged import Unchanged
-from orchestration.defs.evaluation.evaluator_checks import EVALUATOR_SYSTEMS
 from orchestration.defs.evaluation.resources import (
     JudgeResource,
     SimulatorResource,
@@ -75,8 +74,8 @@ def simulated_feedback(
     if memo.skip:
         return memo.result
     client = registry.connect(lake.paths.mlflow_dir)
-    systems = lake.paths.judge_evaluations(date) / EVALUATOR_SYSTEMS  # the judge's, same night
-    simulation, summary = simulate_home(lake, llm, judge, simulator, context.log.info, systems)
+    judge_folder = lake.paths.judge_evaluations(date)  # its evaluator-split refit and lists
+    simulation, summary = simulate_home(lake, llm, judge, simulator, context.log.info, judge_folder)
     summary = {"date": date, **summary}
     write_parquet_atomic(
         pa.Table.from_pandas(simulation.choices[CHOICE_COLUMNS], preserve_index=False),

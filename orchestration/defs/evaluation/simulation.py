@@ -95,12 +95,12 @@ def simulate_home(
     judge: JudgeResource,
     simulator: SimulatorResource,
     log=print,
-    systems_path: Path | None = None,
+    judge_folder: Path | None = None,
 ):
     """The whole simulation on a data home's current data (the asset's work, and the bench's):
     the Simulation and its summary (models.evaluation.simulator.summarize, plus run facts). The
-    tuned simulator is checked on the evaluator split against the lists at `systems_path` (the
-    night's judge wrote them), or lists scored here when there is no such file."""
+    tuned simulator is checked on the evaluator split (with the refit the night's judge left in
+    `judge_folder`, or its own)."""
     client = registry.connect(lake.paths.mlflow_dir)
     data, data_version = load_splits(lake.warehouse_path)
     champion = client.get_model_version_by_alias(registry.REGISTERED_MODEL, registry.CHAMPION_ALIAS)
@@ -154,7 +154,7 @@ def simulate_home(
     if simulator.kind == "probe":
         started = time.perf_counter()
         probe_path = lake.paths.judge_probe(probe_key(reader_llm(judge, llm)))
-        evaluator = check_simulator(client, data, data_version, judge, probe_path, systems_path)
+        evaluator = check_simulator(lake, data, data_version, judge, probe_path, judge_folder, log)
         log(f"evaluator split check: {time.perf_counter() - started:.0f} s")
     summary = {
         "simulator": chooser.name,
@@ -196,6 +196,15 @@ def simulation_metrics(summary: dict) -> dict[str, float]:
         **{
             f"pick_rate_{name}": m["pick_rate"] for name, m in summary["pick_rate_by_model"].items()
         },
+        **{f"ladder_tau_{k}": v for k, v in (summary["ladder_tau"] or {}).items() if v is not None},
+        **(
+            {
+                "verdict_truth_agreement": summary["verdict_truth_agreement"],
+                "n_decisive": summary["n_decisive"],
+            }
+            if summary["verdict_truth_agreement"] is not None
+            else {}
+        ),
     }
 
 
@@ -214,6 +223,16 @@ def log_simulation_run(
         positions = plots.pick_rate_by_position(
             summary, Path(workdir) / "pick_rate_by_position.png"
         )
+        charts = [versus, positions]
+        if summary["evaluator_check"]:
+            charts.append(
+                plots.ladders(
+                    summary["evaluator_check"],
+                    Path(workdir) / "simulator_ladders.png",
+                    "simulator",
+                    "P(picks a film from the list)",
+                )
+            )
         run_id = registry.log_report_run(
             client,
             f"simulated_feedback-{summary['date']}",
@@ -226,11 +245,12 @@ def log_simulation_run(
             params={f"simulator_{k}": v for k, v in simulator.model_dump().items()},
             metrics=simulation_metrics(summary),
             dicts={"summary.json": summary},
-            artifacts={"plots": [versus, positions]},
+            artifacts={"plots": charts},
         )
         return run_id, {
             "pick_rate_vs_ndcg": png_markdown(versus),
             "pick_rate_by_position": png_markdown(positions),
+            **({"ladders": png_markdown(charts[2])} if len(charts) > 2 else {}),
         }
 
 

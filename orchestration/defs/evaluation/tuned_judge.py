@@ -31,7 +31,7 @@ from orchestration.core.warehouse import load_splits, query
 from orchestration.defs.evaluation import plots
 from orchestration.defs.evaluation.resources import JudgeResource
 
-PROBE_CODE_VERSION = "1"
+PROBE_CODE_VERSION = "2"  # 2: negatives of three kinds (#35)
 
 
 def probe_config(judge: JudgeResource) -> ProbeConfig:

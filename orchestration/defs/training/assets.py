@@ -33,6 +33,7 @@ from orchestration.defs.training import plots
 from orchestration.defs.training.builders import BUILDERS
 from orchestration.defs.training.cold_items import cold_item_evaluation
 from orchestration.defs.training.cold_users import cold_user_evaluation
+from orchestration.defs.training.evaluator_lists import evaluator_split_lists
 from orchestration.defs.training.registration import reap_crashed, register, version_in_place
 from orchestration.defs.training.resources import TrainingResource, TrainingRunConfig
 from orchestration.defs.training.retraining import (
@@ -285,6 +286,7 @@ training_assets = [
     model_comparison,
     champion_model,
     timeline_evaluation,
+    evaluator_split_lists,
     cold_item_evaluation,
     cold_user_evaluation,
 ]

@@ -20,7 +20,12 @@ from orchestration.defs.training.builders import BUILDERS
 from orchestration.defs.training.resources import TrainingResource
 
 # evaluations that refit every model once more: with the first training, not the weekly retrain
-PROTOCOL_ASSETS = ("timeline_evaluation", "cold_item_evaluation", "cold_user_evaluation")
+PROTOCOL_ASSETS = (
+    "timeline_evaluation",
+    "cold_item_evaluation",
+    "cold_user_evaluation",
+    "evaluator_split_lists",
+)
 # the training settings a refit reads (BUILDERS); a change to any other does not re-run it
 REFIT_FIELDS = {
     "device", "seed", "max_epochs", "patience", "llm_item_text", "llm_use_user_profile",

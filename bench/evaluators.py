@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,7 @@ from models.evaluation.negatives import popularity_matched as matched
 from models.recsys.pair_probe import Probe
 from orchestration.core.resources import LakeResource
 from orchestration.core.warehouse import load_splits
+from orchestration.defs.evaluation import plots
 from orchestration.defs.evaluation.evaluator_checks import evaluator_lists
 
 
@@ -139,16 +141,22 @@ def evaluators(args, lake: LakeResource) -> dict:
         started = time.perf_counter()
         config = ProbeConfig(seed=args.seed, negative_kinds=tuple(mix.split(",")))
         judge = fit_judge(split, vectors, config, n_users=200, n_random=10, seed=args.seed)
-        model = fit_choice_model(split, judge)
         fit_s = time.perf_counter() - started
-        scores = {
-            "judge": (judge_item_scores(judge, split.prefix), "mean"),
-            "simulator": (simulator_item_scores(model, split.prefix, data.items), "sum"),
-        }
-        out[mix] = {"fit_s": round(fit_s, 1), "choice_weights": model.weights.round(3).tolist()}
+        scores = {"judge": (judge_item_scores(judge, split.prefix), "mean")}
+        out[mix] = {"fit_s": round(fit_s, 1), "choice_weights": {}}
+        for negatives in args.choice_negatives:
+            kinds = None if negatives == "every" else expand(negatives)
+            model = fit_choice_model(split, judge, kinds, args.seed)
+            out[mix]["choice_weights"][negatives] = model.weights.round(3).tolist()
+            items = simulator_item_scores(model, split.prefix, data.items)
+            scores[f"simulator[{negatives}]"] = (items, "sum")
         for name, (item_scores, aggregate) in scores.items():
             check = check_evaluator(split, systems, item_scores, aggregate, offline)
             out[mix][name] = check
+            if args.plots:
+                label = "mean P(relevant)" if aggregate == "mean" else "P(picks from the list)"
+                chart = args.plots / f"{mix.replace(',', '+')}_{name}_ladders.png"
+                plots.ladders(check, chart, name, label)
             print(
                 f"{mix} {name}: ladder tau {check['ladder_tau']}, agreement "
                 f"{check['verdict_truth_agreement']} {check['verdict_truth_ci']} over "
@@ -156,6 +164,15 @@ def evaluators(args, lake: LakeResource) -> dict:
                 flush=True,
             )
     return out
+
+
+def expand(spec: str) -> tuple[str, ...]:
+    """ "popular*5,similar*5" -> five of each."""
+    kinds = []
+    for part in spec.split(","):
+        kind, _, times = part.partition("*")
+        kinds += [kind] * int(times or 1)
+    return tuple(kinds)
 
 
 def main() -> None:
@@ -173,7 +190,15 @@ def main() -> None:
         ],
         help="mixes of training negatives (comma-joined ProbeConfig.negative_kinds)",
     )
+    parser.add_argument(
+        "--choice-negatives",
+        nargs="+",
+        default=["every"],
+        help="the simulator's choice model fitted against every film, or sampled kinds "
+        "('popularity_matched*5,popular*5')",
+    )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plots", type=Path, default=None, help="write the ladder plots here")
     parser.add_argument("--home", default=os.environ.get("RECLAKE_HOME", ".reclake"))
     args = parser.parse_args()
     lake = LakeResource(home=args.home)

@@ -15,6 +15,7 @@ from models.evaluation.evaluator_split import (
 )
 from models.evaluation.judge_probe import ProbeConfig, train_examples
 from models.evaluation.negatives import (
+    NegativeSampler,
     auc_by_negatives,
     in_list,
     popularity_deciles,
@@ -172,3 +173,20 @@ def test_an_evaluator_that_loves_popular_films_is_caught_by_the_ladder():
     assert report["verdict_truth_agreement"] == 0.0
     hits = truth_hits(split, systems["popular/5"])
     assert (hits == 5).all()
+
+
+def test_the_hard_negative_pools_are_what_popularity_and_a_content_retriever_would_show():
+    counts = np.array([50, 40, 30, 20, 10, 5, 4, 3, 2, 1])
+    vectors = np.random.default_rng(0).normal(size=(10, 6))
+    vectors[7] = vectors[2] + 0.05  # film 7 reads like film 2; film 0 even more, but it was seen
+    vectors[0] = vectors[2]
+    sampler = NegativeSampler(counts, vectors, pool=3)
+    history, seen = np.array([2]), np.array([2, 0])
+    pools = sampler.hard_pools(["popular", "similar"], history, seen)
+    assert pools["popular"].tolist() == [1, 3, 4]  # most rated, none seen
+    assert pools["similar"][0] == 7 and not set(pools["similar"].tolist()) & {0, 2}
+    rng = np.random.default_rng(0)
+    drawn = sampler.sample(rng, ["popular", "similar", "random"], 9, seen, pools)
+    assert len(drawn) == len(set(drawn)) == 3 and not set(drawn) & {0, 2}
+    with pytest.raises(ValueError, match="need item vectors"):
+        NegativeSampler(counts).check(["similar"])

@@ -101,7 +101,10 @@ def test_short_histories_give_fewer_targets_and_none_below_the_minimum():
     # a: 1 target after 2 history items; b: none; c: 4 targets (6 - 2); each with one negative
     assert labels.sum() == 5 and len(labels) == 10 and min(len(h) for h in histories) == 2
     with pytest.raises(ValueError, match="no user has more than 2 train items"):
-        train_examples(SplitData.from_splits(pd.DataFrame(rows[3:])), ProbeConfig(min_history=2))
+        train_examples(
+            SplitData.from_splits(pd.DataFrame(rows[3:])),
+            ProbeConfig(min_history=2, negative_kinds=("random",)),
+        )
 
 
 def test_the_probe_ranks_held_out_items_when_the_vectors_carry_taste_and_not_otherwise():

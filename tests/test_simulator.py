@@ -377,3 +377,30 @@ def test_simulated_feedback_partition_in_the_lake_mlflow_and_dagster(ml100k_runs
         "plots/pick_rate_vs_ndcg.png",
         "plots/pick_rate_by_position.png",
     }
+
+
+def test_a_choice_model_fitted_against_its_only_choices_learns_from_those_alone():
+    """Sampled negatives: with the target against films of its own popularity only, popularity
+    cannot explain the pick, so its weight is not learned (against every film it is, above)."""
+    rng = np.random.default_rng(0)
+    n_items, d = 200, 8
+    items = [str(i) for i in range(n_items)]
+    vectors = rng.normal(size=(n_items, d))
+    uninformative = Probe(np.zeros(3 * d), np.ones(3 * d), np.zeros(3 * d), 0.0)
+    judge = ProbeJudge(
+        uninformative, Calibration(np.array([0.0, 1.0]), np.array([0.0, 1.0])), vectors, items
+    )
+    counts = {i: int(c) for i, c in zip(items, rng.zipf(1.5, n_items).clip(max=500))}
+    popular = sorted(items, key=counts.get, reverse=True)
+    histories = [list(rng.choice(items, size=15, replace=False)) for _ in range(200)]
+    targets = [next(i for i in popular if i not in h) for h in histories]
+    same_count = {
+        t: [i for i in items if counts[i] == counts[t] and i != t and i not in h][:5]
+        for t, h in zip(targets, histories)
+    }
+    negatives = [same_count[t] for t in targets]
+    assert all(negatives), "every target has films of its own count to compete with"
+    model = ChoiceModel(judge, counts)
+    facts = model.fit(histories, targets, negatives=negatives)
+    assert facts["negatives"] == "sampled"
+    assert abs(facts["weights"]["log_popularity"]) < 0.1, facts

@@ -211,18 +211,14 @@ def fit_judge(split: EvaluatorSplit, vectors: np.ndarray, config, *, n_users, n_
     return ProbeJudge(tuned.probe, tuned.calibration, vectors, [str(i) for i in data.items])
 
 
-def fit_choice_model(split: EvaluatorSplit, judge):
+def fit_choice_model(split: EvaluatorSplit, judge, negative_kinds=None, seed: int = 0):
     """The simulator's choice model by the nightly recipe (fitted on valid) on `split.fit`, over a
     judge fitted on it too (`fit_judge`)."""
-    from models.evaluation.simulator_choosers import ChoiceModel
+    from models.evaluation.simulator_choosers import ChoiceModel, fit_on_valid
 
     data = split.fit
     model = ChoiceModel(judge, dict(zip(map(str, data.items), data.train_counts().tolist())))
-    users = data.eval_users("valid")
-    model.fit(
-        [[str(data.items[i]) for i in data.train[u]] for u in users],
-        [str(data.items[data.valid[u]]) for u in users],
-    )
+    fit_on_valid(model, data, negative_kinds, seed)
     return model
 
 

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from models.common.stats import auc
-from models.evaluation.negatives import popularity_deciles, popularity_matched, top_unseen
+from models.evaluation.negatives import NegativeSampler
 from models.recsys.data import SplitData, mean_vectors
 from models.recsys.pair_probe import Probe, pair_features
 
@@ -40,13 +40,14 @@ class ProbeConfig:
     # the last train items of each user that the probe learns to pick out
     targets_per_user: int = 10
     negatives_per_target: int = 4  # items outside the user's train history, per positive
-    # which negatives, taken in turn: "random" (uniform), "popularity_matched" (the positive's
-    # popularity decile, so popularity cannot tell them apart) and "popular" (popularity's top 50
-    # unseen items: what a popularity list shows). Random alone teaches popularity: on ML-100K's
-    # evaluator split that judge put popular fill above the best list (ladder tau -0.91); the three
-    # together order both ladders (tau 1.00) at valid AUC 0.81 random, 0.73 popularity-matched
-    # (bench/evaluators.py, docs/judge.md)
-    negative_kinds: tuple[str, ...] = ("random", "popularity_matched", "popular")
+    # which negatives, taken in turn (models/evaluation/negatives.py): "random" (uniform),
+    # "popularity_matched" (the positive's popularity decile), "popular" (popularity's top 50
+    # unseen) and "similar" (the 50 unseen nearest the history's mean vector, as a content
+    # retriever lists them). Random alone teaches popularity: on ML-100K's evaluator split that
+    # judge put popular fill above the best list (ladder tau -0.96). The four together order both
+    # ladders (tau 1.00) and agree with held-out events on 0.60 of 6,083 decisive pairs, at valid
+    # AUC 0.78 random, 0.70 popularity-matched, 0.58 in-list (bench/evaluators.py, docs/judge.md)
+    negative_kinds: tuple[str, ...] = ("random", "popularity_matched", "popular", "similar")
     # train items kept as history; a shorter user gives fewer targets, none below this
     min_history: int = 2
     l2_c: float = 0.05  # inverse L2 strength; 0.01-0.2 gave valid AUCs within 0.01 of each other
@@ -54,42 +55,27 @@ class ProbeConfig:
 
 
 def train_examples(
-    data: SplitData, config: ProbeConfig
+    data: SplitData, config: ProbeConfig, vectors: np.ndarray | None = None
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """(histories, item indices, labels) from the train split alone. Negatives come from all items
-    outside the user's train history: excluding the valid/test items would mean reading them."""
+    outside the user's train history: excluding the valid/test items would mean reading them.
+    `vectors` (the judge's item vectors) are needed for "similar" negatives."""
     rng = np.random.default_rng(config.seed)
-    counts = data.train_counts()
-    deciles, by_popularity = popularity_deciles(counts), np.argsort(-counts, kind="stable")
-    unknown = set(config.negative_kinds) - {"random", "popularity_matched", "popular"}
-    if unknown or not config.negative_kinds:
-        raise ValueError(f"negative_kinds {config.negative_kinds}: unknown kind(s) {unknown}")
+    sampler = NegativeSampler(data.train_counts(), vectors)
     kinds = [
         config.negative_kinds[n % len(config.negative_kinds)]
         for n in range(config.negatives_per_target)
     ]
+    sampler.check(set(config.negative_kinds) - {"similar"} | set(kinds))  # vectors: when used
     histories, items, labels = [], [], []
     for sequence in data.train:
         n_targets = min(config.targets_per_user, len(sequence) - config.min_history)
         if n_targets < 1:
             continue
         history, targets = sequence[:-n_targets], sequence[-n_targets:]
-        seen = np.zeros(data.n_items, bool)
-        seen[sequence] = True
-        candidates = np.flatnonzero(~seen)
-        popular = top_unseen(by_popularity, sequence, 50)
+        pools = sampler.hard_pools(kinds, history, sequence)
         for target in targets:
-            negatives = []
-            for kind in dict.fromkeys(kinds):
-                n = kinds.count(kind)
-                if kind == "random":
-                    pool = np.setdiff1d(candidates, negatives)
-                    negatives += list(rng.choice(pool, size=min(n, len(pool)), replace=False))
-                elif kind == "popularity_matched":
-                    negatives += list(popularity_matched(rng, deciles, target, sequence, n))
-                else:
-                    pool = np.setdiff1d(popular, negatives)
-                    negatives += list(rng.choice(pool, size=min(n, len(pool)), replace=False))
+            negatives = sampler.sample(rng, kinds, target, sequence, pools)
             histories += [history] * (1 + len(negatives))
             items += [target, *negatives]
             labels += [1] + [0] * len(negatives)
@@ -105,7 +91,7 @@ def fit_probe(vectors: np.ndarray, data: SplitData, config: ProbeConfig) -> tupl
     (float32: seconds where scikit-learn's float64 solver took half a minute on ML-100K)."""
     import torch
 
-    histories, items, labels = train_examples(data, config)
+    histories, items, labels = train_examples(data, config, vectors)
     x = pair_features(mean_vectors(vectors, histories), vectors[items])
     mean, scale = x.mean(0), x.std(0) + 1e-6
     features = torch.from_numpy(((x - mean) / scale).astype(np.float32))

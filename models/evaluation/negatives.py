@@ -56,6 +56,53 @@ def top_unseen(order: np.ndarray, seen: np.ndarray, n: int) -> np.ndarray:
     return order[~np.isin(order, seen)][:n]
 
 
+class NegativeSampler:
+    """Negatives of the kinds a judge or a choice model learns against, for one catalogue:
+    "random" (uniform unseen), "popularity_matched" (the positive's decile), "popular" (popularity's
+    top `pool` unseen) and "similar" (the `pool` unseen items nearest the history's mean vector: a
+    content retriever's list; needs `vectors`)."""
+
+    KINDS = ("random", "popularity_matched", "popular", "similar")
+
+    def __init__(self, counts: np.ndarray, vectors: np.ndarray | None = None, pool: int = 50):
+        self.deciles = popularity_deciles(counts)
+        self.by_popularity = np.argsort(-np.asarray(counts), kind="stable")
+        self.vectors, self.pool, self.n_items = vectors, pool, len(counts)
+
+    def check(self, kinds) -> None:
+        """Fails on an unknown kind, or on "similar" without item vectors."""
+        unknown = set(kinds) - set(self.KINDS)
+        if unknown or not kinds:
+            raise ValueError(f"negative kinds {tuple(kinds)}: unknown kind(s) {unknown or 'none'}")
+        if "similar" in kinds and self.vectors is None:
+            raise ValueError("similar negatives need item vectors")
+
+    def hard_pools(self, kinds, history: np.ndarray, seen: np.ndarray) -> dict[str, np.ndarray]:
+        """A user's popular and similar candidates (computed once, shared by their positives)."""
+        pools = {}
+        if "popular" in kinds:
+            pools["popular"] = top_unseen(self.by_popularity, seen, self.pool)
+        if "similar" in kinds and len(history):
+            closeness = self.vectors @ self.vectors[history].mean(axis=0)
+            pools["similar"] = top_unseen(np.argsort(-closeness, kind="stable"), seen, self.pool)
+        return pools
+
+    def sample(self, rng, kinds: list[str], positive: int, seen: np.ndarray, pools: dict) -> list:
+        """One negative per entry of `kinds` (fewer where a pool runs dry), distinct, unseen."""
+        negatives: list = []
+        for kind in dict.fromkeys(kinds):
+            n = kinds.count(kind)
+            if kind == "random":
+                pool = np.setdiff1d(np.arange(self.n_items), np.concatenate([seen, negatives]))
+            elif kind == "popularity_matched":
+                pool = np.flatnonzero(self.deciles == self.deciles[positive])
+                pool = np.setdiff1d(pool, np.concatenate([seen, [positive], negatives]))
+            else:
+                pool = np.setdiff1d(pools.get(kind, []), negatives)
+            negatives += list(rng.choice(pool, size=min(n, len(pool)), replace=False))
+        return negatives
+
+
 def auc_by_negatives(
     pointwise: pd.DataFrame, score: str = "score", popularity: str = "item_train_count"
 ) -> dict[str, dict]:

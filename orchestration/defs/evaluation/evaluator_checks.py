@@ -27,6 +27,7 @@ from models.evaluation.evaluator_split import (
 )
 from models.evaluation.judge_probe import dump
 from models.evaluation.judge_probe import load as load_probe_judge
+from models.evaluation.simulator_choosers import CHOICE_NEGATIVES
 from orchestration.core.files import atomic_file
 from orchestration.core.resources import LakeResource
 from orchestration.defs.evaluation.tuned_judge import probe_config
@@ -128,6 +129,6 @@ def check_simulator(
         if saved is not None and saved.exists()
         else _fit_judge(split, data, judge, load_probe_judge(probe_path))
     )
-    model = fit_choice_model(split, fitted)
+    model = fit_choice_model(split, fitted, CHOICE_NEGATIVES, judge.seed)
     scores = simulator_item_scores(model, split.prefix, data.items)
     return {**check_evaluator(split, systems, scores, "sum", offline), "best_model": best}

@@ -16,7 +16,13 @@ from models.common.device import torch_threads
 from models.evaluation.cases import sample_split_users
 from models.evaluation.judge_probe import load as load_probe_judge
 from models.evaluation.simulator import simulate, summarize
-from models.evaluation.simulator_choosers import ChoiceModel, LLMChooser, ProbeChooser
+from models.evaluation.simulator_choosers import (
+    CHOICE_NEGATIVES,
+    ChoiceModel,
+    LLMChooser,
+    ProbeChooser,
+    fit_on_valid,
+)
 from models.evaluation.simulator_inputs import simulation_inputs
 from models.llm.cache import LLMCache
 from models.recsys.data import SplitData
@@ -80,12 +86,8 @@ def chooser_for(
     model = ChoiceModel(
         load_probe_judge(path), dict(zip(map(str, data.items), data.train_counts().tolist()))
     )
-    users = data.eval_users("valid")
-    facts = model.fit(
-        [[str(data.items[i]) for i in data.train[u]] for u in users],
-        [str(data.items[data.valid[u]]) for u in users],
-    )
-    log(f"choice model fitted on {len(users)} valid users: {facts}")
+    facts = fit_on_valid(model, data, CHOICE_NEGATIVES, simulator.seed)
+    log(f"choice model fitted on {facts['valid_users']} valid users: {facts}")
     return ProbeChooser(model, name=f"probe:{probe_key(reader)}"), facts
 
 

@@ -190,3 +190,22 @@ def test_the_hard_negative_pools_are_what_popularity_and_a_content_retriever_wou
     assert len(drawn) == len(set(drawn)) == 3 and not set(drawn) & {0, 2}
     with pytest.raises(ValueError, match="need item vectors"):
         NegativeSampler(counts).check(["similar"])
+
+
+def test_the_demo_prints_the_evaluator_check_of_a_summary():
+    from orchestration.cli.reports import evaluator_lines
+
+    summary = {
+        "auc_by_negatives": {
+            "popularity_matched": {"auc": 0.70, "ci": [0.68, 0.72], "popularity_auc": 0.52}
+        },
+        "ladder_tau": {"popular": 1.0, "random": None},
+        "verdict_truth_agreement": 0.6,
+        "verdict_truth_ci": [0.58, 0.62],
+        "n_decisive": 6083,
+    }
+    lines = evaluator_lines(summary)
+    assert "popularity_matched 0.700 [0.68, 0.72] (popularity 0.520)" in lines[0]
+    assert "popular +1.00, random n/a" in lines[1]
+    assert "0.60 [0.58, 0.62] of 6083 decided cases" in lines[2]
+    assert evaluator_lines({}) == []

@@ -109,19 +109,42 @@ def judge_lines(home: Path, date: str) -> list[str]:
         f"  position_bias_rate {s['position_bias_rate']:.2f}; {s['champion']['model_name']} vs "
         f"{s['baseline']['model_name']} win rate {win} (test NDCG@10 difference {s['test_ndcg10_difference']:+.4f})",
     ]
-    if s.get("verdict_truth_n"):
-        low_t, high_t = s["verdict_truth_ci"]
-        lines.append(
-            f"  list verdict vs held-out truth: agrees on {s['verdict_truth_agreement']:.2f} "
-            f"[{low_t:.2f}, {high_t:.2f}] "
-            f"of {s['verdict_truth_n']} users whose test item is in exactly one list"
-        )
+    lines += evaluator_lines(s)
     if s.get("test_ece") is not None:
         lines.append(
             f"  calibrated on the valid split; ECE on these test items {s['test_ece']:.3f}"
         )
     if s.get("judge_agreement"):
         lines.append(f"  second judge agreement: {s['judge_agreement']}")
+    return lines
+
+
+def evaluator_lines(s: dict) -> list[str]:
+    """The evaluator split's check of a judge or simulator summary (docs/evaluators.md)."""
+    negatives = s.get("auc_by_negatives") or {}
+    lines = []
+    if negatives:
+        lines.append(
+            "  AUC by negatives: "
+            + "; ".join(
+                f"{kind} {n['auc']:.3f} [{n['ci'][0]:.2f}, {n['ci'][1]:.2f}] (popularity "
+                f"{n['popularity_auc']:.3f})"
+                for kind, n in negatives.items()
+            )
+        )
+    if s.get("ladder_tau"):
+        ladders = ", ".join(
+            f"{name} {'n/a' if tau is None else f'{tau:+.2f}'}"
+            for name, tau in s["ladder_tau"].items()
+        )
+        lines.append(f"  ladder tau (>= 0.8 to trust): {ladders}")
+    if s.get("verdict_truth_ci"):
+        low, high = s["verdict_truth_ci"]
+        lines.append(
+            f"  verdicts vs held-out events (evaluator split, every pair of models): agree on "
+            f"{s['verdict_truth_agreement']:.2f} [{low:.2f}, {high:.2f}] of {s['n_decisive']} "
+            "decided cases"
+        )
     return lines
 
 
@@ -141,4 +164,5 @@ def simulation_lines(home: Path, date: str) -> list[str]:
             if s["trusted"]
             else f"advisory, pick rates withheld ({s['advisory_reason']})"
         ),
+        *evaluator_lines(s),
     ]

@@ -129,6 +129,8 @@ def new_two_stage(config: TwoStageConfig, base, data: SplitData, paths: dict) ->
         "user_id",
         ["profile_embedding"],
     )
+    if user_vectors.shape[1] == 0:  # no user profile yet (an LLM budget of 0): zeros, cosine 0
+        user_vectors = np.zeros((len(data.users), item_vectors.shape[1]), item_vectors.dtype)
     return TwoStage(
         config,
         base.model,

@@ -120,7 +120,7 @@ def test_the_long_stages_take_their_per_run_knobs_as_run_config():
 
 def test_the_pipeline_job_leaves_the_protocol_refits_out_when_told():
     """RECLAKE_PROTOCOLS=0 (training.protocol_evaluations): the pipeline job, and so `reclake demo`
-    and the replay's training run, skip the three refits; the assets stay, for a run of their own."""
+    and the replay's training run, skip the protocol refits; the assets stay, for a run of their own."""
     from orchestration.definitions import build_defs
     from orchestration.defs.training.protocols import PROTOCOL_ASSETS
     from orchestration.defs.training.resources import TrainingResource

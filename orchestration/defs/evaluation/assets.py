@@ -46,11 +46,19 @@ BASELINE_MODEL = "popularity"
     group_name="evaluation",
     code_version=EVALUATION_CODE_VERSION,
     partitions_def=daily_partitions,
-    deps=["batch_recommendations", "user_profiles", "item_profiles", "champion_model", judge_probe],
+    deps=[
+        "batch_recommendations",
+        "user_profiles",
+        "item_profiles",
+        "champion_model",
+        judge_probe,
+        "evaluator_split_lists",  # the lists its recipe is checked on (training group)
+    ],
     kinds={"pytorch", "parquet", "mlflow"},
     description="The judge (tuned probe by default, or the zero-shot LLM): pointwise and pairwise "
-    "scores of the champion vs popularity, trusted only when its AUC of held-out vs random unseen "
-    "items is clear of chance.",
+    "scores of the champion vs popularity, AUC against random, popularity-matched and in-list "
+    "negatives; its win rates are results only when its recipe, refit on the evaluator split, "
+    "orders both ladders and agrees with held-out events beyond a coin.",
 )
 def judge_evaluations(
     context: dg.AssetExecutionContext,

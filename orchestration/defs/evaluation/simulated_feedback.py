@@ -42,11 +42,19 @@ SIMULATOR_CODE_VERSION = "2"  # 2: the evaluator split's check (#35)
     group_name="evaluation",
     code_version=SIMULATOR_CODE_VERSION,
     partitions_def=daily_partitions,
-    deps=["judge_evaluations", "user_profiles", "item_profiles", "champion_model", judge_probe],
+    deps=[
+        "judge_evaluations",
+        "user_profiles",
+        "item_profiles",
+        "champion_model",
+        judge_probe,
+        "evaluator_split_lists",
+    ],
     kinds={"parquet", "mlflow"},
     description="Simulated users shown each model's list and a held-out page: pick rates per "
-    "model, trusted only when the held-out item is picked well above 1/K and pick rates order the "
-    "models like their offline NDCG@10. Advisory; never decides the champion.",
+    "model, trusted only when the held-out item is picked well above 1/K and the recipe, refit on "
+    "the evaluator split, orders both ladders and agrees with held-out events beyond a coin. "
+    "Advisory; never decides the champion.",
 )
 def simulated_feedback(
     context: dg.AssetExecutionContext,

@@ -28,7 +28,7 @@ from orchestration.defs.training.protocols import (
     protocol_memo,
     registered_versions,
 )
-from orchestration.defs.training.resources import TrainingResource
+from orchestration.defs.training.resources import TrainingResource, TrainingRunConfig
 
 EVALUATOR_LISTS_CODE_VERSION = "1"
 
@@ -43,8 +43,12 @@ EVALUATOR_LISTS_CODE_VERSION = "1"
     "judge and the simulated users are checked on.",
 )
 def evaluator_split_lists(
-    context: dg.AssetExecutionContext, lake: LakeResource, training: TrainingResource
+    context: dg.AssetExecutionContext,
+    config: TrainingRunConfig,
+    lake: LakeResource,
+    training: TrainingResource,
 ) -> dg.MaterializeResult:
+    training = training.model_copy(update=config.overrides())
     out = lake.paths.evaluator_split("systems.parquet")
     memo = protocol_memo(context, training, "seed", out)
     if memo.skip:

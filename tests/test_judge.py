@@ -340,7 +340,7 @@ def test_judge_partition_for_today_in_the_lake_mlflow_and_dagster(ml100k_runs, m
     assert summary["verdicts_trusted"] == (
         min(summary["ladder_tau"].values()) >= 0.8 and summary["verdict_truth_ci"][0] > 0.5
     )
-    systems = pd.read_parquet(out / "evaluator_systems.parquet")
+    systems = pd.read_parquet(runs[-1].home / "lake" / "evaluator_split" / "systems.parquet")
     assert {"popular/0", "popular/pure", "random/9", "popularity"} <= set(systems["system"])
     run = mlflow_client.get_run(champion.tags["judge_run_id"])
     assert run.data.tags["champion_version"] == str(champion.version)

@@ -6,9 +6,11 @@ user's last `n_heldout` train events are held out of the evaluator's fitting; ev
 is scored from the history before them, and a pair of lists is decided for a user when one list
 holds more of those events than the other.
 
-    split = evaluator_split(data, n_heldout=10)     split.fit: what the evaluator is fitted on
-    systems = {**model_lists, **ladders(best, popular, random)}     name -> lists (item indices)
-    report = check_evaluator(split, systems, item_scores, aggregate="mean", offline_ndcg=...)
+    split = evaluator_split(data, n_heldout=10)      split.fit: what evaluators and refits learn from
+    systems, valid, best = refit_systems(builders, split, seed)   each model's lists + the ladders
+    judge = fit_judge(split, vectors, config, ...); model = fit_choice_model(split, judge, ...)
+    report = check_evaluator(split, systems, judge_item_scores(judge, split.prefix), "mean", ndcg)
+    earned, why_not = verdicts_earned(report)       the trust rule
 
 `item_scores` is the evaluator's [users, items] matrix for split.users (the judge's P(relevant), the
 simulator's P(next film)); a list's score is their mean (the judge) or sum (the simulator's P(pick)).

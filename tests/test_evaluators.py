@@ -209,3 +209,20 @@ def test_the_demo_prints_the_evaluator_check_of_a_summary():
     assert "popular +1.00, random n/a" in lines[1]
     assert "0.60 [0.58, 0.62] of 6083 decided cases" in lines[2]
     assert evaluator_lines({}) == []
+
+
+def test_an_evaluator_that_loves_long_cards_is_caught_and_its_verdicts_withheld():
+    """Length bias: when the films people go on to pick have the shorter cards, an evaluator that
+    scores a film by its card's length orders both ladders backwards and loses every decided pair."""
+    from models.evaluation.evaluator_split import verdicts_earned
+
+    data, split, systems = oracle_setup()
+    rng = np.random.default_rng(1)
+    card_length = rng.integers(200, 400, size=data.n_items).astype(float)
+    picked = np.unique(np.concatenate(split.heldout))
+    card_length[picked] = rng.integers(40, 120, size=len(picked))
+    scores = np.tile(card_length, (len(split.users), 1))
+    report = check_evaluator(split, systems, scores, "mean", {"best": 0.3, "filler": 0.0})
+    assert max(report["ladder_tau"].values()) < 0.8
+    earned, why_not = verdicts_earned(report)
+    assert not earned and "ladder" in why_not and "not clear of a coin" in why_not

@@ -11,6 +11,11 @@ Sampled Metrics for Item Recommendation"). The other two kinds take that away:
     deciles = popularity_deciles(data.train_counts())
     matched = popularity_matched(rng, deciles, positive, seen, n=10)
     hard = in_list([champion_list, baseline_list], positive, seen)
+    auc_by_negatives(pointwise)     per kind: AUC, its interval, popularity's AUC on the same pairs
+
+What a judge or a choice model learns against (`NegativeSampler`) adds two kinds of hard ones:
+popularity's top unseen films and the films nearest the user's history, what a popularity list and
+a content retriever would show.
 """
 
 from __future__ import annotations
@@ -95,8 +100,9 @@ class NegativeSampler:
             if kind == "random":
                 pool = np.setdiff1d(np.arange(self.n_items), np.concatenate([seen, negatives]))
             elif kind == "popularity_matched":
-                pool = np.flatnonzero(self.deciles == self.deciles[positive])
-                pool = np.setdiff1d(pool, np.concatenate([seen, [positive], negatives]))
+                taken = np.concatenate([seen, negatives]).astype(np.int64)
+                negatives += list(popularity_matched(rng, self.deciles, positive, taken, n))
+                continue
             else:
                 pool = np.setdiff1d(pools.get(kind, []), negatives)
             negatives += list(rng.choice(pool, size=min(n, len(pool)), replace=False))

@@ -79,7 +79,8 @@ def pick_rate_vs_ndcg(summary: dict, path: Path) -> Path:
         ax.errorbar(
             m["offline_test_ndcg_at_10"],
             m["pick_rate"],
-            yerr=[[m["pick_rate"] - low], [high - m["pick_rate"]]],
+            # the interval's ends are rounded to 4 places: a tiny rate may sit just outside them
+            yerr=[[max(0.0, m["pick_rate"] - low)], [max(0.0, high - m["pick_rate"])]],
             fmt="o",
             capsize=3,
         )

@@ -358,7 +358,8 @@ def test_simulated_feedback_partition_in_the_lake_mlflow_and_dagster(ml100k_runs
     check = summary["evaluator_check"]
     assert check["n_decisive"] > 0 and set(check["ladder_tau"]) == {"popular", "random"}
     assert summary["trusted"] == (
-        min(check["ladder_tau"].values()) >= 0.8 and check["verdict_truth_ci"][0] > 0.5
+        all(tau is not None and tau >= 0.8 for tau in check["ladder_tau"].values())
+        and check["verdict_truth_ci"][0] > 0.5
     )
     assert (
         summary["trusted"]
@@ -376,7 +377,9 @@ def test_simulated_feedback_partition_in_the_lake_mlflow_and_dagster(ml100k_runs
     assert {a.path for a in mlflow_client.list_artifacts(run.info.run_id, "plots")} == {
         "plots/pick_rate_vs_ndcg.png",
         "plots/pick_rate_by_position.png",
+        "plots/simulator_ladders.png",
     }
+    assert meta["ladders"].value.startswith("![")
 
 
 def test_a_choice_model_fitted_against_its_only_choices_learns_from_those_alone():

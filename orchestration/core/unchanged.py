@@ -78,7 +78,9 @@ def unchanged_reason(
     for dep in sorted(context.assets_def.asset_deps[key], key=lambda k: k.to_user_string()):
         recorded = tags.get(INPUT_VERSION_TAG + dep.to_user_string())
         now = current_input_version(context, dep, partition)
-        if recorded is None or recorded != now:
+        # both None: an input never materialized, then or now (an optional one, such as the
+        # evaluator split's lists that the judge reads when they exist)
+        if recorded != now:
             return None, f"input {dep.to_user_string()} changed"
     return (
         last,

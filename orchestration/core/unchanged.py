@@ -27,6 +27,8 @@ import dagster as dg
 CODE_VERSION_TAG = "dagster/code_version"
 DATA_VERSION_TAG = "dagster/data_version"
 INPUT_VERSION_TAG = "dagster/input_data_version/"
+# Dagster's NULL_DATA_VERSION: what it records for an input never materialized
+NULL_VERSION = "NULL"
 CONFIG_KEY = "config_sha256"
 SKIPPED_KEY = "skipped"
 
@@ -78,8 +80,11 @@ def unchanged_reason(
     for dep in sorted(context.assets_def.asset_deps[key], key=lambda k: k.to_user_string()):
         recorded = tags.get(INPUT_VERSION_TAG + dep.to_user_string())
         now = current_input_version(context, dep, partition)
-        # both None: an input never materialized, then or now (an optional one, such as the
-        # evaluator split's lists that the judge reads when they exist)
+        # an input never materialized, then or now, is no change (an optional one, such as the
+        # evaluator split's lists that the judge reads when they exist); Dagster records its
+        # version as "NULL"
+        if recorded == NULL_VERSION:
+            recorded = None
         if recorded != now:
             return None, f"input {dep.to_user_string()} changed"
     return (

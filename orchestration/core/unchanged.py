@@ -27,8 +27,6 @@ import dagster as dg
 CODE_VERSION_TAG = "dagster/code_version"
 DATA_VERSION_TAG = "dagster/data_version"
 INPUT_VERSION_TAG = "dagster/input_data_version/"
-# Dagster's NULL_DATA_VERSION: what it records for an input never materialized
-NULL_VERSION = "NULL"
 CONFIG_KEY = "config_sha256"
 SKIPPED_KEY = "skipped"
 
@@ -80,12 +78,7 @@ def unchanged_reason(
     for dep in sorted(context.assets_def.asset_deps[key], key=lambda k: k.to_user_string()):
         recorded = tags.get(INPUT_VERSION_TAG + dep.to_user_string())
         now = current_input_version(context, dep, partition)
-        # an input never materialized, then or now, is no change (an optional one, such as the
-        # evaluator split's lists that the judge reads when they exist); Dagster records its
-        # version as "NULL"
-        if recorded == NULL_VERSION:
-            recorded = None
-        if recorded != now:
+        if recorded is None or recorded != now:
             return None, f"input {dep.to_user_string()} changed"
     return (
         last,

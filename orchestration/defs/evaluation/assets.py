@@ -23,7 +23,7 @@ from orchestration.core.partitions import daily_partitions
 from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMResource
 from orchestration.core.unchanged import Unchanged
 from orchestration.core.warehouse import load_splits
-from orchestration.defs.evaluation.evaluator_checks import check_judge
+from orchestration.defs.evaluation.evaluator_checks import check_judge, lists_version
 from orchestration.defs.evaluation.inputs import item_cards
 from orchestration.defs.evaluation.judging import (
     judge_metadata,
@@ -52,7 +52,6 @@ BASELINE_MODEL = "popularity"
         "item_profiles",
         "champion_model",
         judge_probe,
-        "evaluator_split_lists",  # the lists its recipe is checked on (training group)
     ],
     kinds={"pytorch", "parquet", "mlflow"},
     description="The judge (tuned probe by default, or the zero-shot LLM): pointwise and pairwise "
@@ -72,6 +71,7 @@ def judge_evaluations(
     # what decides the verdicts: the judge settings and the judge models (not batch size or threads)
     settings = {
         "judge": judge.model_dump(),
+        "evaluator_lists": lists_version(lake),  # the lists its recipe is checked on
         "llm": llm.model_dump(exclude={*LLM_RUNTIME_FIELDS, "max_items", "max_users"}),
     }
     # users a failing judge backend skipped are judged on the next run, not left out for good

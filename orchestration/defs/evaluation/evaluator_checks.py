@@ -10,6 +10,7 @@ The judge's refit goes to the night's judge folder, where the simulator's check 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -60,6 +61,14 @@ def evaluator_lists(
         ]
     offline = {name: m["test_ndcg_at_10"] for name, m in report["models"].items()}
     return systems, offline, report["best_model"]
+
+
+def lists_version(lake: LakeResource) -> str | None:
+    """The content hash of the evaluator-split lists' report (None before there are lists): part
+    of the judge's and the simulator's memo config, so new lists re-run them. Not an asset dep: a
+    dep never materialized (RECLAKE_PROTOCOLS=0) would count as changed on every run."""
+    path = lake.paths.evaluator_split("models.json")
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.exists() else None
 
 
 def judge_vectors(probe_judge, data) -> np.ndarray:

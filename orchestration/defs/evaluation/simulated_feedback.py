@@ -21,6 +21,7 @@ from orchestration.core.files import write_json_atomic, write_parquet_atomic
 from orchestration.core.partitions import daily_partitions
 from orchestration.core.resources import LLM_RUNTIME_FIELDS, LakeResource, LLMResource
 from orchestration.core.unchanged import Unchanged
+from orchestration.defs.evaluation.evaluator_checks import lists_version
 from orchestration.defs.evaluation.resources import (
     JudgeResource,
     SimulatorResource,
@@ -48,7 +49,6 @@ SIMULATOR_CODE_VERSION = "2"  # 2: the evaluator split's check (#35)
         "item_profiles",
         "champion_model",
         judge_probe,
-        "evaluator_split_lists",
     ],
     kinds={"parquet", "mlflow"},
     description="Simulated users shown each model's list and a held-out page: pick rates per "
@@ -68,6 +68,7 @@ def simulated_feedback(
     out = lake.paths.simulations(date)
     settings = {
         "simulator": simulator.model_dump(),
+        "evaluator_lists": lists_version(lake),
         "judge_reader": judge.embedded_model,
         "llm": llm.model_dump(exclude={*LLM_RUNTIME_FIELDS, "max_items", "max_users"}),
     }

@@ -37,21 +37,19 @@ from models.evaluation.evaluator_split import (
     simulator_item_scores,
 )
 from models.evaluation.judge_probe import ProbeConfig, fit_probe
+from models.evaluation.judge_probe import load as load_probe_judge
 from models.evaluation.negatives import auc_by_negatives, in_list, popularity_deciles
 from models.evaluation.negatives import popularity_matched as matched
-from models.recsys.pair_probe import Probe
 from orchestration.core.resources import LakeResource
 from orchestration.core.warehouse import load_splits
 from orchestration.defs.evaluation import plots
-from orchestration.defs.evaluation.evaluator_checks import evaluator_lists
+from orchestration.defs.evaluation.evaluator_checks import evaluator_lists, judge_vectors
 
 
-def judge_vectors(lake: LakeResource, items: np.ndarray) -> np.ndarray:
-    """The tuned judge's item vectors (hidden states + sentence encoder), in `items` order."""
+def read_judge_vectors(lake: LakeResource, data) -> np.ndarray:
+    """The tuned judge's item vectors (hidden states + sentence encoder), in `data.items` order."""
     (path,) = sorted(lake.paths.judge_probe("*").parent.parent.glob("*/probe.npz"))
-    _, vectors, item_ids = Probe.read(path)
-    index = {item: n for n, item in enumerate(item_ids)}
-    return vectors[[index[str(i)] for i in items]]
+    return judge_vectors(load_probe_judge(path), data)
 
 
 def model_lists(client, data, data_version: str, users, histories, k: int = 10) -> tuple:
@@ -99,7 +97,7 @@ def negatives_frame(data, users, stage: str, lists: dict, n: int, seed: int) -> 
 
 def negatives(args, lake: LakeResource) -> dict:
     data, data_version = load_splits(lake.warehouse_path)
-    vectors = judge_vectors(lake, data.items)
+    vectors = read_judge_vectors(lake, data)
     users = data.eval_users("valid")
     client = registry.connect(lake.paths.mlflow_dir)
     lists, _ = model_lists(client, data, data_version, users, data.histories(users, "valid"))
@@ -130,7 +128,7 @@ def evaluators(args, lake: LakeResource) -> dict:
     """Both evaluators fitted on the evaluator split, checked on its held-out events: ladders,
     verdict agreement over every pair of model versions, model order against offline NDCG@10."""
     data, data_version = load_splits(lake.warehouse_path)
-    vectors = judge_vectors(lake, data.items)
+    vectors = read_judge_vectors(lake, data)
     split = evaluator_split(data, n_heldout=args.heldout)
     lists = evaluator_lists(lake, split, data, data_version)
     if isinstance(lists, str):

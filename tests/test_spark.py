@@ -44,9 +44,19 @@ def warehouse_run(home: Path, dataset: str, data_dir: Path | None, engine: str):
     return result
 
 
+@pytest.fixture(scope="module")
+def spark_ml100k(tmp_path_factory):
+    """ML-100K's warehouse built once on Spark (~2 min): the parity tests below share it. The table
+    test adds Feast's files to it, the batch test the registry and a recommendations partition."""
+    if java_missing() is not None:
+        pytest.skip(str(java_missing()))
+    home = tmp_path_factory.mktemp("spark-ml100k") / "home"
+    return home, warehouse_run(home, "ml-100k", ML100K_DIR, "spark")
+
+
 @pytest.mark.integration
 @needs_java
-def test_spark_parity_ml100k_tables(ml100k_runs, tmp_path, fresh_spark):
+def test_spark_parity_ml100k_tables(ml100k_runs, spark_ml100k, fresh_spark):
     """ML-100K through dbt-spark: the contract tables equal the DuckDB engine's, row for row, and
     Feast's Spark offline store builds the same point-in-time training set as its DuckDB one."""
     import dagster as dg
@@ -61,8 +71,7 @@ def test_spark_parity_ml100k_tables(ml100k_runs, tmp_path, fresh_spark):
     )
 
     runs, _ = ml100k_runs
-    spark_home = tmp_path / "spark-home"
-    result = warehouse_run(spark_home, "ml-100k", ML100K_DIR, "spark")
+    spark_home, result = spark_ml100k
     assert_same_tables(runs[0].home, spark_home)
     checks = result.get_asset_check_evaluations()
     assert len(checks) >= 20 and all(
@@ -155,7 +164,7 @@ def fresh_spark(tmp_path, monkeypatch):
 
 @pytest.mark.integration
 @needs_java
-def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, tmp_path, fresh_spark):
+def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, spark_ml100k, fresh_spark):
     """The champion broadcast to two executor processes (local-cluster) and applied with mapInPandas
     writes the same lists as the in-process scorer did for the same date and champion."""
     import dagster as dg
@@ -169,8 +178,7 @@ def test_spark_parity_batch_recommendations_local_cluster(ml100k_runs, tmp_path,
     runs, _ = ml100k_runs
     duck_home = runs[-1].home
     date = TODAY
-    spark_home = tmp_path / "spark-home"
-    warehouse_run(spark_home, "ml-100k", ML100K_DIR, "spark")
+    spark_home, _ = spark_ml100k
     shutil.copytree(
         duck_home / "mlflow", spark_home / "mlflow"
     )  # the same registry, so the same champion

@@ -12,7 +12,7 @@ export RECLAKE_HOME
 export DAGSTER_HOME ?= $(RECLAKE_HOME)/dagster
 PYTEST_ARGS ?=
 
-.PHONY: help demo test lint format browsers ui mlflow-ui serve-model venv bench-simulator bench bench-online bench-train bench-models bench-serving bench-engines clean-state
+.PHONY: help demo test lint format browsers ui mlflow-ui serve-model ask-server bench-ask venv bench-simulator bench bench-online bench-train bench-models bench-serving bench-engines clean-state
 
 help:
 	@echo "make demo          the whole pipeline on ML-100K with the embedded LLM, then its last 7 days replayed"
@@ -22,8 +22,9 @@ help:
 	@echo "make ui            Dagster UI on http://127.0.0.1:3000 (schedule, sensors, run queue)"
 	@echo "make mlflow-ui     MLflow UI on http://127.0.0.1:5000 (runs, plots, registry)"
 	@echo "make serve-model   the champion behind 'mlflow models serve' on http://127.0.0.1:5001"
+	@echo "make ask-server    'reclake ask' over HTTP: POST /ask and a small page on http://127.0.0.1:8012"
 	@echo "make bench         ingest + transform benchmark; bench-online, bench-train, bench-models,"
-	@echo "                   bench-serving, bench-engines, bench-simulator: see docs/testing.md"
+	@echo "                   bench-serving, bench-engines, bench-simulator, bench-ask: see docs/testing.md"
 	@echo "make clean-state   delete RECLAKE_HOME (a full reset)"
 
 venv: $(STAMP)
@@ -104,6 +105,14 @@ bench-engines: $(STAMP)
 # after `make demo`: the simulated users' validation per simulator (tuned, zero-shot SmolLM2), ~10 min
 bench-simulator: $(STAMP)
 	$(BIN)/python bench/simulator.py --home $(RECLAKE_HOME) --kinds probe zero-shot:smollm2-135m
+
+# requests in words (POST /ask) and a small page, over the data home's champion (127.0.0.1 only)
+ask-server: $(STAMP)
+	$(BIN)/reclake ask-server --host 127.0.0.1 --port 8012
+
+# after `make demo`: reclake ask's parsers on requests built from held-out films (docs/ask.md), ~15 min
+bench-ask: $(STAMP)
+	$(BIN)/python bench/ask.py --home $(RECLAKE_HOME) --parsers rules rules+qwen2.5-coder-0.5b qwen2.5-coder-0.5b
 
 clean-state:
 	rm -rf $(RECLAKE_HOME)

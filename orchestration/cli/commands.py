@@ -46,6 +46,47 @@ def print_lineage(home: Path, args) -> int:
     return 0
 
 
+def _ask_service(home: Path, parser: str | None):
+    from orchestration.ask import DEFAULT_PARSER, AskService
+    from orchestration.core.resources import LLMResource
+
+    llm = LLMResource(**resource_fields("llm", env_vars=False))
+    return AskService.load(
+        home, parser or DEFAULT_PARSER, llm.cache_dir(home), log=lambda m: print(m, file=sys.stderr)
+    )
+
+
+def ask_films(home: Path, args) -> int:
+    from models.ask.guard import AskInputError, check_request
+    from orchestration.ask import AskError, render
+
+    try:
+        check_request(" ".join(args.text))  # a refused request loads nothing
+        answer = _ask_service(home, args.parser).answer(
+            args.user, " ".join(args.text), session=args.session
+        )
+    except (AskInputError, AskError) as err:
+        print(f"reclake ask: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(answer, indent=2) if args.json else render(answer))
+    return 0
+
+
+def serve_ask(home: Path, args) -> int:
+    from models.ask.guard import AskInputError
+    from orchestration.ask import AskError
+    from orchestration.ask_http import serve
+
+    try:
+        service = _ask_service(home, args.parser)
+    except (AskInputError, AskError) as err:
+        print(f"reclake ask-server: {err}", file=sys.stderr)
+        return 2
+    print(f"reclake ask: http://{args.host}:{args.port}/ ({service.parser_name})", flush=True)
+    serve(service, args.host, args.port)
+    return 0
+
+
 def print_recommendations(home: Path, engine: str, args) -> int:
     from orchestration.recommend import RecommendError, recommend, render
 

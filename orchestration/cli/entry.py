@@ -10,6 +10,10 @@ reclake paths         where state lives
 reclake llm serve     an OpenAI-compatible server (127.0.0.1) over the embedded or hf backend
 reclake recommend --user U [--k 10] [--date D] [--json]
                       one user's list: the online store, a batch partition, or the champion now
+reclake ask --user U [--session S] [--json] [--parser P] TEXT
+                      films for a request in words (catalogue filter, text retrieval, champion)
+reclake ask-server [--host 127.0.0.1] [--port 8012] [--parser P]
+                      the same as POST /ask, and a small page at /
 reclake config [--markdown | --json]
                       every RECLAKE_* setting: its kind, value here, default, where it is explained
 reclake lineage --date D [--user U] [--json]
@@ -24,9 +28,11 @@ import argparse
 import sys
 
 from orchestration.cli.commands import (
+    ask_films,
     print_lineage,
     print_paths,
     print_recommendations,
+    serve_ask,
     serve_llm,
     synthesize,
 )
@@ -109,6 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--date", default=None, help="read that night's batch partition instead of the online store"
     )
     recommend.add_argument("--json", action="store_true", help="machine-readable output")
+    ask = commands.add_parser("ask", help="films for a request in words")
+    ask.add_argument("--user", required=True, help="whose history ranks the films")
+    ask.add_argument("--session", default=None, help="keep the fields: a follow-up edits them")
+    ask.add_argument("--json", action="store_true", help="machine-readable output")
+    ask.add_argument("--parser", default=None, help="rules (default) or an LLM rung (docs/ask.md)")
+    ask.add_argument(
+        "text", nargs="+", help="the request, e.g. 'a funny 80s film, nothing animated'"
+    )
+    ask_server = commands.add_parser("ask-server", help="POST /ask and a small page at /")
+    ask_server.add_argument("--host", default="127.0.0.1")
+    ask_server.add_argument("--port", type=int, default=8012)
+    ask_server.add_argument("--parser", default=None, help="as for `reclake ask`")
     config = commands.add_parser(
         "config", help="every RECLAKE_* setting: kind, value, default, where it is explained"
     )
@@ -170,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
             return serve_llm(args)
         if args.command == "lineage":
             return print_lineage(home, args)
+        if args.command == "ask":
+            return ask_films(home, args)
+        if args.command == "ask-server":
+            return serve_ask(home, args)
         if args.command == "recommend":
             return print_recommendations(home, lake.engine, args)
         if args.command == "fetch-data":

@@ -79,7 +79,7 @@ def run_pipeline(
     Dagster instance (no history, so nothing is skipped as unchanged) unless one is given. The home
     reaches every step (dbt and Feast included) through the `lake` resource, not the environment.
     The protocol evaluations (every model refit once more, PROTOCOL_ASSETS) run only when
-    `protocols` is set, at 2 epochs: the ML-100K fixture's run checks them, and the others need not
+    `protocols` is set, at 1 epoch: the ML-100K fixture's run checks them, and the others need not
     pay for it."""
     import contextlib
 
@@ -99,8 +99,8 @@ def run_pipeline(
     job = defs.resolve_job_def(PIPELINE_JOB)
     selection, run_config = None, {}
     if protocols:
-        # their tests check the protocols' files and reports, not the models' quality: 2 epochs
-        budget = {"config": {"max_epochs": 2, "patience": 1}}
+        # their tests check the protocols' files and reports, not the models' quality: 1 epoch
+        budget = {"config": {"max_epochs": 1, "patience": 1}}
         run_config = {"ops": {key: budget for key in PROTOCOL_ASSETS}}
     else:
         keys = defs.resolve_asset_graph().materializable_asset_keys

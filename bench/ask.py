@@ -76,20 +76,15 @@ def champion_alone(service: AskService, user, k: int = 10) -> list[str]:
 
 
 def profile_use(service: AskService, answer: dict) -> tuple[int, int]:
-    """Films on the list with an LLM profile, and those whose reason quotes its first sentence."""
-    with_profile = quoted = 0
-    for item in answer["items"]:
-        profile = service.profiles.get(item["item_id"])
-        if profile:
-            with_profile += 1
-            first = profile.strip().split(". ")[0].rstrip(".")
-            quoted += bool(first) and first in item["reason"]
-    return with_profile, quoted
+    """Films on the list with an LLM profile, and reasons naming a keyword from their profile."""
+    profiled = [i for i in answer["items"] if service.profiles.get(i["item_id"])]
+    return len(profiled), sum("its profile mentions" in i["reason"] for i in profiled)
 
 
 def reason_claims(service: AskService, answer: dict) -> int:
     """Claims in the reasons that the film's card, the named film's card or its profile lack: a
-    genre it does not have, a year not its own, a title not named."""
+    genre it does not have, a year not its own, a word its card or profile is said to hold but
+    does not."""
     rows = {i: r for r, i in enumerate(service.catalogue.item_ids)}
     like = [rows[i] for i in answer["fields"]["like_item_ids"]]
     claims = 0
@@ -98,8 +93,15 @@ def reason_claims(service: AskService, answer: dict) -> int:
         allowed = service.catalogue.genres[row] | {
             g for r in like for g in service.catalogue.genres[r]
         }
-        card_part = item["reason"].split("; ")
-        for part in card_part:
+        sources = {
+            "card": service.catalogue.cards[row].lower(),
+            "profile": (service.profiles.get(item["item_id"]) or "").lower(),
+        }
+        for part in item["reason"].split("; "):
+            if m := re.match(r"its (card|profile) mentions (.*)\.?$", part):
+                quoted = re.findall(r"'([^']+)'", m.group(2))
+                claims += sum(q.lower() not in sources[m.group(1)] for q in quoted)
+                continue
             claims += sum(
                 1
                 for genre in service.catalogue.genre_vocabulary
@@ -174,7 +176,7 @@ def measure(service: AskService, cases: list[dict], alone: dict) -> dict:
             "p95_s": round(float(frame["seconds"].quantile(0.95)), 3),
             "reason_claims": int(frame["claims"].sum()),
             "films_with_profile": int(frame["profiled"].sum()),
-            "reasons_quoting_profile": int(frame["quoted"].sum()),
+            "reasons_naming_profile_words": int(frame["quoted"].sum()),
             "answers": len(frame),
             "misread_examples": frame.loc[~frame["exact"], "text"].head(3).tolist(),
             "hits": frame["hit"].tolist(),  # per request, in the same order for every parser

@@ -165,14 +165,12 @@ def test_ranking_never_pads_with_films_that_break_the_request(catalogue):
     assert catalogue.item_ids[rows].tolist() == ["6", "4", "3"]  # the named film (row 4) left out
 
 
-def test_a_reason_keeps_a_profile_sentence_only_when_its_card_supports_it(catalogue):
-    fields = AskFields(include_genres=["Comedy"], like=["Ghost"])
-    plain = reason(fields, catalogue, 4, [0], "A spoof of disaster films, played straight.")
-    assert plain == (
-        "Comedy from 1980; shares Comedy with Ghost; A spoof of disaster films, played straight."
-    )
-    invented = reason(fields, catalogue, 4, [0], "It won an Oscar in 1981. Great fun.")
-    assert invented == "Comedy from 1980; shares Comedy with Ghost."
+def test_a_reason_states_only_what_the_cards_or_the_profile_hold(catalogue):
+    fields = AskFields(include_genres=["Comedy"], like=["Ghost"], keywords=["disaster", "space"])
+    line = reason(fields, catalogue, 4, [0], "A spoof of disaster films. It won an Oscar in 1981.")
+    # the profile's invented Oscar is not quoted; only the keyword it holds word for word is named
+    assert line == "Comedy from 1980; shares Comedy with Ghost; its profile mentions 'disaster'."
+    assert reason(AskFields(), catalogue, 5, [], None) == "Action, Romance, Sci-Fi, War from 1977."
 
 
 def test_benchmark_requests_never_name_the_held_out_film_and_it_meets_them(catalogue):

@@ -25,12 +25,12 @@ def run_cli(args, home, timeout=600, **env):
 
 @pytest.mark.integration
 def test_demo_runs_the_whole_pipeline_then_replays_the_held_back_days(tmp_path):
-    """The daily demo with its last 2 days held back: the history as one backfill, the pipeline
-    once, the 2 days replayed one by one (a line and a days.parquet row each), then the retrain on
-    the whole dataset, whose split is RecBole's (943 test users)."""
+    """The daily demo with its last day held back: the history as one backfill, the pipeline once,
+    the day replayed (a line and a days.parquet row), then the retrain on the whole dataset, whose
+    split is RecBole's (943 test users). Chains of several days are tests/test_daily_loop.py's."""
     home = tmp_path / "home"
     done = run_cli(
-        ["demo", "--replay-days", "2"],
+        ["demo", "--replay-days", "1"],
         home,
         timeout=1500,  # the pipeline runs twice (before and after the replay): ~8 min alone
         RECLAKE_JUDGE_USERS="20",
@@ -45,19 +45,18 @@ def test_demo_runs_the_whole_pipeline_then_replays_the_held_back_days(tmp_path):
         RECLAKE_PROTOCOLS="0",  # the protocol refits are the ML-100K fixture's to test
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    # ML-100K's history before 1998-04-21: every event but the last two days' 656
-    assert f"{'fct_interactions':<28}{99_344:>9,} rows" in done.stdout
+    # ML-100K's history before 1998-04-22: every event but the last day's 536
+    assert f"{'fct_interactions':<28}{99_464:>9,} rows" in done.stdout
     assert "check fct_interactions.raw_rows_reconcile: passed" in done.stdout
     assert "make ui" in done.stdout
     assert "gate: " in done.stdout and "mlflow ui --backend-store-uri" in done.stdout
     days = [line.split() for line in done.stdout.splitlines() if line.startswith("1998-04-2")]
-    assert [(d[0], int(d[1])) for d in days] == [("1998-04-21", 120), ("1998-04-22", 536)]
+    assert [(d[0], int(d[1])) for d in days] == [("1998-04-22", 536)]
     replayed = pq.read_table(home / "lake" / "replay" / "days.parquet").to_pylist()
     assert [(r["date"], r["events"], r["quarantined"]) for r in replayed] == [
-        ("1998-04-21", 120, 0),
-        ("1998-04-22", 536, 0),
+        ("1998-04-22", 536, 0)
     ]
-    # each night retrains: the sequential models warm-start from the version before, the gate runs
+    # the night retrains: the sequential models warm-start from the version before, the gate runs
     for row in replayed:
         assert row["retrained"] == "llm_sasrec warm, sasrec warm"
         assert row["champion"] and row["gate"]

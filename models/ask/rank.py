@@ -122,9 +122,10 @@ def rank(
 def reason(
     fields: AskFields, catalogue: Catalogue, row: int, like_rows: list[int], profile: str | None
 ) -> str:
-    """One line on why this film: what of its card meets the request, the named film it shares
-    genres with, and the first sentence of its LLM profile when that sentence claims nothing its
-    card lacks. Every fact comes from a card or a profile."""
+    """One line on why this film, every fact from a card or a profile: the genres of its card that
+    meet the request and its year, the genres it shares with the named film, and the request's
+    keywords that its card or LLM profile contains word for word. A profile sentence is never
+    quoted: SmolLM2's profiles invent specifics the lexical check lets through (docs/ask.md)."""
     genres, year = catalogue.genres[row], catalogue.years[row]
     wanted = [g for g in fields.include_genres if g in genres]
     parts = [
@@ -135,10 +136,11 @@ def reason(
         shared = sorted((catalogue.genres[like] & genres) - {"unknown"})
         if shared:
             parts.append(f"shares {', '.join(shared)} with {catalogue.titles[like]}")
-    if profile:
-        first = re.split(r"(?<=[.!?])\s", profile.strip(), maxsplit=1)[0]
-        if len(first) <= 160 and not unsupported_claims(first, {"card": catalogue.cards[row]}):
-            parts.append(first.rstrip("."))
+    for source, text in (("card", catalogue.cards[row]), ("profile", profile or "")):
+        found = [k for k in fields.keywords if re.search(rf"\b{re.escape(k)}\b", text, re.I)]
+        if found:
+            parts.append(f"its {source} mentions {', '.join(repr(k) for k in found)}")
+            break
     return "; ".join(parts) + "."
 
 

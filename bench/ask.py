@@ -69,7 +69,7 @@ def build_requests(service: AskService, users: pd.DataFrame, seed: int) -> list[
 
 
 def champion_alone(service: AskService, user, k: int = 10) -> list[str]:
-    seen = np.isin(service.catalogue.item_ids, user.history)
+    seen = service.catalogue.with_same_titles(np.isin(service.catalogue.item_ids, user.history))
     personal = service.personal_scores(user.user_id, list(user.history), [])
     top, _ = rank(AskFields(k=k), np.ones(len(seen), bool), personal, seen, [], None, None)
     return service.catalogue.item_ids[top].tolist()

@@ -159,7 +159,9 @@ class AskService:
                 notices.append(f"no film called {title!r} in the catalogue: ranked without it")
             like_rows += [r for r in found if r not in like_rows]
         history = self.history(user_id) if history is None else list(history)
-        seen = np.isin(self.catalogue.item_ids, history)
+        named = np.zeros(len(self.catalogue.item_ids), dtype=bool)
+        named[like_rows] = True
+        seen = self.catalogue.with_same_titles(np.isin(self.catalogue.item_ids, history) | named)
         if history:
             personal = self.personal_scores(user_id, history, like_rows)
         else:

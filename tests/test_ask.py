@@ -160,6 +160,12 @@ def test_ranking_never_pads_with_films_that_break_the_request(catalogue):
     seen = catalogue.item_ids == "7"
     rows, scores = rank(fields, meets, personal, seen, [], None, None)
     assert catalogue.item_ids[rows].tolist() == ["5"]  # Big is seen; nothing else meets
+    twice = Catalogue.from_frame(
+        pd.DataFrame(
+            {"item_id": ["a", "b"], "title": ["Chasing Amy"] * 2, "release_year": [1997] * 2}
+        ).assign(genres="Drama")
+    )
+    assert twice.with_same_titles(np.array([True, False])).tolist() == [True, True]
     everything = AskFields(k=3)
     rows, _ = rank(everything, catalogue.meets(everything), personal, seen, [4], None, None)
     assert catalogue.item_ids[rows].tolist() == ["6", "4", "3"]  # the named film (row 4) left out

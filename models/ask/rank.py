@@ -71,6 +71,12 @@ class Catalogue:
             dtype=bool,
         )
 
+    def with_same_titles(self, mask: np.ndarray) -> np.ndarray:
+        """The mask widened to every film titled like one in it: ML-100K lists 22 titles twice,
+        under two ids, and a user who saw one has seen the other."""
+        keys = pd.Series([title_key(t) for t in self.titles])
+        return mask | keys.isin(set(keys[mask])).to_numpy()
+
     def resolve_titles(self, titles: list[str]) -> list[int]:
         """Catalogue rows of the titles a request names: an exact title, else the one title that
         starts with it, else the closest by characters (at least 0.75 alike); unmatched ones drop."""

@@ -14,8 +14,9 @@ train and valid events, so the film is held out of what the champion reads. Per 
 - Hit@10 of the held-out film, against the champion alone (its top 10 for the same history), the
   ratio with its 95% interval over users;
 - p50/p95 seconds per answer on a warm process (parse, tools, reasons);
-- reasons: claims no card or profile holds, over 100 sampled answers (after the service's own
-  check; and how many profile sentences that check cut).
+- reasons: claims no card or profile holds, over every answer;
+- films invented: of 20 requests that name no film (requests.NO_FILM_REQUESTS), those the parser
+  names one in.
 An LLM rung alone is slow on a CPU: it reads the first --llm-users users only, and the rules are
 measured again on those users beside it. The parsers with rules in them read every user.
 """
@@ -33,7 +34,13 @@ import pandas as pd
 
 from models.ask.fields import AskFields
 from models.ask.rank import rank
-from models.ask.requests import LEVELS, field_matches, make_request, nearest_in_history
+from models.ask.requests import (
+    LEVELS,
+    NO_FILM_REQUESTS,
+    field_matches,
+    make_request,
+    nearest_in_history,
+)
 from models.common.stats import bootstrap_mean, paired_interval, ratio_interval
 from orchestration.ask import PARSE_FAILED, AskService, load_parser
 from orchestration.core.paths import Lake
@@ -224,6 +231,11 @@ def main() -> None:
             subset[0]["user"].user_id, "warm up", history=list(subset[0]["user"].history)
         )
         report["parsers"][label] = measure(service, subset, alone)
+        invented = [t for t in NO_FILM_REQUESTS if service.parse(t).like]
+        report["parsers"][label]["clear"]["films_invented"] = len(invented)
+        print(
+            f"films named in {len(invented)} of {len(NO_FILM_REQUESTS)} requests naming none {invented}"
+        )
         print(f"\n== {label} ({time.perf_counter() - started:.0f} s)")
         print(pd.DataFrame(report["parsers"][label]).drop(["misread_examples", "hits"]).to_string())
         for level, row in report["parsers"][label].items():

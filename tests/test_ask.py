@@ -208,6 +208,18 @@ def test_the_embedded_llm_fills_the_schema_under_constrained_decoding():
         assert isinstance(parser.parse(text), AskFields)
 
 
+@pytest.mark.integration
+def test_the_default_parser_takes_from_the_llm_only_a_catalogue_title_the_request_holds(catalogue):
+    """rules+qwen2.5-coder-0.5b: "I loved Big" names Big; a request naming no film keeps what the
+    rules read (the LLM once turned "a comedy from the 80s" into a title and masked its words)."""
+    from models.ask.parsers import DEFAULT_PARSER, load_parser
+
+    parse = load_parser(DEFAULT_PARSER, catalogue, TEST_MODEL_CACHE, log=lambda _: None)
+    assert parse("something funny, I loved Big").like == ["Big"]
+    plain = parse("a comedy from the 80s")
+    assert (plain.include_genres, plain.year_min, plain.like) == (["Comedy"], 1980, [])
+
+
 def ask_env(home: Path) -> dict:
     # the default parser's LLM (Qwen2.5-Coder-0.5B) from the tests' model cache
     return {

@@ -5,7 +5,8 @@
     rules+<rung>                the rules, and the LLM only to find the film a request names when
                                 the rules find none ("I loved Desperado"); a title it gives counts
                                 only when the request holds it word for word (it copies, never
-                                invents), and its words then count as no genre words
+                                invents) and it is a catalogue title exactly ("comedy from the 80s"
+                                is no film); its words then count as no genre words
 
 bench/ask.py measures each; DEFAULT_PARSER is the fastest that meets the goals (docs/ask.md).
 """
@@ -53,7 +54,11 @@ def load_parser(name: str, catalogue: Catalogue, cache_dir: Path, threads: int =
         fields = parse_rules(text, genres, titles)
         if fields.like:
             return fields
-        named = [t for t in llm().parse(text).like if t.lower() in text.lower()]
+        named = [
+            t
+            for t in llm().parse(text).like
+            if t.lower() in text.lower() and title_key(t) in titles
+        ]
         return replace(parse_rules(text, genres, titles, named), like=named) if named else fields
 
     return rules_then_llm

@@ -120,3 +120,29 @@ def field_matches(parsed: AskFields, expected: AskFields, like_titles: list[str]
         "years": (parsed.year_min, parsed.year_max) == (expected.year_min, expected.year_max),
         "like": like_titles == expected.like,
     }
+
+
+# requests that name no film: a parser that finds one here invents it (written after the first
+# hybrid parser took "a comedy from the 80s" for a title; a check, not a benchmark level)
+NO_FILM_REQUESTS = [
+    "a comedy from the 80s",
+    "something scary",
+    "a romantic film for tonight",
+    "an old western",
+    "three sci-fi movies, no horror",
+    "a family film",
+    "something light and funny",
+    "a war drama from the seventies",
+    "a crime thriller",
+    "a musical",
+    "films with a strong female lead",
+    "a feel-good movie about friendship",
+    "something short and silly",
+    "a detective story",
+    "an epic adventure",
+    "a sad drama about family",
+    "a movie about space travel",
+    "a film set in New York",
+    "a classic from the fifties",
+    "a documentary about music",
+]

@@ -56,13 +56,12 @@ NUMBER_WORDS = {
 }
 ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "last": -1}
 ORDINALS |= {"1st": 0, "2nd": 1, "3rd": 2, "4th": 3, "5th": 4}
-LIKE_START = re.compile(
-    r"\b(?:like|similar to|in the vein of|such as|resembling|along the lines of|reminds me of)\s+",
-    re.I,
-)
-LIKE = re.compile(
+LIKE_WORDS = (
     r"\b(?:like|similar to|in the vein of|such as|resembling|along the lines of|reminds me of)\s+"
-    r"(?!the (?:first|second|third|fourth|fifth|last|\d)(?:\s+one)?\b)"
+)
+LIKE_START = re.compile(LIKE_WORDS, re.I)
+LIKE = re.compile(
+    LIKE_WORDS + r"(?!the (?:first|second|third|fourth|fifth|last|\d)(?:\s+one)?\b)"
     r"([^,;.!?]+?)(?=\s*(?:[,;.!?]|\bbut\b|\bnothing\b|\bno\b|\bwithout\b|\bfrom\b|\bset\b|$))",
     re.I,
 )

@@ -367,24 +367,22 @@ def page_in_a_browser(url: str) -> None:
         browser.find_element(By.ID, "text").send_keys("a romantic comedy from the 1990s")
         browser.find_element(By.ID, "send").click()
         wait = WebDriverWait(browser, 60)
-        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#items li")) > 0)
-        first = [
-            li.get_attribute("data-item-id")
-            for li in browser.find_elements(By.CSS_SELECTOR, "#items li")
-        ]
-        assert "Comedy" in browser.find_element(By.CSS_SELECTOR, "#items li .reason").text
+
+        def listed() -> list[str]:  # in one script call: the list is replaced while we read it
+            return browser.execute_script(
+                "return [...document.querySelectorAll('#items li')].map(li => li.dataset.itemId)"
+            )
+
+        wait.until(lambda _: len(listed()) > 0)
+        before = listed()
+        reasons = browser.execute_script(
+            "return [...document.querySelectorAll('#items li .reason')].map(r => r.textContent)"
+        )
+        assert all(r.startswith("Romance, Comedy from 199") for r in reasons), reasons
         browser.find_element(By.ID, "more").send_keys("older")
         browser.find_element(By.ID, "send-more").click()
-        wait.until(
-            lambda b: (
-                [
-                    li.get_attribute("data-item-id")
-                    for li in b.find_elements(By.CSS_SELECTOR, "#items li")
-                ]
-                not in ([], first)
-            )
-        )
-        assert '"year_max":1989' in browser.find_element(By.ID, "fields").text
+        wait.until(lambda b: '"year_max":1989' in b.find_element(By.ID, "fields").text)
+        assert listed() and set(listed()).isdisjoint(before)  # the 1980s now, not the 1990s
         shots = REPO_ROOT / "test-artifacts" / "screenshots"
         shots.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(shots / "ask_page.png"))

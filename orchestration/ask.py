@@ -78,7 +78,7 @@ class AskService:
         profiles_path = lake.profiles("item")
         profiles = {}
         if profiles_path.exists():
-            frame = pd.read_parquet(profiles_path, columns=["item_id", "profile", "source"])
+            frame = pd.read_parquet(profiles_path, columns=["item_id", "profile"])
             profiles = dict(zip(frame["item_id"].astype(str), frame["profile"]))
         return cls(
             home,

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from models.ask.fields import AskFields
+from models.ask.parsers import load_parser
 from models.ask.rank import rank
 from models.ask.requests import (
     LEVELS,
@@ -42,7 +43,7 @@ from models.ask.requests import (
     nearest_in_history,
 )
 from models.common.stats import bootstrap_mean, paired_interval, ratio_interval
-from orchestration.ask import PARSE_FAILED, AskService, load_parser
+from orchestration.ask import PARSE_FAILED, AskService
 from orchestration.core.paths import Lake
 from orchestration.core.warehouse import query
 
@@ -59,7 +60,7 @@ def held_out(home: Path, users: int, seed: int) -> pd.DataFrame:
 
 
 def build_requests(service: AskService, users: pd.DataFrame, seed: int) -> list[dict]:
-    catalogue, rows = service.catalogue, {i: r for r, i in enumerate(service.catalogue.item_ids)}
+    catalogue, rows = service.catalogue, service.catalogue.row_of
     rng = np.random.default_rng(seed)
     cases = []
     for user in users.itertuples():
@@ -92,7 +93,7 @@ def reason_claims(service: AskService, answer: dict) -> int:
     """Claims in the reasons that the film's card, the named film's card or its profile lack: a
     genre it does not have, a year not its own, a word its card or profile is said to hold but
     does not."""
-    rows = {i: r for r, i in enumerate(service.catalogue.item_ids)}
+    rows = service.catalogue.row_of
     like = [rows[i] for i in answer["fields"]["like_item_ids"]]
     claims = 0
     for item in answer["items"]:
@@ -132,20 +133,15 @@ def measure(service: AskService, cases: list[dict], alone: dict) -> dict:
             parsed = AskFields(
                 **{k: v for k, v in answer["fields"].items() if k != "like_item_ids"}
             )
-            like_rows = [
-                int(np.flatnonzero(service.catalogue.item_ids == i)[0])
-                for i in answer["fields"]["like_item_ids"]
-            ]
+            like_rows = [service.catalogue.row_of[i] for i in answer["fields"]["like_item_ids"]]
             matches = field_matches(
                 parsed, request.expected, [service.catalogue.titles[r] for r in like_rows]
             )
-            returned = [
-                int(np.flatnonzero(service.catalogue.item_ids == i["item_id"])[0])
-                for i in answer["items"]
-            ]
+            returned = [service.catalogue.row_of[i["item_id"]] for i in answer["items"]]
             meets = service.catalogue.meets(request.expected)
             top10 = [i["item_id"] for i in answer["items"][:10]]
             test_item = service.catalogue.item_ids[case["test_row"]]
+            profiled, quoted = profile_use(service, answer)
             rows.append(
                 {
                     "user_id": user.user_id,
@@ -158,8 +154,8 @@ def measure(service: AskService, cases: list[dict], alone: dict) -> dict:
                     "hit_alone": float(test_item in alone[user.user_id]),
                     "seconds": answer["seconds"],
                     "claims": reason_claims(service, answer),
-                    "profiled": profile_use(service, answer)[0],
-                    "quoted": profile_use(service, answer)[1],
+                    "profiled": profiled,
+                    "quoted": quoted,
                     "text": request.text,
                 }
             )

@@ -28,13 +28,13 @@ import pandas as pd
 from models import registry
 from models.ask.fields import AskFields, follow_up
 from models.ask.guard import AskInputError, check_request
-from models.ask.parsers import DEFAULT_PARSER, PARSERS, load_parser  # noqa: F401 - the CLI's
+from models.ask.parsers import DEFAULT_PARSER, load_parser
 from models.ask.rank import Catalogue, rank, reason, reason_support
 from models.ask.rules import parse_rules, relative_edit
 from orchestration.core.feast import bind_ranking_stats
 from orchestration.core.files import write_json_atomic
 from orchestration.core.paths import Lake
-from orchestration.core.warehouse import query
+from orchestration.core.warehouse import query, user_history
 
 PARSE_FAILED = "the parser's fields did not parse"
 SESSION_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -91,14 +91,6 @@ class AskService:
             parser,
             load_parser(parser, catalogue, cache_dir or lake.cache, log=log),
         )
-
-    def history(self, user_id: str) -> list[str]:
-        return query(
-            Lake(self.home).warehouse,
-            "select item_id from main.fct_interactions where user_id = ? "
-            "order by event_ts, source_file, source_row",
-            [user_id],
-        )["item_id"].tolist()
 
     def personal_scores(self, user_id: str, history: list[str], like_rows: list[int]) -> np.ndarray:
         """The champion's score of every catalogue film for this history with the named films as
@@ -158,7 +150,9 @@ class AskService:
             if not found:
                 notices.append(f"no film called {title!r} in the catalogue: ranked without it")
             like_rows += [r for r in found if r not in like_rows]
-        history = self.history(user_id) if history is None else list(history)
+        if history is None:
+            history = user_history(Lake(self.home).warehouse, user_id)
+        history = list(history)
         named = np.zeros(len(self.catalogue.item_ids), dtype=bool)
         named[like_rows] = True
         seen = self.catalogue.with_same_titles(np.isin(self.catalogue.item_ids, history) | named)
@@ -247,14 +241,10 @@ class AskService:
 
 def _card_vectors(lake: Lake, catalogue: Catalogue) -> tuple[np.ndarray, np.ndarray | None]:
     """The cards' and profiles' MiniLM vectors from lake/embeddings (what the llm group wrote);
-    the cards encoded now for films it lacks."""
+    every card encoded now when it lacks one (a home whose llm group has not run)."""
     path = lake.embeddings("items")
     frame = pd.read_parquet(path).set_index("item_id") if path.exists() else pd.DataFrame()
-    if (
-        "card_embedding" in frame
-        and frame.index.isin(catalogue.item_ids).all()
-        and len(frame) >= len(catalogue.item_ids)
-    ):
+    if "card_embedding" in frame and pd.Index(catalogue.item_ids).isin(frame.index).all():
         cards = np.stack(frame.loc[catalogue.item_ids, "card_embedding"].to_numpy()).astype(
             np.float32
         )

@@ -23,7 +23,7 @@ from models import registry
 from models.evaluation.outcomes import NEW_ITEM_DAYS, new_items_on
 from orchestration.core.feast import bind_ranking_stats, feature_store
 from orchestration.core.paths import Lake
-from orchestration.core.warehouse import query
+from orchestration.core.warehouse import query, user_history
 
 ONLINE = "online store"
 PARTITION = "batch partition"
@@ -145,13 +145,8 @@ def scored_by_champion(
     except registry.NoChampionError as err:
         raise RecommendError(str(err)) from None
     recommender = champion.recommender
-    history = query(
-        Lake(home).warehouse,
-        "select item_id from main.fct_interactions where user_id = ? "
-        "order by event_ts, source_file, source_row",
-        [user_id],
-    )["item_id"]
-    if history.empty:
+    history = user_history(Lake(home).warehouse, user_id)
+    if not history:
         raise RecommendError(
             f"user {user_id!r} has no list in the online store and no interactions in the warehouse"
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,11 @@ class Catalogue:
                 items["title"].fillna("").tolist(), items["release_year"].tolist(), genres
             ),
         )
+
+    @cached_property
+    def row_of(self) -> dict[str, int]:
+        """item_id -> its row."""
+        return {item: row for row, item in enumerate(self.item_ids)}
 
     @property
     def genre_vocabulary(self) -> list[str]:

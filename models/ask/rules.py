@@ -157,12 +157,13 @@ def parse_rules(
     for title in like:  # a title's words are no genre words ("like Star Wars" is no War film)
         masked = masked.replace(title.lower(), " " * len(title))
     include, exclude = [], []
-    for start, _, genre in sorted(_genre_spans(masked)):
+    spans = sorted(_genre_spans(masked))
+    for start, _, genre in spans:
         (exclude if _negated(masked, start) else include).append(genre)
     exclude = list(dict.fromkeys(exclude))
     include = [g for g in dict.fromkeys(include) if g not in exclude]
     low, high = _years(masked)
-    consumed = {w for _, _, g in _genre_spans(masked) for w in [g.lower(), *GENRE_WORDS[g]]}
+    consumed = {w for _, _, g in spans for w in [g.lower(), *GENRE_WORDS[g]]}
     keywords = [
         w
         for w in re.findall(r"[a-z][a-z'-]{2,}", masked)

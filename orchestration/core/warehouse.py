@@ -69,6 +69,17 @@ def load_splits(warehouse: Path) -> tuple[SplitData, str]:
     return SplitData.from_splits(frame, catalog=catalog), digest
 
 
+def user_history(warehouse: Path, user_id: str) -> list[str]:
+    """The items of one user's events in time order (file order breaks ties), as the champion
+    reads a history."""
+    return query(
+        warehouse,
+        "select item_id from main.fct_interactions where user_id = ? "
+        "order by event_ts, source_file, source_row",
+        [user_id],
+    )["item_id"].tolist()
+
+
 def catalog_items(warehouse: Path) -> np.ndarray:
     """Every film of dim_items: the candidates, with or without interactions."""
     return query(warehouse, "select item_id from main.dim_items")["item_id"].to_numpy(dtype=str)
